@@ -1,0 +1,2 @@
+/** crypto/ — the one cipher suite everyone uses. */
+export * from './suite.js';

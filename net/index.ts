@@ -1,0 +1,2 @@
+/** net/ — transports behind one interface: simulated network, TCP+TLS, UDP. */
+export * from './transport.js';

@@ -1,0 +1,2 @@
+/** wire/ — canonical bounded binary codec, frame header, stream framing. */
+export * from './codec.js';
