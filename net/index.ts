@@ -1,2 +1,4 @@
 /** net/ — transports behind one interface: simulated network, TCP+TLS, UDP. */
 export * from './transport.js';
+export * from './tls.js';
+export * from './udp.js';

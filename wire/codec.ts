@@ -43,6 +43,7 @@ export class DecodeError extends Error {
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Growable output buffer with a hard size cap. Encoding past the cap is a programming error. */
 export class Writer {
@@ -108,7 +109,9 @@ export class Writer {
   /** LEB128 unsigned, minimal, for values up to 2^53 − 1. */
   varuint(v: number): this {
     assertUint(v, MAX_SAFE, 'varuint');
-    this.ensure(8);
+    let size = 1;
+    for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) size++;
+    this.ensure(size); // the exact size: a value that fits under the cap must not be refused
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -140,7 +143,10 @@ export class Writer {
     return this;
   }
 
+  /** UTF-8 string. Lone surrogates are refused: TextEncoder would silently turn them into U+FFFD,
+   *  so two different strings would share one encoding and decode∘encode would not be identity. */
   string(s: string, maxBytes: number): this {
+    if (LONE_SURROGATE.test(s)) throw new RangeError('string: lone UTF-16 surrogate has no UTF-8 encoding');
     return this.bytes(utf8Encoder.encode(s), maxBytes);
   }
 

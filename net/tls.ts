@@ -1,0 +1,407 @@
+/**
+ * `Transport<string>` over TCP + TLS 1.3 with mutual authentication.
+ *
+ * Addresses are peer identities: strings the caller's `identify` derives from the peer's
+ * verified certificate (the auth layer above builds both the TLS options and `identify`;
+ * this module never parses certificates itself). Each link carries length-prefixed messages
+ * (wire stream framing).
+ *
+ * Link life cycle, both directions alike:
+ *   TLS handshake (chain verified by node:tls against the caller's CA, TLS ≥ 1.3)
+ *   → identify(peer certificate) — refusal closes with reason 'auth'
+ *   → each side sends LINK_HELLO as its first frame, and only after accepting the other side;
+ *     the link is up when our check passed AND the peer's hello arrived. (In TLS 1.3 a client
+ *     finishes its handshake before the server has judged the client certificate, so without
+ *     the hello a refused client would believe it was connected.)
+ *   → messages; an oversize or malformed frame closes that link alone with 'bad-frame'.
+ * The handshake timeout covers TLS and the hello; the idle timeout closes silent links.
+ *
+ * Two links to one identity (a reconnect racing a dying link, or both sides dialing at once):
+ *   - same direction: the newer link wins (the peer reconnected; the old one is stale);
+ *   - opposite directions: the link dialed by the lexicographically smaller identity wins,
+ *     a rule both ends evaluate identically, so simultaneous dials converge on one link.
+ * The loser is closed without events. When an up link is replaced the handler sees
+ * onPeerDown(peer, 'closed', 'replaced') then onPeerUp(peer): in-flight messages of the old
+ * link may be lost, and its exporter secret is gone (re-derive from the new link).
+ */
+import * as tls from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, StreamDeframer, frameForStream } from '../wire/index.js';
+import type { LinkDownReason, Transport, TransportHandler } from './transport.js';
+
+/** First frame each side sends on a link once it has accepted the other side. */
+export const LINK_HELLO: Uint8Array = Uint8Array.of(0x4b, 0x47, 0x4c, 0x4e, 0x4b, 0x00, 0x00, 0x01); // "KGLNK" v1
+
+export interface TlsTransportOptions {
+  /** This endpoint's own identity (as `identify` would derive it from our certificate). */
+  local: string;
+  /** Our key, certificate chain and trusted CA(s), plus any other secure-context options. */
+  tls: tls.SecureContextOptions;
+  /** The peer identity of a certificate that the TLS layer already verified, or why not. */
+  identify(cert: X509Certificate): string | Error;
+  /** Largest message (default 1 MiB, at most MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
+  /** Per-link cap on bytes queued for sending; `send` returns false beyond it (default 4 MiB). */
+  maxQueuedBytes?: number;
+  /** TLS handshake plus link hello (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Close a link with no traffic either way for this long (default 120 s; 0 = never). */
+  idleTimeoutMs?: number;
+  /** Cap on concurrent sockets, handshaking ones included (default 1024). */
+  maxLinks?: number;
+  /** Inbound connection that failed before its link came up (for metrics and logs). */
+  onHandshakeFailed?(remote: string, reason: LinkDownReason, detail: string): void;
+}
+
+/** Why `connect` failed. */
+export class LinkError extends Error {
+  override readonly name = 'LinkError';
+  constructor(
+    readonly reason: LinkDownReason,
+    readonly detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+  }
+}
+
+export interface TlsTransportStats {
+  linksUp: number;
+  replaced: number;
+  badFrames: number;
+  handshakeFailures: number;
+  sendQueueFull: number;
+}
+
+type LinkState = 'handshake' | 'up' | 'closed';
+
+interface Link {
+  readonly socket: tls.TLSSocket;
+  readonly dialed: boolean;
+  readonly remote: string;
+  readonly deframer: StreamDeframer;
+  state: LinkState;
+  peer: string | undefined; // set once `identify` accepted the certificate
+  helloReceived: boolean;
+  timer: NodeJS.Timeout | undefined;
+  settle: ((err: LinkError | undefined, peer?: string) => void) | undefined; // outbound: connect()'s promise
+}
+
+const CLOSE_GRACE_MS = 1000;
+const noHandler: TransportHandler<string> = { onMessage: () => {} };
+
+export class TlsTransport implements Transport<string> {
+  readonly local: string;
+  readonly maxMessageBytes: number;
+  readonly stats: TlsTransportStats = {
+    linksUp: 0,
+    replaced: 0,
+    badFrames: 0,
+    handshakeFailures: 0,
+    sendQueueFull: 0,
+  };
+
+  private readonly maxQueuedBytes: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly maxLinks: number;
+  private handler: TransportHandler<string> = noHandler;
+  private server: tls.Server | undefined;
+  private readonly sockets = new Set<Link>(); // every open socket, any state
+  private readonly current = new Map<string, Link>(); // the one up link per identity
+  private closing = false;
+
+  constructor(private readonly opts: TlsTransportOptions) {
+    this.local = opts.local;
+    this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+    this.maxLinks = opts.maxLinks ?? 1024;
+    if (this.maxMessageBytes < LINK_HELLO.length || this.maxMessageBytes > MAX_MESSAGE_BYTES) {
+      throw new RangeError(
+        `maxMessageBytes ${this.maxMessageBytes} outside ${LINK_HELLO.length}..${MAX_MESSAGE_BYTES}`,
+      );
+    }
+    if (this.maxQueuedBytes < this.maxMessageBytes)
+      throw new RangeError('maxQueuedBytes below maxMessageBytes');
+  }
+
+  setHandler(handler: TransportHandler<string>): void {
+    this.handler = handler;
+  }
+
+  /** Accept links on host:port (port 0 = ephemeral); resolves with the bound address. */
+  listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+    if (this.server !== undefined) throw new Error('TlsTransport: already listening');
+    if (this.closing) throw new Error('TlsTransport: closed');
+    const server = tls.createServer({
+      ...this.opts.tls,
+      minVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: this.handshakeTimeoutMs,
+    });
+    server.maxConnections = this.maxLinks;
+    this.server = server;
+    server.on('secureConnection', (socket: tls.TLSSocket) => this.accept(socket));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const reason: LinkDownReason = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'auth';
+      // A refused client certificate surfaces as a bare hang-up; the verify error says why.
+      const why = socket.authorizationError
+        ? `${String(socket.authorizationError)} (${err.message})`
+        : err.message;
+      this.stats.handshakeFailures++;
+      this.opts.onHandshakeFailed?.(remoteOf(socket), reason, why);
+      socket.destroy();
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const addr = server.address();
+        if (addr === null || typeof addr === 'string') return reject(new Error('unexpected server address'));
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /**
+   * Dial host:port; resolves with the peer's identity once the link is up (or once an
+   * existing link to that identity wins over this one), rejects with a LinkError.
+   * With `expect`, any other identity is refused with 'auth'.
+   */
+  connect(host: string, port: number, expect?: string): Promise<string> {
+    if (this.closing) return Promise.reject(new LinkError('closed', 'transport closed'));
+    if (this.sockets.size >= this.maxLinks) return Promise.reject(new LinkError('error', 'too many links'));
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        ...this.opts.tls,
+        host,
+        port,
+        minVersion: 'TLSv1.3',
+        rejectUnauthorized: true,
+        // Identity is the caller's `identify`, not a DNS name: Keyglass certificates name
+        // members by SAN URI, so hostname checking would refuse every one of them.
+        checkServerIdentity: () => undefined,
+      });
+      const link = this.track(socket, true, `${host}:${port}`);
+      link.settle = (err, peer) => {
+        link.settle = undefined;
+        if (err !== undefined) reject(err);
+        else resolve(peer!);
+      };
+      socket.once('secureConnect', () => this.secured(link, expect));
+    });
+  }
+
+  send(to: string, data: Uint8Array): boolean {
+    if (data.length > this.maxMessageBytes) {
+      throw new RangeError(`message of ${data.length} bytes exceeds ${this.maxMessageBytes}`);
+    }
+    const link = this.current.get(to);
+    if (link === undefined || link.state !== 'up') return false;
+    if (link.socket.writableLength + data.length > this.maxQueuedBytes) {
+      this.stats.sendQueueFull++;
+      return false;
+    }
+    link.socket.write(frameForStream(data, this.maxMessageBytes));
+    return true;
+  }
+
+  /** Identities with an up link. */
+  peers(): string[] {
+    return [...this.current.keys()];
+  }
+
+  /** Close the link to `peer` (e.g. its credential was revoked). */
+  disconnect(peer: string, detail = 'disconnected locally'): void {
+    const link = this.current.get(peer);
+    if (link !== undefined) this.closeLink(link, 'closed', detail, true);
+  }
+
+  /** RFC 8446 §7.5 exporter of the current link to `peer`; undefined without an up link. */
+  exportKeyingMaterial(
+    peer: string,
+    length: number,
+    label: string,
+    context?: Uint8Array,
+  ): Uint8Array | undefined {
+    const link = this.current.get(peer);
+    if (link === undefined || link.state !== 'up') return undefined;
+    return new Uint8Array(link.socket.exportKeyingMaterial(length, label, Buffer.from(context ?? [])));
+  }
+
+  /** Close every link (handler sees onPeerDown 'closed') and stop listening. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const done: Promise<void>[] = [];
+    for (const link of this.sockets) {
+      done.push(
+        new Promise((resolve) =>
+          link.socket.destroyed ? resolve() : link.socket.once('close', () => resolve()),
+        ),
+      );
+      this.closeLink(link, 'closed', 'transport closed', true);
+    }
+    const server = this.server;
+    if (server !== undefined) done.push(new Promise((resolve) => server.close(() => resolve())));
+    await Promise.all(done);
+  }
+
+  private accept(socket: tls.TLSSocket): void {
+    if (this.closing) return void socket.destroy();
+    const link = this.track(socket, false, remoteOf(socket));
+    this.secured(link, undefined);
+  }
+
+  private track(socket: tls.TLSSocket, dialed: boolean, remote: string): Link {
+    const link: Link = {
+      socket,
+      dialed,
+      remote,
+      deframer: new StreamDeframer(this.maxMessageBytes),
+      state: 'handshake',
+      peer: undefined,
+      helloReceived: false,
+      timer: undefined,
+      settle: undefined,
+    };
+    this.sockets.add(link);
+    link.timer = setTimeout(
+      () => this.closeLink(link, 'timeout', 'handshake timeout'),
+      this.handshakeTimeoutMs,
+    );
+    link.timer.unref();
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const tlsRefusal = /^(ERR_SSL_|ERR_TLS_CERT|UNABLE_TO_|CERT_|DEPTH_ZERO|SELF_SIGNED)/.test(
+        err.code ?? '',
+      );
+      const reason: LinkDownReason = link.state === 'handshake' && tlsRefusal ? 'auth' : 'error';
+      this.closeLink(link, reason, err.message);
+    });
+    socket.on('close', () => {
+      // A peer that hangs up before its hello refused us (or died) during the link handshake.
+      if (link.state === 'handshake') this.closeLink(link, 'auth', 'peer closed during link handshake');
+      else this.closeLink(link, 'closed', 'peer closed');
+      this.sockets.delete(link);
+    });
+    socket.on('timeout', () => this.closeLink(link, 'timeout', 'idle timeout'));
+    return link;
+  }
+
+  /** TLS handshake done and chain verified: judge the identity, then say hello. */
+  private secured(link: Link, expect: string | undefined): void {
+    if (link.state !== 'handshake') return;
+    const cert = link.socket.getPeerX509Certificate();
+    if (!link.socket.authorized || cert === undefined) {
+      return this.closeLink(
+        link,
+        'auth',
+        `peer certificate not verified: ${String(link.socket.authorizationError)}`,
+      );
+    }
+    let id: string | Error;
+    try {
+      id = this.opts.identify(cert);
+    } catch (err) {
+      id = err instanceof Error ? err : new Error(String(err));
+    }
+    if (id instanceof Error) return this.closeLink(link, 'auth', id.message);
+    if (id === this.local) return this.closeLink(link, 'auth', 'link to own identity');
+    if (expect !== undefined && id !== expect)
+      return this.closeLink(link, 'auth', `expected ${expect}, got ${id}`);
+    link.peer = id;
+    link.socket.write(frameForStream(LINK_HELLO, this.maxMessageBytes));
+    link.socket.on('data', (chunk: Buffer) => this.received(link, chunk));
+  }
+
+  private received(link: Link, chunk: Buffer): void {
+    let frames: Uint8Array[];
+    try {
+      frames = link.deframer.push(chunk);
+    } catch (err) {
+      this.stats.badFrames++;
+      return this.closeLink(link, 'bad-frame', (err as Error).message);
+    }
+    for (const frame of frames) {
+      if (link.state === 'closed') return;
+      if (!link.helloReceived) {
+        if (!bytesEqual(frame, LINK_HELLO)) {
+          this.stats.badFrames++;
+          return this.closeLink(link, 'bad-frame', 'first frame is not the link hello');
+        }
+        link.helloReceived = true;
+        this.up(link);
+        continue;
+      }
+      this.handler.onMessage(link.peer!, frame);
+    }
+  }
+
+  private up(link: Link): void {
+    const peer = link.peer!;
+    clearTimeout(link.timer);
+    link.timer = undefined;
+    const existing = this.current.get(peer);
+    if (existing !== undefined && !this.prefer(link, existing)) {
+      // An established link to this identity wins; the caller of connect() is still served.
+      link.settle?.(undefined, peer);
+      return this.closeLink(link, 'closed', 'duplicate link');
+    }
+    link.state = 'up';
+    if (this.idleTimeoutMs > 0) link.socket.setTimeout(this.idleTimeoutMs);
+    this.stats.linksUp++;
+    if (existing !== undefined) {
+      this.stats.replaced++;
+      this.closeLink(existing, 'closed', 'replaced', true); // emits onPeerDown while still current
+    }
+    this.current.set(peer, link);
+    link.settle?.(undefined, peer);
+    this.handler.onPeerUp?.(peer);
+  }
+
+  /** Does `candidate` replace `existing` (both to the same identity)? See the module comment. */
+  private prefer(candidate: Link, existing: Link): boolean {
+    if (candidate.dialed === existing.dialed) return true;
+    const weAreSmaller = this.local < candidate.peer!;
+    return candidate.dialed === weAreSmaller;
+  }
+
+  private closeLink(link: Link, reason: LinkDownReason, detail: string, graceful = false): void {
+    if (link.state === 'closed') return;
+    const wasUp = link.state === 'up';
+    link.state = 'closed';
+    clearTimeout(link.timer);
+    link.timer = undefined;
+    if (graceful && !link.socket.destroyed) {
+      link.socket.end();
+      setTimeout(() => link.socket.destroy(), CLOSE_GRACE_MS).unref();
+    } else {
+      link.socket.destroy();
+    }
+    if (wasUp) {
+      if (this.current.get(link.peer!) === link) {
+        this.current.delete(link.peer!);
+        this.handler.onPeerDown?.(link.peer!, reason, detail);
+      }
+      return;
+    }
+    if (link.settle !== undefined) return link.settle(new LinkError(reason, detail));
+    if (!link.dialed && detail !== 'duplicate link') {
+      this.stats.handshakeFailures++;
+      this.opts.onHandshakeFailed?.(link.remote, reason, detail);
+    }
+  }
+}
+
+function remoteOf(socket: tls.TLSSocket): string {
+  const host = socket.remoteAddress ?? '?';
+  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? 0}`;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
