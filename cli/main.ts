@@ -1,8 +1,9 @@
 /** Entry point of the `keyglass` command: dispatches to subcommands. */
 import { CliError, type Command } from './command.js';
+import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
 
-const commands: readonly Command[] = [demoCommand];
+const commands: readonly Command[] = [caCommand, demoCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,152 @@
+/**
+ * Loading a member's credentials (certificate chain + private key, the key optionally
+ * PKCS#8-encrypted under a passphrase) and trust anchors, with every failure turned into
+ * a `CredentialError` whose message is one line a user can act on.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CertificateParseError, parseCertificatesPem, type CertInfo } from './certificate.js';
+import type { Identity } from './identity.js';
+import { MAX_PEM_FILE_BYTES, parsePem, PemError } from './pem.js';
+
+export type CredentialErrorKind = 'unreadable' | 'malformed' | 'bad-passphrase' | 'key-mismatch' | 'not-a-ca';
+
+export class CredentialError extends Error {
+  override readonly name = 'CredentialError';
+  constructor(
+    readonly kind: CredentialErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Credentials {
+  /** Leaf first, then any intermediates, as PEM (what node:tls takes as `cert`). */
+  readonly certChainPem: string;
+  /** The decrypted private key as unencrypted PKCS#8 PEM, held in memory only. */
+  readonly keyPem: string;
+  readonly privateKey: KeyObject;
+  readonly certificate: CertInfo;
+  readonly chain: readonly CertInfo[];
+  /** The Keyglass identity of the certificate, if it carries one. */
+  readonly identity: Identity | undefined;
+}
+
+/** PKCS#8 encryption used for every private key Keyglass writes. */
+export const KEY_CIPHER = 'aes-256-cbc';
+
+/** Reads a text file of bounded size, mapping I/O errors to CredentialError('unreadable'). */
+export function readTextFile(path: string, what: string): string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new CredentialError('unreadable', `cannot read ${what} ${path} (${code})`);
+  }
+  if (buf.length > MAX_PEM_FILE_BYTES)
+    throw new CredentialError('malformed', `${what} ${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
+  return buf.toString('utf8');
+}
+
+/** Parses a private key PEM, decrypting it with `passphrase` when it is encrypted. */
+export function decodePrivateKey(
+  pem: string,
+  passphrase: string | undefined,
+  what = 'private key',
+): KeyObject {
+  let blocks;
+  try {
+    blocks = parsePem(pem);
+  } catch (e) {
+    throw new CredentialError('malformed', `${what}: ${e instanceof PemError ? e.message : String(e)}`);
+  }
+  const block = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
+  if (!block || blocks.length !== 1)
+    throw new CredentialError('malformed', `${what}: expected exactly one PRIVATE KEY PEM block`);
+  const encrypted = block.label === 'ENCRYPTED PRIVATE KEY';
+  if (encrypted && (passphrase === undefined || passphrase === '')) {
+    throw new CredentialError('bad-passphrase', `${what} is encrypted and no passphrase was given`);
+  }
+  try {
+    return createPrivateKey(
+      encrypted ? { key: pem, format: 'pem', passphrase: passphrase as string } : { key: pem, format: 'pem' },
+    );
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (encrypted && /decrypt|passphrase|bad password/i.test(msg))
+      throw new CredentialError('bad-passphrase', `wrong passphrase for ${what}`);
+    throw new CredentialError('malformed', `${what} does not parse (${msg.split('\n')[0]})`);
+  }
+}
+
+/** Serializes a private key as PKCS#8 PEM, encrypted with AES-256-CBC/PBKDF2 unless passphrase is undefined. */
+export function encodePrivateKey(key: KeyObject, passphrase: string | undefined): string {
+  if (passphrase === undefined) return key.export({ format: 'pem', type: 'pkcs8' }).toString();
+  if (passphrase.length === 0) throw new CredentialError('bad-passphrase', 'empty passphrase');
+  return key.export({ format: 'pem', type: 'pkcs8', cipher: KEY_CIPHER, passphrase }).toString();
+}
+
+function spkiOf(k: KeyObject): Buffer {
+  return (k.type === 'private' ? createPublicKey(k) : k).export({ format: 'der', type: 'spki' });
+}
+
+export function keyMatchesCertificate(key: KeyObject, cert: CertInfo): boolean {
+  return spkiOf(key).equals(spkiOf(cert.publicKey));
+}
+
+export function parseCertificatesOrThrow(pem: string, what: string): CertInfo[] {
+  try {
+    return parseCertificatesPem(pem);
+  } catch (e) {
+    if (e instanceof CertificateParseError) throw new CredentialError('malformed', `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function credentialsFromPem(certPem: string, keyPem: string, passphrase?: string): Credentials {
+  const chain = parseCertificatesOrThrow(certPem, 'certificate');
+  const privateKey = decodePrivateKey(keyPem, passphrase);
+  const certificate = chain[0] as CertInfo;
+  if (!keyMatchesCertificate(privateKey, certificate)) {
+    throw new CredentialError(
+      'key-mismatch',
+      `private key does not match certificate '${certificate.subject}'`,
+    );
+  }
+  return {
+    certChainPem: certPem,
+    keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    privateKey,
+    certificate,
+    chain,
+    identity: certificate.identity,
+  };
+}
+
+export interface CredentialFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly passphrase?: string;
+}
+
+export function loadCredentials(files: CredentialFiles): Credentials {
+  return credentialsFromPem(
+    readTextFile(files.certFile, 'certificate'),
+    readTextFile(files.keyFile, 'private key'),
+    files.passphrase,
+  );
+}
+
+/** Trust anchors from a PEM bundle text: every block must be a CA certificate. */
+export function trustAnchorsFromPem(pem: string): CertInfo[] {
+  const anchors = parseCertificatesOrThrow(pem, 'trust anchors');
+  for (const a of anchors)
+    if (!a.isCa) throw new CredentialError('not-a-ca', `trust anchor '${a.subject}' is not a CA certificate`);
+  return anchors;
+}
+
+export function loadTrustAnchors(file: string): CertInfo[] {
+  return trustAnchorsFromPem(readTextFile(file, 'trust anchors'));
+}

@@ -1,0 +1,4 @@
+/** A failure of a CA operation that the operator can fix; its message is one line. */
+export class CaError extends Error {
+  override readonly name = 'CaError';
+}

@@ -1,0 +1,332 @@
+/** `keyglass ca` — the certificate authority: init, issue, revoke, crl, list, inspect. */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  CredentialError,
+  encodePrivateKey,
+  isRole,
+  PolicyError,
+  stageFile,
+  SECRET_FILE_MODE,
+  type StagedFile,
+} from '../auth/index.js';
+import {
+  buildPkcs12,
+  CaError,
+  CertificateAuthority,
+  effectiveStatus,
+  formatInspection,
+  inspectPem,
+  isKeyAlgorithm,
+  KEY_ALGORITHMS,
+  type IssueResult,
+  type KeyAlgorithm,
+} from '../ca-tools/index.js';
+import { CliError, parseFlags, type Command } from './command.js';
+import { resolvePassphrase } from './ca-passphrase.js';
+
+const HELP = `Usage: keyglass ca <subcommand> [options]
+
+  init    --dir DIR --name NAME [--key ed25519|p256|rsa3072] [--days N]
+          [--passphrase-file F | --insecure-no-passphrase]
+          Create a self-signed root CA; its key is encrypted (AES-256-CBC PKCS#8).
+  issue   --dir DIR --group G --role core|leaf|operator --name N [--host H]... [--days N]
+          [--key ALG] [--csr FILE] [--out PREFIX] [--p12] [--force]
+          [--key-passphrase-file F | --insecure-no-passphrase]
+          Issue PREFIX.pem (+ PREFIX.key unless --csr, + PREFIX.p12 with --p12).
+  revoke  --dir DIR (--serial S | --name N [--group G]) [--reason R]
+  crl     --dir DIR [--out FILE] [--days N]       Sign a CRL with the next CRL number.
+  list    --dir DIR [--json]
+  inspect FILE [--json]                           Describe a certificate, CSR or CRL.
+
+Passphrases: the CA key's from --passphrase-file, KEYGLASS_CA_PASSPHRASE, or a terminal prompt;
+a member key's (and the PKCS#12 password) from --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE,
+or a prompt. --dir defaults to KEYGLASS_CA_DIR. Revocation reasons: unspecified, keyCompromise,
+caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn.`;
+
+function dirOf(v: string | undefined): string {
+  const dir = v ?? process.env['KEYGLASS_CA_DIR'];
+  if (!dir) throw new CliError('--dir is required (or set KEYGLASS_CA_DIR)', 2);
+  return dir;
+}
+
+function daysOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,6}$/.test(v)) throw new CliError(`--days '${v}' is not a whole number`, 2);
+  return Number(v);
+}
+
+function keyAlgOf(v: string | undefined): KeyAlgorithm | undefined {
+  if (v === undefined) return undefined;
+  if (!isKeyAlgorithm(v)) throw new CliError(`--key must be one of ${KEY_ALGORITHMS.join(', ')}`, 2);
+  return v;
+}
+
+async function unlockCa(ca: CertificateAuthority, passphraseFile: string | undefined) {
+  const passphrase = ca.keyIsEncrypted()
+    ? await resolvePassphrase(
+        {
+          file: passphraseFile,
+          envVar: 'KEYGLASS_CA_PASSPHRASE',
+          what: 'CA key passphrase',
+          fileFlag: '--passphrase-file',
+        },
+        false,
+      )
+    : undefined;
+  return ca.unlock(passphrase);
+}
+
+async function init(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    dir: { type: 'string' },
+    name: { type: 'string' },
+    key: { type: 'string' },
+    days: { type: 'string' },
+    'passphrase-file': { type: 'string' },
+    'insecure-no-passphrase': { type: 'boolean' },
+  });
+  const dir = dirOf(values.dir);
+  if (!values.name) throw new CliError('--name is required', 2);
+  if (values['insecure-no-passphrase'] && values['passphrase-file'])
+    throw new CliError('--passphrase-file and --insecure-no-passphrase exclude each other', 2);
+  const key = keyAlgOf(values.key);
+  const days = daysOf(values.days);
+  if (existsSync(resolve(dir, 'ca.pem'))) throw new CliError(`${dir} already holds a CA (ca.pem exists)`);
+  const passphrase = values['insecure-no-passphrase']
+    ? undefined
+    : await resolvePassphrase(
+        {
+          file: values['passphrase-file'],
+          envVar: 'KEYGLASS_CA_PASSPHRASE',
+          what: 'CA key passphrase',
+          fileFlag: '--passphrase-file',
+        },
+        true,
+      );
+  const ca = await CertificateAuthority.init({
+    dir,
+    name: values.name,
+    ...(key ? { key } : {}),
+    ...(days ? { days } : {}),
+    passphrase,
+  });
+  console.log(
+    `created CA '${ca.certificate.subject}' in ${dir} (${ca.certificate.keyKind}, valid until ${ca.certificate.notAfter.toISOString()}${passphrase === undefined ? ', key NOT encrypted' : ''})`,
+  );
+  return 0;
+}
+
+async function issue(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    dir: { type: 'string' },
+    group: { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+    host: { type: 'string', multiple: true },
+    days: { type: 'string' },
+    key: { type: 'string' },
+    csr: { type: 'string' },
+    out: { type: 'string' },
+    p12: { type: 'boolean' },
+    force: { type: 'boolean' },
+    'passphrase-file': { type: 'string' },
+    'key-passphrase-file': { type: 'string' },
+    'insecure-no-passphrase': { type: 'boolean' },
+  });
+  const dir = dirOf(values.dir);
+  if (!values.group) throw new CliError('--group is required', 2);
+  if (!values.name) throw new CliError('--name is required', 2);
+  if (!values.role || !isRole(values.role)) throw new CliError('--role must be core, leaf or operator', 2);
+  if (values.csr !== undefined && values.key !== undefined)
+    throw new CliError('--csr and --key exclude each other (the CSR carries the key)', 2);
+  if (values.csr !== undefined && values.p12)
+    throw new CliError('--p12 needs the private key, which stays with the CSR owner', 2);
+  const key = keyAlgOf(values.key);
+  const days = daysOf(values.days);
+  const prefix = values.out ?? values.name;
+  const outputs = [
+    `${prefix}.pem`,
+    ...(values.csr === undefined ? [`${prefix}.key`] : []),
+    ...(values.p12 ? [`${prefix}.p12`] : []),
+  ];
+  if (!values.force) {
+    const existing = outputs.find((f) => existsSync(f));
+    if (existing) throw new CliError(`${existing} exists; choose another --out or use --force`);
+  }
+  let csrPem: string | undefined;
+  if (values.csr !== undefined) {
+    try {
+      csrPem = readFileSync(values.csr, 'utf8');
+    } catch (e) {
+      throw new CliError(`cannot read CSR ${values.csr} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  const ca = CertificateAuthority.open(dir);
+  const caKey = await unlockCa(ca, values['passphrase-file']);
+  let keyPassphrase: string | undefined;
+  if (csrPem === undefined && (values.p12 || !values['insecure-no-passphrase'])) {
+    keyPassphrase = await resolvePassphrase(
+      {
+        file: values['key-passphrase-file'],
+        envVar: 'KEYGLASS_KEY_PASSPHRASE',
+        what: 'member key passphrase',
+        fileFlag: '--key-passphrase-file',
+      },
+      true,
+    );
+  }
+  const stageOutputs = (r: IssueResult): StagedFile[] => {
+    const staged: StagedFile[] = [stageFile(`${prefix}.pem`, r.certificatePem)];
+    if (r.privateKey) {
+      staged.push(
+        stageFile(
+          `${prefix}.key`,
+          encodePrivateKey(r.privateKey, values['insecure-no-passphrase'] ? undefined : keyPassphrase),
+          SECRET_FILE_MODE,
+        ),
+      );
+      if (values.p12) {
+        const p12 = buildPkcs12({
+          privateKey: r.privateKey,
+          certificatesDer: [r.certificate.der, ca.certificate.der],
+          password: keyPassphrase as string,
+          friendlyName: values.name as string,
+        });
+        staged.push(stageFile(`${prefix}.p12`, p12, SECRET_FILE_MODE));
+      }
+    }
+    return staged;
+  };
+  const r = await ca.issue(
+    {
+      group: values.group,
+      role: values.role,
+      name: values.name,
+      hosts: values.host ?? [],
+      ...(days ? { days } : {}),
+      ...(key ? { key } : {}),
+      ...(csrPem !== undefined ? { csrPem } : {}),
+      force: values.force === true,
+    },
+    caKey,
+    stageOutputs,
+  );
+  console.log(
+    `issued serial ${r.record.serial} keyglass://${r.record.group}/${r.record.role}/${r.record.name} until ${r.record.notAfter}: ${outputs.join(', ')}`,
+  );
+  return 0;
+}
+
+async function revoke(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    dir: { type: 'string' },
+    serial: { type: 'string' },
+    name: { type: 'string' },
+    group: { type: 'string' },
+    reason: { type: 'string' },
+  });
+  const dir = dirOf(values.dir);
+  if ((values.serial === undefined) === (values.name === undefined))
+    throw new CliError('give exactly one of --serial or --name', 2);
+  const ca = CertificateAuthority.open(dir);
+  const sel =
+    values.serial !== undefined
+      ? { serial: values.serial }
+      : { name: values.name as string, ...(values.group ? { group: values.group } : {}) };
+  const revoked = await ca.revoke(sel, values.reason ?? 'unspecified');
+  for (const r of revoked)
+    console.log(`revoked serial ${r.serial} ${r.group}/${r.role}/${r.name} (${r.reason})`);
+  console.log('run keyglass ca crl to publish the revocation');
+  return 0;
+}
+
+async function crl(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    dir: { type: 'string' },
+    out: { type: 'string' },
+    days: { type: 'string' },
+    'passphrase-file': { type: 'string' },
+  });
+  const ca = CertificateAuthority.open(dirOf(values.dir));
+  const days = daysOf(values.days);
+  const caKey = await unlockCa(ca, values['passphrase-file']);
+  const r = await ca.createCrl(caKey, {
+    ...(days ? { days } : {}),
+    ...(values.out ? { outPath: values.out } : {}),
+  });
+  const count = ca.records().filter((c) => c.status === 'revoked').length;
+  console.log(`wrote CRL number ${r.crlNumber} (${count} revoked) to ${r.path}`);
+  return 0;
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { dir: { type: 'string' }, json: { type: 'boolean' } });
+  const ca = CertificateAuthority.open(dirOf(values.dir));
+  const now = new Date();
+  const rows = ca.records().map((r) => ({ ...r, status: effectiveStatus(r, now) }));
+  if (values.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return 0;
+  }
+  if (rows.length === 0) console.log('no certificates issued');
+  for (const r of rows) {
+    console.log(
+      `${r.serial.padEnd(32)}  ${r.status.padEnd(7)}  ${`${r.group}/${r.role}/${r.name}`.padEnd(40)}  until ${r.notAfter}${r.reason ? `  (${r.reason})` : ''}`,
+    );
+  }
+  return 0;
+}
+
+async function inspect(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, true);
+  const [file, ...extra] = positionals;
+  if (file === undefined || extra.length > 0) throw new CliError('give exactly one FILE to inspect', 2);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const items = await inspectPem(text);
+  console.log(
+    values.json
+      ? JSON.stringify(items.length === 1 ? items[0] : items, null, 2)
+      : items.map(formatInspection).join('\n'),
+  );
+  return 0;
+}
+
+const SUBCOMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = {
+  init,
+  issue,
+  revoke,
+  crl,
+  list,
+  inspect,
+};
+
+export const caCommand: Command = {
+  name: 'ca',
+  summary: 'certificate authority: init, issue, revoke, crl, list, inspect',
+  help: HELP,
+  async run(argv: string[]): Promise<number> {
+    const [sub, ...rest] = argv;
+    const fn = sub === undefined ? undefined : SUBCOMMANDS[sub];
+    if (!fn)
+      throw new CliError(
+        sub === undefined
+          ? 'missing subcommand (init, issue, revoke, crl, list, inspect)'
+          : `unknown subcommand '${sub}'`,
+        2,
+      );
+    try {
+      return await fn(rest);
+    } catch (e) {
+      // Library errors are the user's to fix: one line, no stack.
+      if (e instanceof CaError || e instanceof CredentialError || e instanceof PolicyError)
+        throw new CliError(e.message);
+      throw e;
+    }
+  },
+};
