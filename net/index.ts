@@ -2,3 +2,4 @@
 export * from './transport.js';
 export * from './tls.js';
 export * from './udp.js';
+export * from './sim/index.js';
