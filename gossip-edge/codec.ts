@@ -1,0 +1,147 @@
+/**
+ * Wire format of gossip messages: one frame type (0x0601, protocol 'gossip') whose body is
+ *   epoch varuint ‖ sender u32 ‖ body (tagged union) ‖ mac[16]
+ * Every count and size is capped (config.ts LIMITS); garbage decodes to DecodeError only.
+ * The MAC covers `authenticatedBytes` = domain ‖ epoch ‖ sender ‖ body, i.e. everything but itself.
+ */
+import {
+  bool,
+  defineFrames,
+  DecodeError,
+  encode,
+  fixedBytes,
+  list,
+  struct,
+  u32,
+  u8,
+  union,
+  varuint,
+  type Codec,
+  type Reader,
+} from '../wire/index.js';
+import { isValidItemId, MAX_PEER_ID } from './ids.js';
+import { LIMITS } from './config.js';
+import { MAC_BYTES, type Envelope, type GossipBody, type Item } from './messages.js';
+
+export const GOSSIP_FRAME_TYPE = 0x0601;
+/** Largest gossip frame: one item plus headers, well under a UDP datagram's 64 KiB. */
+export const MAX_GOSSIP_FRAME_BYTES = LIMITS.maxItemBytes + 512;
+
+const itemId: Codec<number> = {
+  encode: (w, v) => {
+    if (!isValidItemId(v)) throw new RangeError(`bad item id ${v}`);
+    w.varuint(v);
+  },
+  decode: (r) => r.varuint(),
+};
+
+const ids = list(LIMITS.maxDigestIds, itemId);
+const peers = list(LIMITS.maxShuffle, u32);
+
+const itemCodec: Codec<Item> = {
+  encode: (w, v) => {
+    if (v.bytes !== v.payload.length) throw new RangeError('item.bytes differs from payload length');
+    if (v.scopeStart > v.scopeEnd) throw new RangeError('item scope start after end');
+    itemId.encode(w, v.id);
+    w.varuint(v.epoch);
+    w.u32(v.scopeStart).u32(v.scopeEnd);
+    w.bytes(v.payload, LIMITS.maxItemBytes);
+  },
+  decode: (r: Reader) => {
+    const id = itemId.decode(r);
+    const epoch = r.varuint();
+    const scopeStart = r.u32();
+    const scopeEnd = r.u32();
+    if (scopeStart > scopeEnd) throw new DecodeError('bad-value', 'item scope start after end');
+    const payload = new Uint8Array(r.bytes(LIMITS.maxItemBytes));
+    return { id, epoch, scopeStart, scopeEnd, bytes: payload.length, payload };
+  },
+};
+
+const hop: Codec<number> = {
+  encode: (w, v) => void w.u8(v),
+  decode: (r) => u8.decode(r),
+};
+
+const bodyUnion = union({
+  push: [1, struct({ hop, item: itemCodec })],
+  digest: [2, struct({ reply: bool, epoch: varuint, ids })],
+  pull: [3, struct({ ids })],
+  neighbor: [4, struct({ high: bool })],
+  neighborReply: [5, struct({ accept: bool })],
+  disconnect: [6, struct({})],
+  shuffle: [7, struct({ peers })],
+  shuffleReply: [8, struct({ peers })],
+});
+
+/** The body codec over the GossipBody shape ({kind, …fields} instead of {kind, value}). */
+const bodyCodec: Codec<GossipBody> = {
+  encode: (w, b) => {
+    const { kind, ...value } = b;
+    bodyUnion.encode(w, { kind, value } as never);
+  },
+  decode: (r) => {
+    const { kind, value } = bodyUnion.decode(r);
+    return { kind, ...(value as object) } as GossipBody;
+  },
+};
+
+const sender: Codec<number> = {
+  encode: (w, v) => {
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_PEER_ID)) throw new RangeError(`bad sender ${v}`);
+    w.u32(v);
+  },
+  decode: (r) => r.u32(),
+};
+
+const mac = fixedBytes(MAC_BYTES);
+
+const envelopeCodec: Codec<Envelope> = {
+  encode: (w, e) => {
+    if (typeof e.tag === 'number') throw new RangeError('a modelled (numeric) MAC tag cannot go on the wire');
+    w.varuint(e.epoch);
+    sender.encode(w, e.sender);
+    bodyCodec.encode(w, e.body);
+    mac.encode(w, e.tag);
+  },
+  decode: (r) => {
+    const epoch = r.varuint();
+    const from = sender.decode(r);
+    const body = bodyCodec.decode(r);
+    const tag = mac.decode(r);
+    return { epoch, sender: from, body, tag };
+  },
+};
+
+export const GossipFrames = defineFrames(
+  'gossip',
+  { msg: [GOSSIP_FRAME_TYPE, envelopeCodec] },
+  { maxFrameBytes: MAX_GOSSIP_FRAME_BYTES },
+);
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  return GossipFrames.encodeFrame({ type: 'msg', flags: 0, body: e });
+}
+
+/** Decodes one datagram; throws DecodeError only. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  return GossipFrames.decodeFrame(bytes).body;
+}
+
+const DOMAIN = new TextEncoder().encode('keyglass gossip v1');
+const authenticated: Codec<Omit<Envelope, 'tag'>> = {
+  encode: (w, e) => {
+    w.fixed(DOMAIN, DOMAIN.length);
+    w.varuint(e.epoch);
+    sender.encode(w, e.sender);
+    bodyCodec.encode(w, e.body);
+  },
+  decode: () => {
+    throw new Error('authenticated bytes are never decoded');
+  },
+};
+
+/** The bytes a MAC covers (domain-separated, canonical). */
+export function authenticatedBytes(e: Omit<Envelope, 'tag'>): Uint8Array {
+  return encode(authenticated, e, MAX_GOSSIP_FRAME_BYTES);
+}

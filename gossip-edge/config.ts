@@ -1,0 +1,111 @@
+/**
+ * Tunables of a gossip node. Every per-node structure is sized from these at construction and
+ * never grows: a node's memory and its work per round are bounded by the config alone.
+ */
+
+export interface GossipConfig {
+  /** Active view size (HyParView: log n + c). Push fan-out picks from it. */
+  readonly activeSize: number;
+  /** Passive view size: repair candidates, refreshed by shuffles. */
+  readonly passiveSize: number;
+  /** Eager-push fan-out on first receipt of an item (≤ activeSize). */
+  readonly fanout: number;
+  /** Arity of the leaf key tree (subtree scopes are d-ary). */
+  readonly arity: number;
+  /** Levels of subtree contacts kept (tree height; level l = the subtree of span d^l around us). */
+  readonly levels: number;
+  /** Contacts kept per level. */
+  readonly contactsPerLevel: number;
+  /** Items kept for anti-entropy; older or excess ones are evicted (their ids stay in the seen ring). */
+  readonly retainedItems: number;
+  /** Rounds an item stays retained (and advertised in digests). */
+  readonly retentionRounds: number;
+  /** Ids remembered after eviction, for duplicate suppression of late copies. */
+  readonly seenIds: number;
+  /** Hop limit of the eager push (anti-entropy is not hop-limited). */
+  readonly maxHops: number;
+  /** Messages a node may send per round (pushes, digests, pulls, replies, views); excess is dropped and counted. */
+  readonly maxSendsPerRound: number;
+  /** Items a node answers per pull / per digest reply (backpressure on anti-entropy). */
+  readonly maxItemsPerReply: number;
+  /** A peer silent for this many of our probes (digests that got no answer) is dropped from the active view. */
+  readonly suspectAfterProbes: number;
+  /** Shuffle the passive view with a random active peer every this many rounds. */
+  readonly shuffleEveryRounds: number;
+  /** Peers exchanged per shuffle. */
+  readonly shuffleLength: number;
+  /** Previous key epochs whose MAC is still accepted … */
+  readonly epochWindow: number;
+  /** … but only for this many rounds after the node moved past them (so an evicted leaf is locked out). */
+  readonly epochGraceRounds: number;
+  /** Rounds a node may lag behind a newer epoch it has heard of before it pulls from its core server. */
+  readonly catchupRounds: number;
+  /** Deliver data per origin in seq order (holding later items until the gap fills or ages out). */
+  readonly fifo: boolean;
+  /** Out-of-order data items held for FIFO per node. */
+  readonly fifoHold: number;
+}
+
+export const DEFAULT_GOSSIP_CONFIG: GossipConfig = Object.freeze({
+  activeSize: 5,
+  passiveSize: 15,
+  fanout: 4,
+  arity: 4,
+  levels: 10,
+  contactsPerLevel: 2,
+  retainedItems: 16,
+  retentionRounds: 24,
+  seenIds: 32,
+  maxHops: 32,
+  maxSendsPerRound: 8,
+  maxItemsPerReply: 4,
+  suspectAfterProbes: 2,
+  shuffleEveryRounds: 8,
+  shuffleLength: 4,
+  epochWindow: 2,
+  epochGraceRounds: 8,
+  catchupRounds: 6,
+  fifo: false,
+  fifoHold: 16,
+});
+
+/** Hard caps shared with the wire codec: a config may not exceed what a frame can carry. */
+export const LIMITS = Object.freeze({
+  maxActive: 32,
+  maxPassive: 256,
+  maxLevels: 32,
+  maxContactsPerLevel: 8,
+  maxRetained: 1024,
+  maxDigestIds: 1024,
+  maxShuffle: 64,
+  maxItemBytes: 64 * 1024,
+});
+
+export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {
+  const c: GossipConfig = Object.freeze({ ...DEFAULT_GOSSIP_CONFIG, ...patch });
+  const int = (name: keyof GossipConfig, lo: number, hi: number): void => {
+    const v = c[name] as number;
+    if (!(Number.isInteger(v) && v >= lo && v <= hi))
+      throw new RangeError(`gossip config ${name}=${v} not in [${lo}, ${hi}]`);
+  };
+  int('activeSize', 1, LIMITS.maxActive);
+  int('passiveSize', 0, LIMITS.maxPassive);
+  int('fanout', 1, c.activeSize);
+  int('arity', 2, 256);
+  int('levels', 0, LIMITS.maxLevels);
+  int('contactsPerLevel', 0, LIMITS.maxContactsPerLevel);
+  int('retainedItems', 1, LIMITS.maxRetained);
+  int('retentionRounds', 1, 1 << 20);
+  int('seenIds', 1, 1 << 16);
+  int('maxHops', 1, 255);
+  int('maxSendsPerRound', 2, 1 << 16);
+  int('maxItemsPerReply', 1, LIMITS.maxDigestIds);
+  int('suspectAfterProbes', 1, 1 << 10);
+  int('shuffleEveryRounds', 1, 1 << 20);
+  int('shuffleLength', 1, LIMITS.maxShuffle);
+  int('epochWindow', 0, 64);
+  int('epochGraceRounds', 0, 1 << 20);
+  int('catchupRounds', 1, 1 << 20);
+  int('fifoHold', 1, LIMITS.maxRetained);
+  return c;
+}

@@ -1,0 +1,121 @@
+/**
+ * What gossip nodes say to each other. Messages are plain immutable objects: the simulator
+ * passes them by reference, the UDP host encodes them with codec.ts. `wireBytes` gives the
+ * exact encoded size without encoding (tests hold it equal to the codec), so the simulator
+ * can account bytes at a million nodes without serializing.
+ */
+import type { ItemId, PeerId } from './ids.js';
+
+/** Scope end of an item addressed to every leaf. */
+export const WHOLE_GROUP_END = 0xffff_ffff;
+
+/**
+ * One disseminated item: application data (scope = the whole group) or one rekey part (scope
+ * = the slot range of its subtree, so it is relayed only among the leaves that need it).
+ * `payload` is opaque to gossip (sealed data or a signed rekey part); `bytes` is its size.
+ */
+export interface Item<P = Uint8Array> {
+  readonly id: ItemId;
+  /** Key epoch the item belongs to (data: sealed under it; rekey: the epoch it installs). */
+  readonly epoch: number;
+  readonly scopeStart: number;
+  readonly scopeEnd: number;
+  readonly bytes: number;
+  readonly payload: P;
+}
+
+export type GossipBody<P = Uint8Array> =
+  /** Eager push (hop > 0) or an anti-entropy answer (hop = 0). */
+  | { readonly kind: 'push'; readonly hop: number; readonly item: Item<P> }
+  /**
+   * Anti-entropy: the ids the sender retains that concern the receiver, and the sender's key
+   * epoch. `reply` marks the answer to a digest (push-pull: it is not answered again).
+   */
+  | {
+      readonly kind: 'digest';
+      readonly reply: boolean;
+      readonly epoch: number;
+      readonly ids: readonly ItemId[];
+    }
+  /** Ids the sender lacks and asks the receiver for. */
+  | { readonly kind: 'pull'; readonly ids: readonly ItemId[] }
+  /** HyParView: "add me to your active view" (high priority when the sender has none). */
+  | { readonly kind: 'neighbor'; readonly high: boolean }
+  | { readonly kind: 'neighborReply'; readonly accept: boolean }
+  | { readonly kind: 'disconnect' }
+  /** Cyclon-style passive-view exchange. */
+  | { readonly kind: 'shuffle'; readonly peers: readonly PeerId[] }
+  | { readonly kind: 'shuffleReply'; readonly peers: readonly PeerId[] };
+
+export type GossipKind = GossipBody['kind'];
+export const GOSSIP_KINDS: readonly GossipKind[] = [
+  'push',
+  'digest',
+  'pull',
+  'neighbor',
+  'neighborReply',
+  'disconnect',
+  'shuffle',
+  'shuffleReply',
+];
+
+/**
+ * A MAC tag: 16 bytes of HMAC-SHA256 on the real path, or a number where the large simulation
+ * models the MAC as "holds the epoch's key" (see auth.ts ModelAuthenticator).
+ */
+export type MacTag = Uint8Array | number;
+
+/** The unit on the wire: body + sender + the key epoch its MAC is under + the MAC. */
+export interface Envelope<P = Uint8Array> {
+  readonly epoch: number;
+  readonly sender: PeerId;
+  readonly body: GossipBody<P>;
+  readonly tag: MacTag;
+}
+
+export const MAC_BYTES = 16;
+const FRAME_HEADER = 10;
+
+function varuintBytes(v: number): number {
+  let n = 1;
+  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
+  return n;
+}
+
+function idsBytes(ids: readonly number[]): number {
+  let n = varuintBytes(ids.length);
+  for (const id of ids) n += varuintBytes(id);
+  return n;
+}
+
+function peersBytes(peers: readonly number[]): number {
+  return varuintBytes(peers.length) + 4 * peers.length;
+}
+
+export function itemBytes(item: Item<unknown>): number {
+  return varuintBytes(item.id) + varuintBytes(item.epoch) + 8 + varuintBytes(item.bytes) + item.bytes;
+}
+
+function bodyBytes(b: GossipBody<unknown>): number {
+  switch (b.kind) {
+    case 'push':
+      return 1 + 1 + itemBytes(b.item);
+    case 'digest':
+      return 1 + 1 + varuintBytes(b.epoch) + idsBytes(b.ids);
+    case 'pull':
+      return 1 + idsBytes(b.ids);
+    case 'neighbor':
+    case 'neighborReply':
+      return 2;
+    case 'disconnect':
+      return 1;
+    case 'shuffle':
+    case 'shuffleReply':
+      return 1 + peersBytes(b.peers);
+  }
+}
+
+/** Exact size of the encoded frame of `env` (codec.ts), computed without encoding. */
+export function wireBytes(env: Envelope<unknown>): number {
+  return FRAME_HEADER + varuintBytes(env.epoch) + 4 + bodyBytes(env.body) + MAC_BYTES;
+}

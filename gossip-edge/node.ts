@@ -1,0 +1,443 @@
+/**
+ * A sans-IO gossip node: bimodal multicast (Birman et al., TOCS 1999) over HyParView-style
+ * peer sampling, with authenticated control traffic and subtree-scoped rekey parts.
+ *
+ * Events in: `receive(env)`, `tick()` (one gossip round; the host calls it every roundMs),
+ * `publish(item)` (this node originates an item), `inject(item, relay)` (an item from the core:
+ * the edge relay's push, or the answer to a catch-up pull), `setEpoch(e)` (the host applied a
+ * rekey). Effects out, through the host: `send(to, envelope)`, `deliver(item)`, `pullFromCore`.
+ *
+ * Protocol per item: (1) eager push — on first receipt, forward to `fanout` peers chosen from
+ * the active view (whole-group items) or from the peers known inside the item's subtree scope
+ * (rekey parts), hop-limited; (2) anti-entropy — every round send a digest of the retained ids
+ * that concern the target to one peer (alternating active view / subtree contacts); the target
+ * answers with its own digest (push-pull) and each side pulls what it lacks. Items are retained
+ * for `retentionRounds`; ids are remembered in a seen ring after that (duplicate suppression).
+ * Work per event is bounded by the config (views, retention, `maxItemsPerReply`), and every
+ * send draws on a per-round budget (`maxSendsPerRound`): excess eager pushes are dropped first
+ * (anti-entropy repairs them), two sends stay reserved for the digest exchange.
+ *
+ * Epochs: a node accepts traffic MAC'd under its current epoch, or under one of the previous
+ * `epochWindow` epochs for `epochGraceRounds` rounds after it retired that epoch. Replies to a
+ * digest or pull go out under the epoch the asker used, so a peer a few rekeys behind can
+ * catch up from retained history; one that stays behind `catchupRounds` pulls from the core.
+ */
+import type { Authenticator } from './auth.js';
+import type { GossipConfig } from './config.js';
+import type { DropReason, GossipCounters } from './counters.js';
+import { FifoDelivery } from './fifo.js';
+import { isRekeyId, rekeyEpochOf, type ItemId, type PeerId } from './ids.js';
+import { wireBytes, WHOLE_GROUP_END, type Envelope, type GossipBody, type Item } from './messages.js';
+import { PeerSampling } from './peer-sampling.js';
+import type { RandomSource } from './random.js';
+import {
+  FLAG_JOINED,
+  H_BEHIND_SINCE,
+  H_EPOCH,
+  H_FLAGS,
+  H_NEWEST_EPOCH,
+  H_PROBE,
+  H_RETAINED_N,
+  H_ROUND,
+  H_SEEN_HEAD,
+  H_SENT,
+  type GossipStore,
+} from './store.js';
+
+export interface GossipHost<P> {
+  send(to: PeerId, env: Envelope<P>): void;
+  /** First receipt of an item in scope (data in FIFO order if configured). */
+  deliver(item: Item<P>): void;
+  /** Validates an item before it is stored or relayed (rekey signature, AEAD); default: accept. */
+  admit?(item: Item<P>): boolean;
+  /** The node is behind epoch `fromEpoch` − 1 and peers did not help: ask the core server. */
+  pullFromCore(fromEpoch: number): void;
+  /** Both views are empty: the node is cut off and needs a fresh seed from its core server. */
+  reseed(): void;
+}
+
+const NO_IDS: readonly ItemId[] = Object.freeze([]);
+/** Shared shuffle buffer (single-threaded and never re-entered: sends only queue). */
+let scratchBuf: number[] = [];
+function scratch(n: number): number[] {
+  if (scratchBuf.length < n) scratchBuf = new Array<number>(n).fill(0);
+  return scratchBuf;
+}
+/** Sends kept back from eager push for the round's digest exchange. */
+const RESERVED_SENDS = 2;
+
+export class GossipNode<P = Uint8Array> {
+  readonly views: PeerSampling;
+  private readonly c: GossipConfig;
+  private readonly ints: Int32Array;
+  private readonly ids: Float64Array;
+  private readonly b: number;
+  private readonly idBase: number;
+  private readonly itemBase: number;
+  private readonly fifo: FifoDelivery<P> | undefined;
+
+  constructor(
+    private readonly store: GossipStore<P>,
+    index: number,
+    readonly self: PeerId,
+    private readonly auth: Authenticator<P>,
+    private readonly rng: RandomSource,
+    private readonly host: GossipHost<P>,
+    private readonly counters: GossipCounters,
+    epoch = 0,
+  ) {
+    if (!(Number.isInteger(index) && index >= 0 && index < store.capacity))
+      throw new RangeError(`bad store index ${index}`);
+    this.c = store.config;
+    this.ints = store.ints;
+    this.ids = store.ids;
+    this.b = index * store.intStride;
+    this.idBase = index * store.idStride;
+    this.itemBase = index * this.c.retainedItems;
+    store.reset(index, self);
+    this.ints[this.b + H_EPOCH] = epoch;
+    this.ints[this.b + H_NEWEST_EPOCH] = epoch;
+    this.views = new PeerSampling(store as GossipStore<unknown>, index, rng, (to, body) =>
+      this.send(to, body),
+    );
+    this.fifo = this.c.fifo
+      ? new FifoDelivery<P>(this.c.fifoHold, this.c.retentionRounds, (item) => this.deliverUp(item))
+      : undefined;
+  }
+
+  get round(): number {
+    return this.ints[this.b + H_ROUND]!;
+  }
+
+  get epoch(): number {
+    return this.ints[this.b + H_EPOCH]!;
+  }
+
+  get retainedCount(): number {
+    return this.ints[this.b + H_RETAINED_N]!;
+  }
+
+  /** The core's seed at join: views and subtree contacts (levels 1..). */
+  seed(
+    active: readonly PeerId[],
+    passive: readonly PeerId[],
+    contacts: readonly (readonly PeerId[])[],
+  ): void {
+    this.ints[this.b + H_FLAGS]! |= FLAG_JOINED;
+    this.views.seed(active, passive, contacts);
+  }
+
+  /** The host applied a rekey to `epoch`: older epochs start their grace period now. */
+  setEpoch(epoch: number): void {
+    const cur = this.epoch;
+    if (epoch <= cur) return;
+    const w = this.c.epochWindow;
+    const o = this.b + this.store.oRetired;
+    const shift = epoch - cur;
+    for (let j = w - 1; j >= 0; j--) this.ints[o + j] = j < shift ? this.round : this.ints[o + j - shift]!;
+    this.ints[this.b + H_EPOCH] = epoch;
+    if (this.ints[this.b + H_NEWEST_EPOCH]! <= epoch) {
+      this.ints[this.b + H_NEWEST_EPOCH] = epoch;
+      this.ints[this.b + H_BEHIND_SINCE] = -1;
+    }
+    // Rekey parts of epochs we now hold are history: keep them (peers may still catch up).
+  }
+
+  // ─── events ─────────────────────────────────────────────────────────────────────────────
+
+  /** One gossip round. Bounded work: O(retained + views). */
+  tick(): void {
+    const ints = this.ints;
+    const b = this.b;
+    this.counters.recordRound(ints[b + H_SENT]!);
+    ints[b + H_SENT] = 0;
+    const round = ++ints[b + H_ROUND]!;
+    const probe = ints[b + H_PROBE]!;
+    if (probe >= 0) this.views.missed(probe);
+    ints[b + H_PROBE] = -1;
+    this.ageRetention(round);
+    this.fifo?.tick(round);
+    const behind = ints[b + H_BEHIND_SINCE]!;
+    if (behind >= 0 && round - behind >= this.c.catchupRounds) {
+      ints[b + H_BEHIND_SINCE] = round; // retry after another catchupRounds if still behind
+      this.counters.pullsFromCore++;
+      this.host.pullFromCore(this.epoch + 1);
+    }
+    if (this.views.activeCount === 0 && this.views.passiveCount === 0 && round % this.c.catchupRounds === 0) {
+      this.host.reseed();
+    }
+    this.views.tick(round);
+    const target = (round & 1) === 1 ? this.views.randomContact() : -1;
+    const to = target >= 0 ? target : this.views.randomActive();
+    if (to >= 0 && this.send(to, { kind: 'digest', reply: false, epoch: this.epoch, ids: this.idsFor(to) })) {
+      ints[b + H_PROBE] = to;
+    }
+  }
+
+  receive(env: Envelope<P>): void {
+    this.counters.received++;
+    const why = this.refusal(env);
+    if (why !== undefined) {
+      this.counters.dropped[why]++;
+      if (why === 'unknown-epoch' && env.epoch > this.epoch) this.noteNewerEpoch(env.epoch);
+      return;
+    }
+    const from = env.sender;
+    this.views.heard(from);
+    if (this.ints[this.b + H_PROBE] === from) this.ints[this.b + H_PROBE] = -1;
+    this.views.noteSender(from);
+    const body = env.body;
+    switch (body.kind) {
+      case 'push':
+        return this.onItem(body.item, body.hop, from);
+      case 'digest':
+        return this.onDigest(from, env.epoch, body.reply, body.epoch, body.ids);
+      case 'pull':
+        return this.onPull(from, env.epoch, body.ids);
+      case 'neighbor':
+        return this.views.onNeighbor(from, body.high);
+      case 'neighborReply':
+        return this.views.onNeighborReply(from, body.accept);
+      case 'disconnect':
+        return this.views.onDisconnect(from);
+      case 'shuffle':
+        return this.views.onShuffle(from, body.peers);
+      case 'shuffleReply':
+        return this.views.onShuffleReply(body.peers);
+    }
+  }
+
+  /** This node originates `item`: deliver locally, retain, eager-push. */
+  publish(item: Item<P>): void {
+    if (this.seen(item.id)) throw new RangeError(`item ${item.id} already known`);
+    this.retain(item);
+    this.deliverItem(item);
+    this.forward(item, 1, -1);
+  }
+
+  /**
+   * An item straight from the core. `relay` = the edge relay's first push (forward it like a
+   * push); otherwise the answer to our catch-up pull (keep and deliver, no forwarding).
+   */
+  inject(item: Item<P>, relay: boolean): void {
+    this.onItem(item, relay ? 1 : 0, -1);
+  }
+
+  // ─── handlers ───────────────────────────────────────────────────────────────────────────
+
+  private refusal(env: Envelope<P>): DropReason | undefined {
+    const cur = this.epoch;
+    const e = env.epoch;
+    if (e > cur) return 'unknown-epoch';
+    if (e < cur) {
+      const age = cur - e;
+      if (age > this.c.epochWindow) return 'stale-epoch';
+      const retired = this.ints[this.b + this.store.oRetired + age - 1]!;
+      if (this.round - retired > this.c.epochGraceRounds) return 'stale-epoch';
+    }
+    if (!this.auth.holds(e)) return 'unknown-epoch';
+    if (!this.auth.verify(env)) return 'bad-mac';
+    return undefined;
+  }
+
+  private noteNewerEpoch(epoch: number): void {
+    const b = this.b;
+    if (epoch > this.ints[b + H_NEWEST_EPOCH]!) this.ints[b + H_NEWEST_EPOCH] = epoch;
+    if (this.ints[b + H_BEHIND_SINCE]! < 0) this.ints[b + H_BEHIND_SINCE] = this.round;
+  }
+
+  private onItem(item: Item<P>, hop: number, from: PeerId): void {
+    if (this.seen(item.id)) {
+      this.counters.duplicates++;
+      return;
+    }
+    const why = this.itemRefusal(item);
+    if (why !== undefined) {
+      this.counters.dropped[why]++;
+      return;
+    }
+    this.retain(item);
+    this.deliverItem(item);
+    if (hop > 0 && hop < this.c.maxHops) this.forward(item, hop + 1, from);
+  }
+
+  private itemRefusal(item: Item<P>): DropReason | undefined {
+    if (this.self < item.scopeStart || this.self >= item.scopeEnd) return 'out-of-scope';
+    if (
+      isRekeyId(item.id) ? rekeyEpochOf(item.id) <= this.epoch : item.epoch + this.c.epochWindow < this.epoch
+    ) {
+      return 'stale-item';
+    }
+    if (this.host.admit !== undefined && !this.host.admit(item)) return 'rejected';
+    return undefined;
+  }
+
+  private onDigest(
+    from: PeerId,
+    envEpoch: number,
+    reply: boolean,
+    theirEpoch: number,
+    ids: readonly ItemId[],
+  ): void {
+    if (theirEpoch > this.epoch) this.noteNewerEpoch(theirEpoch);
+    if (!reply)
+      this.send(from, { kind: 'digest', reply: true, epoch: this.epoch, ids: this.idsFor(from) }, envEpoch);
+    let missing: ItemId[] | undefined;
+    for (const id of ids) {
+      if (this.seen(id) || (isRekeyId(id) && rekeyEpochOf(id) <= this.epoch)) continue;
+      (missing ??= []).push(id);
+      if (missing.length >= this.c.maxItemsPerReply) break;
+    }
+    if (missing !== undefined) this.send(from, { kind: 'pull', ids: missing }, envEpoch);
+  }
+
+  private onPull(from: PeerId, envEpoch: number, ids: readonly ItemId[]): void {
+    let answered = 0;
+    for (const id of ids) {
+      if (answered >= this.c.maxItemsPerReply) break;
+      const k = this.retainedIndex(id);
+      if (k < 0) continue;
+      const item = this.store.items[this.itemBase + k]!;
+      if (from < item.scopeStart || from >= item.scopeEnd) continue;
+      answered++;
+      this.send(from, { kind: 'push', hop: 0, item }, envEpoch);
+    }
+  }
+
+  private forward(item: Item<P>, hop: number, except: PeerId): void {
+    const fanout = this.c.fanout;
+    // A rekey part goes to peers that do not have it yet, i.e. still in the epoch before it:
+    // MAC it under that epoch (while we hold it), or they could not verify it.
+    const epoch = isRekeyId(item.id) ? Math.min(this.epoch, rekeyEpochOf(item.id) - 1) : this.epoch;
+    const whole = item.scopeStart === 0 && item.scopeEnd === WHOLE_GROUP_END;
+    if (whole) {
+      const n = this.views.activeCount;
+      // Partial Fisher–Yates over the active view: `fanout` distinct random peers.
+      const order = scratch(n);
+      for (let k = 0; k < n; k++) order[k] = this.views.activeAt(k);
+      let sent = 0;
+      for (let k = 0; k < n && sent < fanout; k++) {
+        const j = k + this.rng.int(n - k);
+        const p = order[j]!;
+        order[j] = order[k]!;
+        if (p === except) continue;
+        this.send(p, { kind: 'push', hop, item }, epoch);
+        sent++;
+      }
+      return;
+    }
+    const candidates: PeerId[] = [];
+    this.views.forEachInScope(item.scopeStart, item.scopeEnd, (p) => {
+      if (p !== except) candidates.push(p);
+    });
+    for (let sent = 0; sent < fanout && candidates.length > 0; sent++) {
+      const j = this.rng.int(candidates.length);
+      const p = candidates[j]!;
+      candidates[j] = candidates[candidates.length - 1]!;
+      candidates.pop();
+      this.send(p, { kind: 'push', hop, item }, epoch);
+    }
+  }
+
+  // ─── sending ────────────────────────────────────────────────────────────────────────────
+
+  /** Sends under `epoch` (default: ours) if the round's budget allows; false if not sent. */
+  private send(to: PeerId, body: GossipBody<P>, epoch = this.epoch): boolean {
+    const b = this.b;
+    const used = this.ints[b + H_SENT]!;
+    const cap = this.c.maxSendsPerRound - (body.kind === 'push' && body.hop > 0 ? RESERVED_SENDS : 0);
+    if (used >= cap) {
+      this.counters.dropped['rate-limited']++;
+      return false;
+    }
+    const unsigned = { epoch, sender: this.self, body };
+    const tag = this.auth.tag(unsigned);
+    if (tag === undefined) return false; // an epoch we no longer hold: nothing we can say
+    const env: Envelope<P> = { epoch, sender: this.self, body, tag };
+    this.ints[b + H_SENT] = used + 1;
+    this.counters.sent[body.kind]++;
+    if (this.counters.countBytes) this.counters.bytesSent += wireBytes(env);
+    this.host.send(to, env);
+    return true;
+  }
+
+  // ─── retention and duplicate suppression ────────────────────────────────────────────────
+
+  private deliverItem(item: Item<P>): void {
+    if (this.fifo !== undefined && !isRekeyId(item.id)) this.fifo.offer(item, this.round);
+    else this.deliverUp(item);
+  }
+
+  private deliverUp(item: Item<P>): void {
+    this.counters.delivered++;
+    this.host.deliver(item);
+  }
+
+  /** Known id: retained now, or in the ring of recently evicted ids. */
+  seen(id: ItemId): boolean {
+    const ids = this.ids;
+    const end = this.idBase + this.store.idStride;
+    for (let k = this.idBase; k < end; k++) if (ids[k] === id) return true;
+    return false;
+  }
+
+  private retainedIndex(id: ItemId): number {
+    const n = this.retainedCount;
+    for (let k = 0; k < n; k++) if (this.ids[this.idBase + k] === id) return k;
+    return -1;
+  }
+
+  private retain(item: Item<P>): void {
+    const n = this.retainedCount;
+    let k = n;
+    if (n >= this.c.retainedItems) {
+      // Full: evict the oldest (lowest round) to make room.
+      const o = this.b + this.store.oRetRound;
+      k = 0;
+      for (let j = 1; j < n; j++) if (this.ints[o + j]! < this.ints[o + k]!) k = j;
+      this.evict(k);
+      k = this.retainedCount;
+    }
+    this.ids[this.idBase + k] = item.id;
+    this.ints[this.b + this.store.oRetRound + k] = this.round;
+    this.store.items[this.itemBase + k] = item;
+    this.ints[this.b + H_RETAINED_N] = k + 1;
+  }
+
+  private ageRetention(round: number): void {
+    const o = this.b + this.store.oRetRound;
+    for (let k = this.retainedCount - 1; k >= 0; k--) {
+      if (round - this.ints[o + k]! > this.c.retentionRounds) this.evict(k);
+    }
+  }
+
+  /** Moves retained entry k's id to the seen ring and compacts the retained array. */
+  private evict(k: number): void {
+    const ids = this.ids;
+    const ints = this.ints;
+    const n = this.retainedCount;
+    const C = this.c.retainedItems;
+    const head = ints[this.b + H_SEEN_HEAD]!;
+    ids[this.idBase + C + head] = ids[this.idBase + k]!;
+    ints[this.b + H_SEEN_HEAD] = (head + 1) % this.c.seenIds;
+    const last = n - 1;
+    ids[this.idBase + k] = ids[this.idBase + last]!;
+    ints[this.b + this.store.oRetRound + k] = ints[this.b + this.store.oRetRound + last]!;
+    this.store.items[this.itemBase + k] = this.store.items[this.itemBase + last];
+    ids[this.idBase + last] = -1;
+    this.store.items[this.itemBase + last] = undefined;
+    ints[this.b + H_RETAINED_N] = last;
+  }
+
+  /** Retained ids whose scope includes `peer` (what a digest to `peer` advertises). */
+  private idsFor(peer: PeerId): readonly ItemId[] {
+    const n = this.retainedCount;
+    if (n === 0) return NO_IDS;
+    let out: ItemId[] | undefined;
+    for (let k = 0; k < n; k++) {
+      const item = this.store.items[this.itemBase + k]!;
+      if (peer >= item.scopeStart && peer < item.scopeEnd) (out ??= []).push(item.id);
+    }
+    return out ?? NO_IDS;
+  }
+}

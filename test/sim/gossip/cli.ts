@@ -1,0 +1,44 @@
+/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS]`. */
+import { bimodality, formatReport, runScenario } from './scenario.js';
+
+export function gossipMain(args: string[]): number {
+  const opt = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) {
+      console.error(`gossip: unexpected argument '${a}'`);
+      return 2;
+    }
+    opt.set(a.slice(2), args[++i] ?? '');
+  }
+  const num = (k: string, d: number): number => {
+    const v = opt.has(k) ? Number(opt.get(k)) : d;
+    if (!Number.isFinite(v)) throw new RangeError(`--${k} needs a number`);
+    return v;
+  };
+  const n = num('n', 10_000);
+  const seed = num('seed', 1);
+  const loss = num('loss', 0);
+  if (opt.has('bimodal')) {
+    const b = bimodality({ n, runs: num('bimodal', 100), loss, seed, deadlineRounds: num('deadline', 20) });
+    console.log(
+      `bimodality n=${n} loss=${loss}: ${b.almostAll} almost all, ${b.almostNone} almost none, ${b.between} between (of ${b.runs})`,
+    );
+    return 0;
+  }
+  const { report } = runScenario({
+    n,
+    seed,
+    loss,
+    crashed: num('crashed', 0),
+    messages: num('messages', 3),
+    rekeys: num('rekeys', 1),
+    batch: num('batch', Math.max(1, Math.round(n / 1000))),
+    churn: num('churn', 0),
+    partitionRounds: num('partition', 0),
+  });
+  console.log(formatReport(report));
+  const failed = [...report.data, ...report.rekeys].some((d) => d.delivered !== d.eligible);
+  if (failed) console.log('  NOT every live leaf delivered');
+  return failed ? 1 : 0;
+}
