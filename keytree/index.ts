@@ -46,3 +46,4 @@ export {
   type MemberSpan,
   type SecrecyViolation,
 } from './secrecy.js';
+export * from './core-tree/index.js';
