@@ -1,0 +1,132 @@
+/**
+ * Snapshot of the leaf state machine, for state transfer between replicas and for the durable
+ * store. It holds every tree key and the key-derivation secret: it is confidential, travels only
+ * inside the core under the core key, and rests only encrypted (store.ts).
+ *
+ *   u8 version(=1) ‖ varuint now ‖ varuint nextMemberId ‖ varuint secretGeneration ‖ fixed32 secret
+ *   ‖ list(entries, sorted by name)  entry = string name ‖ string serial ‖ fixed32 fingerprint
+ *                                            ‖ varuint memberId ‖ varuint slot + 1 (0: pending)
+ *                                            ‖ varuint admittedEpoch + 1 ‖ varuint leaseUntil
+ *   ‖ list(pending joins, in queue order) string name
+ *   ‖ list(pending departures, sorted by slot) string name ‖ varuint memberId ‖ varuint slot ‖ u8 reason
+ *   ‖ list(revoked serials, oldest first) string serial
+ *   ‖ bytes keytree snapshot (keytree/snapshot.ts; it carries group, arity and epoch)
+ *
+ * Canonical: equal states give equal bytes on every replica (tests compare replicas this way).
+ * Decoding checks every cross-reference (restore runs the full invariant check) and throws
+ * DecodeError on malformed input.
+ */
+import { KEY_BYTES } from '../../crypto/index.js';
+import { DecodeError, Reader, Writer } from '../../wire/index.js';
+import { MAX_SNAPSHOT_BYTES, decodeSnapshot, encodeSnapshot } from '../../keytree/index.js';
+import { MAX_NAME_BYTES, MAX_SERIAL_BYTES } from './commands.js';
+import { LeaseBook } from './lease-book.js';
+import type { LeafStateMachine } from './machine.js';
+import {
+  DEPARTURE_REASONS,
+  MAX_LEAVES_CAP,
+  type LeafEntry,
+  type LeafStateParts,
+  type PendingDeparture,
+} from './types.js';
+
+export const LEAF_STATE_SNAPSHOT_VERSION = 1;
+export const MAX_LEAF_STATE_SNAPSHOT_BYTES = MAX_SNAPSHOT_BYTES;
+
+export function encodeLeafState(machine: LeafStateMachine): Uint8Array {
+  const s = machine.parts();
+  const tree = encodeSnapshot(s.tree);
+  const w = new Writer(MAX_LEAF_STATE_SNAPSHOT_BYTES, tree.length + 128 + s.entries.size * 96);
+  w.u8(LEAF_STATE_SNAPSHOT_VERSION)
+    .varuint(s.now)
+    .varuint(s.nextMemberId)
+    .varuint(s.secretGeneration)
+    .fixed(s.secret.subarray(0, KEY_BYTES), KEY_BYTES);
+  const entries = [...s.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  w.list(entries, MAX_LEAVES_CAP, (w, e) => {
+    w.string(e.name, MAX_NAME_BYTES).string(e.serial, MAX_SERIAL_BYTES).fixed(e.fingerprint, 32);
+    w.varuint(e.memberId)
+      .varuint(e.slot + 1)
+      .varuint(e.admittedEpoch + 1)
+      .varuint(s.leases.get(e.name)!);
+  });
+  w.list(s.pendingJoins, MAX_LEAVES_CAP, (w, n) => w.string(n, MAX_NAME_BYTES));
+  const departures = [...s.pendingDepartures].sort((a, b) => a.slot - b.slot);
+  w.list(departures, MAX_LEAVES_CAP, (w, d) => {
+    w.string(d.name, MAX_NAME_BYTES)
+      .varuint(d.memberId)
+      .varuint(d.slot)
+      .u8(DEPARTURE_REASONS.indexOf(d.reason));
+  });
+  w.list([...s.revoked], MAX_LEAVES_CAP, (w, serial) => w.string(serial, MAX_SERIAL_BYTES));
+  w.bytes(tree, MAX_SNAPSHOT_BYTES);
+  return w.finish();
+}
+
+/**
+ * Restores `machine` from a snapshot of the same group and arity. Throws DecodeError on bad bytes
+ * (the machine is unchanged), or an invariant error when the bytes decode but contradict
+ * themselves.
+ */
+export function restoreLeafState(machine: LeafStateMachine, bytes: Uint8Array): void {
+  if (bytes.length > MAX_LEAF_STATE_SNAPSHOT_BYTES)
+    throw new DecodeError('too-large', `${bytes.length} bytes`);
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== LEAF_STATE_SNAPSHOT_VERSION)
+    throw new DecodeError('bad-version', `leaf state snapshot ${version}`);
+  const now = r.varuint();
+  const nextMemberId = r.varuint();
+  const secretGeneration = r.varuint();
+  const secret = r.fixed(KEY_BYTES).slice();
+  const entries = new Map<string, LeafEntry>();
+  const leases = new LeaseBook();
+  let prevName: string | undefined;
+  r.list(MAX_LEAVES_CAP, (r) => {
+    const name = r.string(MAX_NAME_BYTES);
+    if (prevName !== undefined && name <= prevName)
+      throw new DecodeError('non-canonical', 'entries not sorted by name');
+    prevName = name;
+    const serial = r.string(MAX_SERIAL_BYTES);
+    const fingerprint = r.fixed(32).slice();
+    const memberId = r.varuint();
+    const slot = r.varuint() - 1;
+    const admittedEpoch = r.varuint() - 1;
+    leases.set(name, r.varuint());
+    entries.set(name, { name, serial, fingerprint, memberId, slot, admittedEpoch });
+  });
+  const pendingJoins = r.list(MAX_LEAVES_CAP, (r) => {
+    const name = r.string(MAX_NAME_BYTES);
+    if (entries.get(name)?.slot !== -1)
+      throw new DecodeError('bad-value', `queued join ${name} is not pending`);
+    return name;
+  });
+  let prevSlot = -1;
+  const pendingDepartures = r.list(MAX_LEAVES_CAP, (r): PendingDeparture => {
+    const name = r.string(MAX_NAME_BYTES);
+    const memberId = r.varuint();
+    const slot = r.varuint();
+    if (slot <= prevSlot) throw new DecodeError('non-canonical', 'departures not sorted by slot');
+    prevSlot = slot;
+    const reason = DEPARTURE_REASONS[r.u8()];
+    if (reason === undefined) throw new DecodeError('bad-value', 'departure reason');
+    return { name, memberId, slot, reason };
+  });
+  const revoked = new Set(r.list(MAX_LEAVES_CAP, (r) => r.string(MAX_SERIAL_BYTES)));
+  const treeBytes = r.bytes(MAX_SNAPSHOT_BYTES);
+  r.end();
+  const tree = decodeSnapshot(treeBytes, machine.treeOptions(secret));
+  const parts: LeafStateParts = {
+    tree,
+    now,
+    nextMemberId,
+    secret,
+    secretGeneration,
+    entries,
+    leases,
+    pendingJoins,
+    pendingDepartures,
+    revoked,
+  };
+  machine.replaceParts(parts);
+}

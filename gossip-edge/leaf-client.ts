@@ -1,0 +1,651 @@
+/**
+ * LeafClient — the SDK a leaf application uses to join a Keyglass leaf group.
+ *
+ *   const leaf = new LeafClient();
+ *   leaf.on('key', ({ epoch, keyId }) => …);
+ *   leaf.on('message', ({ sender, seq, data }) => …);
+ *   leaf.on('evicted', ({ reason }) => …);
+ *   await leaf.connect({ servers: [{ host, port }, …], credentials: { certPem, keyPem }, trust: { caPem } });
+ *   leaf.publish(bytes);
+ *   await leaf.close();
+ *
+ * One mutually authenticated TLS 1.3 link (net/tls TlsTransport) to one core server at a time;
+ * the server must present a `core` certificate of the leaf's group. `connect` resolves at the
+ * first group key (the welcome). A lost link fails over to the next server with bounded retries,
+ * exponential backoff and jitter, resuming the same admission (the registry is replicated, so any
+ * core server recognises it).
+ *
+ * Rekeys: every push is checked against the signing keys the welcome listed (Ed25519 over keytree
+ * `signedBytes(header)`); an unsigned or badly signed push is a protocol violation (error event,
+ * link dropped, fail-over). Replayed and stale epochs are ignored; a gap asks the server for a
+ * catch-up; a path that cannot be recovered (missing key, failed unwrap, no part) re-joins for a
+ * fresh welcome. Malformed frames from a server: error event, link dropped, fail-over — never a
+ * crash. `error` events are emitted only while someone listens (so an application that does not
+ * care is not killed by EventEmitter's unhandled-'error' rule); failures are also counted in `stats`.
+ */
+import { EventEmitter } from 'node:events';
+import { constantTimeEqual, concatBytes, loadSuite, type CipherSuite } from '../crypto/index.js';
+import { DecodeError } from '../wire/index.js';
+import { LinkError, TlsTransport, type LinkDownReason } from '../net/index.js';
+import {
+  MutualTls,
+  PeerVerifier,
+  credentialsFromPem,
+  formatIdentity,
+  parseCertificatesPem,
+  trustAnchorsFromPem,
+  type Credentials,
+} from '../auth/index.js';
+import {
+  KeytreeError,
+  LeafKeys,
+  decodeHeader,
+  decodePart,
+  decodeWelcome,
+  signedBytes,
+  type EpochHeader,
+} from '../keytree/index.js';
+import {
+  DATA_ERROR_REASONS,
+  DataEnvelopeError,
+  DataKeyring,
+  DataOpener,
+  DataSealer,
+  DEFAULT_PREVIOUS_EPOCHS,
+  type DataErrorReason,
+} from './data-envelope.js';
+import {
+  MAX_LEAF_FRAME_BYTES,
+  decodeLeafFrame,
+  encodeLeafFrame,
+  type EvictionReason,
+  type LeafErrorCode,
+  type LeafFrame,
+  type LeafFrameBody,
+  type LeafFrameType,
+  type RekeyPush,
+  type SignerKey,
+} from './leaf-protocol.js';
+
+export interface LeafServerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface LeafConnectOptions {
+  /** Core servers to try, in order (a failed one passes to the next). */
+  readonly servers: readonly LeafServerAddress[];
+  /** PEM certificate chain + private key (optionally encrypted), or already loaded credentials. */
+  readonly credentials: { certPem: string; keyPem: string; passphrase?: string } | Credentials;
+  /** Trust anchors (the Keyglass CA) and optional intermediates; `group` defaults to ours. */
+  readonly trust: { caPem: string; intermediatesPem?: string; group?: string };
+}
+
+export interface LeafClientOptions {
+  /** Cipher suite (default: `await loadSuite()`). */
+  readonly suite?: CipherSuite;
+  /** Connection attempts per (re)connect, across servers (default 8). */
+  readonly maxAttempts?: number;
+  /** Backoff between attempts: base·2^k capped at max, times a jitter in [0.5, 1) (defaults 100 ms, 5 s). */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** How long a server may take to welcome us after the link is up (default 10 s). */
+  readonly welcomeTimeoutMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  /** Previous epochs whose data stays readable (default 2). */
+  readonly previousEpochs?: number;
+  /** Ed25519 seed to sign every published envelope with. */
+  readonly signingSeed?: Uint8Array;
+  /** Public keys of signing senders (by member id), and whether unsigned data is refused. */
+  readonly senderKey?: (memberId: number) => Uint8Array | undefined;
+  readonly requireSignatures?: boolean;
+  /** Randomness for jitter (default Math.random). */
+  readonly random?: () => number;
+}
+
+export interface LeafClientEvents {
+  key: [{ epoch: number; keyId: string }];
+  message: [{ sender: number; seq: number; epoch: number; data: Uint8Array }];
+  evicted: [{ reason: EvictionReason }];
+  error: [Error];
+  /** A link to a core server came up and we were welcomed or resumed. */
+  connected: [{ server: string }];
+}
+
+/** A server said no, or broke the protocol. */
+export class LeafProtocolError extends Error {
+  override readonly name = 'LeafProtocolError';
+  constructor(
+    readonly code: LeafErrorCode | 'bad-signature' | 'unknown-signer' | 'bad-frame',
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** Every server failed for this (re)connect. */
+export class LeafConnectError extends Error {
+  override readonly name = 'LeafConnectError';
+  constructor(
+    message: string,
+    readonly attempts: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface LeafClientStats {
+  rekeysApplied: number;
+  rekeysIgnored: number;
+  catchUps: number;
+  rejoins: number;
+  reconnects: number;
+  protocolErrors: number;
+  decryptFailures: Record<DataErrorReason, number>;
+}
+
+type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+const KEY_ID_LABEL = new TextEncoder().encode('keyglass key id v1');
+
+export class LeafClient extends EventEmitter<LeafClientEvents> {
+  readonly stats: LeafClientStats = {
+    rekeysApplied: 0,
+    rekeysIgnored: 0,
+    catchUps: 0,
+    rejoins: 0,
+    reconnects: 0,
+    protocolErrors: 0,
+    decryptFailures: Object.fromEntries(DATA_ERROR_REASONS.map((r) => [r, 0])) as Record<
+      DataErrorReason,
+      number
+    >,
+  };
+
+  private suite: CipherSuite | undefined;
+  private state: State = 'idle';
+  private transport: TlsTransport | undefined;
+  private servers: readonly LeafServerAddress[] = [];
+  private nextServer = 0;
+  private peer: string | undefined;
+  private keys: LeafKeys | undefined;
+  private keyring: DataKeyring | undefined;
+  private sealer: DataSealer | undefined;
+  private opener: DataOpener | undefined;
+  private signers: readonly SignerKey[] = [];
+  private memberId: number | undefined;
+  private admittedEpoch: number | undefined;
+  private leaseMs = 0;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseSeq = 0;
+  private lastAckAt = 0;
+  private catchUpPending = false;
+  /** Newest epoch a verified push announced: catch up until we hold it. */
+  private newestSeen = 0;
+  private welcomeWaiter: Waiter | undefined;
+  private reconnecting = false;
+  private readonly opts: Required<
+    Pick<
+      LeafClientOptions,
+      | 'maxAttempts'
+      | 'backoffBaseMs'
+      | 'backoffMaxMs'
+      | 'welcomeTimeoutMs'
+      | 'handshakeTimeoutMs'
+      | 'previousEpochs'
+    >
+  > &
+    LeafClientOptions;
+
+  constructor(options: LeafClientOptions = {}) {
+    super();
+    this.opts = {
+      maxAttempts: 8,
+      backoffBaseMs: 100,
+      backoffMaxMs: 5000,
+      welcomeTimeoutMs: 10_000,
+      handshakeTimeoutMs: 10_000,
+      previousEpochs: DEFAULT_PREVIOUS_EPOCHS,
+      ...options,
+    };
+    if (!(this.opts.maxAttempts >= 1 && this.opts.maxAttempts <= 1000))
+      throw new RangeError('maxAttempts 1..1000');
+  }
+
+  /** The current epoch, or undefined without a key. */
+  get epoch(): number | undefined {
+    return this.keys?.epoch;
+  }
+
+  /** Our member id (sender id of our data) in the current admission. */
+  get member(): number | undefined {
+    return this.memberId;
+  }
+
+  /** The identity of the core server we are linked to. */
+  get server(): string | undefined {
+    return this.state === 'up' ? this.peer : undefined;
+  }
+
+  /** Links to a core server and waits for the welcome. Rejects with LeafConnectError when every attempt failed. */
+  async connect(target: LeafConnectOptions): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`LeafClient: connect in state ${this.state}`);
+    if (target.servers.length === 0) throw new RangeError('LeafClient: no servers');
+    this.state = 'connecting';
+    try {
+      this.suite = this.opts.suite ?? (await loadSuite());
+      const creds =
+        'privateKey' in target.credentials
+          ? target.credentials
+          : credentialsFromPem(
+              target.credentials.certPem,
+              target.credentials.keyPem,
+              target.credentials.passphrase,
+            );
+      if (creds.identity === undefined || creds.identity.role !== 'leaf')
+        throw new RangeError(
+          'LeafClient: credentials must carry a leaf identity (keyglass://<group>/leaf/<name>)',
+        );
+      const verifier = new PeerVerifier({
+        anchors: trustAnchorsFromPem(target.trust.caPem),
+        ...(target.trust.intermediatesPem !== undefined
+          ? { intermediates: parseCertificatesPem(target.trust.intermediatesPem) }
+          : {}),
+        group: target.trust.group ?? creds.identity.group,
+      });
+      const mtls = new MutualTls(creds, verifier);
+      this.servers = target.servers;
+      this.transport = new TlsTransport({
+        local: formatIdentity(creds.identity),
+        tls: mtls.contextOptions(),
+        identify: mtls.transportIdentify({ roles: ['core'], peerSide: 'server' }),
+        maxMessageBytes: MAX_LEAF_FRAME_BYTES,
+        handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+        maxLinks: 4,
+      });
+      this.transport.setHandler({
+        onMessage: (from, data) => this.onFrame(from, data),
+        onPeerDown: (peer, reason, detail) => this.onLinkDown(peer, reason, detail),
+      });
+      await this.dial();
+    } catch (e) {
+      // Closed or evicted meanwhile: that state stays; otherwise the client may connect again.
+      if (this.state === 'connecting') await this.shutdown('idle');
+      throw e;
+    }
+  }
+
+  /** Seals and sends `data` to the group under the current epoch; false if the link could not take it now. */
+  publish(data: Uint8Array): boolean {
+    if (this.sealer === undefined || this.state !== 'up') throw new Error('LeafClient: not connected');
+    return this.send('dataPublish', { envelope: this.sealer.seal(data) });
+  }
+
+  /** Leaves the group (the server evicts us in its next batch) and closes. */
+  async close(opts: { leave?: boolean } = {}): Promise<void> {
+    if (this.state === 'closed') return;
+    if ((opts.leave ?? true) && this.state === 'up') this.send('leave', {});
+    await this.shutdown('closed');
+  }
+
+  // ── connection management ────────────────────────────────────────────────────────────────
+
+  /** Tries servers in turn until one welcomes us (bounded attempts, backoff with jitter). */
+  private async dial(): Promise<void> {
+    const tried: string[] = [];
+    for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
+      if (this.state === 'closed' || this.state === 'evicted')
+        throw new LeafConnectError('client closed', tried);
+      if (attempt > 0) await sleep(this.backoff(attempt - 1));
+      const transport = this.transport;
+      if (transport === undefined) throw new LeafConnectError('client closed', tried);
+      const server = this.servers[this.nextServer % this.servers.length]!;
+      this.nextServer = (this.nextServer + 1) % this.servers.length;
+      const where = `${server.host}:${server.port}`;
+      try {
+        const peer = await transport.connect(server.host, server.port);
+        this.peer = peer;
+        await this.join();
+        if (this.state !== 'connecting') throw new LeafConnectError(`client ${this.state}`, tried);
+        this.state = 'up';
+        this.nextServer = (this.nextServer + this.servers.length - 1) % this.servers.length; // stay on it
+        this.emit('connected', { server: peer });
+        return;
+      } catch (e) {
+        if (e instanceof LeafEvictedError) throw e;
+        tried.push(`${where}: ${(e as Error).message}`);
+        if (this.peer !== undefined) transport.disconnect(this.peer, 'join failed');
+        this.peer = undefined;
+      }
+    }
+    throw new LeafConnectError(`no core server welcomed us after ${this.opts.maxAttempts} attempts`, tried);
+  }
+
+  private backoff(k: number): number {
+    const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** Math.min(k, 20));
+    return base * (0.5 + 0.5 * (this.opts.random ?? Math.random)());
+  }
+
+  /** Sends a join (resuming our admission when we have one) and waits for the welcome. */
+  private join(): Promise<void> {
+    const resume =
+      this.admittedEpoch !== undefined && this.keys !== undefined
+        ? { admittedEpoch: this.admittedEpoch, epoch: this.keys.epoch }
+        : undefined;
+    return new Promise((resolve, reject) => {
+      this.failWaiter(new Error('superseded by a new join'));
+      const timer = setTimeout(() => {
+        this.welcomeWaiter = undefined;
+        reject(new Error(`no welcome within ${this.opts.welcomeTimeoutMs} ms`));
+      }, this.opts.welcomeTimeoutMs);
+      this.welcomeWaiter = { resolve, reject, timer };
+      if (!this.send('join', { resume })) this.failWaiter(new Error('could not send join'));
+    });
+  }
+
+  private failWaiter(err: Error): void {
+    const w = this.welcomeWaiter;
+    if (w === undefined) return;
+    this.welcomeWaiter = undefined;
+    clearTimeout(w.timer);
+    w.reject(err);
+  }
+
+  private onLinkDown(peer: string, reason: LinkDownReason, detail: string | undefined): void {
+    if (peer !== this.peer) return;
+    this.peer = undefined;
+    this.stopLease();
+    if (this.welcomeWaiter !== undefined)
+      return this.failWaiter(new LinkError(reason, detail ?? 'link down'));
+    if (this.state === 'up') void this.reconnect();
+  }
+
+  /** After losing an established link: fail over, resuming our admission. */
+  private async reconnect(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.state = 'connecting';
+    this.stats.reconnects++;
+    try {
+      await this.dial();
+    } catch (e) {
+      if (this.state === 'connecting') {
+        this.report(e as Error);
+        await this.shutdown('idle');
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  /** Drops the current link (a protocol violation) and fails over. */
+  private dropLink(err: Error): void {
+    this.stats.protocolErrors++;
+    this.report(err);
+    const peer = this.peer;
+    if (peer !== undefined) this.transport?.disconnect(peer, err.message); // onLinkDown reconnects
+  }
+
+  private async shutdown(next: 'idle' | 'closed' | 'evicted'): Promise<void> {
+    this.state = next;
+    this.stopLease();
+    this.failWaiter(new Error(`client ${next}`));
+    this.keyring?.clear();
+    this.keys = undefined;
+    this.sealer = undefined;
+    this.opener = undefined;
+    this.peer = undefined;
+    const t = this.transport;
+    this.transport = undefined;
+    await t?.close();
+    if (next === 'idle') this.state = 'idle';
+  }
+
+  // ── frames ───────────────────────────────────────────────────────────────────────────────
+
+  private send<K extends LeafFrameType>(type: K, body: LeafFrameBody<K>): boolean {
+    const peer = this.peer;
+    if (peer === undefined || this.transport === undefined) return false;
+    return this.transport.send(peer, encodeLeafFrame(type, body));
+  }
+
+  private onFrame(from: string, bytes: Uint8Array): void {
+    if (from !== this.peer) return;
+    let frame: LeafFrame;
+    try {
+      frame = decodeLeafFrame(bytes);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return this.dropLink(new LeafProtocolError('bad-frame', `from ${from}: ${e.message}`));
+    }
+    try {
+      this.handle(frame);
+    } catch (e) {
+      if (e instanceof DecodeError) return this.dropLink(new LeafProtocolError('bad-frame', e.message));
+      if (e instanceof LeafProtocolError) return this.dropLink(e);
+      throw e;
+    }
+  }
+
+  private handle(frame: LeafFrame): void {
+    switch (frame.type) {
+      case 'welcome':
+        return this.onWelcome(frame.body);
+      case 'rekeyPush':
+        if (this.keys !== undefined) this.onPush(frame.body, true);
+        return;
+      case 'catchUpReply':
+        return this.onCatchUp(frame.body);
+      case 'dataDeliver':
+        return this.onData(frame.body.envelope);
+      case 'leaseAck':
+        this.lastAckAt = Date.now();
+        return;
+      case 'evicted':
+        return this.onEvicted(frame.body.reason);
+      case 'error': {
+        const err = new LeafProtocolError(frame.body.code, frame.body.detail);
+        if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
+        // A server that can no longer serve us (not primary, overloaded): fail over.
+        return this.dropLink(err);
+      }
+      default:
+        throw new LeafProtocolError('unexpected', `a server sent '${frame.type}'`);
+    }
+  }
+
+  private onWelcome(body: LeafFrameBody<'welcome'>): void {
+    const suite = this.suite!;
+    const welcome = decodeWelcome(body.welcome);
+    if (welcome.epoch !== body.epoch) throw new LeafProtocolError('unexpected', 'welcome epoch mismatch');
+    if (body.signers.length === 0) throw new LeafProtocolError('unexpected', 'welcome lists no signers');
+    let keys: LeafKeys;
+    try {
+      keys = LeafKeys.fromWelcome(welcome);
+    } catch (e) {
+      if (e instanceof KeytreeError) throw new LeafProtocolError('unexpected', e.message);
+      throw e;
+    }
+    const sameAdmission = this.memberId === body.memberId && this.admittedEpoch === body.admittedEpoch;
+    if (!sameAdmission || this.keyring === undefined) {
+      this.keyring = new DataKeyring(suite, this.opts.previousEpochs);
+      this.sealer = new DataSealer(suite, this.keyring, {
+        sender: body.memberId,
+        ...(this.opts.signingSeed !== undefined ? { signingSeed: this.opts.signingSeed } : {}),
+      });
+      this.opener = new DataOpener(suite, this.keyring, {
+        ...(this.opts.senderKey !== undefined ? { senderKey: this.opts.senderKey } : {}),
+        requireSignature: this.opts.requireSignatures ?? false,
+      });
+    }
+    this.signers = body.signers;
+    this.memberId = body.memberId;
+    this.admittedEpoch = body.admittedEpoch;
+    this.leaseMs = body.leaseMs;
+    this.catchUpPending = false;
+    this.install(keys);
+    this.startLease();
+    const w = this.welcomeWaiter;
+    if (w !== undefined) {
+      this.welcomeWaiter = undefined;
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private install(keys: LeafKeys): void {
+    const changed = this.keys === undefined || this.keys.epoch !== keys.epoch;
+    this.keys = keys;
+    const groupKey = keys.groupKey();
+    this.keyring!.install(keys.epoch, groupKey);
+    const keyId = Buffer.from(
+      this.suite!.sha256(concatBytes(KEY_ID_LABEL, groupKey)).subarray(0, 8),
+    ).toString('hex');
+    groupKey.fill(0);
+    if (changed) this.emit('key', { epoch: keys.epoch, keyId });
+  }
+
+  /** Verifies and applies one push. `live`: arrived unsolicited (a gap then asks for a catch-up). */
+  private onPush(push: RekeyPush, live: boolean): 'applied' | 'ignored' | 'gap' | 'rejoin' {
+    const suite = this.suite!;
+    const header: EpochHeader = decodeHeader(push.header);
+    if (!this.signers.some((s) => constantTimeEqual(s.publicKey, push.signer)))
+      throw new LeafProtocolError(
+        'unknown-signer',
+        `rekey of epoch ${header.epoch} signed by an unknown key`,
+      );
+    if (!suite.ed25519Verify(push.signer, signedBytes(header), push.signature))
+      throw new LeafProtocolError('bad-signature', `rekey of epoch ${header.epoch} has a bad signature`);
+    const keys = this.keys!;
+    if (header.epoch > this.newestSeen) this.newestSeen = header.epoch;
+    if (header.epoch <= keys.epoch) {
+      this.stats.rekeysIgnored++; // replayed or stale: we already moved past it
+      return 'ignored';
+    }
+    if (header.epoch > keys.epoch + 1) {
+      if (live) this.requestCatchUp();
+      return 'gap';
+    }
+    for (const bytes of push.parts) {
+      try {
+        const next = keys.processPart(suite, header, decodePart(bytes));
+        this.stats.rekeysApplied++;
+        this.install(next);
+        return 'applied';
+      } catch (e) {
+        if (!(e instanceof KeytreeError)) throw e;
+        if (e.code !== 'not-addressed') break;
+      }
+    }
+    // No part recovers our path (a key we lack, a failed unwrap, no part for us): re-join.
+    this.stats.rejoins++;
+    this.rejoin();
+    return 'rejoin';
+  }
+
+  private requestCatchUp(): void {
+    if (this.catchUpPending || this.keys === undefined) return;
+    this.catchUpPending = true;
+    this.stats.catchUps++;
+    this.send('catchUpRequest', { fromEpoch: this.keys.epoch + 1, slot: this.keys.slot });
+  }
+
+  private onCatchUp(body: LeafFrameBody<'catchUpReply'>): void {
+    this.catchUpPending = false;
+    if (this.keys === undefined) return;
+    if (body.rejoin) {
+      this.stats.rejoins++;
+      return this.rejoin();
+    }
+    const before = this.keys.epoch;
+    for (const push of body.pushes) {
+      const outcome = this.onPush(push, false);
+      if (outcome === 'rejoin') return;
+      if (outcome === 'gap') break;
+    }
+    if (this.keys === undefined || this.keys.epoch >= this.newestSeen) return;
+    // Still behind an epoch a signed push announced: a capped reply or epochs cut meanwhile
+    // (ask for the rest), or a server that cannot serve the gap (re-join).
+    if (this.keys.epoch > before) this.requestCatchUp();
+    else {
+      this.stats.rejoins++;
+      this.rejoin();
+    }
+  }
+
+  /** A fresh welcome for our admission on the current link (no waiting: it arrives as a frame). */
+  private rejoin(): void {
+    const resume =
+      this.admittedEpoch !== undefined && this.keys !== undefined
+        ? { admittedEpoch: this.admittedEpoch, epoch: this.keys.epoch }
+        : undefined;
+    this.send('join', { resume });
+  }
+
+  private onData(envelope: Uint8Array): void {
+    if (this.opener === undefined) return;
+    try {
+      const m = this.opener.open(envelope);
+      this.emit('message', { sender: m.sender, seq: m.seq, epoch: m.epoch, data: m.data });
+    } catch (e) {
+      if (!(e instanceof DataEnvelopeError)) throw e;
+      this.stats.decryptFailures[e.reason]++;
+    }
+  }
+
+  private onEvicted(reason: EvictionReason): void {
+    const waiter = this.welcomeWaiter;
+    this.welcomeWaiter = undefined;
+    if (waiter !== undefined) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new LeafEvictedError(reason));
+    }
+    void this.shutdown('evicted');
+    this.emit('evicted', { reason });
+  }
+
+  // ── lease ────────────────────────────────────────────────────────────────────────────────
+
+  private startLease(): void {
+    this.stopLease();
+    if (this.leaseMs <= 0) return;
+    const every = Math.max(10, Math.floor(this.leaseMs / 3));
+    this.lastAckAt = Date.now();
+    this.leaseTimer = setInterval(() => {
+      // No ack for two thirds of the lease: the link is dead or the server is stuck — fail over
+      // before the lease lapses.
+      if (Date.now() - this.lastAckAt > (2 * this.leaseMs) / 3 + every) {
+        return this.dropLink(new LeafProtocolError('unexpected', 'lease renewals not acknowledged'));
+      }
+      this.send('leaseRenew', { seq: this.leaseSeq++ });
+    }, every);
+    this.leaseTimer.unref();
+  }
+
+  private stopLease(): void {
+    if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
+  }
+
+  private report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+/** The server evicted us while we were joining. */
+export class LeafEvictedError extends Error {
+  override readonly name = 'LeafEvictedError';
+  constructor(readonly reason: EvictionReason) {
+    super(`evicted: ${reason}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,184 @@
+/**
+ * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
+ * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
+ * frame names its sender. Frame types 0x0701..0x070d.
+ *
+ *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave
+ *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error
+ *
+ * Flow: the leaf sends `join` (with `resume` when it held an admission before: the admission
+ * epoch names that admission in the replicated registry, so any core server can recognise it and
+ * skip a re-admission). The server answers `welcome` once the batch that admits the leaf is cut
+ * (or at once on a recognised resume). Every later batch arrives as a `rekeyPush`: the signed
+ * epoch header and the part(s) of the rekey that cover the leaf's slot. A leaf that sees a gap
+ * asks `catchUpRequest(fromEpoch, slot)` and gets the missing pushes, or `rejoin` when the
+ * server no longer holds them. Data travels sealed (data-envelope.ts); the server never needs
+ * to open it.
+ *
+ * Every field is bounded; decoding untrusted bytes throws DecodeError only.
+ */
+import {
+  DecodeError,
+  bool,
+  bytes,
+  defineFrames,
+  fixedBytes,
+  list,
+  option,
+  string,
+  struct,
+  varuint,
+  type Codec,
+  type CodecValue,
+} from '../wire/index.js';
+import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES } from '../crypto/index.js';
+
+/** A whole frame: a rekey catch-up of MAX_CATCH_UP_EPOCHS pushes fits with room to spare. */
+export const MAX_LEAF_FRAME_BYTES = 512 * 1024;
+/** Largest sealed data envelope a leaf may publish. */
+export const MAX_ENVELOPE_BYTES = 80 * 1024;
+/** Largest keytree welcome (height ≤ 32: 33 × (version + 32-byte key) + header). */
+export const MAX_WELCOME_BYTES = 4096;
+/** Largest encoded keytree epoch header (format + 64-byte group + digests + varuints). */
+export const MAX_HEADER_BYTES = 512;
+/** Largest encoded keytree rekey part (keytree encodePart caps it at 4096). */
+export const MAX_PART_BYTES = 4096;
+/** Parts per push: one covers a leaf; a few allow a relay to carry a subtree's parts at once. */
+export const MAX_PARTS_PER_PUSH = 8;
+/** Epochs one catch-up reply may carry. */
+export const MAX_CATCH_UP_EPOCHS = 64;
+/** Core servers whose signing keys a welcome may list. */
+export const MAX_SIGNERS = 64;
+export const MAX_DETAIL_BYTES = 256;
+
+/** Why a server removed a leaf; stable strings, safe as metric labels. */
+export const EVICTION_REASONS = ['lease-expired', 'revoked', 'left', 'replaced', 'refused'] as const;
+export type EvictionReason = (typeof EVICTION_REASONS)[number];
+
+/** Protocol error codes a server (or leaf) reports before closing or refusing a request. */
+export const LEAF_ERROR_CODES = [
+  'malformed', // a frame did not decode
+  'unexpected', // a frame not allowed in the current state
+  'not-admitted', // request needs an admission the registry does not hold
+  'not-primary', // this server is in a non-primary component: mutations refused
+  'overloaded', // bounded queue full; retry later
+  'internal',
+] as const;
+export type LeafErrorCode = (typeof LEAF_ERROR_CODES)[number];
+
+/** A string enum carried as a u16 index into its list (adding values keeps old indices). */
+function enumCodec<T extends string>(values: readonly T[], what: string): Codec<T> {
+  return {
+    encode: (w, v) => {
+      const i = values.indexOf(v);
+      if (i < 0) throw new RangeError(`${what}: unknown value '${v}'`);
+      w.u16(i);
+    },
+    decode: (r) => {
+      const i = r.u16();
+      const v = values[i];
+      if (v === undefined) throw new DecodeError('bad-value', `${what} ${i}`);
+      return v;
+    },
+  };
+}
+
+const ed25519Public = fixedBytes(ED25519_PUBLIC_BYTES);
+const signature = fixedBytes(ED25519_SIGNATURE_BYTES);
+
+/** A core server's rekey-signing key as a welcome announces it. */
+export const SignerKey = struct({ name: string(64), publicKey: ed25519Public });
+export type SignerKey = CodecValue<typeof SignerKey>;
+
+export const JoinRequest = struct({
+  /** A previous admission to resume: its admission epoch and the last epoch the leaf holds. */
+  resume: option(struct({ admittedEpoch: varuint, epoch: varuint })),
+});
+export type JoinRequest = CodecValue<typeof JoinRequest>;
+
+export const WelcomeFrame = struct({
+  /** keytree encodeWelcome bytes: the leaf's path keys of `epoch`. Confidential (TLS only). */
+  welcome: bytes(MAX_WELCOME_BYTES),
+  epoch: varuint,
+  /** Names this admission in the replicated registry (the resume token). */
+  admittedEpoch: varuint,
+  /** The leaf's member id: its sender id in data envelopes, stable for this admission. */
+  memberId: varuint,
+  /** Renew the lease at least this often (ms); the server evicts after leaseMs of silence. */
+  leaseMs: varuint,
+  /** Keys that sign rekey headers: every core server of the group. */
+  signers: list(MAX_SIGNERS, SignerKey),
+});
+export type WelcomeFrame = CodecValue<typeof WelcomeFrame>;
+
+/** One signed epoch and the parts of it that a leaf (or a subtree) needs. */
+export const RekeyPush = struct({
+  /** keytree encodeHeader bytes; the signature is over keytree signedBytes(header). */
+  header: bytes(MAX_HEADER_BYTES),
+  signer: ed25519Public,
+  signature,
+  parts: list(MAX_PARTS_PER_PUSH, bytes(MAX_PART_BYTES)),
+});
+export type RekeyPush = CodecValue<typeof RekeyPush>;
+
+export const DataFrame = struct({ envelope: bytes(MAX_ENVELOPE_BYTES) });
+export type DataFrame = CodecValue<typeof DataFrame>;
+
+export const LeaseRenew = struct({ seq: varuint });
+export const LeaseAck = struct({ seq: varuint, leaseMs: varuint });
+export const Evicted = struct({ reason: enumCodec(EVICTION_REASONS, 'eviction reason'), epoch: varuint });
+export type Evicted = CodecValue<typeof Evicted>;
+
+export const CatchUpRequest = struct({
+  fromEpoch: varuint,
+  /** The leaf's slot at fromEpoch − 1 (the server follows moves from there). */
+  slot: varuint,
+});
+export type CatchUpRequest = CodecValue<typeof CatchUpRequest>;
+
+export const CatchUpReply = struct({
+  pushes: list(MAX_CATCH_UP_EPOCHS, RekeyPush),
+  /** True when the server cannot serve the gap: the leaf must re-join for a fresh welcome. */
+  rejoin: bool,
+});
+export type CatchUpReply = CodecValue<typeof CatchUpReply>;
+
+export const LeafError = struct({
+  code: enumCodec(LEAF_ERROR_CODES, 'leaf error code'),
+  detail: string(MAX_DETAIL_BYTES),
+});
+export type LeafError = CodecValue<typeof LeafError>;
+
+export const LeafFrames = defineFrames(
+  'leaf',
+  {
+    join: [0x0701, JoinRequest],
+    welcome: [0x0702, WelcomeFrame],
+    rekeyPush: [0x0703, RekeyPush],
+    dataPublish: [0x0704, DataFrame],
+    dataDeliver: [0x0705, DataFrame],
+    leaseRenew: [0x0706, LeaseRenew],
+    leaseAck: [0x0707, LeaseAck],
+    leave: [0x0708, struct({})],
+    evicted: [0x0709, Evicted],
+    catchUpRequest: [0x070a, CatchUpRequest],
+    catchUpReply: [0x070b, CatchUpReply],
+    error: [0x070c, LeafError],
+  },
+  { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
+);
+
+export type LeafFrame = CodecValue<typeof LeafFrames>;
+export type LeafFrameType = LeafFrame['type'];
+/** The body type of frame `K`. */
+export type LeafFrameBody<K extends LeafFrameType> = Extract<LeafFrame, { type: K }>['body'];
+
+/** Encodes one frame (flags are always 0 in this protocol). */
+export function encodeLeafFrame<K extends LeafFrameType>(type: K, body: LeafFrameBody<K>): Uint8Array {
+  return LeafFrames.encodeFrame({ type, flags: 0, body } as LeafFrame);
+}
+
+/** Decodes one frame; throws DecodeError only. */
+export function decodeLeafFrame(bytes: Uint8Array): LeafFrame {
+  return LeafFrames.decodeFrame(bytes);
+}

@@ -1,0 +1,316 @@
+/**
+ * LeafClient end to end over real mutual TLS 1.3 on 127.0.0.1, against the server double backed by
+ * the real leaf state machine and keytree (two replicas fed one total order).
+ */
+import test from 'ava';
+import { loadSuite, type CipherSuite } from '../../crypto/index.js';
+import { encodeHeader, signedBytes, decodeHeader } from '../../keytree/index.js';
+import {
+  DataKeyring,
+  DataOpener,
+  DataEnvelopeError,
+  LeafClient,
+  LeafConnectError,
+  decodeDataEnvelope,
+  deriveDataKey,
+  encodeLeafFrame,
+  type LeafClientEvents,
+} from '../../gossip-edge/index.js';
+import { makeCa, makeMember, type TestCa } from '../auth/pki-helpers.js';
+import { TestCoreGroup } from './server-double.js';
+
+interface World {
+  suite: CipherSuite;
+  ca: TestCa;
+  group: TestCoreGroup;
+  clients: LeafClient[];
+  leaf(name: string, servers?: number[]): Promise<Leaf>;
+}
+
+interface Leaf {
+  client: LeafClient;
+  keys: LeafClientEvents['key'][0][];
+  messages: LeafClientEvents['message'][0][];
+  errors: Error[];
+  evicted: string[];
+  connected: string[];
+}
+
+async function world(
+  t: { teardown(fn: () => Promise<void>): void },
+  servers = 2,
+  leaseMs = 3000,
+): Promise<World> {
+  const suite = await loadSuite();
+  const ca = await makeCa('Leaf Test CA');
+  const group = new TestCoreGroup(suite, leaseMs, 25);
+  for (let i = 1; i <= servers; i++) {
+    const m = await makeMember(ca, `core-${i}`, { group: 'g', role: 'core' });
+    await group.addServer(`core-${i}`, m.credentials, ca.info);
+  }
+  group.startBatching();
+  const clients: LeafClient[] = [];
+  t.teardown(async () => {
+    await Promise.all(clients.map((c) => c.close({ leave: false })));
+    await group.stop();
+  });
+  return {
+    suite,
+    ca,
+    group,
+    clients,
+    async leaf(name, order = [0, 1]) {
+      const m = await makeMember(ca, name, { group: 'g', role: 'leaf' });
+      const client = new LeafClient({ suite, backoffBaseMs: 20, backoffMaxMs: 200, welcomeTimeoutMs: 3000 });
+      clients.push(client);
+      const leaf: Leaf = { client, keys: [], messages: [], errors: [], evicted: [], connected: [] };
+      client.on('key', (k) => leaf.keys.push(k));
+      client.on('message', (m) => leaf.messages.push(m));
+      client.on('error', (e) => leaf.errors.push(e));
+      client.on('evicted', (e) => leaf.evicted.push(e.reason));
+      client.on('connected', (c) => leaf.connected.push(c.server));
+      const servers = order
+        .filter((i) => i < group.servers.length)
+        .map((i) => ({ host: '127.0.0.1', port: group.servers[i]!.port }));
+      await client.connect({ servers, credentials: m.credentials, trust: { caPem: ca.pem } });
+      return leaf;
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const lastKey = (l: Leaf): string | undefined => l.keys[l.keys.length - 1]?.keyId;
+
+test.serial(
+  'connect, agree on the key, publish to everyone; leave rekeys and locks the leaver out',
+  async (t) => {
+    const w = await world(t);
+    const a = await w.leaf('leaf-a', [0, 1]);
+    const b = await w.leaf('leaf-b', [0, 1]);
+    const c = await w.leaf('leaf-c', [1, 0]); // on the other server
+    const epochOf = (l: Leaf): number | undefined => l.client.epoch;
+    await until(
+      'one epoch for all',
+      () => new Set([a, b, c].map(epochOf)).size === 1 && epochOf(a) === w.group.servers[0]!.machine.epoch,
+    );
+    t.is(new Set([a, b, c].map(lastKey)).size, 1, 'all leaves hold the same group key');
+    t.not(a.client.server, c.client.server);
+
+    a.client.publish(text('hello from a'));
+    await until('b and c receive', () => b.messages.length === 1 && c.messages.length === 1);
+    t.is(new TextDecoder().decode(c.messages[0]!.data), 'hello from a');
+    t.is(c.messages[0]!.sender, a.client.member!);
+    t.is(a.messages.length, 0);
+
+    // c leaves: a and b move to a new epoch whose key c never had.
+    const leftAt = c.client.epoch!;
+    const lastKnownByC = w.group.groupKeys.get(leftAt)!;
+    await c.client.close();
+    await until(
+      'rekey after leave',
+      () => (a.client.epoch ?? 0) > leftAt && b.client.epoch === a.client.epoch,
+    );
+    t.is(lastKey(a), lastKey(b));
+    t.not(lastKey(a), c.keys[c.keys.length - 1]!.keyId);
+    a.client.publish(text('secret after c left'));
+    await until('b receives', () => b.messages.length === 2);
+    const env = w.group.relayed[w.group.relayed.length - 1]!;
+    const newEpoch = decodeDataEnvelope(env).header.epoch;
+    t.true(newEpoch > leftAt);
+    // c's last key cannot open it: not as its epoch, and not by deriving the new epoch's key from it.
+    const cRing = new DataKeyring(w.suite);
+    cRing.install(leftAt, lastKnownByC);
+    const err = t.throws(() => new DataOpener(w.suite, cRing).open(env), { instanceOf: DataEnvelopeError });
+    t.is(err.reason, 'unknown-epoch');
+    const forged = new DataKeyring(w.suite);
+    forged.install(newEpoch, lastKnownByC);
+    t.is(
+      t.throws(() => new DataOpener(w.suite, forged).open(env), { instanceOf: DataEnvelopeError }).reason,
+      'auth-failed',
+    );
+    t.notDeepEqual(
+      deriveDataKey(w.suite, lastKnownByC, newEpoch),
+      deriveDataKey(w.suite, w.group.groupKeys.get(newEpoch)!, newEpoch),
+    );
+  },
+);
+
+test.serial(
+  'server failover: a crashed server’s leaves resume on the next one and keep following',
+  async (t) => {
+    const w = await world(t);
+    const a = await w.leaf('leaf-a', [0, 1]);
+    const b = await w.leaf('leaf-b', [1, 0]);
+    await until(
+      'same epoch',
+      () => a.client.epoch === b.client.epoch && a.client.epoch === w.group.servers[1]!.machine.epoch,
+    );
+    const memberBefore = a.client.member;
+    await w.group.servers[0]!.stop();
+    await until('a fails over', () => a.connected.length === 2);
+    t.is(a.connected[1], 'g/core/core-2');
+    t.is(a.client.member, memberBefore, 'resumed the same admission');
+    const epochBefore = a.client.epoch!;
+    const d = await w.leaf('leaf-d', [1]);
+    await until(
+      'a follows the next rekey',
+      () => (a.client.epoch ?? 0) > epochBefore && a.client.epoch === d.client.epoch,
+    );
+    t.is(lastKey(a), lastKey(d));
+    d.client.publish(text('after failover'));
+    await until('a and b receive', () => a.messages.length === 1 && b.messages.length === 1);
+    t.is(a.client.stats.reconnects, 1);
+  },
+);
+
+test.serial('revocation evicts with an event; later keys never reach the evicted leaf', async (t) => {
+  const w = await world(t, 1);
+  const a = await w.leaf('leaf-a', [0]);
+  const b = await w.leaf('leaf-b', [0]);
+  await until(
+    'same epoch',
+    () => a.client.epoch === b.client.epoch && a.client.epoch === w.group.servers[0]!.machine.epoch,
+  );
+  const before = b.client.epoch!;
+  w.group.order({ kind: 'revoke', value: { target: { kind: 'name', value: 'leaf-b' }, immediate: true } });
+  await until('b evicted', () => b.evicted.length === 1);
+  t.deepEqual(b.evicted, ['revoked']);
+  await until('a rekeyed', () => (a.client.epoch ?? 0) > before);
+  t.is(b.client.epoch, undefined, 'keys are wiped on eviction');
+  t.throws(() => b.client.publish(text('x')));
+});
+
+test.serial(
+  'garbage and forged rekeys from a server: error event, reconnect, no crash; gaps are caught up',
+  async (t) => {
+    const w = await world(t, 2);
+    const a = await w.leaf('leaf-a', [0, 1]);
+    const b = await w.leaf('leaf-b', [0, 1]);
+    await until(
+      'same epoch',
+      () => a.client.epoch === b.client.epoch && a.client.epoch === w.group.servers[0]!.machine.epoch,
+    );
+    const s0 = w.group.servers[0]!;
+    const peerA = s0.sessionOf('leaf-a')!.peer;
+    s0.sendRaw(peerA, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    await until('a reconnects after garbage', () => a.connected.length === 2);
+    t.true(a.errors.some((e) => /bad-frame/.test(e.message)));
+
+    // A rekey push signed by a key that is not a core server's.
+    const server = a.connected[1] === 'g/core/core-1' ? w.group.servers[0]! : w.group.servers[1]!;
+    const hist = server.history;
+    await until('history', () => hist.newest !== undefined);
+    const forgedSeed = new Uint8Array(32).fill(9);
+    const header = decodeHeader(hist.pushFor(hist.newest!, 0)!.push.header);
+    server.send(server.sessionOf('leaf-a')!.peer, 'rekeyPush', {
+      header: encodeHeader(header),
+      signer: w.suite.ed25519PublicKey(forgedSeed),
+      signature: w.suite.ed25519Sign(forgedSeed, signedBytes(header)),
+      parts: [],
+    });
+    await until('a reconnects after a forged rekey', () => a.connected.length === 3);
+    t.true(a.errors.some((e) => /unknown-signer/.test(e.message)));
+    // A real push whose signature was tampered with: the signer is known, the signature fails.
+    const cur = w.group.servers.find((s) => s.sessionOf('leaf-a') !== undefined)!;
+    await until('a is welcomed again', () => cur.sessionOf('leaf-a')?.awaitingWelcome === false);
+    const real = cur.history.pushFor(cur.history.newest!, 0)!.push;
+    const signature = real.signature.slice();
+    signature[5]! ^= 1;
+    cur.send(cur.sessionOf('leaf-a')!.peer, 'rekeyPush', { ...real, signature });
+    await until('a reconnects after a bad signature', () => a.connected.length === 4);
+    t.true(a.errors.some((e) => /bad-signature/.test(e.message)));
+    // A frame the server must never send.
+    const cur2 = w.group.servers.find((s) => s.sessionOf('leaf-a') !== undefined)!;
+    await until('a is welcomed once more', () => cur2.sessionOf('leaf-a')?.awaitingWelcome === false);
+    // A replayed, validly signed push of an epoch already held: ignored, the link stays.
+    const ignoredBefore = a.client.stats.rekeysIgnored;
+    cur2.send(cur2.sessionOf('leaf-a')!.peer, 'rekeyPush', real);
+    await until('replay ignored', () => a.client.stats.rekeysIgnored > ignoredBefore);
+    t.is(a.connected.length, 4);
+    cur2.sendRaw(cur2.sessionOf('leaf-a')!.peer, encodeLeafFrame('leave', {}));
+    await until('a reconnects after an unexpected frame', () => a.connected.length === 5);
+
+    // Withhold one push: the next one shows a gap, and the leaf catches up from the history.
+    const now = w.group.servers.find((s) => s.sessionOf('leaf-a') !== undefined)!;
+    await until('a is welcomed', () => now.sessionOf('leaf-a')?.awaitingWelcome === false);
+    now.withholdNextPush.add('leaf-a');
+    await w.leaf('leaf-c', [1]);
+    await w.leaf('leaf-d', [1]);
+    const target = (): number => w.group.servers[0]!.machine.epoch;
+    await until('a caught up', () => a.client.epoch === target() && b.client.epoch === target());
+    t.true(a.client.stats.catchUps >= 1);
+    t.is(lastKey(a), lastKey(b));
+
+    // The server lost its history (say it restarted from a snapshot): the gap needs a fresh welcome.
+    const host = w.group.servers.find((s) => s.sessionOf('leaf-a') !== undefined)!;
+    host.withholdNextPush.add('leaf-a');
+    await w.leaf('leaf-e', [1]);
+    host.history.clear();
+    await w.leaf('leaf-f', [1]);
+    await until('a re-joined', () => a.client.epoch === target() && b.client.epoch === target());
+    t.true(a.client.stats.rejoins >= 1);
+    t.is(lastKey(a), lastKey(b));
+    b.client.publish(text('still fine'));
+    await until('a receives', () => a.messages.length === 1);
+  },
+);
+
+test.serial(
+  'no server reachable: connect gives up after the bounded attempts with every reason',
+  async (t) => {
+    const w = await world(t, 1);
+    const port = w.group.servers[0]!.port;
+    await w.group.servers[0]!.stop();
+    const m = await makeMember(w.ca, 'leaf-z', { group: 'g', role: 'leaf' });
+    const client = new LeafClient({ suite: w.suite, maxAttempts: 3, backoffBaseMs: 5, random: () => 0.5 });
+    const started = Date.now();
+    const err = await t.throwsAsync(
+      client.connect({
+        servers: [{ host: '127.0.0.1', port }],
+        credentials: m.credentials,
+        trust: { caPem: w.ca.pem },
+      }),
+      { instanceOf: LeafConnectError },
+    );
+    t.is(err.attempts.length, 3);
+    t.true(Date.now() - started < 3000);
+    await client.close();
+
+    // A server with a leaf certificate is not a core server: refused at the TLS link.
+    const rogueCreds = await makeMember(w.ca, 'rogue', { group: 'g', role: 'leaf' });
+    const rogue = await w.group.addServer('rogue', rogueCreds.credentials, w.ca.info);
+    const c2 = new LeafClient({ suite: w.suite, maxAttempts: 2, backoffBaseMs: 5 });
+    const err2 = await t.throwsAsync(
+      c2.connect({
+        servers: [{ host: '127.0.0.1', port: rogue.port }],
+        credentials: m.credentials,
+        trust: { caPem: w.ca.pem },
+      }),
+      { instanceOf: LeafConnectError },
+    );
+    t.regex(err2.attempts[0]!, /role/);
+    await c2.close();
+  },
+);
+
+test.serial('leases: renewals keep leaves admitted; a leaf whose renewals stop is evicted', async (t) => {
+  const w = await world(t, 1, 300);
+  const a = await w.leaf('leaf-a', [0]);
+  const b = await w.leaf('leaf-b', [0]);
+  await new Promise((r) => setTimeout(r, 1000)); // three lease periods
+  t.deepEqual([a.evicted, b.evicted], [[], []]);
+  t.truthy(w.group.servers[0]!.machine.entry('leaf-b'));
+  t.true(w.group.servers[0]!.received.filter((f) => f === 'leaseRenew').length >= 4);
+  w.group.servers[0]!.ignoreRenewals.add('leaf-b');
+  await until('b evicted', () => b.evicted.length === 1, 3000);
+  t.deepEqual(b.evicted, ['lease-expired']);
+  t.deepEqual(a.evicted, []);
+});
