@@ -1,0 +1,9 @@
+import test from 'ava';
+import { runSeeds } from './sim-seeds.js';
+
+test('core simulation: seeds 1..50 keep every property', (t) => {
+  runSeeds(
+    t,
+    Array.from({ length: 50 }, (_, i) => 1 + i),
+  );
+});

@@ -1,0 +1,9 @@
+import test from 'ava';
+import { runSeeds } from './sim-seeds.js';
+
+test('core simulation: seeds 51..100 keep every property', (t) => {
+  runSeeds(
+    t,
+    Array.from({ length: 50 }, (_, i) => 51 + i),
+  );
+});

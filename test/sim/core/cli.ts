@@ -1,0 +1,99 @@
+/**
+ * `npm run sim -- core --seed S [--n N] [--trace]`   replay one run and print its verdict
+ * `npm run sim -- core --seeds N [--from S] [--n N]` run many and print a summary
+ */
+
+import { describeFaultPlan } from '../../../net/index.js';
+import type { Property } from './checkers.js';
+import { PROPERTIES } from './checkers.js';
+import type { CoreRunResult } from './run.js';
+import { LIVENESS_BOUND_MS, runCore } from './run.js';
+
+function intArg(args: string[], flag: string): number | undefined {
+  const i = args.indexOf(flag);
+  if (i < 0) return undefined;
+  const v = Number(args[i + 1]);
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
+  return v;
+}
+
+export function replayCommand(r: { seed: number; n: number }): string {
+  return `npm run sim -- core --seed ${r.seed} --n ${r.n}`;
+}
+
+export function printFailure(r: CoreRunResult): void {
+  console.log(`FAIL seed ${r.seed} (n=${r.n}): replay with: ${replayCommand(r)}`);
+  for (const v of r.violations) console.log(`  [${v.property}] ${v.detail}`);
+}
+
+export function coreMain(args: string[]): number {
+  const seed = intArg(args, '--seed');
+  const n = intArg(args, '--n');
+  if (seed !== undefined) {
+    const r = runCore({
+      seed,
+      ...(n !== undefined ? { n } : {}),
+      traceRing: args.includes('--trace') ? 4000 : 0,
+    });
+    if (args.includes('--plan')) console.log(describeFaultPlan(r.plan));
+    if (r.trace) console.log(r.trace);
+    console.log(
+      `seed ${r.seed} n=${r.n}: ${r.violations.length === 0 ? 'ok' : 'FAILED'}; views ${r.viewsInstalled}, ` +
+        `delivered ${r.messagesDelivered}, primary views ${r.primaryViews}, state transfers ${r.stateTransfers}, ` +
+        `rejoins ${r.rejoins}, converged ${Math.round(r.convergeMs)} ms after quiet, virtual ${r.virtualMs} ms, ` +
+        `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`,
+    );
+    if (r.violations.length > 0) printFailure(r);
+    return r.violations.length === 0 ? 0 : 1;
+  }
+  const count = intArg(args, '--seeds') ?? 100;
+  const from = intArg(args, '--from') ?? 1;
+  const byProperty = new Map<Property, number>();
+  let failedRuns = 0;
+  let views = 0;
+  let delivered = 0;
+  let virtual = 0;
+  let worstConverge = 0;
+  const coverage = {
+    primaryViews: 0,
+    stateTransfers: 0,
+    rejoins: 0,
+    resent: 0,
+    droppedUnordered: 0,
+    maxRetained: 0,
+  };
+  const wall0 = performance.now();
+  for (let s = from; s < from + count; s++) {
+    const r = runCore({ seed: s, ...(n !== undefined ? { n } : {}) });
+    views += r.viewsInstalled;
+    delivered += r.messagesDelivered;
+    virtual += r.virtualMs;
+    worstConverge = Math.max(worstConverge, r.convergeMs);
+    coverage.primaryViews += r.primaryViews;
+    coverage.stateTransfers += r.stateTransfers;
+    coverage.rejoins += r.rejoins;
+    coverage.resent += r.resent;
+    coverage.droppedUnordered += r.droppedUnordered;
+    coverage.maxRetained = Math.max(coverage.maxRetained, r.maxRetained);
+    if (r.violations.length > 0) {
+      failedRuns++;
+      for (const p of new Set(r.violations.map((v) => v.property)))
+        byProperty.set(p, (byProperty.get(p) ?? 0) + 1);
+      printFailure(r);
+    }
+    if ((s - from + 1) % 500 === 0) console.log(`… ${s - from + 1} runs, ${failedRuns} failed`);
+  }
+  const wall = (performance.now() - wall0) / 1000;
+  console.log(`core: ${count} runs (seeds ${from}..${from + count - 1}), ${failedRuns} with violations`);
+  for (const p of PROPERTIES) console.log(`  ${p.padEnd(20)} ${byProperty.get(p) ?? 0}`);
+  console.log(
+    `  views installed ${views}, messages delivered ${delivered}, virtual ${(virtual / 1000).toFixed(0)} s, ` +
+      `wall ${wall.toFixed(1)} s; slowest convergence ${Math.round(worstConverge)} ms after quiet (bound ${LIVENESS_BOUND_MS} ms)`,
+  );
+  console.log(
+    `  coverage: primary views ${coverage.primaryViews}, state transfers ${coverage.stateTransfers}, ` +
+      `rejoins after exclusion ${coverage.rejoins}, ordered messages resent ${coverage.resent} / dropped ${coverage.droppedUnordered}, ` +
+      `max retained by one member ${coverage.maxRetained}`,
+  );
+  return failedRuns === 0 ? 0 : 1;
+}

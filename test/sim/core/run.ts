@@ -1,0 +1,251 @@
+/**
+ * One simulation run of the core group: n members over the simulated network with a random
+ * fault plan, continuous multicast traffic, then a quiet period; returns the checkers' verdict.
+ * Everything derives from the seed, so `npm run sim -- core --seed S` replays a run exactly.
+ */
+
+import { DEFAULT_STACK_CONFIG, GroupMember, memberKey } from '../../../core-group/index.js';
+import type { GroupMember as Member } from '../../../core-group/index.js';
+import { applyFaultPlan, planFaults, Rng, Simulator } from '../../../net/index.js';
+import type { FaultPlan, NodeEnv } from '../../../net/index.js';
+import { SimApp } from './app.js';
+import type { Violation } from './checkers.js';
+import { checkRun } from './checkers.js';
+import type { RunLog } from './log.js';
+
+/** Incarnations: the simulator's restart counter in the high bits, rejoins in the low bits. */
+const INCARNATION_STRIDE = 1 << 20;
+/** Stated liveness bound: all connected members share one view this long after faults stop. */
+export const LIVENESS_BOUND_MS = 6_000;
+const POLL_MS = 50;
+/** How long a converged run keeps running before it stops (the view must hold meanwhile). */
+const HOLD_MS = 300;
+
+export interface CoreRunOptions {
+  readonly seed: number;
+  /** Group size; default drawn from the seed (mostly small). */
+  readonly n?: number;
+  /** Faults happen in [0, quietAtMs); default drawn from the seed. */
+  readonly quietAtMs?: number;
+  readonly faults?: boolean;
+  /** Mean gap between a member's multicasts, ms. */
+  readonly trafficGapMs?: number;
+  /** Keep this many trace lines for printing (0 = hash only). */
+  readonly traceRing?: number;
+}
+
+export interface CoreRunResult {
+  readonly seed: number;
+  readonly n: number;
+  readonly violations: readonly Violation[];
+  readonly viewsInstalled: number;
+  readonly messagesDelivered: number;
+  readonly virtualMs: number;
+  readonly wallMs: number;
+  readonly traceHash: string;
+  readonly plan: FaultPlan;
+  /** Time from quiet to the last view install among the survivors. */
+  readonly convergeMs: number;
+  /** Coverage: primary views installed, state transfers, rejoins after exclusion, resent and dropped unordered messages. */
+  readonly primaryViews: number;
+  readonly stateTransfers: number;
+  readonly rejoins: number;
+  readonly resent: number;
+  readonly droppedUnordered: number;
+  /** Largest number of messages any member retained, and the bound it must stay under. */
+  readonly maxRetained: number;
+  readonly retainBound: number;
+  readonly trace?: string;
+}
+
+function drawN(rng: Rng): number {
+  const r = rng.next();
+  if (r < 0.6) return 3 + rng.int(3); // 3..5
+  if (r < 0.9) return 6 + rng.int(4); // 6..9
+  return 10 + rng.int(7); // 10..16
+}
+
+export function runCore(opts: CoreRunOptions): CoreRunResult {
+  const wall0 = performance.now();
+  const params = Rng.seeded(opts.seed).fork('core-params');
+  const drawnN = drawN(params); // drawn even when overridden, so the other draws do not shift
+  const n = opts.n ?? drawnN;
+  const quietAtMs = opts.quietAtMs ?? 1_500 + params.int(2_000);
+  const trafficGapMs = opts.trafficGapMs ?? 20 + params.int(60);
+  const endMs = quietAtMs + LIVENESS_BOUND_MS + 500;
+  const sim = new Simulator<Uint8Array>({
+    seed: opts.seed,
+    link: { latencyMs: 1 + params.int(4), jitterMs: 2 },
+    traceRing: opts.traceRing ?? 0,
+  });
+  const names = Array.from({ length: n }, (_, i) => `m${i}`);
+  const idOf = new Map(names.map((name, i) => [name, i]));
+  const founders = names.map((name) => memberKey(name, INCARNATION_STRIDE));
+  const log: RunLog = {
+    members: new Map(),
+    aliveAtEnd: [],
+    quietAtMs,
+    endMs,
+    livenessBoundMs: LIVENESS_BOUND_MS,
+  };
+  const current: (Member | undefined)[] = new Array(n).fill(undefined);
+  const everyone: { member: Member; app: SimApp }[] = [];
+  // nakack keeps ≤ window messages per sender, plus the sequencer's ORDER records (≤ one per
+  // other sender's windowful): a slow member must not make anyone's memory grow past this.
+  const retainBound = 2 * n * DEFAULT_STACK_CONFIG.nakack.windowMsgs;
+  let maxRetained = 0;
+  const errors: Violation[] = [];
+
+  const factory = (env: NodeEnv<Uint8Array>) => {
+    const app = new SimApp(log, env.id, () => env.now());
+    const member = new GroupMember(
+      {
+        name: names[env.id]!,
+        incarnation: (env.incarnation + 1) * INCARNATION_STRIDE,
+        founders,
+        peers: names,
+        config: DEFAULT_STACK_CONFIG,
+      },
+      { now: () => env.now(), send: (toName, bytes) => void env.send(idOf.get(toName)!, bytes) },
+      app,
+    );
+    current[env.id] = member;
+    everyone.push({ member, app });
+    const guard = (what: string, fn: () => void): void => {
+      try {
+        fn();
+      } catch (e) {
+        errors.push({
+          property: 'exception',
+          detail: `${member.self} at ${env.now()} in ${what}: ${(e as Error).stack}`,
+        });
+        sim.stop();
+      }
+    };
+    guard('start', () => member.start());
+    const tick = (): void => {
+      guard('tick', () => member.tick());
+      const retained = member.retained;
+      if (retained > maxRetained) {
+        maxRetained = retained;
+        if (retained > retainBound) {
+          errors.push({
+            property: 'bounded-memory',
+            detail: `${member.self} retains ${retained} > ${retainBound} messages`,
+          });
+        }
+      }
+      env.setTimer(member.tickMs, tick);
+    };
+    env.setTimer(env.rng.int(member.tickMs), tick);
+    const traffic = (): void => {
+      guard('traffic', () => {
+        const r = env.rng.next();
+        if (r < 0.1) {
+          const others = member.view.members.filter((m) => m !== member.self);
+          if (others.length > 0) {
+            const u = app.nextUnicast(env.rng.bytes(env.rng.int(32)));
+            if (member.send(env.rng.pick(others), u.payload)) u.commit();
+          }
+        } else {
+          const channel = r < 0.55 ? 'ordered' : 'fifo';
+          const m = app.nextMulticast(channel, env.rng.bytes(env.rng.int(48)));
+          if (member.multicast(channel, m.payload)) m.commit();
+        }
+      });
+      env.setTimer(env.rng.exp(trafficGapMs), traffic);
+    };
+    env.setTimer(env.rng.int(trafficGapMs), traffic);
+    return { onMessage: (_from: number, msg: Uint8Array) => guard('receive', () => member.receive(msg)) };
+  };
+  for (let i = 0; i < n; i++) sim.addNode(factory);
+
+  const plan =
+    opts.faults === false
+      ? { quietAtMs, actions: [] }
+      : planFaults(sim.forkRng('faults'), {
+          nodes: n,
+          startMs: 200,
+          quietAtMs,
+          meanGapMs: 250,
+          minEpisodeMs: 100,
+          maxEpisodeMs: 1_500,
+          weights: {
+            crash: 2,
+            pause: 2,
+            isolate: 1,
+            split: 1,
+            groups: 1,
+            asymmetric: 1,
+            lossy: 2,
+            slowLink: 1,
+          },
+          maxLoss: 0.2,
+        });
+  applyFaultPlan(sim, plan);
+  // After the quiet point, poll for convergence; once there, run a little longer (to see it hold)
+  // and stop. A run that never converges goes on to the liveness deadline and fails there.
+  const aliveKeys = (): string[] => {
+    const keys: string[] = [];
+    for (let i = 0; i < n; i++)
+      if (sim.isUp(i) && !sim.isPaused(i) && current[i]) keys.push(current[i]!.self);
+    return keys;
+  };
+  const converged = (): boolean => {
+    const keys = aliveKeys();
+    const v = current.find((m, i) => m && sim.isUp(i))?.view;
+    if (!v || v.members.length !== keys.length) return false;
+    const set = new Set(keys);
+    if (v.members.some((k) => !set.has(k))) return false;
+    return current.every(
+      (m, i) =>
+        !sim.isUp(i) || (m!.view.id.epoch === v.id.epoch && m!.view.id.coord === v.id.coord && !m!.blocked),
+    );
+  };
+  let convergedSince = -1;
+  const poll = (): void => {
+    if (!converged()) convergedSince = -1;
+    else if (convergedSince < 0) convergedSince = sim.now;
+    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS) sim.stop();
+    else sim.after(POLL_MS, poll);
+  };
+  // Just after the plan's last actions (restarts and resumes happen at quietAtMs).
+  sim.schedule(quietAtMs + 1, poll);
+  sim.runUntil(endMs);
+
+  const alive = aliveKeys();
+  const finalLog: RunLog = { ...log, aliveAtEnd: alive };
+  const violations = [...errors, ...checkRun(finalLog)];
+  let views = 0;
+  let delivered = 0;
+  let lastInstall = quietAtMs;
+  for (const m of log.members.values()) {
+    views += m.views.length;
+    delivered += m.delivered.length;
+  }
+  let primaryViews = 0;
+  for (const m of log.members.values()) primaryViews += m.views.filter((v) => v.primary).length;
+  const sum = (f: (e: { member: Member; app: SimApp }) => number): number =>
+    everyone.reduce((a, e) => a + f(e), 0);
+  for (const k of alive) lastInstall = Math.max(lastInstall, log.members.get(k)?.views.at(-1)?.t ?? 0);
+  return {
+    seed: opts.seed,
+    n,
+    violations,
+    viewsInstalled: views,
+    messagesDelivered: delivered,
+    virtualMs: sim.now,
+    wallMs: performance.now() - wall0,
+    traceHash: sim.traceHash(),
+    plan,
+    convergeMs: lastInstall - quietAtMs,
+    primaryViews,
+    stateTransfers: sum((e) => e.app.stateTransfers),
+    rejoins: sum((e) => e.member.stats.rejoins),
+    resent: sum((e) => e.member.stats.resent),
+    droppedUnordered: sum((e) => e.member.stats.droppedUnordered),
+    maxRetained,
+    retainBound,
+    ...(opts.traceRing ? { trace: sim.traceText() } : {}),
+  };
+}
