@@ -2,8 +2,11 @@
 import { CliError, type Command } from './command.js';
 import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
+import { serverCommand } from './server.js';
+import { leafCommand } from './leaf.js';
+import { statusCommand } from './status.js';
 
-const commands: readonly Command[] = [caCommand, demoCommand];
+const commands: readonly Command[] = [caCommand, demoCommand, serverCommand, leafCommand, statusCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

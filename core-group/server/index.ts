@@ -1,0 +1,29 @@
+/**
+ * core-group/server — the core key server assembly (`keyglass server`): configuration, the
+ * process (KeyServer), its leaf edge, metrics, admin endpoint and logs.
+ */
+export {
+  ConfigError,
+  loadServerConfig,
+  parseServerConfig,
+  parseHostPort,
+  DEFAULT_BATCH_INTERVAL_MS,
+  DEFAULT_SERVER_LEASE_MS,
+  MAX_CORE_SERVERS,
+  MAX_GENERATION,
+  INCARNATIONS_PER_GENERATION,
+  type HostPort,
+  type ServerConfig,
+} from './config.js';
+export { KeyServer, type ServerStatus } from './key-server.js';
+export { ServerStartError, nextIncarnation, signingSeedOf } from './boot.js';
+export { LeafEdge, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
+export { ServerMetrics } from './metrics.js';
+export { AdminServer } from './admin.js';
+export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
+export {
+  CoreMessage,
+  encodeCoreMessage,
+  decodeCoreMessage,
+  MAX_RELAYED_ENVELOPE_BYTES,
+} from './core-messages.js';

@@ -1,0 +1,540 @@
+/**
+ * KeyServer — one core key server as a process: the virtual-synchrony stack over a TLS 1.3
+ * mutual-auth mesh, the replicated leaf state machine with its durable store, the leaf edge, CRL
+ * reload, and the admin HTTP endpoint.
+ *
+ * Replication: every leaf-state command (admit, leave, revoke, renewLeases, cutBatch) is an
+ * ordered multicast of the GroupMember stack; each server applies the ordered commands of
+ * PRIMARY views to its own replica, logging each one durably before applying it (LeafStore).
+ * The view's coordinator (its oldest member) orders a `cutBatch` every batch interval while
+ * changes are pending (and once a second to expire lapsed leases). Every server signs the
+ * batches it applies with its own Ed25519 key and pushes them to its own leaves. Data envelopes
+ * go through the FIFO channel to every server and out to its leaves.
+ *
+ * Key material: the leaf tree draws keys from a secret (LeafStateMachine `secret`). Until the
+ * core key rekey lands in the stack, the secret is created randomly by a server's first boot,
+ * kept in its encrypted store, and made common by state transfer: the GroupMember coordinator's
+ * state (which includes the secret) is installed on every member that joins its view, and the
+ * joiner compacts its store right away, so it survives a restart. When the core key exists, the
+ * secret will be `leafTreeSecret(coreKey, coreEpoch)` fed at the commit point of each core rekey.
+ *
+ * Incarnations: a server's first boot in cluster generation G is incarnation G·2^30 (the founders
+ * of the genesis view are every configured server at that incarnation); each restart adds one
+ * (recorded durably in the data dir before the server joins), so a restarted server is a new
+ * member that merges into the running group and receives its state. The stack remembers the
+ * last primary view in memory only, so a group whose servers ALL went down cannot become primary
+ * again by itself (no majority of the last primary exists): the operator bumps `generation` in
+ * every config and restarts them; each recovers its registry from its store, and the first
+ * merged view's coordinator (lowest name) transfers its state to the others. A server that was
+ * behind must therefore rejoin a running group (or have its data dir removed) before a
+ * generation bump — its stale registry would otherwise win.
+ *
+ * Lease grace: a server that becomes the coordinator of a primary view renews every registered
+ * lease once (ordered), so leaves whose server died, or that were reconnecting through a restart,
+ * are not evicted for silence the failure caused.
+ *
+ * Signing key: the certificate's key when it is Ed25519 (the default of `keyglass ca issue`),
+ * otherwise the 32-byte seed in `signingKeyFile` (hex). Servers announce their signing public
+ * keys to each other after every view change; welcomes list every key known.
+ */
+import { randomBytes, createHash, type X509Certificate } from 'node:crypto';
+import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
+import { loadSuite, type CipherSuite } from '../../crypto/index.js';
+import { DecodeError } from '../../wire/index.js';
+import { TlsTransport, LinkError } from '../../net/index.js';
+import {
+  CrlError,
+  MutualTls,
+  REFUSAL_REASONS,
+  PeerVerifier,
+  RevocationRegistry,
+  ensureDir,
+  loadCredentials,
+  loadTrustAnchors,
+  normalizeSerial,
+  type CertInfo,
+  type Credentials,
+} from '../../auth/index.js';
+import { MAX_LEAF_FRAME_BYTES, type SignerKey } from '../../gossip-edge/index.js';
+import { GroupMember, type Delivery, type GroupApp } from '../member.js';
+import { memberKey, nameOf, type MemberKey, type View } from '../ids.js';
+import { MAX_STATE_BYTES } from '../messages.js';
+import {
+  LeafStateMachine,
+  LeafStore,
+  decodeCommand,
+  encodeCommand,
+  type LeafCommand,
+} from '../leaf-state/index.js';
+import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
+import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
+import { LeafEdge } from './leaf-edge.js';
+import { jsonLogger, type Logger } from './log.js';
+import { ServerMetrics } from './metrics.js';
+import { AdminServer } from './admin.js';
+import { nextIncarnation, signingSeedOf, ServerStartError } from './boot.js';
+
+/** How often a server dials configured peers it has no link to. */
+const DIAL_INTERVAL_MS = 300;
+/** The coordinator cuts at least this often, so lapsed leases expire without other activity. */
+const LEASE_SWEEP_MS = 1000;
+/** Renewals per ordered command: 512 × (64-byte name + varints) stays under a stack payload. */
+const GRACE_RENEWALS_PER_COMMAND = 512;
+
+export interface ServerStatus {
+  readonly name: string;
+  readonly member: MemberKey;
+  readonly view: { readonly id: string; readonly members: readonly MemberKey[]; readonly primary: boolean };
+  readonly coordinator: boolean;
+  readonly coreEpoch: number;
+  readonly leafEpoch: number;
+  readonly leaves: number;
+  readonly sessions: number;
+  readonly pendingBatch: number;
+  readonly signers: readonly string[];
+  readonly links: readonly string[];
+}
+
+export class KeyServer implements GroupApp {
+  readonly metrics = new ServerMetrics();
+  readonly log: Logger;
+  private readonly member: GroupMember;
+  private readonly core: TlsTransport;
+  private readonly leaf: TlsTransport;
+  private readonly edge: LeafEdge;
+  private readonly admin: AdminServer;
+  private readonly signers = new Map<string, Uint8Array>();
+  private readonly corePeerSerials = new Map<string, string>();
+  private readonly dialing = new Set<string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private blockedAt: number | undefined;
+  private wasCoordinator = false;
+  private lastCutAt = 0;
+  private stopped = false;
+  private ports = { core: 0, leaf: 0, admin: 0 };
+
+  private constructor(
+    readonly cfg: ServerConfig,
+    private readonly suite: CipherSuite,
+    private readonly creds: Credentials,
+    private readonly anchors: readonly CertInfo[],
+    private readonly revocation: RevocationRegistry,
+    private readonly machine: LeafStateMachine,
+    private readonly store: LeafStore,
+    incarnation: number,
+    signingSeed: Uint8Array,
+    log: Logger,
+  ) {
+    this.log = log;
+    const verifier = new PeerVerifier({
+      anchors,
+      group: cfg.group,
+      revocation,
+      ...(cfg.admissionPolicy !== undefined ? { policy: cfg.admissionPolicy } : {}),
+    });
+    const mtls = new MutualTls(creds, verifier);
+    const local = `${cfg.group}/core/${cfg.name}`;
+    const refused = (port: string) => (reason: string, detail: string) => {
+      this.metrics.refusals.inc({ port, reason });
+      this.log.warn('peer refused', { port, reason, detail });
+    };
+
+    const coreIdentify = mtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
+    this.core = new TlsTransport({
+      local,
+      tls: mtls.contextOptions(),
+      identify: (cert: X509Certificate) => {
+        const id = coreIdentify(cert);
+        if (typeof id === 'string') this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
+        return id;
+      },
+      maxMessageBytes: MAX_STATE_BYTES + 64 * 1024,
+      maxQueuedBytes: 4 * (MAX_STATE_BYTES + 64 * 1024),
+      idleTimeoutMs: 30_000,
+      handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+      onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('core', remote, reason, detail),
+    });
+    const leafIdentify = mtls.transportIdentify({ roles: ['leaf'], peerSide: 'client' }, refused('leaf'));
+    this.leaf = new TlsTransport({
+      local,
+      tls: mtls.contextOptions(),
+      identify: (cert: X509Certificate) => {
+        const id = leafIdentify(cert);
+        if (typeof id === 'string')
+          this.edge.rememberCert(id, {
+            name: id.slice(id.lastIndexOf('/') + 1),
+            serial: normalizeSerial(cert.serialNumber),
+            fingerprint: new Uint8Array(createHash('sha256').update(cert.raw).digest()),
+          });
+        return id;
+      },
+      maxMessageBytes: MAX_LEAF_FRAME_BYTES,
+      idleTimeoutMs: Math.max(3 * cfg.leaseMs, 30_000),
+      maxLinks: 4096,
+      handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+      onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
+    });
+
+    const signingPublic = suite.ed25519PublicKey(signingSeed);
+    this.signers.set(cfg.name, signingPublic);
+    this.edge = new LeafEdge({
+      transport: this.leaf,
+      machine,
+      suite,
+      signingSeed,
+      signingPublic,
+      leaseMs: cfg.leaseMs,
+      signers: () => this.signerList(),
+      order: (cmd) => this.order(cmd),
+      publish: (peer, envelope) =>
+        this.member.multicast('fifo', encodeCoreMessage({ kind: 'data', value: { origin: peer, envelope } })),
+      metrics: this.metrics,
+      log,
+    });
+
+    const names = [cfg.name, ...cfg.peers.keys()];
+    this.member = new GroupMember(
+      {
+        name: cfg.name,
+        incarnation,
+        founders: names.map((n) => memberKey(n, cfg.generation * INCARNATIONS_PER_GENERATION)),
+        peers: names,
+      },
+      {
+        now: () => Date.now(),
+        send: (toName, bytes) => void this.core.send(`${cfg.group}/core/${toName}`, bytes),
+      },
+      this,
+    );
+    this.core.setHandler({
+      onMessage: (_from, data) => this.member.receive(data),
+      onPeerUp: (peer) => this.log.info('core link up', { peer }),
+      onPeerDown: (peer, reason, detail) => {
+        this.corePeerSerials.delete(peer);
+        this.log.info('core link down', { peer, reason, detail });
+      },
+    });
+    this.leaf.setHandler({
+      onMessage: (from, data) => this.guard('leaf message', () => this.edge.onMessage(from, data)),
+      onPeerDown: (peer) => this.edge.onPeerDown(peer),
+    });
+    this.admin = new AdminServer(
+      this.metrics.registry,
+      () => this.status(),
+      () => !this.stopped,
+    );
+  }
+
+  /** Loads credentials and state, binds every listener, joins the core group. */
+  static async start(
+    cfg: ServerConfig,
+    log: Logger = jsonLogger(cfg.logLevel, { server: cfg.name }),
+  ): Promise<KeyServer> {
+    const suite = await loadSuite();
+    const creds = loadCredentials({
+      certFile: cfg.credentials.cert,
+      keyFile: cfg.credentials.key,
+      ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
+    });
+    const id = creds.identity;
+    if (id === undefined || id.role !== 'core' || id.group !== cfg.group || id.name !== cfg.name)
+      throw new ServerStartError(
+        `credentials.cert: expected identity ${cfg.group}/core/${cfg.name}, found ${id ? `${id.group}/${id.role}/${id.name}` : 'none'}`,
+      );
+    const anchors = loadTrustAnchors(cfg.trustAnchors);
+    const revocation = new RevocationRegistry();
+    if (cfg.crl !== undefined && existsSync(cfg.crl)) await revocation.loadFile(cfg.crl, anchors);
+    const seed = signingSeedOf(creds.privateKey, cfg.signingKeyFile);
+
+    ensureDir(cfg.dataDir, 0o700);
+    const incarnation = nextIncarnation(cfg.dataDir, cfg.generation);
+    const machine = new LeafStateMachine({
+      suite,
+      group: new TextEncoder().encode(cfg.group),
+      secret: new Uint8Array(randomBytes(32)),
+      leaseMs: cfg.leaseMs,
+    });
+    const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
+    // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
+    if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+    log.info('store opened', {
+      epoch: machine.epoch,
+      leaves: machine.members,
+      replayed: store.opened.replayed,
+      incarnation,
+    });
+    const server = new KeyServer(
+      cfg,
+      suite,
+      creds,
+      anchors,
+      revocation,
+      machine,
+      store,
+      incarnation,
+      seed,
+      log,
+    );
+    await server.listen();
+    return server;
+  }
+
+  get addresses(): { core: number; leaf: number; admin: number } {
+    return { ...this.ports };
+  }
+
+  private async listen(): Promise<void> {
+    const { core, leaf, admin } = this.cfg.listen;
+    this.ports.core = (await this.core.listen(core.port, core.host)).port;
+    this.ports.leaf = (await this.leaf.listen(leaf.port, leaf.host)).port;
+    this.ports.admin = await this.admin.listen(admin.port, admin.host);
+    this.member.start();
+    this.every(this.member.tickMs, () => this.member.tick());
+    this.every(this.cfg.batchIntervalMs, () => this.batchTick());
+    this.every(DIAL_INTERVAL_MS, () => this.dialPeers());
+    this.dialPeers();
+    if (this.cfg.crl !== undefined) {
+      const crl = this.cfg.crl;
+      watchFile(crl, { interval: this.cfg.crlPollMs, persistent: false }, () => void this.reloadCrl());
+    }
+    this.log.info('listening', {
+      core: this.ports.core,
+      leaf: this.ports.leaf,
+      admin: this.ports.admin,
+      member: this.member.self,
+    });
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(() => this.guard('timer', fn), ms);
+    this.timers.push(t);
+  }
+
+  /** One failing event must not take the server down; it is logged and counted. */
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error(`${what} failed`, { error: (e as Error).message });
+    }
+  }
+
+  private dialPeers(): void {
+    const up = new Set(this.core.peers());
+    for (const [name, addr] of this.cfg.peers) {
+      const id = `${this.cfg.group}/core/${name}`;
+      if (up.has(id) || this.dialing.has(id)) continue;
+      this.dialing.add(id);
+      this.core
+        .connect(addr.host, addr.port, id)
+        .catch((e: unknown) => {
+          if (!(e instanceof LinkError && e.reason === 'error'))
+            this.log.debug('dial failed', { peer: id, error: (e as Error).message });
+        })
+        .finally(() => this.dialing.delete(id));
+    }
+  }
+
+  private handshakeFailed(port: string, remote: string, reason: string, detail: string): void {
+    // A certificate refusal was already counted under its own reason by the identify callback.
+    if (REFUSAL_REASONS.some((r) => detail.startsWith(`${r}: `))) return;
+    this.metrics.refusals.inc({ port, reason: reason === 'auth' ? 'handshake' : reason });
+    this.log.warn('handshake failed', { port, remote, reason, detail: detail.slice(0, 200) });
+  }
+
+  // ── ordering ─────────────────────────────────────────────────────────────────────────────
+
+  private order(cmd: LeafCommand): boolean {
+    return this.member.multicast(
+      'ordered',
+      encodeCoreMessage({ kind: 'command', value: { command: encodeCommand(cmd) } }),
+    );
+  }
+
+  private isCoordinator(): boolean {
+    const v = this.member.view;
+    return v.primary && v.members[0] === this.member.self;
+  }
+
+  private batchTick(): void {
+    const now = Date.now();
+    if (this.machine.isPrimary) {
+      const renew = this.edge.takeRenewals(now);
+      if (renew !== undefined) this.order(renew);
+    }
+    if (!this.isCoordinator() || this.member.blocked) return;
+    if (this.machine.pendingChanges > 0 || now - this.lastCutAt >= LEASE_SWEEP_MS) {
+      this.lastCutAt = now;
+      this.order({ kind: 'cutBatch', value: { epoch: this.machine.epoch + 1, now } });
+    }
+  }
+
+  // ── GroupApp upcalls ─────────────────────────────────────────────────────────────────────
+
+  view(view: View, self: MemberKey): void {
+    this.machine.setPrimary(view.primary);
+    this.metrics.viewSize.set(view.members.length);
+    this.metrics.viewChanges.inc();
+    this.metrics.coreEpoch.set(view.id.epoch);
+    this.metrics.primary.set(view.primary ? 1 : 0);
+    if (this.blockedAt !== undefined) {
+      this.metrics.viewChangeSeconds.observe((Date.now() - this.blockedAt) / 1000);
+      this.blockedAt = undefined;
+    }
+    // Members that left take their signing keys with them only from new welcomes; keys stay known.
+    this.log.info('view installed', {
+      view: `${view.id.epoch}@${view.id.coord}`,
+      members: view.members,
+      primary: view.primary,
+      self,
+    });
+    const coordinator = this.isCoordinator();
+    if (coordinator && !this.wasCoordinator) this.graceRenewal();
+    this.wasCoordinator = coordinator;
+    const publicKey = this.signers.get(this.cfg.name)!;
+    this.member.multicast(
+      'fifo',
+      encodeCoreMessage({ kind: 'signer', value: { name: this.cfg.name, publicKey } }),
+    );
+  }
+
+  deliver(d: Delivery): void {
+    let msg;
+    try {
+      msg = decodeCoreMessage(d.payload);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.metrics.decodeFailures.inc({ channel: 'core' });
+      return;
+    }
+    switch (msg.kind) {
+      case 'command':
+        if (d.channel !== 'ordered') return;
+        return this.guard('apply', () => this.apply(decodeCommand(msg.value.command)));
+      case 'data':
+        return this.edge.deliverData(
+          d.sender === this.member.self ? msg.value.origin : undefined,
+          msg.value.envelope,
+        );
+      case 'signer':
+        if (nameOf(d.sender) === msg.value.name) this.signers.set(msg.value.name, msg.value.publicKey);
+        return;
+    }
+  }
+
+  private apply(cmd: LeafCommand): void {
+    if (!this.machine.isPrimary) return; // a non-primary component changes nothing
+    const started = performance.now();
+    const [result] = this.store.commit([cmd]);
+    if (result?.refused !== undefined)
+      this.log.info('command refused', {
+        kind: cmd.kind,
+        leaf: result.refused.name,
+        reason: result.refused.reason,
+      });
+    const batch = result?.batch;
+    if (batch === undefined) return;
+    this.edge.distribute(batch);
+    this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
+    this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
+    this.metrics.rekeyBytes.inc(batch.rekey.encoded.length);
+    for (const e of batch.evicted) this.metrics.evictions.inc({ reason: e.reason });
+    this.metrics.leafEpoch.set(batch.epoch);
+    this.metrics.leafMembers.set(this.machine.members);
+    this.log.debug('batch applied', {
+      epoch: batch.epoch,
+      joins: batch.admitted.length,
+      departures: batch.evicted.length,
+    });
+  }
+
+  /** Renews every registered lease once (see Lease grace above), in bounded commands. */
+  private graceRenewal(): void {
+    const until = Date.now() + this.cfg.leaseMs;
+    const names = [...this.machine.parts().entries.keys()];
+    for (let i = 0; i < names.length; i += GRACE_RENEWALS_PER_COMMAND) {
+      const renewals = names.slice(i, i + GRACE_RENEWALS_PER_COMMAND).map((name) => ({ name, until }));
+      this.order({ kind: 'renewLeases', value: { renewals } });
+    }
+  }
+
+  unicast(): void {}
+
+  block(): void {
+    this.blockedAt ??= Date.now();
+  }
+
+  unblock(): void {}
+
+  getState(): Uint8Array {
+    return this.machine.snapshot();
+  }
+
+  setState(state: Uint8Array): void {
+    this.machine.restore(state);
+    this.store.compact(); // the transferred state (and its secret) is now this replica's durable state
+    this.edge.onStateReplaced();
+    this.metrics.leafEpoch.set(this.machine.epoch);
+    this.metrics.leafMembers.set(this.machine.members);
+    this.log.info('state transferred', { epoch: this.machine.epoch, leaves: this.machine.members });
+  }
+
+  // ── revocation ───────────────────────────────────────────────────────────────────────────
+
+  private async reloadCrl(): Promise<void> {
+    const path = this.cfg.crl!;
+    let fresh;
+    try {
+      fresh = await this.revocation.loadFile(path, this.anchors);
+    } catch (e) {
+      if (!(e instanceof CrlError)) throw e;
+      this.log.warn('CRL not reloaded', { path, error: e.message });
+      return;
+    }
+    this.log.info('CRL reloaded', { path, newlyRevoked: fresh.length });
+    if (fresh.length === 0) return;
+    this.metrics.revocations.inc(fresh.length);
+    const serials = new Set(fresh.map((r) => r.serial));
+    for (const name of this.edge.closeRevoked(serials))
+      this.log.info('revoked leaf disconnected', { leaf: name });
+    for (const [peer, serial] of this.corePeerSerials)
+      if (serials.has(serial)) this.core.disconnect(peer, 'certificate revoked');
+    if (this.machine.isPrimary)
+      for (const serial of serials)
+        this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
+  }
+
+  // ── status and shutdown ──────────────────────────────────────────────────────────────────
+
+  status(): ServerStatus {
+    const v = this.member.view;
+    return {
+      name: this.cfg.name,
+      member: this.member.self,
+      view: { id: `${v.id.epoch}@${v.id.coord}`, members: v.members, primary: v.primary },
+      coordinator: this.isCoordinator(),
+      coreEpoch: v.id.epoch,
+      leafEpoch: this.machine.epoch,
+      leaves: this.machine.members,
+      sessions: this.edge.sessionCount,
+      pendingBatch: this.machine.pendingChanges,
+      signers: [...this.signers.keys()].sort(),
+      links: this.core.peers().sort(),
+    };
+  }
+
+  private signerList(): SignerKey[] {
+    return [...this.signers].map(([name, publicKey]) => ({ name, publicKey }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.cfg.crl !== undefined) unwatchFile(this.cfg.crl);
+    await Promise.all([this.core.close(), this.leaf.close(), this.admin.close()]);
+    this.store.close();
+    this.log.info('stopped');
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The leaf side of one core server: the TLS sessions of the leaves linked to THIS server and the
+ * server half of the leaf protocol (gossip-edge/leaf-protocol.ts).
+ *
+ *   join          → resume (the replicated registry knows the admission: welcome at once), or an
+ *                   `admit` command into the core's total order; the welcome follows when the
+ *                   batch that admits the leaf is applied here
+ *   leaseRenew    → acknowledged at once; renewals are batched into one ordered command per interval
+ *   dataPublish   → handed to the core (relayed to every server's leaves)
+ *   leave         → a `leave` command
+ *   catchUpRequest→ served from this server's signed history
+ * Each applied batch is signed once by this server and pushed to its own leaves: each gets the
+ * part on its own path. Sessions of evicted leaves get `evicted` and are closed.
+ *
+ * Mutations need a primary component: a non-primary server still resumes known admissions and
+ * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
+ */
+import { encodeWelcome } from '../../keytree/index.js';
+import {
+  decodeLeafFrame,
+  encodeLeafFrame,
+  type EvictionReason,
+  type LeafFrameBody,
+  type LeafFrameType,
+  type SignerKey,
+} from '../../gossip-edge/index.js';
+import type { TlsTransport } from '../../net/index.js';
+import type { CipherSuite } from '../../crypto/index.js';
+import { DecodeError } from '../../wire/index.js';
+import {
+  RekeyHistory,
+  signBatch,
+  type BatchOutput,
+  type LeafCommand,
+  type LeafStateMachine,
+} from '../leaf-state/index.js';
+import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
+import type { Logger } from './log.js';
+import type { ServerMetrics } from './metrics.js';
+
+/** What a verified leaf certificate contributes to its admission. */
+export interface LeafCert {
+  readonly name: string;
+  readonly serial: string;
+  readonly fingerprint: Uint8Array;
+}
+
+interface Session {
+  readonly peer: string;
+  readonly cert: LeafCert;
+  awaitingWelcome: boolean;
+  /** The leaf's slot as of the last epoch pushed to it (routes its next part). */
+  slot: number;
+}
+
+export interface LeafEdgeDeps {
+  readonly transport: TlsTransport;
+  readonly machine: LeafStateMachine;
+  readonly suite: CipherSuite;
+  /** This server's rekey-signing key. */
+  readonly signingSeed: Uint8Array;
+  readonly signingPublic: Uint8Array;
+  readonly leaseMs: number;
+  /** Every core server's signing key known here (listed in welcomes). */
+  signers(): SignerKey[];
+  /** Submit a command to the core's total order; false if refused (backpressure). */
+  order(cmd: LeafCommand): boolean;
+  /** Relay a sealed envelope through the core to every leaf. */
+  publish(originPeer: string, envelope: Uint8Array): boolean;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+}
+
+/** Bound on lease renewals waiting for the next interval (one per linked leaf at most). */
+const MAX_PENDING_RENEWALS = 512;
+
+export class LeafEdge {
+  readonly history = new RekeyHistory();
+  private readonly sessions = new Map<string, Session>();
+  private readonly certs = new Map<string, LeafCert>();
+  private readonly renewals = new Set<string>();
+
+  constructor(private readonly d: LeafEdgeDeps) {}
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Called from the transport's identify callback once a leaf certificate was accepted. */
+  rememberCert(peer: string, cert: LeafCert): void {
+    this.certs.set(peer, cert);
+  }
+
+  onPeerDown(peer: string): void {
+    this.sessions.delete(peer);
+    this.certs.delete(peer);
+    this.d.metrics.leafSessions.set(this.sessions.size);
+  }
+
+  onMessage(peer: string, data: Uint8Array): void {
+    let frame;
+    try {
+      frame = decodeLeafFrame(data);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.d.metrics.decodeFailures.inc({ channel: 'leaf' });
+      this.send(peer, 'error', { code: 'malformed', detail: e.message.slice(0, 200) });
+      this.d.transport.disconnect(peer, 'malformed frame');
+      return;
+    }
+    const cert = this.certs.get(peer);
+    if (cert === undefined) return this.d.transport.disconnect(peer, 'no verified certificate');
+    switch (frame.type) {
+      case 'join':
+        return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
+      case 'leaseRenew':
+        if (this.renewals.size < MAX_PENDING_RENEWALS) this.renewals.add(cert.name);
+        this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.d.leaseMs });
+        return;
+      case 'dataPublish':
+        if (this.sessions.get(peer)?.awaitingWelcome !== false)
+          return void this.send(peer, 'error', { code: 'not-admitted', detail: 'publish before welcome' });
+        if (frame.body.envelope.length > MAX_RELAYED_ENVELOPE_BYTES)
+          return void this.send(peer, 'error', { code: 'overloaded', detail: 'envelope too large to relay' });
+        if (!this.d.publish(peer, frame.body.envelope))
+          this.send(peer, 'error', { code: 'overloaded', detail: 'core send queue full' });
+        return;
+      case 'leave':
+        this.order(peer, { kind: 'leave', value: { name: cert.name } });
+        return;
+      case 'catchUpRequest':
+        this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
+        return;
+      default:
+        this.send(peer, 'error', { code: 'unexpected', detail: `a leaf sent ${frame.type}` });
+    }
+  }
+
+  private onJoin(peer: string, cert: LeafCert, resumeEpoch: number | undefined): void {
+    const session: Session = { peer, cert, awaitingWelcome: true, slot: -1 };
+    this.sessions.set(peer, session);
+    this.d.metrics.leafSessions.set(this.sessions.size);
+    const entry = this.d.machine.entry(cert.name);
+    if (
+      resumeEpoch !== undefined &&
+      entry !== undefined &&
+      entry.admittedEpoch === resumeEpoch &&
+      entry.serial === cert.serial
+    ) {
+      this.welcome(session); // the replicated registry knows this admission: resume
+      return;
+    }
+    if (!this.d.machine.isPrimary) {
+      this.send(peer, 'error', {
+        code: 'not-primary',
+        detail: 'this core server is not in the primary component',
+      });
+      return;
+    }
+    this.order(peer, {
+      kind: 'admit',
+      value: { name: cert.name, serial: cert.serial, fingerprint: cert.fingerprint, now: Date.now() },
+    });
+  }
+
+  private order(peer: string, cmd: LeafCommand): void {
+    if (!this.d.order(cmd)) this.send(peer, 'error', { code: 'overloaded', detail: 'core send queue full' });
+  }
+
+  /** Renewals collected since the last call, as one command (undefined when none). */
+  takeRenewals(now: number): LeafCommand | undefined {
+    if (this.renewals.size === 0) return undefined;
+    const renewals = [...this.renewals].map((name) => ({ name, until: now + this.d.leaseMs }));
+    this.renewals.clear();
+    return { kind: 'renewLeases', value: { renewals } };
+  }
+
+  private welcome(s: Session): void {
+    const entry = this.d.machine.entry(s.cert.name)!;
+    const welcome = this.d.machine.welcomeFor(s.cert.name)!;
+    s.awaitingWelcome = false;
+    s.slot = entry.slot;
+    this.send(s.peer, 'welcome', {
+      welcome: encodeWelcome(welcome),
+      epoch: this.d.machine.epoch,
+      admittedEpoch: entry.admittedEpoch,
+      memberId: entry.memberId,
+      leaseMs: this.d.leaseMs,
+      signers: this.d.signers(),
+    });
+  }
+
+  /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */
+  distribute(batch: BatchOutput): void {
+    this.history.record(batch, this.d.signingPublic, signBatch(this.d.suite, this.d.signingSeed, batch));
+    const evicted = new Map<string, EvictionReason>(batch.evicted.map((x) => [x.name, x.reason]));
+    const admitted = new Set(batch.admitted.map((a) => a.name));
+    for (const s of [...this.sessions.values()]) {
+      const reason = evicted.get(s.cert.name);
+      const entry = this.d.machine.entry(s.cert.name);
+      // A 'replaced' admission whose name is admitted again (a reconnect) is not an eviction of this session.
+      const replacedByThis = reason === 'replaced' && entry !== undefined && entry.serial === s.cert.serial;
+      if (reason !== undefined && !replacedByThis && !(s.awaitingWelcome && admitted.has(s.cert.name))) {
+        this.evict(s, reason, batch.epoch);
+        continue;
+      }
+      if (entry === undefined || entry.slot < 0) continue;
+      if (s.awaitingWelcome) {
+        if (admitted.has(s.cert.name)) {
+          this.welcome(s);
+          this.d.metrics.joins.inc();
+        }
+        continue;
+      }
+      const p = this.history.pushFor(batch.epoch, s.slot);
+      if (p !== undefined) this.send(s.peer, 'rekeyPush', p.push);
+      s.slot = entry.slot;
+    }
+  }
+
+  private evict(s: Session, reason: EvictionReason, epoch: number): void {
+    this.send(s.peer, 'evicted', { reason, epoch });
+    this.sessions.delete(s.peer);
+    this.d.transport.disconnect(s.peer, `evicted: ${reason}`);
+    this.d.log.info('leaf evicted', { leaf: s.cert.name, reason, epoch });
+  }
+
+  /** A sealed envelope relayed by the core: to every welcomed leaf but its publisher. */
+  deliverData(originPeer: string | undefined, envelope: Uint8Array): void {
+    for (const s of this.sessions.values()) {
+      if (s.peer === originPeer || s.awaitingWelcome) continue;
+      if (this.send(s.peer, 'dataDeliver', { envelope })) this.d.metrics.dataRelayed.inc();
+    }
+  }
+
+  /** Newly revoked serials (CRL reload): close those leaves' links at once. */
+  closeRevoked(serials: ReadonlySet<string>): string[] {
+    const closed: string[] = [];
+    for (const [peer, cert] of [...this.certs]) {
+      if (!serials.has(cert.serial)) continue;
+      const s = this.sessions.get(peer);
+      if (s !== undefined) this.send(peer, 'evicted', { reason: 'revoked', epoch: this.d.machine.epoch });
+      this.sessions.delete(peer);
+      this.d.transport.disconnect(peer, 'certificate revoked');
+      closed.push(cert.name);
+    }
+    return closed;
+  }
+
+  /** The replicated state was replaced (state transfer): history no longer matches; leaves catch up or rejoin. */
+  onStateReplaced(): void {
+    this.history.clear();
+  }
+
+  private send<K extends LeafFrameType>(peer: string, type: K, body: LeafFrameBody<K>): boolean {
+    return this.d.transport.send(peer, encodeLeafFrame(type, body));
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * Three real `keyglass server` processes on 127.0.0.1 over TLS 1.3 mutual auth, leaves in this
+ * process: admission through the core's total order, one group key everywhere, data relay,
+ * revocation by CRL reload, bad input on every port, SIGKILL of the coordinator (failover), and a
+ * restart of every server from its data dir.
+ */
+import test from 'ava';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, Cluster, keyglass, until, type Leaf } from './cluster.js';
+
+const cluster = new Cluster();
+const enc = new TextEncoder();
+
+test.before(async () => {
+  await cluster.init();
+  await cluster.startServers(3);
+  await until(
+    'one primary view of 3',
+    async () => {
+      const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+      return st.every((x) => x.view.primary && x.view.members.length === 3 && x.signers.length === 3);
+    },
+    20_000,
+  );
+});
+
+test.after.always(async () => {
+  await cluster.stop();
+});
+
+const lastKey = (l: Leaf): string | undefined => l.keys[l.keys.length - 1]?.keyId;
+const lastEpoch = (l: Leaf): number => l.keys[l.keys.length - 1]?.epoch ?? -1;
+
+/** Every given leaf holds the same newest key (same epoch and key id). */
+async function sameKey(leaves: readonly Leaf[], timeoutMs = 8000): Promise<void> {
+  await until(
+    'every leaf on one group key',
+    () => {
+      const ids = new Set(leaves.map(lastKey));
+      const epochs = new Set(leaves.map(lastEpoch));
+      return ids.size === 1 && epochs.size === 1 && !ids.has(undefined);
+    },
+    timeoutMs,
+  );
+}
+
+async function publishReaches(from: Leaf, to: readonly Leaf[], text: string): Promise<void> {
+  const want = enc.encode(text);
+  const got = (l: Leaf): boolean => l.messages.some((m) => Buffer.from(m.data).equals(want));
+  from.client.publish(want);
+  await until(`'${text}' delivered to ${to.map((l) => l.name).join(',')}`, () => to.every(got), 8000);
+}
+
+const leaves: Leaf[] = [];
+
+test.serial('leaves on every server get the same key, data reaches all of them', async (t) => {
+  const t0 = Date.now();
+  for (let i = 0; i < 6; i++) leaves.push(await cluster.leaf(`leaf-${i}`, i % 3));
+  t.log(`6 sequential joins (TLS + ordered admit + batch + welcome): ${(Date.now() - t0) / 6} ms each`);
+  await sameKey(leaves);
+  const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+  t.deepEqual(
+    st.map((s) => s.leaves),
+    [6, 6, 6],
+  );
+  t.is(new Set(st.map((s) => s.leafEpoch)).size, 1);
+  t.deepEqual(
+    st.map((s) => s.sessions),
+    [2, 2, 2],
+  );
+  await publishReaches(leaves[0]!, leaves.slice(1), 'hello from leaf-0');
+  await publishReaches(leaves[4]!, [...leaves.slice(0, 4), leaves[5]!], 'hello from leaf-4');
+  const metrics = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
+  t.regex(metrics, /keyglass_leaf_members 6/);
+  t.regex(metrics, /keyglass_view_size 3/);
+  t.regex(metrics, /keyglass_joins_total 2/);
+});
+
+test.serial(
+  'garbage on every port and a leaf certificate on the core port: closed, servers healthy',
+  async (t) => {
+    const s = cluster.servers[1]!;
+    for (const [what, port] of Object.entries(s.ports)) {
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const sock = netConnect(port, '127.0.0.1', () => sock.write(randomBytes(4096)));
+        sock.on('error', () => {});
+        sock.resume(); // read whatever the server answers, so its close is seen
+        sock.on('close', () => resolve());
+        sock.setTimeout(5000, () => sock.destroy());
+      });
+      // Closed at once on a bad record, or by the handshake timeout (1.5 s) when the garbage looks like a partial record.
+      t.true(Date.now() - t0 < 3000, `${what} port closed after ${Date.now() - t0} ms`);
+    }
+    const intruder = await cluster.issue('leaf', 'intruder');
+    const closedBy = await new Promise<string>((resolve) => {
+      const sock = tlsConnect({
+        host: '127.0.0.1',
+        port: s.ports.core,
+        cert: intruder.certPem,
+        key: intruder.keyPem,
+        ca: cluster.caPem,
+        checkServerIdentity: () => undefined,
+      });
+      sock.on('error', (e) => resolve(`error ${e.message}`));
+      sock.on('close', () => resolve('closed'));
+      sock.setTimeout(5000, () => resolve('timeout'));
+    });
+    t.not(closedBy, 'timeout');
+    await until('refusal counted', async () =>
+      /keyglass_refusals_total\{port="core",reason="wrong-role"\} 1/.test(
+        await (await cluster.get(s, '/metrics')).text(),
+      ),
+    );
+    for (const srv of cluster.servers) t.is((await cluster.get(srv, '/healthz')).status, 200);
+    const st = await cluster.status(s);
+    t.true(st.view.primary);
+    t.is(st.view.members.length, 3);
+    await publishReaches(leaves[1]!, [leaves[2]!], 'still serving');
+  },
+);
+
+test.serial('graceful leave and a lapsed lease both leave the tree in a batch; the rest rekey', async (t) => {
+  const leaver = await cluster.leaf('leaf-leaver', 1);
+  const silent = await cluster.leaf('leaf-silent', 2);
+  await sameKey([...leaves, leaver, silent]);
+  const epoch = lastEpoch(leaves[0]!);
+  await leaver.client.close({ leave: true });
+  await until(
+    'leaver removed',
+    async () => (await cluster.status(cluster.servers[0]!)).leaves === leaves.length + 1,
+    3000,
+  );
+  t.true(lastEpoch(leaves[0]!) > epoch || (await cluster.status(cluster.servers[0]!)).leafEpoch > epoch);
+  // No leave, no renewals: the lease (3 s) lapses and the next cut evicts it.
+  await silent.client.close({ leave: false });
+  await until(
+    'lapsed lease evicted',
+    async () => (await cluster.status(cluster.servers[0]!)).leaves === leaves.length,
+    8000,
+  );
+  await sameKey(leaves);
+  const m = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
+  t.regex(m, /keyglass_evictions_total\{reason="left"\} 1/);
+  t.regex(m, /keyglass_evictions_total\{reason="lease-expired"\} 1/);
+});
+
+test.serial('keyglass status and keyglass leaf (child processes) against the running servers', async (t) => {
+  const s = cluster.servers[0]!;
+  const st = await keyglass(['status', '--admin', `127.0.0.1:${s.ports.admin}`]);
+  t.is(st.code, 0, st.stderr);
+  t.regex(st.stdout, /view\s+\S+\s+primary/);
+  t.regex(st.stdout, new RegExp(`leaves\\s+${leaves.length} in the tree`));
+  const bad = await keyglass(['status', '--admin', '127.0.0.1:1']);
+  t.not(bad.code, 0);
+  t.is(bad.stderr.trim().split('\n').length, 1);
+
+  const m = await cluster.issue('leaf', 'leaf-cli');
+  const cfgFile = join(cluster.dir, 'leaf-cli.json');
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      servers: cluster.servers.map((x) => `127.0.0.1:${x.ports.leaf}`),
+      cert: m.certFile,
+      key: m.keyFile,
+      trustAnchors: cluster.caPemPath,
+    }),
+  );
+  const child = spawn(process.execPath, [BIN, 'leaf', '--config', cfgFile], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (c: string) => lines.push(...c.split('\n').filter((x) => x !== '')));
+  try {
+    await until('the CLI leaf got a key', () => lines.some((l) => l.includes('"event":"key"')), 8000);
+    await sameKey(leaves);
+    child.stdin.write('typed into keyglass leaf\n');
+    const want = enc.encode('typed into keyglass leaf');
+    await until(
+      'CLI publish delivered',
+      () => leaves.every((l) => l.messages.some((x) => Buffer.from(x.data).equals(want))),
+      8000,
+    );
+    await publishReaches(leaves[0]!, [], 'to the CLI leaf');
+    await until('CLI leaf printed the message', () => lines.some((l) => l.includes('to the CLI leaf')), 8000);
+    child.stdin.end(); // end of input: leave and exit
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    t.is(code, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  await until('CLI leaf left', async () => (await cluster.status(s)).leaves === leaves.length, 3000);
+});
+
+test.serial('a revoked leaf is evicted within a batch; the others rekey', async (t) => {
+  const victim = leaves.pop()! as Leaf & { serial: string };
+  const before = lastEpoch(leaves[0]!);
+  await cluster.revoke(victim.serial);
+  await until('victim evicted', () => victim.evicted.includes('revoked'), 5000);
+  await until('survivors rekeyed', () => leaves.every((l) => lastEpoch(l) > before), 5000);
+  await sameKey(leaves);
+  t.false(leaves.some((l) => lastKey(l) === lastKey(victim)));
+  const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+  t.deepEqual(
+    st.map((s) => s.leaves),
+    [5, 5, 5],
+  );
+  for (const s of cluster.servers)
+    await until(`${s.name} counted the revocation`, async () =>
+      /keyglass_revocations_total 1\b/.test(await (await cluster.get(s, '/metrics')).text()),
+    );
+});
+
+test.serial(
+  'SIGKILL of the coordinator: the rest form a primary view, leaves keep keys and data',
+  async (t) => {
+    const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+    const coord = cluster.servers[st.findIndex((s) => s.coordinator)]!;
+    t.truthy(coord);
+    const killedAt = Date.now();
+    cluster.kill(coord);
+    const rest = cluster.alive();
+    await until(
+      'a primary view of the 2 survivors',
+      async () => {
+        const xs = await Promise.all(rest.map((s) => cluster.status(s)));
+        return xs.every((x) => x.view.primary && x.view.members.length === 2);
+      },
+      15_000,
+    );
+    t.log(`primary view of 2 seen ${Date.now() - killedAt} ms after SIGKILL`);
+    // A join after the failover forces a rekey the new coordinator must cut.
+    const late = await cluster.leaf('leaf-late', cluster.servers.indexOf(rest[0]!));
+    leaves.push(late);
+    await sameKey(leaves, 15_000);
+    const xs = await Promise.all(rest.map((s) => cluster.status(s)));
+    t.deepEqual(
+      xs.map((x) => x.leaves),
+      [6, 6],
+    ); // no admitted leaf lost
+    await publishReaches(leaves[0]!, leaves.slice(1), 'after failover');
+    t.is(leaves.filter((l) => l.evicted.length > 0).length, 0);
+  },
+);
+
+/** Every live server in one primary view of `n`, all on the same leaf epoch. */
+async function converged(n: number, timeoutMs = 15_000): Promise<void> {
+  await until(
+    `a primary view of ${n}`,
+    async () => {
+      const xs = await Promise.all(cluster.alive().map((s) => cluster.status(s)));
+      return (
+        xs.length === n &&
+        xs.every((x) => x.view.primary && x.view.members.length === n) &&
+        new Set(xs.map((x) => x.leafEpoch)).size === 1
+      );
+    },
+    timeoutMs,
+  );
+}
+
+test.serial('the killed server restarts, merges back and receives the registry', async (t) => {
+  const dead = cluster.servers.find((s) => s.child === undefined)!;
+  await cluster.spawn(dead);
+  await converged(3);
+  const st = await cluster.status(dead);
+  t.is(st.leaves, leaves.length);
+  t.regex(st.member, /#1$/); // a new incarnation of the same name
+  // The joined server serves admissions too.
+  const fresh = await cluster.leaf('leaf-after-restart', cluster.servers.indexOf(dead));
+  leaves.push(fresh);
+  await sameKey(leaves);
+  await publishReaches(fresh, leaves.slice(0, -1), 'from the restarted server');
+});
+
+test.serial(
+  'every server down: with the generation bumped they recover the registry; leaves resume',
+  async (t) => {
+    const epochBefore = lastEpoch(leaves[0]!);
+    // One stops cleanly on SIGTERM (exit 0, store closed); the others crash.
+    const [first, ...others] = cluster.servers;
+    const exited = new Promise<number | null>((r) => first!.child!.once('exit', (code) => r(code)));
+    first!.child!.kill('SIGTERM');
+    t.is(await exited, 0);
+    first!.child = undefined;
+    for (const s of others) cluster.kill(s);
+    cluster.setConfig('generation', 1);
+    await Promise.all(cluster.servers.map((s) => cluster.spawn(s)));
+    await converged(3);
+    const xs = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+    t.deepEqual(
+      xs.map((x) => x.leaves),
+      [leaves.length, leaves.length, leaves.length],
+    ); // the durable registry is intact
+    t.true(xs.every((x) => x.leafEpoch >= epochBefore));
+    // Leaves fail over, resume their admission, and follow the next rekey.
+    const newcomer = await cluster.leaf('leaf-gen-1', 2);
+    leaves.push(newcomer);
+    try {
+      await sameKey(leaves, 15_000);
+    } catch (e) {
+      for (const l of leaves)
+        t.log(l.name, l.client.server, l.keys.slice(-3), l.errors.map((x) => x.message).slice(-3), l.evicted);
+      for (const s of cluster.servers)
+        t.log(
+          s.name,
+          s.logs
+            .filter((x) => !x.includes('"level":"debug"'))
+            .slice(-25)
+            .join('\n'),
+        );
+      throw e;
+    }
+    t.is(leaves.filter((l) => l.evicted.length > 0).length, 0);
+    await publishReaches(newcomer, leaves.slice(0, -1), 'after a full restart');
+  },
+);

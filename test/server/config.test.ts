@@ -1,0 +1,86 @@
+/** `keyglass server` configuration: defaults, and one clear error naming the field for each mistake. */
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseServerConfig } from '../../core-group/server/index.js';
+import { keyglass } from './cluster.js';
+
+const good = {
+  name: 'core-1',
+  group: 'g',
+  listen: { core: '127.0.0.1:7001', leaf: '127.0.0.1:7101', admin: '127.0.0.1:7201' },
+  peers: { 'core-2': '127.0.0.1:7002', 'core-3': '[::1]:7003' },
+  credentials: { cert: 'core-1.pem', key: 'core-1.key' },
+  trustAnchors: 'ca.pem',
+  dataDir: 'data',
+};
+
+test('a minimal config gets defaults and absolute paths', (t) => {
+  const c = parseServerConfig(good, '/etc/keyglass');
+  t.is(c.batchIntervalMs, 100);
+  t.is(c.leaseMs, 30_000);
+  t.is(c.generation, 0);
+  t.is(c.credentials.cert, '/etc/keyglass/core-1.pem');
+  t.is(c.dataDir, '/etc/keyglass/data');
+  t.deepEqual(c.peers.get('core-3'), { host: '::1', port: 7003 });
+  t.is(c.crl, undefined);
+});
+
+const cases: [string, Record<string, unknown>, RegExp][] = [
+  ['missing name', { name: undefined }, /^name: must be a non-empty string$/],
+  ['bad name', { name: 'a/b' }, /^name: 'a\/b' must be/],
+  ['unknown field', { colour: 'blue' }, /^colour: unknown field$/],
+  [
+    'bad listen',
+    { listen: { ...good.listen, leaf: 'localhost' } },
+    /^listen\.leaf: 'localhost' is not host:port/,
+  ],
+  ['port out of range', { listen: { ...good.listen, admin: '127.0.0.1:70000' } }, /^listen\.admin:/],
+  [
+    'peer lists itself',
+    { peers: { 'core-1': '127.0.0.1:1' } },
+    /^peers\.core-1: a server must not list itself$/,
+  ],
+  ['bad batch interval', { batchIntervalMs: 0 }, /^batchIntervalMs: must be a whole number in 5\.\.60000$/],
+  ['fractional lease', { leaseMs: 1000.5 }, /^leaseMs: must be a whole number/],
+  [
+    'both passphrase sources',
+    { credentials: { ...good.credentials, passphraseFile: 'a', passphraseEnv: 'B' } },
+    /^credentials: give passphraseFile or passphraseEnv, not both$/,
+  ],
+  [
+    'unset passphrase env',
+    { credentials: { ...good.credentials, passphraseEnv: 'KG_TEST_SURELY_UNSET' } },
+    /^credentials\.passphraseEnv: KG_TEST_SURELY_UNSET is not set$/,
+  ],
+  ['bad log level', { logLevel: 'loud' }, /^logLevel: must be one of debug, info, warn, error$/],
+  ['bad policy', { admissionPolicy: 5 }, /^admissionPolicy: /],
+];
+
+for (const [what, patch, re] of cases) {
+  test(`refused: ${what}`, (t) => {
+    const e = t.throws(() => parseServerConfig({ ...good, ...patch }, '/x'), { instanceOf: ConfigError });
+    t.regex(e!.message, re);
+    t.false(e!.message.includes('\n'));
+  });
+}
+
+test('keyglass server: a bad config or missing credentials is one line on stderr and a non-zero exit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kg-server-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ ...good, batchIntervalMs: 'fast' }));
+  const r1 = await keyglass(['server', '--config', bad]);
+  t.not(r1.code, 0);
+  t.is(r1.stderr.trim(), 'keyglass server: batchIntervalMs: must be a whole number in 5..60000');
+  const noCert = join(dir, 'nocert.json');
+  writeFileSync(noCert, JSON.stringify(good));
+  const r2 = await keyglass(['server', '--config', noCert]);
+  t.not(r2.code, 0);
+  t.is(r2.stderr.trim().split('\n').length, 1, r2.stderr);
+  t.regex(r2.stderr, /certificate/);
+  const r3 = await keyglass(['server']);
+  t.is(r3.code, 2);
+  t.regex(r3.stderr, /--config is required/);
+});
