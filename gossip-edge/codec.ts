@@ -65,7 +65,7 @@ const hop: Codec<number> = {
 
 const bodyUnion = union({
   push: [1, struct({ hop, item: itemCodec })],
-  digest: [2, struct({ reply: bool, epoch: varuint, ids })],
+  digest: [2, struct({ reply: bool, probe: bool, epoch: varuint, ids })],
   pull: [3, struct({ ids })],
   neighbor: [4, struct({ high: bool })],
   neighborReply: [5, struct({ accept: bool })],

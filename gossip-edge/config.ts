@@ -28,6 +28,8 @@ export interface GossipConfig {
   readonly maxSendsPerRound: number;
   /** Items a node answers per pull / per digest reply (backpressure on anti-entropy). */
   readonly maxItemsPerReply: number;
+  /** Every this many rounds our digest is a probe that must be answered (others are answered only with news). */
+  readonly probeEveryRounds: number;
   /** A peer silent for this many of our probes (digests that got no answer) is dropped from the active view. */
   readonly suspectAfterProbes: number;
   /** Shuffle the passive view with a random active peer every this many rounds. */
@@ -40,6 +42,12 @@ export interface GossipConfig {
   readonly epochGraceRounds: number;
   /** Rounds a node may lag behind a newer epoch it has heard of before it pulls from its core server. */
   readonly catchupRounds: number;
+  /**
+   * A node that heard no authenticated message for this many rounds, or whose active view
+   * stayed empty that long, is cut off: it asks its core server for a fresh seed and pulls
+   * what it missed from the core's bounded history (rate-limited to once per this many rounds).
+   */
+  readonly isolationRounds: number;
   /** Deliver data per origin in seq order (holding later items until the gap fills or ages out). */
   readonly fifo: boolean;
   /** Out-of-order data items held for FIFO per node. */
@@ -59,12 +67,14 @@ export const DEFAULT_GOSSIP_CONFIG: GossipConfig = Object.freeze({
   maxHops: 32,
   maxSendsPerRound: 8,
   maxItemsPerReply: 4,
+  probeEveryRounds: 2,
   suspectAfterProbes: 2,
   shuffleEveryRounds: 8,
   shuffleLength: 4,
   epochWindow: 2,
   epochGraceRounds: 8,
   catchupRounds: 6,
+  isolationRounds: 5,
   fifo: false,
   fifoHold: 16,
 });
@@ -100,12 +110,14 @@ export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {
   int('maxHops', 1, 255);
   int('maxSendsPerRound', 2, 1 << 16);
   int('maxItemsPerReply', 1, LIMITS.maxDigestIds);
+  int('probeEveryRounds', 1, 1 << 10);
   int('suspectAfterProbes', 1, 1 << 10);
   int('shuffleEveryRounds', 1, 1 << 20);
   int('shuffleLength', 1, LIMITS.maxShuffle);
   int('epochWindow', 0, 64);
   int('epochGraceRounds', 0, 1 << 20);
   int('catchupRounds', 1, 1 << 20);
+  int('isolationRounds', 1, 1 << 20);
   int('fifoHold', 1, LIMITS.maxRetained);
   return c;
 }

@@ -34,6 +34,8 @@ export class GossipCounters {
   duplicates = 0;
   delivered = 0;
   pullsFromCore = 0;
+  /** Fresh seeds asked of the core by cut-off nodes. */
+  reseeds = 0;
   /** histogram[k] = node-rounds in which a node sent k messages (k ≥ 63 in the last bucket). */
   readonly sendsPerRound = new Float64Array(SEND_HISTOGRAM_MAX + 1);
   maxSendsInRound = 0;

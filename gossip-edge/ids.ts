@@ -12,6 +12,8 @@
 export type PeerId = number;
 export type ItemId = number;
 
+/** Origin of the core's own data stream (its seqs are dense: a leaf detects gaps in them). */
+export const CORE_ORIGIN = 0;
 export const MAX_PEER_ID = 0xffff_ffff;
 export const MAX_ORIGIN = 2 ** 20 - 1;
 export const MAX_SEQ = 2 ** 32 - 1;

@@ -29,11 +29,15 @@ export type GossipBody<P = Uint8Array> =
   | { readonly kind: 'push'; readonly hop: number; readonly item: Item<P> }
   /**
    * Anti-entropy: the ids the sender retains that concern the receiver, and the sender's key
-   * epoch. `reply` marks the answer to a digest (push-pull: it is not answered again).
+   * epoch. `reply` marks the answer to a digest (push-pull: it is not answered again). A
+   * request with `probe` must be answered (it doubles as the liveness probe); one without is
+   * answered only when the answer has news — ids the asker did not list, or a newer epoch —
+   * which halves the idle anti-entropy traffic.
    */
   | {
       readonly kind: 'digest';
       readonly reply: boolean;
+      readonly probe: boolean;
       readonly epoch: number;
       readonly ids: readonly ItemId[];
     }
@@ -101,7 +105,7 @@ function bodyBytes(b: GossipBody<unknown>): number {
     case 'push':
       return 1 + 1 + itemBytes(b.item);
     case 'digest':
-      return 1 + 1 + varuintBytes(b.epoch) + idsBytes(b.ids);
+      return 1 + 2 + varuintBytes(b.epoch) + idsBytes(b.ids);
     case 'pull':
       return 1 + idsBytes(b.ids);
     case 'neighbor':

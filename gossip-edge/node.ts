@@ -21,20 +21,45 @@
  * `epochWindow` epochs for `epochGraceRounds` rounds after it retired that epoch. Replies to a
  * digest or pull go out under the epoch the asker used, so a peer a few rekeys behind can
  * catch up from retained history; one that stays behind `catchupRounds` pulls from the core.
+ *
+ * Catch-up from the core (gossip alone leaves stragglers: a leaf whose neighbours all died, or
+ * that missed an item every peer has since stopped retaining). The core's own data stream
+ * (origin CORE_ORIGIN) has dense seqs, so a leaf tracks a cursor — the next seq it lacks — and
+ * the newest seq it heard of (from items or from peers' digests). A gap that persists for
+ * `catchupRounds`, a newer epoch it cannot get, or `isolationRounds` of silence makes it pull
+ * from its core server (`pullFromCore`, at most once per `catchupRounds`); silence or an empty
+ * active view also asks for a fresh seed (`reseed`) instead of waiting for the passive view to
+ * run dry. The core answers with its bounded history (`onCoreReply`).
  */
 import type { Authenticator } from './auth.js';
 import type { GossipConfig } from './config.js';
 import type { DropReason, GossipCounters } from './counters.js';
 import { FifoDelivery } from './fifo.js';
-import { isRekeyId, rekeyEpochOf, type ItemId, type PeerId } from './ids.js';
+import {
+  CORE_ORIGIN,
+  dataId,
+  isRekeyId,
+  originOf,
+  rekeyEpochOf,
+  seqOf,
+  type ItemId,
+  type PeerId,
+} from './ids.js';
 import { wireBytes, WHOLE_GROUP_END, type Envelope, type GossipBody, type Item } from './messages.js';
 import { PeerSampling } from './peer-sampling.js';
 import type { RandomSource } from './random.js';
 import {
   FLAG_JOINED,
   H_BEHIND_SINCE,
+  H_CORE_HEARD,
+  H_CORE_NEXT,
+  H_EMPTY_SINCE,
   H_EPOCH,
   H_FLAGS,
+  H_GAP_SINCE,
+  H_LAST_HEARD,
+  H_LAST_PULL,
+  H_LAST_RESEED,
   H_NEWEST_EPOCH,
   H_PROBE,
   H_RETAINED_N,
@@ -50,11 +75,22 @@ export interface GossipHost<P> {
   deliver(item: Item<P>): void;
   /** Validates an item before it is stored or relayed (rekey signature, AEAD); default: accept. */
   admit?(item: Item<P>): boolean;
-  /** The node is behind epoch `fromEpoch` − 1 and peers did not help: ask the core server. */
-  pullFromCore(fromEpoch: number): void;
-  /** Both views are empty: the node is cut off and needs a fresh seed from its core server. */
+  /** Peers did not help: ask the core server for what we lack (answer: `onCoreReply`). */
+  pullFromCore(req: CorePull): void;
+  /** The node is cut off (silent, or no active peer): it needs a fresh seed from its core server. */
   reseed(): void;
 }
+
+/** A catch-up request to the core: rekey parts from `fromEpoch`, core-stream data from `fromSeq`. */
+export interface CorePull {
+  readonly fromEpoch: number;
+  /** −1: we do not know where the core stream stands (send only what is recent). */
+  readonly fromSeq: number;
+  readonly why: 'behind' | 'gap' | 'cut-off';
+}
+
+/** Core-stream seqs checked per call when advancing the cursor (bounds the work per tick). */
+const MAX_CURSOR_STEPS = 64;
 
 const NO_IDS: readonly ItemId[] = Object.freeze([]);
 /** Shared shuffle buffer (single-threaded and never re-entered: sends only queue). */
@@ -117,6 +153,30 @@ export class GossipNode<P = Uint8Array> {
     return this.ints[this.b + H_RETAINED_N]!;
   }
 
+  /** Next core-stream seq this node lacks (−1: not known yet). */
+  get coreCursor(): number {
+    return this.ints[this.b + H_CORE_NEXT]!;
+  }
+
+  /** The core told us (seed at join, or a catch-up reply) that its stream is at `next`. */
+  setCoreCursor(next: number): void {
+    const b = this.b;
+    if (next > this.ints[b + H_CORE_NEXT]!) this.ints[b + H_CORE_NEXT] = next;
+    if (next > this.ints[b + H_CORE_HEARD]!) this.ints[b + H_CORE_HEARD] = next;
+    this.advanceCursor();
+  }
+
+  /**
+   * The core's answer to a pull: items (kept and delivered, not forwarded: every leaf that
+   * lacks them pulls for itself) and where its stream stands. Seqs below `coreNext` that are
+   * still missing fell out of the core's history too: the cursor skips them.
+   */
+  onCoreReply(items: readonly Item<P>[], coreNext: number): void {
+    this.ints[this.b + H_LAST_HEARD] = this.round;
+    for (const item of items) this.onItem(item, 0, -1);
+    this.setCoreCursor(coreNext);
+  }
+
   /** The core's seed at join: views and subtree contacts (levels 1..). */
   seed(
     active: readonly PeerId[],
@@ -157,21 +217,70 @@ export class GossipNode<P = Uint8Array> {
     ints[b + H_PROBE] = -1;
     this.ageRetention(round);
     this.fifo?.tick(round);
-    const behind = ints[b + H_BEHIND_SINCE]!;
-    if (behind >= 0 && round - behind >= this.c.catchupRounds) {
-      ints[b + H_BEHIND_SINCE] = round; // retry after another catchupRounds if still behind
-      this.counters.pullsFromCore++;
-      this.host.pullFromCore(this.epoch + 1);
-    }
-    if (this.views.activeCount === 0 && this.views.passiveCount === 0 && round % this.c.catchupRounds === 0) {
-      this.host.reseed();
-    }
+    this.catchUp(round);
     this.views.tick(round);
     const target = (round & 1) === 1 ? this.views.randomContact() : -1;
     const to = target >= 0 ? target : this.views.randomActive();
-    if (to >= 0 && this.send(to, { kind: 'digest', reply: false, epoch: this.epoch, ids: this.idsFor(to) })) {
-      ints[b + H_PROBE] = to;
-    }
+    const asks = round % this.c.probeEveryRounds === 0;
+    const digest = {
+      kind: 'digest' as const,
+      reply: false,
+      probe: asks,
+      epoch: this.epoch,
+      ids: this.idsFor(to, NO_IDS),
+    };
+    if (to >= 0 && this.send(to, digest) && asks) ints[b + H_PROBE] = to;
+  }
+
+  /** Decides, once per round, whether to pull from the core and whether to ask for a new seed. */
+  private catchUp(round: number): void {
+    const ints = this.ints;
+    const b = this.b;
+    const c = this.c;
+    if (this.views.activeCount > 0) ints[b + H_EMPTY_SINCE] = -1;
+    else if (ints[b + H_EMPTY_SINCE]! < 0) ints[b + H_EMPTY_SINCE] = round;
+    const silent = round - ints[b + H_LAST_HEARD]! >= c.isolationRounds;
+    const empty = ints[b + H_EMPTY_SINCE]! >= 0 && round - ints[b + H_EMPTY_SINCE]! >= c.isolationRounds;
+    this.advanceCursor();
+    const next = ints[b + H_CORE_NEXT]!;
+    const gap = next >= 0 && next < ints[b + H_CORE_HEARD]!;
+    if (!gap) ints[b + H_GAP_SINCE] = -1;
+    else if (ints[b + H_GAP_SINCE]! < 0) ints[b + H_GAP_SINCE] = round;
+    const behind = ints[b + H_BEHIND_SINCE]!;
+    let why: CorePull['why'] | undefined;
+    if ((silent || empty) && round - ints[b + H_LAST_RESEED]! >= c.isolationRounds) {
+      // Cut off: a fresh seed, and a pull in the same breath — once the seed reconnects us we
+      // are no longer silent, yet what we missed may be gone from every peer's retention.
+      ints[b + H_LAST_RESEED] = round;
+      this.counters.reseeds++;
+      this.host.reseed();
+      why = 'cut-off';
+    } else if (round - ints[b + H_LAST_PULL]! < c.catchupRounds) return;
+    else if (behind >= 0 && round - behind >= c.catchupRounds) why = 'behind';
+    else if (gap && round - ints[b + H_GAP_SINCE]! >= c.catchupRounds) why = 'gap';
+    if (why === undefined) return;
+    ints[b + H_LAST_PULL] = round;
+    this.counters.pullsFromCore++;
+    this.host.pullFromCore({ fromEpoch: this.epoch + 1, fromSeq: next, why });
+  }
+
+  /** Moves the core-stream cursor past seqs we have (bounded steps per call). */
+  private advanceCursor(): void {
+    const o = this.b + H_CORE_NEXT;
+    let next = this.ints[o]!;
+    if (next < 0) return;
+    const heard = this.ints[this.b + H_CORE_HEARD]!;
+    for (let k = 0; k < MAX_CURSOR_STEPS && next < heard && this.seen(dataId(CORE_ORIGIN, next)); k++) next++;
+    this.ints[o] = next;
+  }
+
+  /** A core-stream id was seen or advertised: the stream is at least that far. */
+  private noteCoreId(id: ItemId): boolean {
+    if (isRekeyId(id) || originOf(id) !== CORE_ORIGIN) return false;
+    const o = this.b + H_CORE_HEARD;
+    const s = seqOf(id);
+    if (s >= this.ints[o]!) this.ints[o] = s + 1;
+    return true;
   }
 
   receive(env: Envelope<P>): void {
@@ -183,6 +292,7 @@ export class GossipNode<P = Uint8Array> {
       return;
     }
     const from = env.sender;
+    this.ints[this.b + H_LAST_HEARD] = this.round;
     this.views.heard(from);
     if (this.ints[this.b + H_PROBE] === from) this.ints[this.b + H_PROBE] = -1;
     this.views.noteSender(from);
@@ -191,7 +301,7 @@ export class GossipNode<P = Uint8Array> {
       case 'push':
         return this.onItem(body.item, body.hop, from);
       case 'digest':
-        return this.onDigest(from, env.epoch, body.reply, body.epoch, body.ids);
+        return this.onDigest(from, env.epoch, body, body.ids);
       case 'pull':
         return this.onPull(from, env.epoch, body.ids);
       case 'neighbor':
@@ -258,6 +368,7 @@ export class GossipNode<P = Uint8Array> {
     }
     this.retain(item);
     this.deliverItem(item);
+    if (this.noteCoreId(item.id)) this.advanceCursor();
     if (hop > 0 && hop < this.c.maxHops) this.forward(item, hop + 1, from);
   }
 
@@ -275,16 +386,24 @@ export class GossipNode<P = Uint8Array> {
   private onDigest(
     from: PeerId,
     envEpoch: number,
-    reply: boolean,
-    theirEpoch: number,
+    d: { readonly reply: boolean; readonly probe: boolean; readonly epoch: number },
     ids: readonly ItemId[],
   ): void {
-    if (theirEpoch > this.epoch) this.noteNewerEpoch(theirEpoch);
-    if (!reply)
-      this.send(from, { kind: 'digest', reply: true, epoch: this.epoch, ids: this.idsFor(from) }, envEpoch);
+    if (d.epoch > this.epoch) this.noteNewerEpoch(d.epoch);
+    if (!d.reply) {
+      // Push-pull: answer with what we retain for the asker that it did not list.
+      const news = this.idsFor(from, ids);
+      if (d.probe || news.length > 0 || this.epoch > d.epoch)
+        this.send(
+          from,
+          { kind: 'digest', reply: true, probe: false, epoch: this.epoch, ids: news },
+          envEpoch,
+        );
+    }
     let missing: ItemId[] | undefined;
     for (const id of ids) {
       if (this.seen(id) || (isRekeyId(id) && rekeyEpochOf(id) <= this.epoch)) continue;
+      this.noteCoreId(id);
       (missing ??= []).push(id);
       if (missing.length >= this.c.maxItemsPerReply) break;
     }
@@ -429,14 +548,15 @@ export class GossipNode<P = Uint8Array> {
     ints[this.b + H_RETAINED_N] = last;
   }
 
-  /** Retained ids whose scope includes `peer` (what a digest to `peer` advertises). */
-  private idsFor(peer: PeerId): readonly ItemId[] {
+  /** Retained ids whose scope includes `peer` and that are not in `except` (what a digest to `peer` advertises). */
+  private idsFor(peer: PeerId, except: readonly ItemId[]): readonly ItemId[] {
     const n = this.retainedCount;
     if (n === 0) return NO_IDS;
     let out: ItemId[] | undefined;
     for (let k = 0; k < n; k++) {
       const item = this.store.items[this.itemBase + k]!;
-      if (peer >= item.scopeStart && peer < item.scopeEnd) (out ??= []).push(item.id);
+      if (peer >= item.scopeStart && peer < item.scopeEnd && !except.includes(item.id))
+        (out ??= []).push(item.id);
     }
     return out ?? NO_IDS;
   }

@@ -222,10 +222,15 @@ export class PeerSampling {
   /** Opportunistic contact repair: an authenticated sender fills a free slot of the lowest level it fits. */
   noteSender(p: PeerId): void {
     if (this.store.contactSlots === 0) return;
-    const self = this.self;
+    // Lowest level whose subtree holds both: divide both slots by d until they meet
+    // (integer steps; this runs on every received message).
     const d = this.c.arity;
+    let x = p;
+    let y = this.self;
     for (let l = 1; l <= this.c.levels; l++) {
-      if (subtreeOf(p, d, l) === subtreeOf(self, d, l)) {
+      x = (x - (x % d)) / d;
+      y = (y - (y % d)) / d;
+      if (x === y) {
         this.offerContact(p, l);
         return;
       }

@@ -25,7 +25,14 @@ export const H_BEHIND_SINCE = 8; // round we first heard of a newer epoch, −1 
 export const H_NEWEST_EPOCH = 9; // newest epoch heard of (unauthenticated hint)
 export const H_SELF = 10;
 export const H_FLAGS = 11;
-const HEADER = 12;
+export const H_LAST_HEARD = 12; // round of the last authenticated message received
+export const H_EMPTY_SINCE = 13; // round the active view became empty, −1 if it is not
+export const H_CORE_NEXT = 14; // next core-stream seq not yet had, −1 until the core told us
+export const H_CORE_HEARD = 15; // 1 + highest core-stream seq heard of (items or digests)
+export const H_GAP_SINCE = 16; // round a core-stream gap was first noticed, −1 if none
+export const H_LAST_PULL = 17; // round of our last pull from the core, −(large) if never
+export const H_LAST_RESEED = 18; // round we last asked the core for a fresh seed
+const HEADER = 19;
 
 export const FLAG_JOINED = 1;
 
@@ -81,6 +88,11 @@ export class GossipStore<P = Uint8Array> {
     this.ints[b + H_PROBE] = -1;
     this.ints[b + H_BEHIND_SINCE] = -1;
     this.ints[b + H_SELF] = self;
+    this.ints[b + H_EMPTY_SINCE] = -1;
+    this.ints[b + H_CORE_NEXT] = -1;
+    this.ints[b + H_GAP_SINCE] = -1;
+    this.ints[b + H_LAST_PULL] = -(1 << 30);
+    this.ints[b + H_LAST_RESEED] = -(1 << 30);
     this.ids.fill(-1, i * this.idStride, (i + 1) * this.idStride);
     this.items.fill(undefined, i * this.config.retainedItems, (i + 1) * this.config.retainedItems);
   }

@@ -1,4 +1,4 @@
-/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS]`. */
+/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1]` (progress per round on stderr; on by default from n = 3·10^5). */
 import { bimodality, formatReport, runScenario } from './scenario.js';
 
 export function gossipMain(args: string[]): number {
@@ -36,6 +36,9 @@ export function gossipMain(args: string[]): number {
     batch: num('batch', Math.max(1, Math.round(n / 1000))),
     churn: num('churn', 0),
     partitionRounds: num('partition', 0),
+    ...(opt.has('progress') || n >= 300_000
+      ? { progress: (line: string) => console.error(`  ${line}`) }
+      : {}),
   });
   console.log(formatReport(report));
   const failed = [...report.data, ...report.rekeys].some((d) => d.delivered !== d.eligible);

@@ -17,6 +17,8 @@ export interface ScenarioOptions extends WorldOptions {
   /** Split the overlay in two halves for this many rounds after publication, then heal. */
   readonly partitionRounds?: number;
   readonly maxRounds?: number;
+  /** Called with a one-line status after every round (large runs: shows they are alive). */
+  readonly progress?: (line: string) => void;
 }
 
 export interface ScenarioReport {
@@ -31,19 +33,22 @@ export interface ScenarioReport {
   readonly bytesPerNodeRound: number;
   readonly meanRekeyBytesPerLeaf: number;
   readonly corePulls: number;
+  readonly reseeds: number;
   readonly overlay: ReturnType<GossipWorld['overlay']>;
   readonly dropped: Record<string, number>;
   readonly wallMs: number;
+  /** CPU time of this process during the run (user + system; the machine may be shared). */
+  readonly cpuMs: number;
   readonly heapMB: number;
 }
 
 export function runScenario(o: ScenarioOptions): { report: ScenarioReport; world: GossipWorld } {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const w = new GossipWorld(o);
   const rng = w.sim.forkRng('scenario');
   if ((o.crashed ?? 0) > 0) w.crashRandom(o.crashed!, rng);
   w.runRounds(3);
-  const sendsBefore = w.counters.totalSent();
   const bytesBefore = w.counters.bytesSent;
   const startRound = w.sim.now;
   const data = [];
@@ -81,7 +86,21 @@ export function runScenario(o: ScenarioOptions): { report: ScenarioReport; world
   }
   const all = [...data, ...rekeys];
   const maxRounds = o.maxRounds ?? Math.ceil(Math.log2(o.n)) + 40;
-  w.runUntilDelivered(all, maxRounds);
+  const progress = o.progress;
+  w.runUntilDelivered(
+    all,
+    maxRounds,
+    progress === undefined
+      ? undefined
+      : (r) => {
+          const done = all.map((t) => {
+            const d = w.delivery(t);
+            return (d.delivered / Math.max(1, d.eligible)).toFixed(5);
+          });
+          const cpu = cpuMillis(process.cpuUsage(cpu0)) / 1000;
+          progress(`round ${r}: delivered ${done.join(' ')}; cpu ${cpu.toFixed(1)} s`);
+        },
+  );
   const rounds = Math.round((w.sim.now - startRound) / w.roundMs);
   const live = w.liveLeaves().length;
   const nodeRounds = Math.max(1, live * rounds);
@@ -107,13 +126,18 @@ export function runScenario(o: ScenarioOptions): { report: ScenarioReport; world
     bytesPerNodeRound: (w.counters.bytesSent - bytesBefore) / nodeRounds,
     meanRekeyBytesPerLeaf: rekeyCount === 0 ? 0 : rekeyBytes / rekeyCount,
     corePulls: w.counters.pullsFromCore,
+    reseeds: w.counters.reseeds,
     overlay: w.overlay(),
     dropped: { ...w.counters.dropped },
     wallMs: performance.now() - t0,
+    cpuMs: cpuMillis(process.cpuUsage(cpu0)),
     heapMB: process.memoryUsage().heapUsed / 1e6,
   };
-  void sendsBefore;
   return { report, world: w };
+}
+
+function cpuMillis(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1000;
 }
 
 export interface Bimodality {
@@ -159,11 +183,11 @@ function fmtRound(r: number): string {
 
 export function formatReport(r: ScenarioReport): string {
   const lines = [
-    `gossip n=${r.n} loss=${r.loss} crashed=${r.crashed}: ${r.rounds} rounds, wall ${(r.wallMs / 1000).toFixed(1)} s, heap ${r.heapMB.toFixed(0)} MB`,
+    `gossip n=${r.n} loss=${r.loss} crashed=${r.crashed}: ${r.rounds} rounds, wall ${(r.wallMs / 1000).toFixed(1)} s, cpu ${(r.cpuMs / 1000).toFixed(1)} s, heap ${r.heapMB.toFixed(0)} MB`,
   ];
   for (const d of [...r.data, ...r.rekeys]) {
     lines.push(
-      `  ${d.label.padEnd(36)} ${d.delivered}/${d.eligible} live leaves; rounds to 99% ${fmtRound(d.r99)}, 99.9% ${fmtRound(d.r999)}, 100% ${fmtRound(d.r100)}`,
+      `  ${d.label.padEnd(36)} ${d.delivered}/${d.eligible} live leaves; rounds to 99% ${fmtRound(d.r99)}, 99.9% ${fmtRound(d.r999)}, 99.99% ${fmtRound(d.r9999)}, 100% ${fmtRound(d.r100)}`,
     );
   }
   lines.push(
@@ -174,6 +198,6 @@ export function formatReport(r: ScenarioReport): string {
   lines.push(
     `  overlay: live ${r.overlay.live}, active in-degree ${r.overlay.meanIn.toFixed(2)} ± ${r.overlay.sdIn.toFixed(2)} (max ${r.overlay.maxIn}), reachable ${(100 * r.overlay.reachable).toFixed(2)}%`,
   );
-  lines.push(`  core pulls ${r.corePulls}; dropped ${JSON.stringify(r.dropped)}`);
+  lines.push(`  core pulls ${r.corePulls}, reseeds ${r.reseeds}; dropped ${JSON.stringify(r.dropped)}`);
   return lines.join('\n');
 }

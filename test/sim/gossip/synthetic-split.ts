@@ -6,13 +6,13 @@
  * frontier up to the root, a Merkle proof of ⌈log2 parts⌉ hashes, a fixed signed header.
  * The million-leaf simulation routes these; the real split is tested in test/keytree.
  */
-import type { RekeyPartSource } from '../../../gossip-edge/index.js';
+import type { RoutedSplit } from './world.js';
 
 const WRAP_BYTES = 40 + 8; // AES-KW of a 32-byte key + two versions
 const HASH_BYTES = 32;
 const HEADER_BYTES = 120 + 64; // epoch header + Ed25519 signature
 
-export class SyntheticSplit implements RekeyPartSource {
+export class SyntheticSplit implements RoutedSplit {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private readonly levels: number[] = [];
@@ -61,6 +61,11 @@ export class SyntheticSplit implements RekeyPartSource {
   partBytes(id: number): number {
     const wraps = this.height - this.levels[id]!;
     return HEADER_BYTES + wraps * WRAP_BYTES + Math.ceil(Math.log2(Math.max(2, this.count))) * HASH_BYTES;
+  }
+
+  /** Zero bytes of the part's encoded size (only its length matters to the simulation). */
+  payload(id: number): Uint8Array {
+    return new Uint8Array(this.partBytes(id));
   }
 
   /** The part covering `slot`, or −1. */

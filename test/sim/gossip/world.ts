@@ -4,11 +4,21 @@
  * edge relay, and answers catch-up pulls. Messages are structured envelopes (or, with
  * `wire: true`, encoded frames under the real HMAC) passed through net/sim with its faults.
  *
+ * Rounds: leaves tick on a shared round clock — `TICK_SLOTS` events per round, each ticking the
+ * up leaves whose phase falls in that slot — rather than one kernel timer per leaf: at 10^6
+ * leaves a timer each doubled the event heap and cost a third of all events. Phases are drawn
+ * per slot at construction, so rounds stay desynchronised across leaves. A paused leaf skips
+ * its ticks (a stopped process does not tick).
+ *
+ * The core keeps a bounded history (`CORE_HISTORY` data items of its stream, rekey splits of
+ * the last `CORE_EPOCHS` epochs) and answers a leaf's catch-up pull with what it lacks.
+ *
  * MAC modelling: without `wire`, tags are ModelAuthenticator tokens (a holder of the epoch key
  * passes, anyone else fails) and no bytes are hashed; the real MAC path runs with `wire`.
  */
 import { type CipherSuite } from '../../../crypto/index.js';
 import {
+  CORE_ORIGIN,
   dataId,
   decodeEnvelope,
   encodeEnvelope,
@@ -25,10 +35,12 @@ import {
   subtreeOf,
   WHOLE_GROUP_END,
   type Authenticator,
+  type CorePull,
   type Envelope,
   type GossipConfig,
   type GossipHost,
   type Item,
+  type RekeyPartSource,
 } from '../../../gossip-edge/index.js';
 import { Simulator, type NodeEnv, type Rng } from '../../../net/index.js';
 import { DecodeError } from '../../../wire/index.js';
@@ -36,8 +48,8 @@ import { SyntheticSplit } from './synthetic-split.js';
 
 type CoreMsg =
   | { readonly core: 'item'; readonly item: Item; readonly relay: boolean }
-  | { readonly core: 'pull'; readonly fromEpoch: number }
-  | { readonly core: 'reply'; readonly items: readonly Item[] }
+  | { readonly core: 'pull'; readonly req: CorePull }
+  | { readonly core: 'reply'; readonly items: readonly Item[]; readonly coreNext: number }
   | { readonly core: 'reseed' };
 export type SimMsg = Envelope | Uint8Array | CoreMsg;
 
@@ -53,6 +65,15 @@ export interface WorldOptions {
   readonly wire?: boolean;
   readonly suite?: CipherSuite;
   readonly dataBytes?: number;
+  /** Called when a leaf first gets a rekey part (a real-crypto run applies it to its LeafKeys). */
+  readonly applyRekey?: (leaf: number, item: Item) => void;
+}
+
+/** A split rekey as the simulated core routes and serves it (SyntheticSplit, or real parts). */
+export interface RoutedSplit extends RekeyPartSource {
+  /** The part covering `slot`, or −1. */
+  partFor(slot: number): number;
+  payload(part: number): Uint8Array;
 }
 
 /** One tracked dissemination: a data item or one epoch's rekey (every leaf's own part). */
@@ -68,15 +89,24 @@ export interface Delivery {
   readonly label: string;
   readonly eligible: number;
   readonly delivered: number;
-  /** Rounds after publication until 99 %, 99.9 %, 100 % of eligible leaves had it (Infinity: never). */
+  /** Rounds after publication until 99 %, 99.9 %, 99.99 %, 100 % of eligible leaves had it (Infinity: never). */
   readonly r99: number;
   readonly r999: number;
+  readonly r9999: number;
   readonly r100: number;
   /** Cumulative fraction delivered by round r (index r). */
   readonly curve: readonly number[];
 }
 
 const MAX_CURVE_ROUNDS = 200;
+/** Round-clock events per round (leaf phases are spread over them). */
+const TICK_SLOTS = 20;
+/** Data items of its own stream the simulated core keeps for catch-up pulls. */
+export const CORE_HISTORY = 256;
+/** Rekey epochs whose split the simulated core keeps for catch-up pulls. */
+export const CORE_EPOCHS = 16;
+/** Items in one catch-up reply (the rest come with the next pull). */
+const MAX_REPLY_ITEMS = 64;
 
 export class GossipWorld {
   readonly sim: Simulator<SimMsg>;
@@ -92,16 +122,21 @@ export class GossipWorld {
   readonly tracks: Track[] = [];
   coreEpoch = 0;
   corePullsServed = 0;
+  reseedsServed = 0;
   decodeErrors = 0;
   private readonly rng: Rng;
   private readonly auth: Authenticator;
   private readonly macAuth: MacAuthenticator | undefined;
   private readonly dataPayload: Uint8Array;
-  private readonly splits = new Map<number, SyntheticSplit>();
+  private readonly splits = new Map<number, RoutedSplit>();
   private readonly rekeyTrack = new Map<number, Track>();
   private readonly dataTrack = new Map<number, Track>();
   private readonly pendingRekeys = new Map<number, Set<number>>();
   private dataSeq = 0;
+  /** Next seq of the core's own stream (dense, CORE_ORIGIN) and its bounded history. */
+  private coreSeq = 0;
+  private readonly coreHistory: Item[] = [];
+  private readonly tickSlots: Int32Array[];
   private coreEnv!: NodeEnv<SimMsg>;
 
   constructor(readonly opts: WorldOptions) {
@@ -130,12 +165,34 @@ export class GossipWorld {
       this.auth = model as unknown as Authenticator;
     }
     this.installEpoch(0);
+    this.tickSlots = this.phaseSlots(n);
     this.sim.addNodes(n, (env) => this.leaf(env));
     this.sim.addNode((env) => {
       this.coreEnv = env;
       return { onMessage: (from, msg) => this.onCore(from, msg as CoreMsg) };
     });
     this.seedAll();
+    for (let s = 0; s < TICK_SLOTS; s++)
+      this.sim.after((s * this.roundMs) / TICK_SLOTS, () => this.tickSlot(s));
+  }
+
+  /** Leaves grouped by the slot of the round their tick falls in (a random phase each). */
+  private phaseSlots(n: number): Int32Array[] {
+    const phase = new Uint8Array(n);
+    const count = new Int32Array(TICK_SLOTS);
+    for (let i = 0; i < n; i++) count[(phase[i] = this.rng.int(TICK_SLOTS))]!++;
+    const slots = Array.from(count, (c) => new Int32Array(c));
+    count.fill(0);
+    for (let i = 0; i < n; i++) slots[phase[i]!]![count[phase[i]!]!++] = i;
+    return slots;
+  }
+
+  private tickSlot(s: number): void {
+    for (const id of this.tickSlots[s]!) {
+      const node = this.nodes[id];
+      if (node !== undefined && this.sim.isUp(id)) node.tick();
+    }
+    this.sim.after(this.roundMs, () => this.tickSlot(s));
   }
 
   // ─── leaves ─────────────────────────────────────────────────────────────────────────────
@@ -146,18 +203,13 @@ export class GossipWorld {
     const host: GossipHost<Uint8Array> = {
       send: (to, e) => void env.send(to, wire ? encodeEnvelope(e) : e),
       deliver: (item) => this.onDeliver(id, item),
-      pullFromCore: (fromEpoch) => void env.send(this.core, { core: 'pull', fromEpoch }),
+      pullFromCore: (req) => void env.send(this.core, { core: 'pull', req }),
       reseed: () => void env.send(this.core, { core: 'reseed' }),
     };
     const node = new GossipNode(this.store, id, id, this.auth, env.rng, host, this.counters, this.coreEpoch);
     this.nodes[id] = node;
     this.joinedAt[id] = this.sim.now;
-    if (env.incarnation > 0) this.seedOne(id, node, false);
-    const tick = (): void => {
-      node.tick();
-      env.setTimer(this.roundMs, tick);
-    };
-    env.setTimer(env.rng.int(this.roundMs), tick);
+    if (env.incarnation > 0) this.seedOne(id, node, false, true);
     return {
       onMessage: (_from, msg) => {
         if (msg instanceof Uint8Array) {
@@ -172,7 +224,7 @@ export class GossipWorld {
           node.receive(e);
         } else if ('core' in msg) {
           if (msg.core === 'item') node.inject(msg.item, msg.relay);
-          else if (msg.core === 'reply') for (const item of msg.items) node.inject(item, false);
+          else if (msg.core === 'reply') node.onCoreReply(msg.items, msg.coreNext);
         } else node.receive(msg);
       },
       onStop: () => {
@@ -194,6 +246,7 @@ export class GossipWorld {
       t.deliveredAt[leaf] = now;
       t.bytesPerLeaf![leaf] = item.bytes;
     }
+    this.opts.applyRekey?.(leaf, item);
     // The leaf applies rekeys in epoch order (as keytree's LeafKeys does).
     const node = this.nodes[leaf];
     if (node === undefined) return;
@@ -210,17 +263,25 @@ export class GossipWorld {
     if (from >= this.opts.n || this.evicted[from]) return;
     if (msg.core === 'reseed') {
       const node = this.nodes[from];
-      if (node !== undefined) this.seedOne(from, node, false); // stands for the seed reply over TLS
+      this.reseedsServed++;
+      if (node !== undefined) this.seedOne(from, node, false, false); // stands for the seed reply over TLS
       return;
     }
     if (msg.core !== 'pull') return;
     const items: Item[] = [];
-    for (let e = Math.max(1, msg.fromEpoch); e <= this.coreEpoch; e++) {
+    const req = msg.req;
+    for (let e = Math.max(1, req.fromEpoch, this.coreEpoch - CORE_EPOCHS + 1); e <= this.coreEpoch; e++) {
       const item = this.partItem(e, from);
       if (item !== undefined) items.push(item);
     }
+    // The core stream from the leaf's cursor (or only the newest item if it has none), as far
+    // as the bounded history reaches; seqs older than the history are gone for good.
+    const oldest = this.coreSeq - this.coreHistory.length;
+    let seq = Math.max(oldest, req.fromSeq < 0 ? this.coreSeq - 1 : req.fromSeq);
+    for (; seq < this.coreSeq && items.length < MAX_REPLY_ITEMS; seq++)
+      items.push(this.coreHistory[seq - oldest]!);
     this.corePullsServed++;
-    if (items.length > 0) this.coreEnv.send(from, { core: 'reply', items });
+    this.coreEnv.send(from, { core: 'reply', items, coreNext: seq });
   }
 
   private partItem(epoch: number, slot: number): Item | undefined {
@@ -228,14 +289,14 @@ export class GossipWorld {
     const part = split?.partFor(slot) ?? -1;
     if (split === undefined || part < 0) return undefined;
     const { start, end } = split.range(part);
-    const bytes = split.partBytes(part);
+    const payload = split.payload(part);
     return {
       id: rekeyId(epoch, part),
       epoch,
       scopeStart: start,
       scopeEnd: end,
-      bytes,
-      payload: new Uint8Array(bytes),
+      bytes: payload.length,
+      payload,
     };
   }
 
@@ -255,8 +316,8 @@ export class GossipWorld {
   }
 
   /** The core's data source publishes one item through its edge relay. */
-  publishData(label = `data#${this.dataSeq}`): Track {
-    const id = dataId(0, this.dataSeq++);
+  publishData(label = `data#${this.coreSeq}`): Track {
+    const id = dataId(CORE_ORIGIN, this.coreSeq++);
     const item: Item = {
       id,
       epoch: this.coreEpoch,
@@ -265,6 +326,8 @@ export class GossipWorld {
       bytes: this.dataPayload.length,
       payload: this.dataPayload,
     };
+    this.coreHistory.push(item);
+    if (this.coreHistory.length > CORE_HISTORY) this.coreHistory.shift();
     const track = this.newTrack(label);
     this.dataTrack.set(id, track);
     // The relay knows live leaves from their leases and reaches them over TLS; it sends to
@@ -295,15 +358,20 @@ export class GossipWorld {
     return track;
   }
 
-  /** A batch rekey evicting `departed` leaves: parts routed by subtree through the edge relay. */
+  /** A batch rekey evicting `departed` leaves, with parts of the modelled size (SyntheticSplit). */
   rekey(departed: readonly number[], label?: string): Track {
+    return this.rekeyWith(new SyntheticSplit(this.config.arity, this.height, departed), departed, label);
+  }
+
+  /** A batch rekey evicting `departed` leaves: `split`'s parts routed by subtree through the edge relay. */
+  rekeyWith(split: RoutedSplit, departed: readonly number[], label?: string): Track {
     const epoch = ++this.coreEpoch;
     for (const d of departed) {
       this.evicted[d] = 1;
       this.sim.crash(d);
     }
-    const split = new SyntheticSplit(this.config.arity, this.height, departed);
     this.splits.set(epoch, split);
+    this.splits.delete(epoch - CORE_EPOCHS);
     this.installEpoch(epoch);
     const track = this.newTrack(
       label ?? `rekey e${epoch} (${departed.length} out, ${split.count} parts)`,
@@ -317,7 +385,10 @@ export class GossipWorld {
       live,
       2 * this.config.fanout,
       this.rng,
-      (part) => ({ payload: new Uint8Array(split.partBytes(part)), bytes: split.partBytes(part) }),
+      (part) => {
+        const payload = split.payload(part);
+        return { payload, bytes: payload.length };
+      },
       (leaf, item) => this.coreEnv.send(leaf, { core: 'item', item, relay: true }),
     );
     return track;
@@ -335,10 +406,11 @@ export class GossipWorld {
   // ─── seeding (the core's join-time view seed) ───────────────────────────────────────────
 
   private seedAll(): void {
-    for (let i = 0; i < this.opts.n; i++) this.seedOne(i, this.nodes[i]!, true);
+    for (let i = 0; i < this.opts.n; i++) this.seedOne(i, this.nodes[i]!, true, true);
   }
 
-  private seedOne(i: number, node: GossipNode, quiet: boolean): void {
+  /** A seed from the core: at join (`join`: it also says where the core stream stands), or for a cut-off leaf. */
+  private seedOne(i: number, node: GossipNode, quiet: boolean, join: boolean): void {
     const n = this.opts.n;
     const c = this.config;
     const pick = (k: number, lo: number, hi: number): number[] => {
@@ -360,6 +432,7 @@ export class GossipWorld {
     const passive = pick(c.passiveSize, 0, n);
     if (quiet) node.views.seedQuiet(active, passive, contacts);
     else node.seed(active, passive, contacts);
+    if (join) node.setCoreCursor(this.coreSeq);
   }
 
   // ─── running and measuring ──────────────────────────────────────────────────────────────
@@ -369,12 +442,20 @@ export class GossipWorld {
   }
 
   /** Runs until every eligible leaf delivered `track`s, or `maxRounds` passed. */
-  runUntilDelivered(tracks: readonly Track[], maxRounds: number): number {
+  runUntilDelivered(tracks: readonly Track[], maxRounds: number, onRound?: (round: number) => void): number {
     for (let r = 0; r < maxRounds; r++) {
       this.sim.runFor(this.roundMs);
-      if (tracks.every((t) => this.delivery(t).delivered === this.delivery(t).eligible)) return r + 1;
+      onRound?.(r + 1);
+      if (tracks.every((t) => this.complete(t))) return r + 1;
     }
     return maxRounds;
+  }
+
+  /** Every eligible leaf delivered `t`. */
+  complete(t: Track): boolean {
+    for (let i = 0; i < this.opts.n; i++)
+      if (Number.isNaN(t.deliveredAt[i]!) && this.eligible(i, t)) return false;
+    return true;
   }
 
   /** Eligible = up now, not evicted, joined before the track was published. */
@@ -414,6 +495,7 @@ export class GossipWorld {
       delivered,
       r99: first(0.99),
       r999: first(0.999),
+      r9999: first(0.9999),
       r100: delivered === eligible ? first(1) : Infinity,
       curve: curve.slice(0, last + 1),
     };

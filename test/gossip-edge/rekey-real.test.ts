@@ -1,0 +1,120 @@
+/**
+ * The real keytree rekey through the gossip tier: a LeafKeyTree batch, its RekeySplit parts
+ * routed by subtree by the edge relay, relayed leaf to leaf under 5 % loss, and every live leaf
+ * recovering the new group key with LeafKeys.processPart from the one part gossip brought it.
+ */
+import test from 'ava';
+import { loadSuite } from '../../crypto/index.js';
+import type { Item } from '../../gossip-edge/index.js';
+import {
+  LeafKeyTree,
+  LeafKeys,
+  decodeHeader,
+  decodePart,
+  derivedKeySource,
+  encodeHeader,
+  encodePart,
+  type BatchResult,
+  type EpochHeader,
+} from '../../keytree/index.js';
+import { Reader, Writer } from '../../wire/index.js';
+import { GossipWorld, type RoutedSplit } from '../sim/gossip/world.js';
+
+const MAX_HEADER = 4096;
+const MAX_PART = 64 * 1024;
+
+/** A gossip item's payload for one part: the signed epoch header, then the part. */
+function partPayload(header: Uint8Array, part: Uint8Array): Uint8Array {
+  return new Writer().bytes(header, MAX_HEADER).bytes(part, MAX_PART).finish();
+}
+
+function openPayload(p: Uint8Array): { header: EpochHeader; part: ReturnType<typeof decodePart> } {
+  const r = new Reader(p);
+  const header = decodeHeader(r.bytes(MAX_HEADER));
+  const part = decodePart(r.bytes(MAX_PART));
+  r.end();
+  return { header, part };
+}
+
+/** keytree's RekeySplit as the simulated core routes and serves it. */
+function routed(res: BatchResult): RoutedSplit {
+  const header = encodeHeader(res.message.header);
+  const payloads = Array.from({ length: res.split.count }, (_, id) =>
+    partPayload(header, encodePart(res.split.part(id))),
+  );
+  return {
+    count: res.split.count,
+    range: (id) => res.split.range(id),
+    partFor: (slot) => res.split.partIdFor(slot) ?? -1,
+    payload: (id) => payloads[id]!,
+  };
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function realRekey(n: number, batch: number, seed: number) {
+  const suite = await loadSuite('fast');
+  const secret = new Uint8Array(32).fill(seed);
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, secret),
+      group: new TextEncoder().encode('gossip'),
+      arity: 4,
+    },
+    n,
+  );
+  const keys: (LeafKeys | undefined)[] = [];
+  for (let slot = 0; slot < n; slot++) keys.push(LeafKeys.fromWelcome(tree.welcome(slot)));
+  let failures = 0;
+  const applyRekey = (leaf: number, item: Item): void => {
+    const { header, part } = openPayload(item.payload);
+    try {
+      keys[leaf] = keys[leaf]!.processPart(suite, header, part);
+    } catch {
+      failures++;
+    }
+  };
+  const w = new GossipWorld({ n, seed, loss: 0.05, config: { arity: 4 }, applyRekey });
+  w.runRounds(3);
+  const rng = w.sim.forkRng('departures');
+  const departed = new Set<number>();
+  while (departed.size < batch) departed.add(rng.int(n));
+  const res = tree.applyBatch([...departed].map((slot) => ({ kind: 'leave' as const, slot })));
+  const track = w.rekeyWith(routed(res), [...departed]);
+  w.runUntilDelivered([track], Math.ceil(Math.log2(n)) + 30);
+  return { w, tree, keys, res, track, failures };
+}
+
+for (const [n, batch] of [
+  [1024, 4],
+  [4096, 64],
+] as const) {
+  test(`real RekeySplit over gossip, n = ${n}, batch ${batch}: every live leaf recovers the new group key`, async (t) => {
+    const { w, tree, keys, res, track, failures } = await realRekey(n, batch, 5);
+    t.is(res.moves.length, 0, 'leaves only: no compaction moves');
+    t.is(failures, 0);
+    const d = w.delivery(track);
+    t.is(d.delivered, d.eligible);
+    const gk = tree.groupKey()!;
+    let recovered = 0;
+    let bytes = 0;
+    for (let slot = 0; slot < n; slot++) {
+      if (!w.eligible(slot, track)) continue;
+      t.is(keys[slot]!.epoch, res.epoch);
+      if (equal(keys[slot]!.groupKey(), gk)) recovered++;
+      bytes += track.bytesPerLeaf![slot]!;
+    }
+    t.is(recovered, d.eligible);
+    // Departed leaves never got a part (their scope excludes them) and keep the old key.
+    for (const slot of res.departed.map((x) => x.slot)) t.false(equal(keys[slot]!.groupKey(), gk));
+    const perLeaf = bytes / d.eligible;
+    t.log(
+      `n=${n} batch=${batch}: ${res.split.count} parts, ${res.encoded.length} B whole message, ${perLeaf.toFixed(0)} B per leaf (its part + header), 100 % by round ${d.r100}`,
+    );
+    // A leaf carries its own part, not the batch: a small fraction of the whole message.
+    if (batch >= 64) t.true(20 * perLeaf < res.encoded.length, `${perLeaf} vs ${res.encoded.length}`);
+  });
+}
