@@ -26,7 +26,11 @@ import { KEY_BYTES, type CipherSuite } from '../crypto/index.js';
 import { MAX_HEIGHT, MAX_SLOTS, assertArity, maxHeight, minHeight, span } from './geometry.js';
 import { deriveParentKey } from './derive.js';
 import type { KeySource } from './key-source.js';
-import type { TreeOp } from './ops.js';
+import { encodeOps, type TreeOp } from './ops.js';
+
+const BINDING_LABEL = new TextEncoder().encode('keyglass/keytree/batch-binding/v1');
+/** Genesis has no earlier root or ops to bind to; its epoch already makes the seed unique. */
+const GENESIS_BINDING = new Uint8Array(32);
 import {
   MAX_GROUP_BYTES,
   encodeBody,
@@ -194,6 +198,7 @@ export class LeafKeyTree {
     this.validate(ops);
     const d = this.arity;
     const epoch = this._epoch + 1;
+    const binding = this.batchBinding(epoch, ops);
     const joined = new Map<number, number | undefined>(); // slot → ref
     const departed: Departed[] = [];
     const marked = new Set<number>(); // slots whose path is refreshed (final geometry decides)
@@ -248,7 +253,7 @@ export class LeafKeyTree {
       }
       fresh.push(replaced);
     }
-    const records = this.rekey(epoch, fresh);
+    const records = this.rekey(epoch, fresh, binding);
     this._epoch = epoch;
     const body = { records, moves };
     const bodyBytes = encodeBody(body);
@@ -362,7 +367,7 @@ export class LeafKeyTree {
   private assignKeys(epoch: number, fresh: readonly (readonly number[])[]): void {
     let total = 0;
     for (const nodes of fresh) total += nodes.length;
-    const material = this.drawKeys(epoch, total);
+    const material = this.drawKeys(epoch, total, GENESIS_BINDING);
     let at = 0;
     fresh.forEach((nodes, l) => {
       const lv = this.levels[l]!;
@@ -382,7 +387,7 @@ export class LeafKeyTree {
    * every other node draws a fresh key from the key source, in canonical order. Each new key
    * is wrapped under every other non-empty child's current key.
    */
-  private rekey(epoch: number, fresh: readonly (readonly number[])[]): NodeRecord[] {
+  private rekey(epoch: number, fresh: readonly (readonly number[])[], binding: Uint8Array): NodeRecord[] {
     const d = this.arity;
     const derivedFrom: (number | undefined)[][] = [[]];
     let drawn = fresh[0]!.length;
@@ -408,7 +413,7 @@ export class LeafKeyTree {
       }
       derivedFrom.push(plan);
     }
-    const material = this.drawKeys(epoch, drawn);
+    const material = this.drawKeys(epoch, drawn, binding);
     let at = 0;
     const take = (): Uint8Array => material.subarray(at, (at += KEY_BYTES));
 
@@ -448,8 +453,27 @@ export class LeafKeyTree {
     return records;
   }
 
-  private drawKeys(epoch: number, count: number): Uint8Array {
-    const material = this.keySource.keys(epoch, count);
+  /**
+   * What this batch's fresh keys are bound to: the current root key and the batch's ops. With
+   * the derived key source, two different batches at the same epoch under the same secret (a
+   * store restored from an old backup, a diverged replica) then draw unrelated keys, so a leaf
+   * that received keys from one can learn nothing of the other.
+   */
+  private batchBinding(epoch: number, ops: readonly TreeOp[]): Uint8Array {
+    const root = this.nodeKeyOf(this._height, 0) ?? new Uint8Array(KEY_BYTES);
+    const opsBytes = encodeOps(ops);
+    const input = new Uint8Array(BINDING_LABEL.length + 8 + KEY_BYTES + opsBytes.length);
+    input.set(BINDING_LABEL);
+    new DataView(input.buffer).setBigUint64(BINDING_LABEL.length, BigInt(epoch));
+    input.set(root, BINDING_LABEL.length + 8);
+    input.set(opsBytes, BINDING_LABEL.length + 8 + KEY_BYTES);
+    const digest = this.suite.sha256(input);
+    input.fill(0);
+    return digest;
+  }
+
+  private drawKeys(epoch: number, count: number, binding: Uint8Array): Uint8Array {
+    const material = this.keySource.keys(epoch, count, binding);
     if (material.length !== count * KEY_BYTES)
       throw new Error('key source returned the wrong amount of key material');
     return material;

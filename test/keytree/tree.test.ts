@@ -329,12 +329,37 @@ test('refresh-root replaces only the group key; refresh-path replaces the whole 
   for (let l = 1; l <= tree.height; l++) t.false(equal(after.keys[l]!.key, before.keys[l]!.key));
 });
 
-test('the derived key source is deterministic per epoch and distinct across epochs', async (t) => {
+test('the derived key source is deterministic per epoch and binding, distinct otherwise', async (t) => {
   const s = await suite();
   const a = derivedKeySource(s, secret(3));
   const b = derivedKeySource(s, secret(3));
-  t.true(equal(a.keys(5, 4), b.keys(5, 4)));
-  t.false(equal(a.keys(5, 4), a.keys(6, 4)));
-  t.false(equal(a.keys(5, 4), derivedKeySource(s, secret(4)).keys(5, 4)));
-  t.true(equal(a.keys(5, 4).subarray(0, 64), a.keys(5, 2))); // a prefix: counts never shift keys
+  const bind = new Uint8Array(32).fill(1);
+  t.true(equal(a.keys(5, 4, bind), b.keys(5, 4, bind)));
+  t.false(equal(a.keys(5, 4, bind), a.keys(6, 4, bind)));
+  t.false(equal(a.keys(5, 4, bind), derivedKeySource(s, secret(4)).keys(5, 4, bind)));
+  t.false(equal(a.keys(5, 4, bind), a.keys(5, 4, new Uint8Array(32).fill(2))));
+  t.true(equal(a.keys(5, 4, bind).subarray(0, 64), a.keys(5, 2, bind))); // a prefix: counts never shift keys
+});
+
+test('two different batches for the same epoch under one secret share no key (restore from an old backup)', async (t) => {
+  const s = await suite();
+  const make = () => {
+    const tree = makeTree(s, 0, 4, 9);
+    tree.applyBatch(Array.from({ length: 16 }, (_, i) => ({ kind: 'join' as const, ref: i })));
+    return tree;
+  };
+  const first = make();
+  const second = make();
+  t.true(equal(first.groupKey()!, second.groupKey()!)); // same history: same keys (replication)
+  // Epoch 2 happens twice with different ops: a joiner in the first history must not hold
+  // any key of the second.
+  first.applyBatch([{ kind: 'join', ref: 100 }]);
+  second.applyBatch([{ kind: 'evict', slot: 3 }]);
+  const joinerKeys = first.welcome(16).keys.map((k) => k.key);
+  for (let slot = 0; slot < 16; slot++) {
+    if (slot === 3) continue;
+    for (const k of second.welcome(slot).keys.slice(1)) {
+      t.false(joinerKeys.some((j) => equal(j, k.key)));
+    }
+  }
 });
