@@ -1,10 +1,14 @@
 /**
- * Benchmark entry: `node dist/bench/run.js <suite> [--quick|--full] [--out DIR]`
+ * Benchmark entry: `node dist/bench/run.js [<suite> | report] [--quick|--full] [--out DIR]`
  * (`npm run bench -- <suite>`). A suite is the default export of bench/suites/<name>.js, so
- * new suites need no registration here.
+ * new suites need no registration here. Without a suite every suite runs (each in its own
+ * process, so one suite's heap does not weigh on the next) and bench/REPORT.md is rewritten;
+ * `report` only rewrites REPORT.md from the JSON files already there.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { defaultReportFile, writeReport } from './report.js';
 import {
   defaultResultsDir,
   TIMING_DEFAULT,
@@ -33,8 +37,12 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** Not a suite name: regenerates REPORT.md from the existing results. */
+const REPORT = 'report';
+
 interface Args {
-  readonly suite: string;
+  /** undefined: every suite, then the report. */
+  readonly suite: string | undefined;
   readonly quick: boolean;
   readonly full: boolean;
   readonly out: string;
@@ -55,8 +63,6 @@ function parseArgs(argv: readonly string[]): Args {
     else fail(`one suite at a time (got '${suite}' and '${arg}')`);
   }
   if (quick && full) fail('--quick and --full exclude each other');
-  if (suite === undefined)
-    fail(`usage: bench <suite> [--quick|--full] [--out DIR]; suites: ${availableSuites().join(', ')}`);
   return { suite, quick, full, out };
 }
 
@@ -73,8 +79,32 @@ async function loadBenchSuite(name: string): Promise<BenchSuite> {
   return suite;
 }
 
+function report(out: string): void {
+  const { file, suites } = writeReport({ resultsDir: out, reportFile: defaultReportFile(out) });
+  process.stderr.write(`bench: report of ${suites.length} suite(s) (${suites.join(', ')}) → ${file}\n`);
+}
+
+/** Every suite in a child process of its own, in name order; the report is written even if one fails. */
+function runAll(args: Args): void {
+  const suites = availableSuites();
+  if (suites.length === 0) fail('no suites found');
+  const flags = [...(args.quick ? ['--quick'] : []), ...(args.full ? ['--full'] : []), '--out', args.out];
+  const failed: string[] = [];
+  for (const name of suites) {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), name, ...flags], {
+      stdio: 'inherit',
+    });
+    if (child.status !== 0) failed.push(name);
+  }
+  report(args.out);
+  if (failed.length > 0)
+    fail(`suite(s) failed: ${failed.join(', ')} (the report keeps their previous results)`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.suite === undefined) return runAll(args);
+  if (args.suite === REPORT) return report(args.out);
   const suite = await loadBenchSuite(args.suite);
   const ctx: BenchContext = {
     quick: args.quick,

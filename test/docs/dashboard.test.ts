@@ -1,0 +1,169 @@
+/**
+ * The Grafana dashboard and the Prometheus example in docs/monitoring/ must only name metrics
+ * the server really registers: the registered names come from a live ServerMetrics registry,
+ * never from a list kept here.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ServerMetrics } from '../../core-group/server/index.js';
+
+/** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
+const ROOT = new URL('../../../', import.meta.url);
+const read = (path: string): string => readFileSync(fileURLToPath(new URL(path, ROOT)), 'utf8');
+
+/** PromQL functions, aggregations and keywords the dashboard may use (anything else is a metric). */
+const PROMQL_WORDS = new Set([
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'count',
+  'topk',
+  'bottomk',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'rate',
+  'irate',
+  'increase',
+  'delta',
+  'histogram_quantile',
+  'label_values',
+  'clamp_min',
+  'clamp_max',
+  'abs',
+  'changes',
+  'resets',
+  'max_over_time',
+  'min_over_time',
+  'avg_over_time',
+  'time',
+  'vector',
+  'scalar',
+  'offset',
+]);
+
+const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
+
+/**
+ * Metric names in one PromQL expression: label matchers `{…}`, range selectors `[…]`, the label
+ * lists of `by (…)`/`without (…)`, strings and Grafana variables are removed first.
+ */
+export function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, ' ')
+    .replace(/\$\{?\w+\}?/g, ' ');
+  const words = stripped.match(/[A-Za-z_:][A-Za-z0-9_:]*/g) ?? [];
+  return words.filter((w) => !PROMQL_WORDS.has(w));
+}
+
+interface Target {
+  readonly expr?: unknown;
+}
+interface Panel {
+  readonly id?: unknown;
+  readonly type?: unknown;
+  readonly title?: unknown;
+  readonly targets?: readonly Target[];
+}
+interface Dashboard {
+  readonly panels: readonly Panel[];
+  readonly templating?: { readonly list: readonly { readonly query?: unknown }[] };
+}
+
+function dashboardExprs(d: Dashboard): string[] {
+  const exprs: string[] = [];
+  for (const p of d.panels)
+    for (const t of p.targets ?? []) if (typeof t.expr === 'string') exprs.push(t.expr);
+  for (const v of d.templating?.list ?? []) {
+    const q = v.query;
+    const text = typeof q === 'object' && q !== null ? (q as { query?: unknown }).query : q;
+    if (typeof text === 'string' && text.includes('(')) exprs.push(text);
+  }
+  return exprs;
+}
+
+async function registered(): Promise<Map<string, string>> {
+  const metrics = new ServerMetrics();
+  const json = await metrics.registry.getMetricsAsJSON();
+  return new Map(json.map((m) => [m.name, String(m.type)]));
+}
+
+/** A used name is valid if registered, or a histogram's _bucket/_sum/_count series. */
+function resolve(name: string, known: ReadonlyMap<string, string>): string | undefined {
+  if (known.has(name)) return name;
+  for (const s of HISTOGRAM_SUFFIXES) {
+    const base = name.endsWith(s) ? name.slice(0, -s.length) : undefined;
+    if (base !== undefined && known.get(base) === 'histogram') return base;
+  }
+  return undefined;
+}
+
+const dashboard = JSON.parse(read('docs/monitoring/grafana-dashboard.json')) as Dashboard;
+
+test('the metric-name extractor sees metrics and nothing else', (t) => {
+  t.deepEqual(
+    metricNames(
+      'histogram_quantile(0.99, sum by (le, instance) (rate(keyglass_x_bucket{instance=~"$instance", a="b}"}[$__rate_interval])))',
+    ),
+    ['keyglass_x_bucket'],
+  );
+  t.deepEqual(metricNames('sum(rate(a_sum[5m])) / sum(rate(b_count[5m]))'), ['a_sum', 'b_count']);
+  t.deepEqual(metricNames('label_values(keyglass_view_size, instance)'), ['keyglass_view_size', 'instance']);
+});
+
+test('every metric in the dashboard is registered by ServerMetrics', async (t) => {
+  const known = await registered();
+  t.true(known.has('keyglass_view_size'), 'the live registry was read');
+  const exprs = dashboardExprs(dashboard);
+  t.true(exprs.length >= 15, `dashboard has ${exprs.length} expressions`);
+  const unknown: string[] = [];
+  for (const expr of exprs) {
+    const names = metricNames(expr).filter((n) => n !== 'instance'); // label_values' label argument
+    t.true(names.length > 0, `expression names no metric: ${expr}`);
+    for (const n of names) if (resolve(n, known) === undefined) unknown.push(`${n} in ${expr}`);
+  }
+  t.deepEqual(unknown, []);
+});
+
+test('every keyglass_ server metric (not the process defaults) has a panel', async (t) => {
+  const known = await registered();
+  const used = new Set(
+    dashboardExprs(dashboard)
+      .flatMap(metricNames)
+      .map((n) => resolve(n, known))
+      .filter((n): n is string => n !== undefined),
+  );
+  const missing = [...known.keys()].filter((n) => !n.startsWith('keyglass_process_') && !used.has(n));
+  t.deepEqual(missing, []);
+});
+
+test('panels have unique ids, titles and PromQL targets', (t) => {
+  const ids = dashboard.panels.map((p) => p.id);
+  t.is(new Set(ids).size, ids.length);
+  for (const p of dashboard.panels) {
+    t.is(typeof p.title, 'string');
+    if (p.type !== 'row') t.true((p.targets ?? []).length > 0, `panel '${String(p.title)}' has no targets`);
+  }
+});
+
+test('prometheus.yml has a scrape config for three admin ports at /metrics', (t) => {
+  const yml = read('docs/monitoring/prometheus.yml');
+  const lines = yml.split('\n').filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  t.true(lines.includes('scrape_configs:'), 'top-level scrape_configs');
+  for (const l of lines) t.false(l.includes('\t'), 'YAML must not indent with tabs');
+  t.truthy(lines.find((l) => /^\s+- job_name: \S+$/.test(l)));
+  t.truthy(lines.find((l) => /^\s+metrics_path: \/metrics$/.test(l)));
+  const targets = lines.filter((l) => /^\s+- [A-Za-z0-9.-]+:[0-9]{1,5}$/.test(l));
+  t.is(targets.length, 3);
+});
