@@ -1,0 +1,11 @@
+/** cli/cluster — a throwaway local deployment (CA, configs, server child processes, leaves). */
+export {
+  BIN,
+  GROUP,
+  LocalCluster,
+  freePorts,
+  until,
+  type LocalLeaf,
+  type Member,
+  type ServerProc,
+} from './local-cluster.js';
