@@ -217,7 +217,11 @@ export class KeyServer implements GroupApp {
     });
     this.leaf.setHandler({
       onMessage: (from, data) => this.guard('leaf message', () => this.edge.onMessage(from, data)),
-      onPeerDown: (peer) => this.edge.onPeerDown(peer),
+      onPeerDown: (peer, reason, detail) => {
+        // A leaf that broke the framing (oversize or malformed frame) is worth an operator's look.
+        if (reason === 'bad-frame') this.log.warn('leaf link closed', { peer, reason, detail });
+        this.edge.onPeerDown(peer);
+      },
     });
     this.admin = new AdminServer(
       this.metrics.registry,

@@ -250,6 +250,20 @@ export class LeafEdge {
   /** The replicated state was replaced (state transfer): history no longer matches; leaves catch up or rejoin. */
   onStateReplaced(): void {
     this.history.clear();
+    // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the
+    // history is gone): welcome each again at the new epoch, or drop it if the new registry does
+    // not know its admission (it reconnects and joins afresh).
+    for (const s of [...this.sessions.values()]) {
+      if (s.awaitingWelcome) continue;
+      const entry = this.d.machine.entry(s.cert.name);
+      if (entry !== undefined && entry.slot >= 0 && entry.serial === s.cert.serial) {
+        this.welcome(s);
+        continue;
+      }
+      this.sessions.delete(s.peer);
+      this.d.transport.disconnect(s.peer, 'admission unknown after state transfer');
+    }
+    this.d.metrics.leafSessions.set(this.sessions.size);
   }
 
   private send<K extends LeafFrameType>(peer: string, type: K, body: LeafFrameBody<K>): boolean {
