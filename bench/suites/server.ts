@@ -6,7 +6,13 @@
  * Measured, per stage of the leaf population (each stage adds leaves to the running group):
  *   - admission rate: leaves welcomed per second (TLS 1.3 mutual-auth handshake, ordered admit,
  *     batch, welcome), all through core-1 while it can hold them (its leaf port caps 4096 links),
- *     else spread over the three servers;
+ *     else spread over the three servers. Not timed: certificate issuance (the CA, before the
+ *     stage) and parsing each leaf's PEM credentials (in the worker, before its clock starts).
+ *     The leaf processes share this machine's cores with the servers, and every welcomed leaf
+ *     verifies each later rekey push, so the rate is a floor for the servers. Reported with it,
+ *     CPU per admission: the servers' (`process_cpu_seconds_total` from their /metrics, before
+ *     and after the stage), the admitting server's capacity that implies (1 s / its CPU per
+ *     admission), and the leaf processes' (process.cpuUsage in the workers);
  *   - rekey latency: one leaf leaves (trigger) → every leaf holds the new epoch's key (this
  *     includes waiting for the next batch cut, batchIntervalMs = 50), and first → last leaf;
  *   - publish → deliver of 1 KiB envelopes: latency (paced) and throughput (burst), next to the
@@ -18,6 +24,7 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSuite } from '../../crypto/index.js';
+import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
 import { LocalCluster, until, type LocalLeaf } from '../../cli/cluster/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
@@ -40,7 +47,7 @@ interface WorkerSpec {
 }
 
 type WorkerEvent =
-  | { t: 'admitted'; n: number; first: number; last: number; failed: number }
+  | { t: 'admitted'; n: number; first: number; last: number; failed: number; cpuMs: number }
   | { t: 'epoch'; epoch: number; first: number; last: number }
   | { t: 'data'; delivered: number; last: number; latencies: number[] };
 
@@ -48,6 +55,10 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   const out = (e: WorkerEvent): boolean => process.stdout.write(`${JSON.stringify(e)}\n`);
   const suite = await loadSuite();
   const caPem = readFileSync(spec.caPemFile, 'utf8');
+  // Credentials are parsed before the clock starts: the benchmark measures the servers.
+  const credentials = spec.leaves.map((l) =>
+    credentialsFromPem(readFileSync(l.certFile, 'utf8'), readFileSync(l.keyFile, 'utf8')),
+  );
   const clients: LeafClient[] = [];
   // Per epoch: how many leaves reached it, when the first and the last did.
   const epochs = new Map<number, { n: number; first: number; last: number }>();
@@ -57,7 +68,6 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   let holders = Infinity; // leaves that must reach an epoch: those admitted, once all are in
   const welcomed: number[] = [];
   const one = async (i: number): Promise<void> => {
-    const leaf = spec.leaves[i]!;
     const client = new LeafClient({ suite, maxAttempts: 20, backoffBaseMs: 50, backoffMaxMs: 1000 });
     client.on('error', () => {});
     client.on('key', ({ epoch }) => {
@@ -79,10 +89,7 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
     try {
       await client.connect({
         servers: [{ host: '127.0.0.1', port }],
-        credentials: {
-          certPem: readFileSync(leaf.certFile, 'utf8'),
-          keyPem: readFileSync(leaf.keyFile, 'utf8'),
-        },
+        credentials: credentials[i]!,
         trust: { caPem },
       });
       welcomed.push(clock());
@@ -92,13 +99,16 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
     }
   };
   const t0 = clock();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: WORKER_CONCURRENCY }, async () => {
       while (next < spec.leaves.length) await one(next++);
     }),
   );
   holders = clients.length;
-  out({ t: 'admitted', n: welcomed.length, first: t0, last: Math.max(t0, ...welcomed), failed });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  out({ t: 'admitted', n: welcomed.length, first: t0, last: Math.max(t0, ...welcomed), failed, cpuMs });
   for await (const line of createInterface({ input: process.stdin })) {
     if (line === 'data') {
       out({ t: 'data', ...data });
@@ -171,6 +181,16 @@ function percentile(xs: readonly number[], p: number): number {
 
 const ms = (x: number): number => Number(x.toFixed(1));
 
+/** A server's CPU time (prom-client default metric `process_cpu_seconds_total`, prefixed), in ms. */
+async function serverCpuMs(cluster: LocalCluster, s: LocalCluster['servers'][number]): Promise<number> {
+  const text = await (await cluster.get(s, '/metrics')).text();
+  const m = /^keyglass_process_process_cpu_seconds_total (\S+)$/m.exec(text);
+  if (m === null) throw new Error(`${s.name}: no keyglass_process_process_cpu_seconds_total in /metrics`);
+  return Number(m[1]) * 1000;
+}
+const allCpuMs = (cluster: LocalCluster): Promise<number[]> =>
+  Promise.all(cluster.servers.map((s) => serverCpuMs(cluster, s)));
+
 async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const stages = ctx.quick ? [50, 200] : ctx.full ? [100, 1000, 10_000] : [100, 1000];
@@ -215,13 +235,23 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
           }),
       );
       workers.push(...stageWorkers);
+      const cpuBefore = await allCpuMs(cluster);
       const admitted = await Promise.all(stageWorkers.map((w) => w.wait(isAdmitted, 600_000)));
+      const cpuAfter = await allCpuMs(cluster);
       const n = admitted.reduce((a, e) => a + e.n, 0);
       const failed = admitted.reduce((a, e) => a + e.failed, 0);
       const secs =
         (Math.max(...admitted.map((e) => e.last)) - Math.min(...admitted.map((e) => e.first))) / 1000;
       population += adding;
       const perServer = n / secs / servers.length;
+      const cpu = cluster.servers.map((s, i) => ({
+        admitting: servers.includes(s),
+        ms: cpuAfter[i]! - cpuBefore[i]!,
+      }));
+      const admittingCpuMs = cpu.filter((c) => c.admitting).reduce((a, c) => a + c.ms, 0) / Math.max(1, n);
+      const allCpuPerJoinMs = cpu.reduce((a, c) => a + c.ms, 0) / Math.max(1, n);
+      // The leaves' side (TLS, certificate checks, and every welcomed leaf verifying each push).
+      const clientCpuPerJoinMs = admitted.reduce((a, e) => a + e.cpuMs, 0) / Math.max(1, n);
       results.push({
         case: 'admission',
         params: { leaves: target, added: adding, servers: servers.length },
@@ -230,10 +260,14 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
           perServerPerSec: Math.round(perServer),
           failed,
           seconds: ms(secs),
+          admittingServerCpuMsPerAdmission: Number(admittingCpuMs.toFixed(2)),
+          allServersCpuMsPerAdmission: Number(allCpuPerJoinMs.toFixed(2)),
+          admittingServerCapacityPerSec: Math.round(1000 / admittingCpuMs),
+          clientCpuMsPerAdmission: Number(clientCpuPerJoinMs.toFixed(2)),
         },
       });
       ctx.log(
-        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed)`,
+        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed); server CPU per admission ${admittingCpuMs.toFixed(2)} ms on the admitting server(s), ${allCpuPerJoinMs.toFixed(2)} ms on all → capacity ≈ ${Math.round(1000 / admittingCpuMs)}/s per server; leaf processes' CPU per admission ${clientCpuPerJoinMs.toFixed(2)} ms`,
       );
 
       // Rekey: a local leaf leaves; every leaf (workers' and local ones) must hold the new epoch.

@@ -34,23 +34,68 @@ export function signingSeedOf(key: KeyObject, file: string | undefined): Uint8Ar
 }
 
 /**
- * This boot's incarnation: the generation's first on the first boot in it, else one more than the
- * last (recorded durably before the server joins anything).
+ * The incarnations this data dir has handed out. A member key (name#incarnation) must never be
+ * reused: the group would take a restarted server for the member it replaced. The stack itself
+ * moves on to incarnation + 1 when it rejoins after an exclusion, in memory, inside a single
+ * event, and may put the new key on the wire before the server hears of it. So the file holds a
+ * RESERVATION, not the current value: the incarnation in use plus one, made durable before that
+ * one can be used. A boot takes the reservation plus one (the first boot in a generation takes the
+ * generation's first incarnation, which the genesis founders name), and every change of the
+ * stack's incarnation reserves the next one before anything else happens in this process.
  */
-export function nextIncarnation(dataDir: string, generation: number): number {
-  const path = join(dataDir, 'incarnation');
-  const first = generation * INCARNATIONS_PER_GENERATION;
-  let next = first;
-  if (existsSync(path)) {
-    const text = readFileSync(path, 'utf8').trim();
-    if (!/^[0-9]{1,16}$/.test(text)) throw new ServerStartError(`dataDir: ${path} is corrupt`);
-    const last = Number(text);
-    if (last >= first + INCARNATIONS_PER_GENERATION)
-      throw new ServerStartError(
-        `generation: ${generation} is older than this data dir's (${Math.floor(last / INCARNATIONS_PER_GENERATION)})`,
-      );
-    if (last >= first) next = last + 1;
+export class IncarnationRecord {
+  private reserved: number;
+
+  private constructor(
+    readonly path: string,
+    private incarnation: number,
+  ) {
+    this.reserved = incarnation;
+    this.reserve(incarnation + 1);
   }
-  writeFileDurable(path, `${next}\n`, SECRET_FILE_MODE);
-  return next;
+
+  /** This boot's incarnation, with the next one reserved durably before it returns. */
+  static boot(dataDir: string, generation: number): IncarnationRecord {
+    const path = join(dataDir, 'incarnation');
+    const first = generation * INCARNATIONS_PER_GENERATION;
+    let next = first;
+    if (existsSync(path)) {
+      const text = readFileSync(path, 'utf8').trim();
+      if (!/^[0-9]{1,16}$/.test(text)) throw new ServerStartError(`dataDir: ${path} is corrupt`);
+      const last = Number(text);
+      if (last >= first + INCARNATIONS_PER_GENERATION)
+        throw new ServerStartError(
+          `generation: ${generation} is older than this data dir's (${Math.floor(last / INCARNATIONS_PER_GENERATION)})`,
+        );
+      if (last >= first) next = last + 1;
+    }
+    return new IncarnationRecord(path, next);
+  }
+
+  get current(): number {
+    return this.incarnation;
+  }
+
+  /**
+   * The stack now runs as `incarnation` (an in-memory rejoin): reserve the one after it. Returns
+   * false when nothing changed. The stack moves one step per event and the server calls this
+   * after every event, so the new incarnation was always reserved already; a jump past the
+   * reservation is a bug and throws (after recording it, so no restart reuses it).
+   */
+  advance(incarnation: number): boolean {
+    if (incarnation === this.incarnation) return false;
+    if (incarnation < this.incarnation)
+      throw new Error(`incarnation went back from ${this.incarnation} to ${incarnation}`);
+    const wasReserved = incarnation <= this.reserved;
+    this.incarnation = incarnation;
+    this.reserve(incarnation + 1);
+    if (!wasReserved) throw new Error(`incarnation ${incarnation} was used before it was reserved`);
+    return true;
+  }
+
+  private reserve(n: number): void {
+    if (n <= this.reserved) return;
+    writeFileDurable(this.path, `${n}\n`, SECRET_FILE_MODE);
+    this.reserved = n;
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * What core servers multicast to each other through the GroupMember stack (its payloads):
- *   command   a leaf-state command, on the ordered channel: the replicated input
+ *   commands  leaf-state commands, on the ordered channel: the replicated input (a server packs
+ *             the commands of one event-loop turn into one message, see command-outbox.ts)
  *   data      a sealed data envelope a leaf published, on the FIFO channel: relayed to every leaf
  *   signer    a server's rekey-signing public key, on the FIFO channel after each view change
  * Canonical and bounded like every other codec (payloads stay under the stack's 64 KiB).
@@ -11,6 +12,7 @@ import {
   decode,
   encode,
   fixedBytes,
+  list,
   string,
   struct,
   union,
@@ -21,8 +23,13 @@ import { MAX_PAYLOAD_BYTES } from '../messages.js';
 /** Largest sealed envelope the core relays (its payload must fit one stack message). */
 export const MAX_RELAYED_ENVELOPE_BYTES = MAX_PAYLOAD_BYTES - 64;
 
+/** Bytes of one encoded leaf-state command carried in `commands`. */
+export const MAX_COMMAND_BYTES = MAX_PAYLOAD_BYTES - 32;
+/** Commands in one `commands` message (the payload bound usually binds first). */
+export const MAX_COMMANDS_PER_MESSAGE = 4096;
+
 export const CoreMessage = union({
-  command: [1, struct({ command: bytes(MAX_PAYLOAD_BYTES - 16) })],
+  commands: [1, struct({ commands: list(MAX_COMMANDS_PER_MESSAGE, bytes(MAX_COMMAND_BYTES)) })],
   data: [2, struct({ origin: string(64), envelope: bytes(MAX_RELAYED_ENVELOPE_BYTES) })],
   signer: [3, struct({ name: string(64), publicKey: fixedBytes(ED25519_PUBLIC_BYTES) })],
 });

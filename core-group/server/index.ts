@@ -16,7 +16,7 @@ export {
   type ServerConfig,
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
-export { ServerStartError, nextIncarnation, signingSeedOf } from './boot.js';
+export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { LeafEdge, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
 export { ServerMetrics } from './metrics.js';
 export { AdminServer } from './admin.js';
@@ -27,3 +27,4 @@ export {
   decodeCoreMessage,
   MAX_RELAYED_ENVELOPE_BYTES,
 } from './core-messages.js';
+export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';

@@ -3,9 +3,11 @@
  * mutual-auth mesh, the replicated leaf state machine with its durable store, the leaf edge, CRL
  * reload, and the admin HTTP endpoint.
  *
- * Replication: every leaf-state command (admit, leave, revoke, renewLeases, cutBatch) is an
- * ordered multicast of the GroupMember stack; each server applies the ordered commands of
- * PRIMARY views to its own replica, logging each one durably before applying it (LeafStore).
+ * Replication: every leaf-state command (admit, leave, revoke, renewLeases, cutBatch) goes
+ * through the GroupMember stack's ordered multicast, the commands of one event-loop turn packed
+ * into one message (CommandOutbox); each server applies the ordered commands of PRIMARY views to
+ * its own replica, making those one stack event delivered durable together before applying them
+ * (LeafStore.commit: one write, one fsync — group commit).
  * The view's coordinator (its oldest member) orders a `cutBatch` every batch interval while
  * changes are pending (and once a second to expire lapsed leases). Every server signs the
  * batches it applies with its own Ed25519 key and pushes them to its own leaves. Data envelopes
@@ -19,9 +21,10 @@
  * secret will be `leafTreeSecret(coreKey, coreEpoch)` fed at the commit point of each core rekey.
  *
  * Incarnations: a server's first boot in cluster generation G is incarnation G·2^30 (the founders
- * of the genesis view are every configured server at that incarnation); each restart adds one
- * (recorded durably in the data dir before the server joins), so a restarted server is a new
- * member that merges into the running group and receives its state. The stack remembers the
+ * of the genesis view are every configured server at that incarnation); a restart takes a later
+ * one (IncarnationRecord: the data dir holds a durable reservation one past the incarnation in
+ * use, advanced whenever the stack rejoins in memory as incarnation + 1), so a restarted server is
+ * a new member that merges into the running group and receives its state. The stack remembers the
  * last primary view in memory only, so a group whose servers ALL went down cannot become primary
  * again by itself (no majority of the last primary exists): the operator bumps `generation` in
  * every config and restarts them; each recovers its registry from its store, and the first
@@ -58,27 +61,30 @@ import {
 } from '../../auth/index.js';
 import { MAX_LEAF_FRAME_BYTES, type SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
-import { memberKey, nameOf, type MemberKey, type View } from '../ids.js';
+import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
 import { MAX_STATE_BYTES } from '../messages.js';
 import {
   LeafStateMachine,
   LeafStore,
   decodeCommand,
-  encodeCommand,
+  type BatchOutput,
   type LeafCommand,
 } from '../leaf-state/index.js';
 import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
 import { LeafEdge } from './leaf-edge.js';
+import { CommandOutbox } from './command-outbox.js';
 import { jsonLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
-import { nextIncarnation, signingSeedOf, ServerStartError } from './boot.js';
+import { IncarnationRecord, signingSeedOf, ServerStartError } from './boot.js';
 
 /** How often a server dials configured peers it has no link to. */
 const DIAL_INTERVAL_MS = 300;
 /** The coordinator cuts at least this often, so lapsed leases expire without other activity. */
 const LEASE_SWEEP_MS = 1000;
+/** Commands waiting for the total order (about one per linked leaf at most, plus cuts and renewals). */
+const MAX_OUTBOX_COMMANDS = 8192;
 /** Renewals per ordered command: 512 × (64-byte name + varints) stays under a stack payload. */
 const GRACE_RENEWALS_PER_COMMAND = 512;
 
@@ -104,6 +110,7 @@ export class KeyServer implements GroupApp {
   private readonly leaf: TlsTransport;
   private readonly edge: LeafEdge;
   private readonly admin: AdminServer;
+  private readonly outbox: CommandOutbox;
   private readonly signers = new Map<string, Uint8Array>();
   private readonly corePeerSerials = new Map<string, string>();
   private readonly dialing = new Set<string>();
@@ -111,6 +118,8 @@ export class KeyServer implements GroupApp {
   private blockedAt: number | undefined;
   private wasCoordinator = false;
   private lastCutAt = 0;
+  /** Ordered commands delivered in the current stack event, not yet durable (see enqueueDelivered). */
+  private delivered: LeafCommand[] = [];
   private stopped = false;
   private ports = { core: 0, leaf: 0, admin: 0 };
 
@@ -122,7 +131,7 @@ export class KeyServer implements GroupApp {
     private readonly revocation: RevocationRegistry,
     private readonly machine: LeafStateMachine,
     private readonly store: LeafStore,
-    incarnation: number,
+    private readonly incarnation: IncarnationRecord,
     signingSeed: Uint8Array,
     log: Logger,
   ) {
@@ -197,7 +206,7 @@ export class KeyServer implements GroupApp {
     this.member = new GroupMember(
       {
         name: cfg.name,
-        incarnation,
+        incarnation: incarnation.current,
         founders: names.map((n) => memberKey(n, cfg.generation * INCARNATIONS_PER_GENERATION)),
         peers: names,
       },
@@ -207,8 +216,15 @@ export class KeyServer implements GroupApp {
       },
       this,
     );
+    this.outbox = new CommandOutbox(MAX_OUTBOX_COMMANDS, {
+      multicast: (payload) => this.member.multicast('ordered', payload),
+      schedule: (flush) => setImmediate(() => this.guard('order', flush)),
+    });
     this.core.setHandler({
-      onMessage: (_from, data) => this.member.receive(data),
+      onMessage: (_from, data) => {
+        this.member.receive(data);
+        this.incarnationMayHaveChanged();
+      },
       onPeerUp: (peer) => this.log.info('core link up', { peer }),
       onPeerDown: (peer, reason, detail) => {
         this.corePeerSerials.delete(peer);
@@ -252,7 +268,7 @@ export class KeyServer implements GroupApp {
     const seed = signingSeedOf(creds.privateKey, cfg.signingKeyFile);
 
     ensureDir(cfg.dataDir, 0o700);
-    const incarnation = nextIncarnation(cfg.dataDir, cfg.generation);
+    const incarnation = IncarnationRecord.boot(cfg.dataDir, cfg.generation);
     const machine = new LeafStateMachine({
       suite,
       group: new TextEncoder().encode(cfg.group),
@@ -266,7 +282,7 @@ export class KeyServer implements GroupApp {
       epoch: machine.epoch,
       leaves: machine.members,
       replayed: store.opened.replayed,
-      incarnation,
+      incarnation: incarnation.current,
     });
     const server = new KeyServer(
       cfg,
@@ -294,7 +310,11 @@ export class KeyServer implements GroupApp {
     this.ports.leaf = (await this.leaf.listen(leaf.port, leaf.host)).port;
     this.ports.admin = await this.admin.listen(admin.port, admin.host);
     this.member.start();
-    this.every(this.member.tickMs, () => this.member.tick());
+    this.every(this.member.tickMs, () => {
+      this.member.tick();
+      this.incarnationMayHaveChanged();
+      this.outbox.flush(); // what the stack refused earlier
+    });
     this.every(this.cfg.batchIntervalMs, () => this.batchTick());
     this.every(DIAL_INTERVAL_MS, () => this.dialPeers());
     this.dialPeers();
@@ -307,6 +327,18 @@ export class KeyServer implements GroupApp {
       leaf: this.ports.leaf,
       admin: this.ports.admin,
       member: this.member.self,
+    });
+  }
+
+  /**
+   * The stack rejoins as incarnation + 1 after an exclusion, inside `receive` or `tick`: reserve
+   * the next one at once, so no restart can reuse a member key this process has used.
+   */
+  private incarnationMayHaveChanged(): void {
+    const self = this.member.self;
+    this.guard('incarnation record', () => {
+      if (this.incarnation.advance(incarnationOf(self)))
+        this.log.info('rejoined as a new incarnation', { member: self });
     });
   }
 
@@ -349,11 +381,9 @@ export class KeyServer implements GroupApp {
 
   // ── ordering ─────────────────────────────────────────────────────────────────────────────
 
+  /** Submits a command to the core's total order (packed with its turn's others); false = full. */
   private order(cmd: LeafCommand): boolean {
-    return this.member.multicast(
-      'ordered',
-      encodeCoreMessage({ kind: 'command', value: { command: encodeCommand(cmd) } }),
-    );
+    return this.outbox.submit(cmd);
   }
 
   private isCoordinator(): boolean {
@@ -377,6 +407,7 @@ export class KeyServer implements GroupApp {
   // ── GroupApp upcalls ─────────────────────────────────────────────────────────────────────
 
   view(view: View, self: MemberKey): void {
+    this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
     this.machine.setPrimary(view.primary);
     this.metrics.viewSize.set(view.members.length);
     this.metrics.viewChanges.inc();
@@ -413,9 +444,20 @@ export class KeyServer implements GroupApp {
       return;
     }
     switch (msg.kind) {
-      case 'command':
-        if (d.channel !== 'ordered') return;
-        return this.guard('apply', () => this.apply(decodeCommand(msg.value.command)));
+      case 'commands':
+        if (d.channel !== 'ordered' || !this.machine.isPrimary) return; // a non-primary component changes nothing
+        for (const bytes of msg.value.commands) {
+          let cmd;
+          try {
+            cmd = decodeCommand(bytes);
+          } catch (e) {
+            if (!(e instanceof DecodeError)) throw e;
+            this.metrics.decodeFailures.inc({ channel: 'core' });
+            continue; // every replica skips the same command
+          }
+          this.enqueueDelivered(cmd);
+        }
+        return;
       case 'data':
         return this.edge.deliverData(
           d.sender === this.member.self ? msg.value.origin : undefined,
@@ -427,18 +469,39 @@ export class KeyServer implements GroupApp {
     }
   }
 
-  private apply(cmd: LeafCommand): void {
-    if (!this.machine.isPrimary) return; // a non-primary component changes nothing
+  /**
+   * Group commit: the ordered commands one stack event delivers (an ORDER record releases up to a
+   * tick's worth of them) are made durable together — one write, one fsync — at the end of that
+   * event (a microtask), instead of one fsync each. No one observes the replica in between: the
+   * stack's other upcalls commit first (`commitDelivered` at their start), and timers, leaf
+   * messages and admin requests run in later macrotasks. A welcome or rekey push leaves only
+   * after the batch that carries it is durable.
+   */
+  private enqueueDelivered(cmd: LeafCommand): void {
+    if (this.delivered.length === 0) queueMicrotask(() => this.guard('commit', () => this.commitDelivered()));
+    this.delivered.push(cmd);
+  }
+
+  private commitDelivered(): void {
+    if (this.delivered.length === 0) return;
+    const cmds = this.delivered;
+    this.delivered = [];
     const started = performance.now();
-    const [result] = this.store.commit([cmd]);
-    if (result?.refused !== undefined)
-      this.log.info('command refused', {
-        kind: cmd.kind,
-        leaf: result.refused.name,
-        reason: result.refused.reason,
-      });
-    const batch = result?.batch;
-    if (batch === undefined) return;
+    const results = this.store.commit(cmds);
+    this.metrics.commitSeconds.observe((performance.now() - started) / 1000);
+    this.metrics.commitCommands.observe(cmds.length);
+    results.forEach((result, i) => {
+      if (result.refused !== undefined)
+        this.log.info('command refused', {
+          kind: cmds[i]!.kind,
+          leaf: result.refused.name,
+          reason: result.refused.reason,
+        });
+      if (result.batch !== undefined) this.distribute(result.batch, started);
+    });
+  }
+
+  private distribute(batch: BatchOutput, started: number): void {
     this.edge.distribute(batch);
     this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
     this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
@@ -466,16 +529,19 @@ export class KeyServer implements GroupApp {
   unicast(): void {}
 
   block(): void {
+    this.commitDelivered();
     this.blockedAt ??= Date.now();
   }
 
   unblock(): void {}
 
   getState(): Uint8Array {
+    this.commitDelivered();
     return this.machine.snapshot();
   }
 
   setState(state: Uint8Array): void {
+    this.commitDelivered();
     this.machine.restore(state);
     this.store.compact(); // the transferred state (and its secret) is now this replica's durable state
     this.edge.onStateReplaced();
@@ -536,6 +602,7 @@ export class KeyServer implements GroupApp {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.outbox.clear();
     if (this.cfg.crl !== undefined) unwatchFile(this.cfg.crl);
     await Promise.all([this.core.close(), this.leaf.close(), this.admin.close()]);
     this.store.close();

@@ -60,6 +60,18 @@ export class ServerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly commitSeconds = new Histogram({
+    name: 'keyglass_leaf_commit_duration_seconds',
+    help: 'Making the ordered commands of one stack event durable (one write, one fsync) and applying them',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly commitCommands = new Histogram({
+    name: 'keyglass_leaf_commit_commands',
+    help: 'Ordered leaf-state commands made durable by one fsync (group commit)',
+    buckets: [1, 2, 4, 8, 16, 64, 256, 1024],
+    registers: [this.registry],
+  });
   readonly rekeyBytes = new Counter({
     name: 'keyglass_rekey_message_bytes_total',
     help: 'Bytes of encoded leaf rekey messages produced',
