@@ -247,30 +247,37 @@ test('bad input: one line on stderr, non-zero exit, nothing half-written', async
     );
   t.is((await issue('dup', CA_PW)).code, 0);
   const before = snapshot(dir);
-  const cases: [Promise<CliResult>, RegExp][] = [
-    [issue('x1', { ...CA_PW, KEYGLASS_CA_PASSPHRASE: 'wrong' }), /wrong passphrase for CA key/],
-    [issue('x2', { KEYGLASS_KEY_PASSPHRASE: 'k' }), /no CA key passphrase/],
-    [issue('dup', CA_PW, ['--out', join(work, 'dup-again')]), /active certificate for g\/dup exists/],
-    [issue('x3', CA_PW, ['--host', 'bad host!']), /neither a DNS name nor an IP/],
-    [issue('x4', CA_PW, ['--csr', join(work, 'missing.csr')]), /cannot read CSR/],
-    [issue('../evil', CA_PW), /name '..\/evil' must be/],
-    [issue('x5', CA_PW, ['--days', '99999']), /--days must be/],
-    [keyglass(['ca', 'revoke', '--dir', dir, '--serial', '0123abcd']), /unknown serial 123abcd/],
-    [keyglass(['ca', 'revoke', '--dir', dir, '--name', 'nobody']), /no unrevoked certificate named 'nobody'/],
+  // Thunks, run one after another: commands that take the CA directory's lock must not race.
+  const cases: [() => Promise<CliResult>, RegExp][] = [
+    [() => issue('x1', { ...CA_PW, KEYGLASS_CA_PASSPHRASE: 'wrong' }), /wrong passphrase for CA key/],
+    [() => issue('x2', { KEYGLASS_KEY_PASSPHRASE: 'k' }), /no CA key passphrase/],
+    [() => issue('dup', CA_PW, ['--out', join(work, 'dup-again')]), /active certificate for g\/dup exists/],
+    [() => issue('x3', CA_PW, ['--host', 'bad host!']), /neither a DNS name nor an IP/],
+    [() => issue('x4', CA_PW, ['--csr', join(work, 'missing.csr')]), /cannot read CSR/],
+    [() => issue('../evil', CA_PW), /name '..\/evil' must be/],
+    [() => issue('x5', CA_PW, ['--days', '99999']), /--days must be/],
+    [() => keyglass(['ca', 'revoke', '--dir', dir, '--serial', '0123abcd']), /unknown serial 123abcd/],
     [
-      keyglass(['ca', 'revoke', '--dir', dir, '--name', 'dup', '--reason', 'bored']),
+      () => keyglass(['ca', 'revoke', '--dir', dir, '--name', 'nobody']),
+      /no unrevoked certificate named 'nobody'/,
+    ],
+    [
+      () => keyglass(['ca', 'revoke', '--dir', dir, '--name', 'dup', '--reason', 'bored']),
       /unknown revocation reason/,
     ],
-    [keyglass(['ca', 'crl', '--dir', dir], { env: { KEYGLASS_CA_PASSPHRASE: 'nope' } }), /wrong passphrase/],
-    [keyglass(['ca', 'list', '--dir', join(work, 'no-such-ca')]), /no CA in/],
-    [keyglass(['ca', 'init', '--dir', dir, '--name', 'Again'], { env: CA_PW }), /already holds a CA/],
     [
-      keyglass(['ca', 'issue', '--dir', dir, '--group', 'g', '--role', 'king', '--name', 'k']),
+      () => keyglass(['ca', 'crl', '--dir', dir], { env: { KEYGLASS_CA_PASSPHRASE: 'nope' } }),
+      /wrong passphrase/,
+    ],
+    [() => keyglass(['ca', 'list', '--dir', join(work, 'no-such-ca')]), /no CA in/],
+    [() => keyglass(['ca', 'init', '--dir', dir, '--name', 'Again'], { env: CA_PW }), /already holds a CA/],
+    [
+      () => keyglass(['ca', 'issue', '--dir', dir, '--group', 'g', '--role', 'king', '--name', 'k']),
       /--role must be/,
     ],
-    [keyglass(['ca', 'frobnicate']), /unknown subcommand/],
+    [() => keyglass(['ca', 'frobnicate']), /unknown subcommand/],
   ];
-  for (const [p, re] of cases) assertCleanFailure(t, await p, re);
+  for (const [run, re] of cases) assertCleanFailure(t, await run(), re);
   t.deepEqual(snapshot(dir), before, 'the CA directory is unchanged');
   for (const n of ['x1', 'x2', 'dup-again', 'x3', 'x4', 'x5']) t.false(existsSync(join(work, `${n}.pem`)), n);
 
