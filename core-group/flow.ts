@@ -16,6 +16,11 @@ import type { Channel } from './messages.js';
 
 export interface FlowConfig {
   readonly maxQueued: number;
+  /**
+   * Stay blocked after a view until an explicit `unblock` event (the rekey layer sends it once
+   * the view's core key is committed). Off by default: unblock on `view`.
+   */
+  readonly holdUntilUnblock?: boolean;
 }
 
 export class FlowControl extends BaseLayer {
@@ -60,7 +65,7 @@ export class FlowControl extends BaseLayer {
     }
     if (ev.type === 'block') this.blocked = true;
     this.passUp(ev);
-    if (ev.type === 'view') {
+    if ((ev.type === 'view' && this.cfg.holdUntilUnblock !== true) || ev.type === 'unblock') {
       this.blocked = false;
       this.drain();
     }

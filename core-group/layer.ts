@@ -10,6 +10,7 @@
  */
 
 import type { MemberKey, View, ViewId } from './ids.js';
+import type { CoreKeyInfo } from './rekey.js';
 import type { Channel, FlushedMsg, Frame } from './messages.js';
 
 export type UpEvent =
@@ -42,6 +43,10 @@ export type UpEvent =
   | { readonly type: 'block' }
   | { readonly type: 'view'; readonly view: View; readonly self: MemberKey }
   | { readonly type: 'setState'; readonly state: Uint8Array }
+  /** rekey → flow → app: the view's first core key is committed; traffic may flow (keys on only). */
+  | { readonly type: 'unblock' }
+  /** rekey → app: a core key was committed (at one point of the total order on every member). */
+  | { readonly type: 'key'; readonly key: CoreKeyInfo }
   /** gms → host: this incarnation was excluded; the host must rejoin with a new incarnation. */
   | { readonly type: 'excluded'; readonly by: MemberKey };
 

@@ -22,10 +22,16 @@ import type { GmsConfig, GmsStats } from './gms.js';
 import type { MemberKey, View } from './ids.js';
 import { memberKey, nameOf } from './ids.js';
 import type { BaseLayer, DownEvent, LayerContext, UpEvent } from './layer.js';
-import { Channel, decodeFrame, encodeFrame } from './messages.js';
+import { Channel, decodeFrame, encodeFrame, MAX_PAYLOAD_BYTES } from './messages.js';
 import type { Frame } from './messages.js';
 import { ReliableFifo } from './nakack.js';
 import type { NakackConfig } from './nakack.js';
+import { CoreRekey, MAX_APP_PAYLOAD_BYTES } from './rekey.js';
+import { PairwiseBook } from './pairwise-book.js';
+import { SecureLink } from './secure.js';
+import type { SecureStats } from './secure.js';
+import type { CoreKeyConfig, CoreKeyInfo, RekeyStats } from './rekey.js';
+import type { CoreKeyState, PairwiseKey } from '../keytree/index.js';
 import { TotalOrder } from './total.js';
 import { Unicast } from './unicast.js';
 import type { UnicastConfig } from './unicast.js';
@@ -52,6 +58,11 @@ export interface GroupApp {
   /** The replicated state, as of the end of the current view's deliveries. */
   getState(): Uint8Array;
   setState(state: Uint8Array): void;
+  /**
+   * Keys on only: a core key was committed, at the same point of the ordered stream on every
+   * member of the view. With keys on, `unblock` follows the view's first `key`, not `view`.
+   */
+  key?(key: CoreKeyInfo): void;
 }
 
 export interface GroupHost {
@@ -87,6 +98,8 @@ export interface GroupMemberOptions {
   /** Transport names of every possible member. */
   readonly peers: readonly string[];
   readonly config?: StackConfig;
+  /** Core key on: rekey on every view (and periodically), application traffic held until keyed. */
+  readonly keys?: CoreKeyConfig;
 }
 
 export interface MemberStats extends GmsStats {
@@ -107,6 +120,7 @@ interface Stack {
   readonly nakack: ReliableFifo;
   readonly unicast: Unicast;
   readonly total: TotalOrder;
+  readonly rekey: CoreRekey | undefined;
 }
 
 export class GroupMember {
@@ -121,6 +135,11 @@ export class GroupMember {
   private deliveredTotal = 0;
   private started = false;
   private pendingRejoin = false;
+  /** Pairwise keys are per name (identity), so they outlive incarnations. */
+  private readonly pairwise: PairwiseBook | undefined;
+  /** Keys on: every frame on the wire is sealed (secure.ts). */
+  private readonly link: SecureLink | undefined;
+  private unauthenticSender = 0;
 
   constructor(
     private readonly opts: GroupMemberOptions,
@@ -129,6 +148,28 @@ export class GroupMember {
   ) {
     this.cfg = opts.config ?? DEFAULT_STACK_CONFIG;
     this.incarnation = opts.incarnation;
+    const keys = opts.keys;
+    if (keys !== undefined) {
+      const book = new PairwiseBook(keys, opts.name);
+      const link = new SecureLink(
+        keys.suite,
+        opts.name,
+        book,
+        () => host.now(),
+        keys.transitionMs ?? 2_000,
+        Math.max(this.cfg.gms.rtxMs, 50),
+        keys.observeSealed,
+      );
+      book.onAccepted = (name) => {
+        link.pairwiseAdded(name);
+        this.stack.rekey?.pairwiseAdded();
+      };
+      this.pairwise = book;
+      this.link = link;
+    } else {
+      this.pairwise = undefined;
+      this.link = undefined;
+    }
     this.stack = this.build();
   }
 
@@ -160,6 +201,36 @@ export class GroupMember {
     };
   }
 
+  /** Keys on: the committed core-key state (for tests, simulation checkers and the secure layer). */
+  get coreKey(): CoreKeyState | undefined {
+    return this.stack.rekey?.state;
+  }
+
+  get secureStats(): (SecureStats & { readonly unauthenticSender: number }) | undefined {
+    return this.link === undefined
+      ? undefined
+      : { ...this.link.stats, unauthenticSender: this.unauthenticSender };
+  }
+
+  /** Keys on: the pairwise keys held now (current per peer; the simulation's secrecy checker). */
+  pairwiseKeys(): PairwiseKey[] {
+    const ring = this.pairwise?.ring;
+    if (ring === undefined) return [];
+    return ring.peers().flatMap((p) => {
+      const k = ring.current(p);
+      return k === undefined ? [] : [k];
+    });
+  }
+
+  get rekeyStats(): RekeyStats | undefined {
+    return this.stack.rekey?.stats;
+  }
+
+  /** The last message the core tree refused, for diagnostics. */
+  get rekeyError(): string | undefined {
+    return this.stack.rekey?.lastError;
+  }
+
   /** Messages retained for retransmission (bounded by members × window). */
   get retained(): number {
     return this.stack.nakack.retained;
@@ -174,17 +245,24 @@ export class GroupMember {
 
   /** Multicast to the current view. False = refused (send queue full): backpressure. */
   multicast(channel: ChannelName, payload: Uint8Array): boolean {
+    this.checkPayload(payload);
     return this.stack.flow.offer(channel === 'ordered' ? Channel.Ordered : Channel.Fifo, payload);
   }
 
   /** Reliable FIFO point-to-point within the current view. False = refused (not a member, or window full). */
   send(to: MemberKey, payload: Uint8Array): boolean {
+    this.checkPayload(payload);
     if (!this.stack.unicast.canSend(to)) {
       this.refusedTotal++;
       return false;
     }
-    this.stack.gms.down({ type: 'unicast', to, payload });
+    (this.stack.rekey ?? this.stack.gms).down({ type: 'unicast', to, payload });
     return true;
+  }
+
+  private checkPayload(payload: Uint8Array): void {
+    const max = this.opts.keys === undefined ? MAX_PAYLOAD_BYTES : MAX_APP_PAYLOAD_BYTES;
+    if (payload.length > max) throw new RangeError(`payload of ${payload.length} bytes exceeds ${max}`);
   }
 
   /** Leave the group gracefully; keep calling `tick` until the others' view excludes this member, then stop. */
@@ -194,21 +272,40 @@ export class GroupMember {
 
   /** Bytes from the network (any sender; content is authenticated by the transport below). */
   receive(bytes: Uint8Array): void {
+    let inner = bytes;
+    let sender: string | undefined;
+    if (this.link !== undefined) {
+      const opened = this.link.open(bytes);
+      this.flushLink();
+      if (opened === undefined) return;
+      inner = opened.frame;
+      sender = opened.sender;
+    }
     let frame: Frame;
     try {
-      frame = decodeFrame(bytes);
+      frame = decodeFrame(inner);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.decodeErrors++;
+      return;
+    }
+    // The envelope authenticated the sender's name: the frame must not claim another.
+    if (sender !== undefined && nameOf(frame.from) !== sender) {
+      this.unauthenticSender++;
       return;
     }
     this.stack.layers[0]!.up({ type: 'frame', frame });
     this.afterEvent();
   }
 
+  private flushLink(): void {
+    for (const o of this.link!.takeOutput()) this.host.send(o.toName, o.bytes);
+  }
+
   /** Drive time; the host calls this every `tickMs`. */
   tick(): void {
     const now = this.host.now();
+    this.link?.tick();
     for (const l of this.stack.layers) l.tick(now);
     this.afterEvent();
   }
@@ -219,6 +316,7 @@ export class GroupMember {
     // Excluded while alive: rejoin as a new incarnation with a fresh stack.
     this.rejoins++;
     this.incarnation++;
+    this.stack.rekey?.dispose();
     this.stack = this.build();
     this.stack.gms.start();
   }
@@ -236,8 +334,14 @@ export class GroupMember {
       peers: this.opts.peers.filter((p) => p !== this.opts.name),
       getState: () => this.app.getState(),
     });
-    const flow = new FlowControl(ctx, this.cfg.flow);
-    const layers: BaseLayer[] = [fd, nakack, unicast, total, gms, flow];
+    const keys = this.opts.keys;
+    const flow = new FlowControl(
+      ctx,
+      keys === undefined ? this.cfg.flow : { ...this.cfg.flow, holdUntilUnblock: true },
+    );
+    const rekey =
+      keys === undefined ? undefined : new CoreRekey(ctx, keys, this.pairwise!, (to) => unicast.canSend(to));
+    const layers: BaseLayer[] = [fd, nakack, unicast, total, gms, ...(rekey ? [rekey] : []), flow];
     layers.forEach((l, i) => {
       const above = layers[i + 1];
       const below = layers[i - 1];
@@ -246,12 +350,13 @@ export class GroupMember {
         below ? (ev) => below.down(ev) : (ev) => this.bottom(self, ev),
       );
     });
-    return { self, layers, gms, flow, nakack, unicast, total };
+    return { self, layers, gms, flow, nakack, unicast, total, rekey };
   }
 
   /** Bottom of the stack: encode and hand to the host. */
   private bottom(self: MemberKey, ev: DownEvent): void {
     if (self !== this.stack.self) return; // a discarded incarnation
+    if (ev.type === 'view') this.link?.setView(ev.view.members);
     if (ev.type === 'send') this.transmit(nameOf(ev.to), ev.frame);
     else if (ev.type === 'sendName') this.transmit(ev.toName, ev.frame);
   }
@@ -262,7 +367,10 @@ export class GroupMember {
       this.lastFrame = frame;
       this.lastBytes = encodeFrame(frame);
     }
-    this.host.send(toName, this.lastBytes!);
+    if (this.link === undefined) return this.host.send(toName, this.lastBytes!);
+    const sealed = this.link.seal(toName, this.lastBytes!);
+    if (sealed !== undefined) this.host.send(toName, sealed);
+    this.flushLink();
   }
 
   /** Top of the stack: upcalls. */
@@ -284,8 +392,13 @@ export class GroupMember {
         return this.app.block();
       case 'view':
         this.app.view(ev.view, ev.self);
-        this.app.unblock();
+        if (this.opts.keys === undefined) this.app.unblock();
         return;
+      case 'unblock':
+        return this.app.unblock();
+      case 'key':
+        if (this.stack.rekey !== undefined) this.link?.setKey(this.stack.rekey.state);
+        return this.app.key?.(ev.key);
       case 'setState':
         return this.app.setState(ev.state);
       case 'excluded':

@@ -139,7 +139,7 @@ export const coreRekeyCodec: Codec<CoreRekeyMessage> = {
       case 'report': {
         const lineage = r.fixed(LINEAGE_BYTES).slice();
         const epoch = r.varuint();
-        const pieces = r.list(MAX_MEMBERS, readTree);
+        const pieces = r.list(MAX_MEMBERS, (rr) => readTree(rr, true));
         return { type, session, report: { lineage, epoch, pieces } };
       }
       case 'announce': {

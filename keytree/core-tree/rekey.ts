@@ -206,7 +206,10 @@ export class CoreTreeMember {
     };
     const out: CoreRekeyEffect[] = [];
     if (!isLeader && reps.has(this.me)) {
-      const pieces = cut(this.committed.tree, (m) => inView.has(m));
+      const pieces = cut(
+        this.committed.tree,
+        (m) => inView.has(m) && sameLineage(view, m, this.committed.lineage),
+      );
       const report = { lineage: this.committed.lineage, epoch: this.committed.epoch, pieces };
       out.push(this.send(view.leader, { type: 'report', session: view.session, report }));
     }
@@ -350,7 +353,11 @@ export class CoreTreeMember {
       pieces.push(p);
     };
     if (this.lineageTag() !== undefined)
-      for (const p of cut(this.committed.tree, (m) => s.inView.has(m))) add(asPiece(p));
+      for (const p of cut(
+        this.committed.tree,
+        (m) => s.inView.has(m) && sameLineage(s.view, m, this.committed.lineage),
+      ))
+        add(asPiece(p));
     for (const r of L.reports) for (const p of r.pieces) add(asPiece(p));
     for (const m of s.view.members) if (!covered.has(m)) add(leaf(m));
     if (s.view.fullRefresh === true) return s.view.members.map(leaf);
@@ -531,6 +538,15 @@ function requireLeader(s: Session, me: MemberId): LeaderSession {
   if (s.leader === undefined)
     throw new CoreTreeError('not-leader', `'${me}' is not the leader of this rekey`);
   return s.leader;
+}
+
+/**
+ * Whether `m` still holds the tree of `lineage`: a member that committed another tree since (in
+ * another partition) is in this tree only as a stale leaf, and must be cut like a departed one.
+ */
+function sameLineage(view: ViewChange, m: MemberId, lineage: Uint8Array): boolean {
+  const t = view.lineages.get(m);
+  return t !== undefined && constantTimeEqual(t, lineage);
 }
 
 function sameSession(a: Uint8Array, b: Uint8Array): boolean {

@@ -201,8 +201,12 @@ export function renumber(tree: SymTree, keyer: MemberId): SymTree {
   return walk(tree);
 }
 
-/** Checks a tree received from elsewhere: unique members, unique nonzero ids, keyers are members. */
-export function validateTree(tree: SymTree): void {
+/**
+ * Checks a tree received from elsewhere: unique members, unique nonzero ids, keyers are members.
+ * A piece of a cut tree (`piece`) may name a keyer outside it: the keyer is in another retained
+ * piece of the same lineage (the leader checks that every member of a piece is in its view).
+ */
+export function validateTree(tree: SymTree, piece = false): void {
   const members = new Set<MemberId>();
   const ids = new Set<NodeId>();
   const walk = (t: SymTree): void => {
@@ -218,6 +222,7 @@ export function validateTree(tree: SymTree): void {
     walk(t.right);
   };
   walk(tree);
+  if (piece) return;
   for (const n of innerNodes(tree))
     if (!members.has(n.keyer)) throw new DecodeError('bad-value', `keyer '${n.keyer}' is not a member`);
 }
@@ -248,7 +253,7 @@ export function writeTree(w: Writer, tree: SymTree): void {
 }
 
 /** Decodes and validates a tree (unique members, unique nonzero ids). */
-export function readTree(r: Reader): SymTree {
+export function readTree(r: Reader, piece = false): SymTree {
   let leaves = 0;
   const walk = (depth: number): SymTree => {
     if (depth > MAX_TREE_HEIGHT) throw new DecodeError('too-large', `tree deeper than ${MAX_TREE_HEIGHT}`);
@@ -265,6 +270,6 @@ export function readTree(r: Reader): SymTree {
     return inner(left, walk(depth + 1), id, prev, keyer);
   };
   const tree = walk(0);
-  validateTree(tree);
+  validateTree(tree, piece);
   return tree;
 }

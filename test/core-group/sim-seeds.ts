@@ -1,10 +1,13 @@
-/** Shared by the simulation test files: run seeds, collect failures with their replay command. */
+/**
+ * Shared by the simulation test files: run seeds (core keys on, with the secrecy closure check),
+ * collect failures with their replay command.
+ */
 import type { ExecutionContext } from 'ava';
-import { replayCommand } from '../sim/core/cli.js';
+import { SIM_SUITE, replayCommand } from '../sim/core/cli.js';
 import { runCore } from '../sim/core/run.js';
 
 /** Seeds that once found a bug (the bug in the comment); they must stay green. */
-export const REGRESSION_SEEDS: readonly { seed: number; bug: string }[] = [
+export const REGRESSION_SEEDS: readonly { seed: number; bug: string; renewals?: boolean }[] = [
   { seed: 10, bug: 'hellos to a member that had left kept its failure detector quiet' },
   { seed: 35, bug: 'same, with a restarted member' },
   { seed: 19, bug: 'leftover ordered messages sorted at a flush broke total order across components' },
@@ -13,17 +16,28 @@ export const REGRESSION_SEEDS: readonly { seed: number; bug: string }[] = [
   { seed: 136, bug: 'same, 3 members' },
   { seed: 128, bug: 'resending unordered messages into another component delivered a payload twice' },
   { seed: 293, bug: 'the convergence poll ran before the quiet-time restarts' },
+  // Found with core keys on:
+  {
+    seed: 1,
+    bug: "core-tree cut kept a member that had committed another lineage since (report 'bad-report')",
+  },
+  { seed: 2, bug: 'a restarted process re-offered pairwise epoch 1: peers kept the dead process key' },
+  { seed: 13, bug: 'same, with the offer book lost on a rejoin (offers must outlive incarnations)' },
+  {
+    seed: 258,
+    bug: "a reported piece whose keyer sits in another piece failed to decode ('keyer is not a member')",
+  },
 ];
 
-export function runSeeds(t: ExecutionContext, seeds: Iterable<number>): void {
+export function runSeeds(t: ExecutionContext, seeds: Iterable<number>, renewals = false): void {
   const failures: string[] = [];
   let runs = 0;
   for (const seed of seeds) {
-    const r = runCore({ seed });
+    const r = runCore({ seed, keys: SIM_SUITE, secrecy: true, renewals });
     runs++;
     if (r.violations.length > 0) {
       failures.push(
-        `${replayCommand(r)}\n${r.violations.map((v) => `  [${v.property}] ${v.detail.slice(0, 400)}`).join('\n')}`,
+        `${replayCommand({ ...r, renewals })}\n${r.violations.map((v) => `  [${v.property}] ${v.detail.slice(0, 400)}`).join('\n')}`,
       );
     }
   }

@@ -4,7 +4,7 @@
  * change replicated state), plus a logger of every upcall for the checkers.
  */
 
-import type { Delivery, GroupApp, MemberKey, View } from '../../../core-group/index.js';
+import type { CoreKeyInfo, Delivery, GroupApp, MemberKey, View } from '../../../core-group/index.js';
 import type { ChannelName, MemberLog, RunLog } from './log.js';
 import { fnv1a, newMemberLog } from './log.js';
 
@@ -122,6 +122,22 @@ export class SimApp implements GroupApp {
   unicast(sender: MemberKey, payload: Uint8Array): void {
     const p = parsePayload(payload);
     this.logFor!.unicastRecv.push({ from: sender, counter: p.counter, msgId: p.msgId, hash: fnv1a(payload) });
+  }
+
+  key(k: CoreKeyInfo): void {
+    const log = this.logFor!;
+    const id = Buffer.from(k.keyId).toString('hex');
+    const holders = this.runLog.keyHolders.get(id) ?? new Set<string>();
+    holders.add(log.key);
+    this.runLog.keyHolders.set(id, holders);
+    log.keys.push({
+      t: this.now(),
+      viewIdx: log.views.length - 1,
+      epoch: k.epoch,
+      keyId: Buffer.from(k.keyId).toString('hex'),
+      secret: Buffer.from(k.leafSecret).toString('hex'),
+      refresh: k.refresh,
+    });
   }
 
   block(): void {

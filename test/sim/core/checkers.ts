@@ -3,6 +3,7 @@
  * properties in DESIGN.md §Core group, independently of the implementation.
  */
 
+import { checkKeys } from './key-checkers.js';
 import type { DeliverRec, MemberLog, RunLog, ViewRec } from './log.js';
 
 export type Property =
@@ -19,6 +20,11 @@ export type Property =
   | 'liveness'
   | 'unicast'
   | 'bounded-memory'
+  | 'key-agreement'
+  | 'key-freshness'
+  | 'key-liveness'
+  | 'key-secrecy'
+  | 'traffic-keys'
   | 'exception';
 
 export interface Violation {
@@ -40,6 +46,11 @@ export const PROPERTIES: readonly Property[] = [
   'liveness',
   'unicast',
   'bounded-memory',
+  'key-agreement',
+  'key-freshness',
+  'key-liveness',
+  'key-secrecy',
+  'traffic-keys',
   'exception',
 ];
 
@@ -61,6 +72,7 @@ export function checkRun(log: RunLog): Violation[] {
   checkFifoDupInvention(members, log, report);
   checkUnicast(members, log, report);
   checkLiveness(log, report);
+  if (log.keysOn === true) checkKeys(log, report);
   return out;
 }
 

@@ -1,8 +1,12 @@
 /**
  * `npm run sim -- core --seed S [--n N] [--trace]`   replay one run and print its verdict
  * `npm run sim -- core --seeds N [--from S] [--n N]` run many and print a summary
+ * Core keys are on (real crypto, randomness from the seed); `--no-keys` runs the bare stack;
+ * `--secrecy` adds the forward/backward secrecy closure check; `--renewals` makes pairwise
+ * offers live 4 s instead of 1 h, so that their renewal races happen in every run.
  */
 
+import { loadSuite } from '../../../crypto/index.js';
 import { describeFaultPlan } from '../../../net/index.js';
 import type { Property } from './checkers.js';
 import { PROPERTIES } from './checkers.js';
@@ -17,20 +21,27 @@ function intArg(args: string[], flag: string): number | undefined {
   return v;
 }
 
-export function replayCommand(r: { seed: number; n: number }): string {
-  return `npm run sim -- core --seed ${r.seed} --n ${r.n}`;
+/** The suite the simulation runs with (loaded once; ESM top-level await). */
+export const SIM_SUITE = await loadSuite();
+
+export function replayCommand(r: { seed: number; n: number; renewals?: boolean }): string {
+  return `npm run sim -- core --seed ${r.seed} --n ${r.n} --secrecy${r.renewals === true ? ' --renewals' : ''}`;
 }
 
-export function printFailure(r: CoreRunResult): void {
-  console.log(`FAIL seed ${r.seed} (n=${r.n}): replay with: ${replayCommand(r)}`);
+export function printFailure(r: CoreRunResult, renewals = false): void {
+  console.log(`FAIL seed ${r.seed} (n=${r.n}): replay with: ${replayCommand({ ...r, renewals })}`);
   for (const v of r.violations) console.log(`  [${v.property}] ${v.detail}`);
 }
 
 export function coreMain(args: string[]): number {
   const seed = intArg(args, '--seed');
   const n = intArg(args, '--n');
+  const keys: { keys?: typeof SIM_SUITE; secrecy?: boolean; renewals?: boolean } = args.includes('--no-keys')
+    ? {}
+    : { keys: SIM_SUITE, secrecy: args.includes('--secrecy'), renewals: args.includes('--renewals') };
   if (seed !== undefined) {
     const r = runCore({
+      ...keys,
       seed,
       ...(n !== undefined ? { n } : {}),
       traceRing: args.includes('--trace') ? 4000 : 0,
@@ -40,10 +51,10 @@ export function coreMain(args: string[]): number {
     console.log(
       `seed ${r.seed} n=${r.n}: ${r.violations.length === 0 ? 'ok' : 'FAILED'}; views ${r.viewsInstalled}, ` +
         `delivered ${r.messagesDelivered}, primary views ${r.primaryViews}, state transfers ${r.stateTransfers}, ` +
-        `rejoins ${r.rejoins}, converged ${Math.round(r.convergeMs)} ms after quiet, virtual ${r.virtualMs} ms, ` +
+        `rejoins ${r.rejoins}, rekeys ${r.rekeys} (refreshes ${r.refreshes}, aborted ${r.rekeyAborts}), sealed core ${r.sealedCore} / pair ${r.sealedPair}, secure drops ${r.secureDrops}, converged ${Math.round(r.convergeMs)} ms after quiet, virtual ${r.virtualMs} ms, ` +
         `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`,
     );
-    if (r.violations.length > 0) printFailure(r);
+    if (r.violations.length > 0) printFailure(r, keys.renewals === true);
     return r.violations.length === 0 ? 0 : 1;
   }
   const count = intArg(args, '--seeds') ?? 100;
@@ -61,10 +72,16 @@ export function coreMain(args: string[]): number {
     resent: 0,
     droppedUnordered: 0,
     maxRetained: 0,
+    rekeys: 0,
+    refreshes: 0,
+    rekeyAborts: 0,
+    sealedCore: 0,
+    sealedPair: 0,
+    secureDrops: 0,
   };
   const wall0 = performance.now();
   for (let s = from; s < from + count; s++) {
-    const r = runCore({ seed: s, ...(n !== undefined ? { n } : {}) });
+    const r = runCore({ ...keys, seed: s, ...(n !== undefined ? { n } : {}) });
     views += r.viewsInstalled;
     delivered += r.messagesDelivered;
     virtual += r.virtualMs;
@@ -75,11 +92,17 @@ export function coreMain(args: string[]): number {
     coverage.resent += r.resent;
     coverage.droppedUnordered += r.droppedUnordered;
     coverage.maxRetained = Math.max(coverage.maxRetained, r.maxRetained);
+    coverage.rekeys += r.rekeys;
+    coverage.refreshes += r.refreshes;
+    coverage.rekeyAborts += r.rekeyAborts;
+    coverage.sealedCore += r.sealedCore;
+    coverage.sealedPair += r.sealedPair;
+    coverage.secureDrops += r.secureDrops;
     if (r.violations.length > 0) {
       failedRuns++;
       for (const p of new Set(r.violations.map((v) => v.property)))
         byProperty.set(p, (byProperty.get(p) ?? 0) + 1);
-      printFailure(r);
+      printFailure(r, keys.renewals === true);
     }
     if ((s - from + 1) % 500 === 0) console.log(`… ${s - from + 1} runs, ${failedRuns} failed`);
   }
@@ -93,7 +116,9 @@ export function coreMain(args: string[]): number {
   console.log(
     `  coverage: primary views ${coverage.primaryViews}, state transfers ${coverage.stateTransfers}, ` +
       `rejoins after exclusion ${coverage.rejoins}, ordered messages resent ${coverage.resent} / dropped ${coverage.droppedUnordered}, ` +
-      `max retained by one member ${coverage.maxRetained}`,
+      `max retained by one member ${coverage.maxRetained}; ` +
+      `core keys ${keys.keys ? 'on' : 'off'}: rekeys committed ${coverage.rekeys} (refreshes ${coverage.refreshes}), sessions aborted ${coverage.rekeyAborts}; ` +
+      `frames sealed under core keys ${coverage.sealedCore} / pairwise ${coverage.sealedPair}, dropped by the secure link ${coverage.secureDrops}`,
   );
   return failedRuns === 0 ? 0 : 1;
 }

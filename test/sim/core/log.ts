@@ -48,6 +48,18 @@ export interface UnicastRec {
   readonly hash: number;
 }
 
+/** A core key committed at a member (keys on): what the `key` upcall said. */
+export interface KeyRec {
+  readonly t: number;
+  /** Index into the member's views: the view the key was committed in. */
+  readonly viewIdx: number;
+  readonly epoch: number;
+  readonly keyId: string;
+  /** Hex of the leaf-tree secret: a one-way function of (core key, epoch), compared as the key. */
+  readonly secret: string;
+  readonly refresh: boolean;
+}
+
 export interface MemberLog {
   readonly key: string;
   readonly node: number;
@@ -57,6 +69,7 @@ export interface MemberLog {
   readonly sent: Map<string, SentRec>;
   readonly unicastSent: Map<string, number>;
   readonly unicastRecv: UnicastRec[];
+  readonly keys: KeyRec[];
 }
 
 export interface RunLog {
@@ -67,10 +80,23 @@ export interface RunLog {
   readonly endMs: number;
   /** Liveness bound: all alive members must share one view installed by quietAtMs + this. */
   readonly livenessBoundMs: number;
+  /** Core keys on: the key checkers run. */
+  readonly keysOn?: boolean;
+  /** Core key id (hex) → member incarnations that committed it (kept by the app's `key` upcall). */
+  readonly keyHolders: Map<string, Set<string>>;
 }
 
 export function newMemberLog(key: string, node: number): MemberLog {
-  return { key, node, views: [], delivered: [], sent: new Map(), unicastSent: new Map(), unicastRecv: [] };
+  return {
+    key,
+    node,
+    views: [],
+    delivered: [],
+    sent: new Map(),
+    unicastSent: new Map(),
+    unicastRecv: [],
+    keys: [],
+  };
 }
 
 /** FNV-1a, 32 bit: payload fingerprints (the checkers compare, they do not defend). */

@@ -4,11 +4,14 @@
  * Everything derives from the seed, so `npm run sim -- core --seed S` replays a run exactly.
  */
 
-import { DEFAULT_STACK_CONFIG, GroupMember, memberKey } from '../../../core-group/index.js';
+import type { CipherSuite } from '../../../crypto/index.js';
+import { DEFAULT_STACK_CONFIG, GroupMember, memberKey, nameOf } from '../../../core-group/index.js';
+import type { CoreKeyConfig, SealedInfo } from '../../../core-group/index.js';
 import type { GroupMember as Member } from '../../../core-group/index.js';
 import { applyFaultPlan, planFaults, Rng, Simulator } from '../../../net/index.js';
 import type { FaultPlan, NodeEnv } from '../../../net/index.js';
 import { SimApp } from './app.js';
+import { KeyKnowledge } from './secrecy.js';
 import type { Violation } from './checkers.js';
 import { checkRun } from './checkers.js';
 import type { RunLog } from './log.js';
@@ -30,6 +33,14 @@ export interface CoreRunOptions {
   readonly faults?: boolean;
   /** Mean gap between a member's multicasts, ms. */
   readonly trafficGapMs?: number;
+  /** Core keys on, with this suite (real crypto; randomness drawn from the seed, so runs replay). */
+  readonly keys?: CipherSuite;
+  /** Keys on: also check forward/backward secrecy by key closure (costly: ~1 s per run). */
+  readonly secrecy?: boolean;
+  /** Keys on: pairwise offers live 4 s instead of 1 h (renewal races in every run). */
+  readonly renewals?: boolean;
+  /** Keys on: periodic refresh interval (default 1000 ms). */
+  readonly refreshMs?: number;
   /** Keep this many trace lines for printing (0 = hash only). */
   readonly traceRing?: number;
 }
@@ -55,7 +66,22 @@ export interface CoreRunResult {
   /** Largest number of messages any member retained, and the bound it must stay under. */
   readonly maxRetained: number;
   readonly retainBound: number;
+  /** Keys on: rekeys committed (summed over members), refreshes, aborted sessions. */
+  readonly rekeys: number;
+  readonly refreshes: number;
+  readonly rekeyAborts: number;
+  /** Keys on: frames sealed under a core key / a pairwise key, and frames dropped by the secure link. */
+  readonly sealedCore: number;
+  readonly sealedPair: number;
+  readonly secureDrops: number;
   readonly trace?: string;
+}
+
+function withObserver(
+  cfg: CoreKeyConfig | undefined,
+  observeSealed: (info: SealedInfo) => void,
+): CoreKeyConfig | undefined {
+  return cfg === undefined ? undefined : { ...cfg, observeSealed };
 }
 
 function drawN(rng: Rng): number {
@@ -81,7 +107,36 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   const names = Array.from({ length: n }, (_, i) => `m${i}`);
   const idOf = new Map(names.map((name, i) => [name, i]));
   const founders = names.map((name) => memberKey(name, INCARNATION_STRIDE));
+  const keysOn = opts.keys !== undefined;
+  const identity = Rng.seeded(opts.seed).fork('identity');
+  const seeds = names.map((name) => identity.fork(name).bytes(32));
+  const verifyKeys = new Map(
+    keysOn ? names.map((name, i) => [name, opts.keys!.ed25519PublicKey(seeds[i]!)] as const) : [],
+  );
+  const keyConfig = (node: number, incarnation: number): CoreKeyConfig | undefined => {
+    if (opts.keys === undefined) return undefined;
+    const rng = Rng.seeded(opts.seed).fork('keys').fork(`${node}/${incarnation}`);
+    // The real suite with the seed's randomness: fresh keys replay with the seed.
+    const suite: CipherSuite = Object.create(opts.keys, {
+      randomBytes: { value: (len: number) => rng.bytes(len) },
+    }) as CipherSuite;
+    return {
+      suite,
+      identitySeed: seeds[node]!,
+      verifyKeyOf: (name) => verifyKeys.get(name),
+      random: () => rng.next(),
+      refreshMs: opts.refreshMs ?? 1_000,
+      // `renewals`: short pairwise lifetimes, so that renewals (and peers holding a stale offer)
+      // happen several times per run rather than once an hour.
+      ...(opts.renewals === true
+        ? { pairwiseLifetimeMs: 4_000, pairwiseRenewBeforeMs: 1_500, pairwiseJitterMs: 1_000 }
+        : {}),
+    };
+  };
+  const knowledge = keysOn && opts.secrecy === true ? new KeyKnowledge(opts.keys!) : undefined;
   const log: RunLog = {
+    keysOn,
+    keyHolders: new Map(),
     members: new Map(),
     aliveAtEnd: [],
     quietAtMs,
@@ -95,11 +150,45 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   const retainBound = 2 * n * DEFAULT_STACK_CONFIG.nakack.windowMsgs;
   let maxRetained = 0;
   const errors: Violation[] = [];
+  let trafficViolations = 0;
+  const trafficViolation = (detail: string): void => {
+    if (trafficViolations++ < 5) errors.push({ property: 'traffic-keys', detail });
+  };
 
   const factory = (env: NodeEnv<Uint8Array>) => {
     const app = new SimApp(log, env.id, () => env.now());
+    const keys = withObserver(keyConfig(env.id, env.incarnation), (info) => {
+      // traffic-keys: a frame sealed under a core key goes to a member that committed that key,
+      // and every member that holds it is in the sender's view (else a departed one could read).
+      if (info.kind !== 'core') return;
+      const holders = log.keyHolders.get(info.keyId);
+      const view = member.view;
+      const to = view.members.find((m) => nameOf(m) === info.to);
+      if (holders === undefined || to === undefined || !holders.has(to))
+        trafficViolation(
+          `${member.self} sealed to ${info.to} under ${info.keyId.slice(0, 8)} it does not hold`,
+        );
+      else if ([...holders].some((h) => !view.members.includes(h)))
+        trafficViolation(
+          `${member.self} sealed under ${info.keyId.slice(0, 8)}, held outside its view ${view.id.epoch}`,
+        );
+    });
+    if (keys !== undefined && knowledge !== undefined) {
+      (keys as { observeRekey?: CoreKeyConfig['observeRekey'] }).observeRekey = (message, view) => {
+        knowledge.message(message, view);
+        knowledge.held(member.self, member.coreKey, member.pairwiseKeys());
+      };
+      const appKey = app.key.bind(app);
+      app.key = (k) => {
+        appKey(k);
+        const st = member.coreKey!;
+        knowledge.held(member.self, st, member.pairwiseKeys());
+        knowledge.commit(st.groupKey, `${member.view.id.epoch}@${member.view.id.coord}`, member.view.members);
+      };
+    }
     const member = new GroupMember(
       {
+        ...(keys !== undefined ? { keys } : {}),
         name: names[env.id]!,
         incarnation: (env.incarnation + 1) * INCARNATION_STRIDE,
         founders,
@@ -216,6 +305,21 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   const alive = aliveKeys();
   const finalLog: RunLog = { ...log, aliveAtEnd: alive };
   const violations = [...errors, ...checkRun(finalLog)];
+  if (knowledge !== undefined) {
+    for (const { member } of everyone) knowledge.held(member.self, member.coreKey, member.pairwiseKeys());
+    let secrecyViolations = 0;
+    knowledge.check((property, detail) => {
+      if (secrecyViolations++ < 5) violations.push({ property, detail });
+    });
+  }
+  for (const { member } of everyone) {
+    const st = member.rekeyStats;
+    if (st !== undefined && st.errors > 0)
+      violations.push({
+        property: 'key-agreement',
+        detail: `${member.self}: core-tree refused ${st.errors} message(s); last: ${member.rekeyError}`,
+      });
+  }
   let views = 0;
   let delivered = 0;
   let lastInstall = quietAtMs;
@@ -246,6 +350,15 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     droppedUnordered: sum((e) => e.member.stats.droppedUnordered),
     maxRetained,
     retainBound,
+    rekeys: sum((e) => e.member.rekeyStats?.rekeysCommitted ?? 0),
+    refreshes: sum((e) => e.member.rekeyStats?.refreshes ?? 0),
+    rekeyAborts: sum((e) => e.member.rekeyStats?.rekeysAborted ?? 0),
+    sealedCore: sum((e) => e.member.secureStats?.sealedCore ?? 0),
+    sealedPair: sum((e) => e.member.secureStats?.sealedPair ?? 0),
+    secureDrops: sum((e) => {
+      const st = e.member.secureStats;
+      return st === undefined ? 0 : st.unknownKey + st.staleKey + st.replays + st.forged + st.plaintext;
+    }),
     ...(opts.traceRing ? { trace: sim.traceText() } : {}),
   };
 }
