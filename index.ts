@@ -1,4 +1,14 @@
-/** The `keyglass` package: its public API. */
+/**
+ * The `keyglass` package: its public API. Leaf applications need only `LeafClient`; operators
+ * embedding a server use `KeyServer`. Every layer is also reachable as a namespace.
+ */
+export { LeafClient } from './gossip-edge/index.js';
+export type { LeafClientOptions, LeafConnectOptions, LeafClientEvents } from './gossip-edge/index.js';
+export { server } from './core-group/index.js';
 export * as crypto from './crypto/index.js';
 export * as wire from './wire/index.js';
 export * as net from './net/index.js';
+export * as auth from './auth/index.js';
+export * as keytree from './keytree/index.js';
+export * as gossipEdge from './gossip-edge/index.js';
+export * as coreGroup from './core-group/index.js';

@@ -53,3 +53,5 @@ export type {
   MemberStats,
   StackConfig,
 } from './member.js';
+export * as leafState from './leaf-state/index.js';
+export * as server from './server/index.js';
