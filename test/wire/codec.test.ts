@@ -16,18 +16,8 @@ import {
   union,
   varuint,
 } from '../../wire/index.js';
-import { Inner, Sink } from './kit.js';
+import { Inner, Sink, codeOf } from './kit.js';
 import type { SinkValue } from './kit.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DecodeError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 test('codec: varuint round-trips and rejects non-canonical encodings', (t) => {
   for (const v of [0, 1, 127, 128, 300, 2 ** 32, Number.MAX_SAFE_INTEGER]) {

@@ -1,7 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
 import {
-  DecodeError,
   FRAME_HEADER_BYTES,
   MAX_MESSAGE_BYTES,
   StreamDeframer,
@@ -13,17 +12,7 @@ import {
   struct,
   varuint,
 } from '../../wire/index.js';
-import { Prng, TestFrames, concat, genFrame } from './kit.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DecodeError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
+import { Prng, TestFrames, codeOf, concat, genFrame } from './kit.js';
 
 test('frame: header layout and round trip', (t) => {
   const f = TestFrames.encodeFrame({ type: 'bye', flags: 1, body: {} });

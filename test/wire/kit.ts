@@ -3,6 +3,7 @@
  * built on it, a seeded PRNG, a value generator, and a mutator over valid encodings.
  */
 import {
+  DecodeError,
   bool,
   bytes,
   bytes32,
@@ -184,4 +185,15 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 
 export function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
+}
+
+/** The `DecodeError` code `fn` throws, or undefined if it returns; any other error propagates. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof DecodeError) return err.code;
+    throw err;
+  }
+  return undefined;
 }
