@@ -6,7 +6,7 @@ import { CertificateAuthority } from '../../ca-tools/index.js';
 import { generateKeyPair } from '../../ca-tools/index.js';
 import { parseCertificatesPem, toPem, x509 } from '../../auth/index.js';
 import { webcrypto } from 'node:crypto';
-import { keyglass, snapshot, tempDir, type CliResult } from './run-cli.js';
+import { issueArgs, keyglass, snapshot, tempDir, type CliResult } from './run-cli.js';
 
 const CA_PW = { KEYGLASS_CA_PASSPHRASE: 'ca secret', KEYGLASS_KEY_PASSPHRASE: 'member secret' };
 
@@ -41,16 +41,7 @@ test('init, issue, list, revoke, crl, inspect: files, modes and the store', asyn
   const out = join(work, 'core-1');
   const issued = await keyglass(
     [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'core',
-      '--name',
-      'core-1',
+      ...issueArgs(dir, 'core', 'core-1'),
       '--host',
       'localhost',
       '--host',
@@ -73,21 +64,7 @@ test('init, issue, list, revoke, crl, inspect: files, modes and the store', asyn
     [['localhost'], ['127.0.0.1'], 'prime256v1'],
   );
   const leaf = await keyglass(
-    [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'leaf-1',
-      '--out',
-      join(work, 'leaf-1'),
-      '--insecure-no-passphrase',
-    ],
+    [...issueArgs(dir, 'leaf', 'leaf-1'), '--out', join(work, 'leaf-1'), '--insecure-no-passphrase'],
     { env: CA_PW },
   );
   t.is(leaf.code, 0, leaf.stderr);
@@ -167,22 +144,7 @@ test('issue from a CSR keeps the key with its owner; a CSR with a bad signature 
   const good = join(work, 'good.csr');
   writeFileSync(good, csr.toString('pem'));
   const r = await keyglass(
-    [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'remote-1',
-      '--csr',
-      good,
-      '--out',
-      join(work, 'remote-1'),
-    ],
+    [...issueArgs(dir, 'leaf', 'remote-1'), '--csr', good, '--out', join(work, 'remote-1')],
     { env: CA_PW },
   );
   t.is(r.code, 0, r.stderr);
@@ -201,22 +163,7 @@ test('issue from a CSR keeps the key with its owner; a CSR with a bad signature 
   writeFileSync(bad, toPem('CERTIFICATE REQUEST', der));
   const before = snapshot(dir);
   const rb = await keyglass(
-    [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'remote-2',
-      '--csr',
-      bad,
-      '--out',
-      join(work, 'remote-2'),
-    ],
+    [...issueArgs(dir, 'leaf', 'remote-2'), '--csr', bad, '--out', join(work, 'remote-2')],
     { env: CA_PW },
   );
   assertCleanFailure(t, rb, /CSR signature does not verify/);
@@ -227,24 +174,7 @@ test('issue from a CSR keeps the key with its owner; a CSR with a bad signature 
 test('bad input: one line on stderr, non-zero exit, nothing half-written', async (t) => {
   const { work, dir } = await newCa();
   const issue = (name: string, env: Record<string, string | undefined>, extra: string[] = []) =>
-    keyglass(
-      [
-        'ca',
-        'issue',
-        '--dir',
-        dir,
-        '--group',
-        'g',
-        '--role',
-        'leaf',
-        '--name',
-        name,
-        '--out',
-        join(work, name),
-        ...extra,
-      ],
-      { env },
-    );
+    keyglass([...issueArgs(dir, 'leaf', name), '--out', join(work, name), ...extra], { env });
   t.is((await issue('dup', CA_PW)).code, 0);
   const before = snapshot(dir);
   // Thunks, run one after another: commands that take the CA directory's lock must not race.
@@ -271,10 +201,7 @@ test('bad input: one line on stderr, non-zero exit, nothing half-written', async
     ],
     [() => keyglass(['ca', 'list', '--dir', join(work, 'no-such-ca')]), /no CA in/],
     [() => keyglass(['ca', 'init', '--dir', dir, '--name', 'Again'], { env: CA_PW }), /already holds a CA/],
-    [
-      () => keyglass(['ca', 'issue', '--dir', dir, '--group', 'g', '--role', 'king', '--name', 'k']),
-      /--role must be/,
-    ],
+    [() => keyglass(issueArgs(dir, 'king', 'k')), /--role must be/],
     [() => keyglass(['ca', 'frobnicate']), /unknown subcommand/],
   ];
   for (const [run, re] of cases) assertCleanFailure(t, await run(), re);
@@ -309,21 +236,7 @@ test('an expired CA refuses to issue or sign CRLs', async (t) => {
   const before = snapshot(dir);
   assertCleanFailure(
     t,
-    await keyglass([
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'n',
-      '--out',
-      join(work, 'n'),
-      '--insecure-no-passphrase',
-    ]),
+    await keyglass([...issueArgs(dir, 'leaf', 'n'), '--out', join(work, 'n'), '--insecure-no-passphrase']),
     /CA certificate expired/,
   );
   assertCleanFailure(t, await keyglass(['ca', 'crl', '--dir', dir]), /CA certificate expired/);
@@ -334,21 +247,7 @@ test('a failure after staging records nothing: an unwritable output directory', 
   const { work, dir } = await newCa();
   const before = snapshot(dir);
   const r = await keyglass(
-    [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'n1',
-      '--out',
-      join(work, 'no-such-dir', 'n1'),
-      '--insecure-no-passphrase',
-    ],
+    [...issueArgs(dir, 'leaf', 'n1'), '--out', join(work, 'no-such-dir', 'n1'), '--insecure-no-passphrase'],
     { env: CA_PW },
   );
   assertCleanFailure(t, r, /cannot write output .*nothing was issued/);

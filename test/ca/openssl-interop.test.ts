@@ -6,7 +6,7 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { keyglass, tempDir } from './run-cli.js';
+import { issueArgs, keyglass, tempDir } from './run-cli.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 const withOpenssl = hasOpenssl ? test : test.skip;
@@ -32,36 +32,14 @@ for (const alg of ['ed25519', 'p256', 'rsa3072'] as const) {
     await ok(['ca', 'init', '--dir', dir, '--name', `Interop ${alg}`, '--key', alg]);
     // Members keep the (fast) default key; the CA's algorithm signs them.
     await ok([
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'prod',
-      '--role',
-      'core',
-      '--name',
-      'good',
+      ...issueArgs(dir, 'core', 'good', 'prod'),
       '--host',
       '127.0.0.1',
       '--out',
       join(work, 'good'),
       '--p12',
     ]);
-    await ok([
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'prod',
-      '--role',
-      'leaf',
-      '--name',
-      'bad',
-      '--out',
-      join(work, 'bad'),
-    ]);
+    await ok([...issueArgs(dir, 'leaf', 'bad', 'prod'), '--out', join(work, 'bad')]);
     await ok(['ca', 'revoke', '--dir', dir, '--name', 'bad', '--reason', 'keyCompromise']);
     await ok(['ca', 'crl', '--dir', dir]);
     const ca = join(dir, 'ca.pem');
@@ -111,22 +89,7 @@ withOpenssl('a CSR made by openssl is issued; the key never leaves its owner', a
   execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=whatever', '-out', csr], {
     stdio: 'pipe',
   });
-  await ok([
-    'ca',
-    'issue',
-    '--dir',
-    dir,
-    '--group',
-    'g',
-    '--role',
-    'leaf',
-    '--name',
-    'member',
-    '--csr',
-    csr,
-    '--out',
-    join(work, 'member'),
-  ]);
+  await ok([...issueArgs(dir, 'leaf', 'member'), '--csr', csr, '--out', join(work, 'member')]);
   const v = openssl(['verify', '-CAfile', join(dir, 'ca.pem'), join(work, 'member.pem')]);
   t.is(v.status, 0, v.out);
   // the issued certificate carries the CSR's key
@@ -146,22 +109,7 @@ withOpenssl('a CSR made by openssl is issued; the key never leaves its owner', a
     { stdio: 'pipe' },
   );
   const r = await keyglass(
-    [
-      'ca',
-      'issue',
-      '--dir',
-      dir,
-      '--group',
-      'g',
-      '--role',
-      'leaf',
-      '--name',
-      'weak',
-      '--csr',
-      join(work, 'weak.csr'),
-      '--out',
-      join(work, 'weak'),
-    ],
+    [...issueArgs(dir, 'leaf', 'weak'), '--csr', join(work, 'weak.csr'), '--out', join(work, 'weak')],
     { env: ENV },
   );
   t.not(r.code, 0);

@@ -56,3 +56,8 @@ export function snapshot(dir: string): Record<string, string> {
   walk(dir);
   return out;
 }
+
+/** The argv of `keyglass ca issue` for member `name` with `role` in `group`; add the rest after it. */
+export function issueArgs(dir: string, role: string, name: string, group = 'g'): string[] {
+  return ['ca', 'issue', '--dir', dir, '--group', group, '--role', role, '--name', name];
+}
