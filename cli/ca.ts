@@ -25,7 +25,53 @@ import {
 import { CliError, parseFlags, type Command } from './command.js';
 import { resolvePassphrase } from './ca-passphrase.js';
 
-const HELP = `Usage: keyglass ca <subcommand> [options]
+/** Detailed help per subcommand: `keyglass ca <sub> --help`. */
+const SUBCOMMAND_HELP: Readonly<Record<string, string>> = {
+  init: `Usage: keyglass ca init --dir DIR --name NAME [--key ed25519|p256|rsa3072] [--days N]
+                        [--passphrase-file F | --insecure-no-passphrase]
+
+Creates a self-signed root CA in DIR (which must not hold one): ca.pem (the trust anchor servers
+and leaves are configured with), ca.key (encrypted PKCS#8, AES-256-CBC, mode 0600) and an empty
+issuance database. --key defaults to ed25519; --days to 3650 (at most 36500). The passphrase comes
+from --passphrase-file, KEYGLASS_CA_PASSPHRASE or a terminal prompt; --insecure-no-passphrase
+stores the key unencrypted (throwaway CAs only).`,
+  issue: `Usage: keyglass ca issue --dir DIR --group G --role core|leaf|operator --name N
+                         [--host H]... [--days N] [--key ALG | --csr FILE] [--out PREFIX]
+                         [--p12] [--force] [--passphrase-file F]
+                         [--key-passphrase-file F | --insecure-no-passphrase]
+
+Issues a member certificate: subject CN = N, SAN URI keyglass://G/ROLE/N, plus a DNS/IP SAN for
+each --host (core servers: the names and addresses leaves and peers dial). Writes PREFIX.pem
+(certificate + chain), PREFIX.key (a new private key, encrypted unless --insecure-no-passphrase;
+not written with --csr, whose owner keeps the key) and PREFIX.p12 with --p12. PREFIX defaults to
+N. --days defaults to 365 (at most 3650); --key to ed25519 (p256, rsa3072). Existing output files
+are refused unless --force (the old certificate stays valid until revoked). The CA key's
+passphrase: --passphrase-file, KEYGLASS_CA_PASSPHRASE or a prompt; the new key's (and the
+PKCS#12 password): --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE or a prompt.`,
+  revoke: `Usage: keyglass ca revoke --dir DIR (--serial S | --name N [--group G]) [--reason R]
+
+Marks certificates revoked in the CA database (by serial, or every active certificate of a name,
+optionally limited to one group). Servers learn it from the next CRL: run keyglass ca crl and
+publish the file at each server's configured crl path; they reload it within crlPollMs, evict the
+revoked leaves in an immediate batch and close their connections. Reasons: unspecified,
+keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation,
+privilegeWithdrawn.`,
+  crl: `Usage: keyglass ca crl --dir DIR [--out FILE] [--days N] [--passphrase-file F]
+
+Signs a CRL of every revoked certificate with the next CRL number (servers refuse a CRL older
+than the one they hold) and writes it atomically to FILE (default DIR/crl.pem). --days is the
+nextUpdate horizon (default 7, at most 366): publish a fresh CRL before it passes.`,
+  list: `Usage: keyglass ca list --dir DIR [--json]
+
+Lists every certificate the CA issued: serial, group/role/name, status (active, revoked,
+expired), validity.`,
+  inspect: `Usage: keyglass ca inspect FILE [--json]
+
+Describes each PEM item in FILE (certificate, CSR or CRL): subject, issuer, SAN URIs and hosts,
+key algorithm, validity, fingerprint; for a CRL its number, dates and revoked serials.`,
+};
+
+const HELP = `Usage: keyglass ca <subcommand> [options]     (keyglass ca <subcommand> --help for details)
 
   init    --dir DIR --name NAME [--key ed25519|p256|rsa3072] [--days N]
           [--passphrase-file F | --insecure-no-passphrase]
@@ -310,6 +356,7 @@ export const caCommand: Command = {
   name: 'ca',
   summary: 'certificate authority: init, issue, revoke, crl, list, inspect',
   help: HELP,
+  subcommandHelp: SUBCOMMAND_HELP,
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
     const fn = sub === undefined ? undefined : SUBCOMMANDS[sub];

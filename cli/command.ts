@@ -22,6 +22,8 @@ export interface Command {
   readonly summary: string;
   /** Full help text printed by `keyglass <name> --help`. */
   readonly help: string;
+  /** Help of each subcommand (`keyglass <name> <sub> --help`), for commands that have them. */
+  readonly subcommandHelp?: Readonly<Record<string, string>>;
   /** Runs with the arguments after the command name; returns the exit code. */
   run(argv: string[]): Promise<number>;
 }

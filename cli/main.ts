@@ -32,7 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(cmd.help);
+    const sub = rest[0] === undefined ? undefined : cmd.subcommandHelp?.[rest[0]];
+    console.log(sub ?? cmd.help);
     return 0;
   }
   try {
