@@ -1,13 +1,17 @@
 /**
- * A parsed X.509 certificate with exactly the facts verification needs. Parsing uses
- * @peculiar/x509 (every extension) and node's X509Certificate (fast, synchronous signature
- * checks for Ed25519, ECDSA and RSA), so verification can run inside node's synchronous
- * TLS callbacks.
+ * A parsed X.509 certificate with exactly the facts verification needs. node's
+ * X509Certificate checks the structure, gives the public key and does fast, synchronous
+ * signature checks (Ed25519, ECDSA, RSA), so verification can run inside node's TLS
+ * callbacks; the fields we decide on (serial, validity, CN, basic constraints, key usages,
+ * SAN URIs) come from a minimal DER reader (cert-fields.ts), ~100× cheaper than a general
+ * ASN.1 parse. Display strings (subject, issuer, host names) are parsed by @peculiar/x509
+ * only when someone reads them.
  */
 import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import { x509 } from './x509-setup.js';
 import { parseIdentityUri, type Identity } from './identity.js';
 import { pemBlocksOf, PemError } from './pem.js';
+import { readCertFields, type CertFields } from './cert-fields.js';
 
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -76,50 +80,121 @@ export function describeKey(key: KeyObject): KeyDescription {
   return { keyKind, keyDetail };
 }
 
-/** Parses one DER certificate; throws CertificateParseError on anything malformed. */
-export function parseCertificate(der: Uint8Array): CertInfo {
-  let pc: InstanceType<typeof x509.X509Certificate>;
+/**
+ * Parses one DER certificate; throws CertificateParseError on anything malformed. `parsed`, if
+ * given, is node's X509Certificate of exactly these bytes (a TLS socket's), reused as is.
+ */
+export function parseCertificate(der: Uint8Array, parsed?: NodeX509): CertInfo {
+  if (parsed !== undefined && !parsed.raw.equals(der))
+    throw new RangeError('parseCertificate: the X509Certificate given is not of these bytes');
   let node: NodeX509;
+  let fields: CertFields;
+  let publicKey: KeyObject;
   try {
-    pc = new x509.X509Certificate(der);
-    node = new NodeX509(der);
+    // node (OpenSSL) checks the whole structure; our reader takes the fields we decide on.
+    node = parsed ?? new NodeX509(der);
+    fields = readCertFields(der);
+    publicKey = node.publicKey; // decoded on demand: a damaged key throws only here
   } catch (e) {
     throw new CertificateParseError(`certificate does not parse: ${(e as Error).message}`);
   }
-  const bc = pc.getExtension(x509.BasicConstraintsExtension);
-  const ku = pc.getExtension(x509.KeyUsagesExtension);
-  const eku = pc.getExtension(x509.ExtendedKeyUsageExtension);
-  const san = pc.getExtension(x509.SubjectAlternativeNameExtension);
-  const names = san ? san.names.items : [];
-  const sanUris = names.filter((n) => n.type === 'url').map((n) => n.value);
-  const keyglassUris = sanUris.filter((u) => u.startsWith('keyglass:'));
-  const identity = keyglassUris.length === 1 ? parseIdentityUri(keyglassUris[0] as string) : undefined;
-  const publicKey = node.publicKey;
-  const { keyKind, keyDetail } = describeKey(publicKey);
-  const cn = pc.subjectName.getField('CN')[0];
-  return {
-    der,
-    serial: normalizeSerial(pc.serialNumber),
-    subject: pc.subject,
-    issuer: pc.issuer,
-    commonName: cn,
-    notBefore: pc.notBefore,
-    notAfter: pc.notAfter,
-    isCa: bc?.ca === true,
-    pathLength: bc?.ca === true ? bc.pathLength : undefined,
-    keyUsage: ku ? ku.usages : undefined,
-    extKeyUsage: eku ? eku.usages.map(String) : undefined,
-    sanUris,
-    dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
-    ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
-    identity,
-    keyKind,
-    keyDetail,
-    publicKey,
-    selfIssued: pc.subject === pc.issuer,
-    node,
-    sha256: node.fingerprint256,
-  };
+  const keyglassUris = fields.sanUris.filter((u) => u.startsWith('keyglass:'));
+  return new ParsedCertificate(der, node, fields, publicKey, describeKey(publicKey), {
+    identity: keyglassUris.length === 1 ? parseIdentityUri(keyglassUris[0] as string) : undefined,
+    // Name equality as node renders both names: what OpenSSL's issuer matching compares.
+    selfIssued: node.subject === node.issuer,
+  });
+}
+
+/** Display facts, parsed by @peculiar/x509 on first use: verification never needs them. */
+interface DisplayFields {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+}
+
+function readDisplayFields(der: Uint8Array, node: NodeX509): DisplayFields {
+  try {
+    const pc = new x509.X509Certificate(der);
+    const san = pc.getExtension(x509.SubjectAlternativeNameExtension);
+    const names = san ? san.names.items : [];
+    return {
+      subject: pc.subject,
+      issuer: pc.issuer,
+      dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
+      ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
+    };
+  } catch {
+    // A certificate node and our reader accept but asn1js does not: node's rendering of the
+    // names (a getter must not throw where a refusal message is being written).
+    return {
+      subject: node.subject.replace(/\n/g, ', '),
+      issuer: node.issuer.replace(/\n/g, ', '),
+      dnsNames: [],
+      ipAddresses: [],
+    };
+  }
+}
+
+class ParsedCertificate implements CertInfo {
+  readonly serial: string;
+  readonly commonName: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly isCa: boolean;
+  readonly pathLength: number | undefined;
+  readonly keyUsage: number | undefined;
+  readonly extKeyUsage: readonly string[] | undefined;
+  readonly sanUris: readonly string[];
+  readonly identity: Identity | undefined;
+  readonly selfIssued: boolean;
+  readonly keyKind: KeyKind;
+  readonly keyDetail: string;
+  private display: DisplayFields | undefined;
+
+  constructor(
+    readonly der: Uint8Array,
+    readonly node: NodeX509,
+    fields: CertFields,
+    readonly publicKey: KeyObject,
+    key: KeyDescription,
+    derived: { identity: Identity | undefined; selfIssued: boolean },
+  ) {
+    this.serial = normalizeSerial(fields.serialHex);
+    this.commonName = fields.commonName;
+    this.notBefore = fields.notBefore;
+    this.notAfter = fields.notAfter;
+    this.isCa = fields.isCa;
+    this.pathLength = fields.pathLength;
+    this.keyUsage = fields.keyUsage;
+    this.extKeyUsage = fields.extKeyUsage;
+    this.sanUris = fields.sanUris;
+    this.identity = derived.identity;
+    this.selfIssued = derived.selfIssued;
+    this.keyKind = key.keyKind;
+    this.keyDetail = key.keyDetail;
+  }
+
+  private get shown(): DisplayFields {
+    return (this.display ??= readDisplayFields(this.der, this.node));
+  }
+
+  get subject(): string {
+    return this.shown.subject;
+  }
+  get issuer(): string {
+    return this.shown.issuer;
+  }
+  get dnsNames(): readonly string[] {
+    return this.shown.dnsNames;
+  }
+  get ipAddresses(): readonly string[] {
+    return this.shown.ipAddresses;
+  }
+  get sha256(): string {
+    return this.node.fingerprint256;
+  }
 }
 
 /** Parses every CERTIFICATE block of a PEM text (a chain or a bundle of anchors). */
@@ -131,7 +206,7 @@ export function parseCertificatesPem(pem: string): CertInfo[] {
     if (e instanceof PemError) throw new CertificateParseError(e.message);
     throw e;
   }
-  return ders.map(parseCertificate);
+  return ders.map((der) => parseCertificate(der));
 }
 
 /** True when `issuer` names and signed `cert`. */

@@ -43,6 +43,7 @@ export {
   PeerVerifier,
   keyWeakness,
   DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_PATH_CACHE_SIZE,
   MIN_RSA_BITS,
   type VerifierOptions,
   type PeerExpectation,

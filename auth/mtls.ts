@@ -11,6 +11,7 @@
  * wrappers: application code only ever sees admitted sockets.
  */
 import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import type { Credentials } from './credentials.js';
 import { formatIdentity, type Role } from './identity.js';
 import { PeerRefusedError, reasonFromNodeTlsCode, type RefusalReason } from './refusal.js';
@@ -118,7 +119,11 @@ export class MutualTls {
     onRefused?: (reason: RefusalReason, detail: string) => void,
   ): (cert: { readonly raw: Uint8Array }) => string | Error {
     return (cert) => {
-      const v = this.verifier.verify([new Uint8Array(cert.raw)], expect);
+      // node's X509Certificate of a TLS socket is reused as is: no second parse of its bytes.
+      const v = this.verifier.verify(
+        [cert instanceof X509Certificate ? cert : new Uint8Array(cert.raw)],
+        expect,
+      );
       if (v.ok) return formatIdentity(v.identity);
       onRefused?.(v.reason, v.detail);
       return new PeerRefusedError(v.reason, v.detail);

@@ -7,7 +7,13 @@
  * The order of checks decides which reason a certificate with several faults is refused
  * for: structure first (parse, CA-as-member, key), then trust (chain, time, revocation),
  * then purpose (usage, identity, group, role, policy).
+ *
+ * Cost: a leaf admission used to spend ~2 ms here parsing with asn1js; parsing is now node's
+ * X509Certificate plus a minimal DER reader (certificate.ts), and the signed path of a chain
+ * seen before comes from a bounded cache (time, revocation and purpose are never cached).
  */
+import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
+import { LruMap } from './lru.js';
 import {
   EKU_CLIENT_AUTH,
   EKU_SERVER_AUTH,
@@ -29,6 +35,8 @@ export const DEFAULT_CLOCK_SKEW_MS = 60_000;
 export const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 export const MAX_CHAIN_LENGTH = 6; // leaf + up to 4 intermediates + anchor
 export const MIN_RSA_BITS = 2048;
+/** Verified chains remembered by default (a few MB: each holds parsed certificates and keys). */
+export const DEFAULT_PATH_CACHE_SIZE = 4096;
 const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
 export interface VerifierOptions {
@@ -48,6 +56,13 @@ export interface VerifierOptions {
   readonly policy?: AdmissionPolicy;
   /** Injected clock (ms since epoch); default Date.now. */
   readonly now?: () => number;
+  /**
+   * Chains whose signed path to an anchor is remembered, keyed by their SHA-256 (default
+   * DEFAULT_PATH_CACHE_SIZE; 0 = none). A reconnecting peer then skips parsing and signature
+   * checks; validity times, revocation, usage, identity, group, role and policy are checked on
+   * every call, so a CRL reload or an expiry takes effect at once without invalidation.
+   */
+  readonly pathCacheSize?: number;
 }
 
 /** Which role the peer must hold and which TLS side it plays. */
@@ -82,6 +97,8 @@ export class PeerVerifier {
   readonly anchors: readonly CertInfo[];
   private readonly skewMs: number;
   private readonly now: () => number;
+  /** chainKey → [leaf, …, anchor], every link signature-checked (see VerifierOptions.pathCacheSize). */
+  private readonly paths: LruMap<string, readonly CertInfo[]>;
 
   constructor(private readonly opts: VerifierOptions) {
     if (opts.anchors.length === 0) throw new RangeError('PeerVerifier needs at least one trust anchor');
@@ -93,40 +110,41 @@ export class PeerVerifier {
       throw new RangeError(`clock skew must be within 0..${MAX_CLOCK_SKEW_MS} ms`);
     this.anchors = opts.anchors;
     this.now = opts.now ?? Date.now;
+    this.paths = new LruMap(opts.pathCacheSize ?? DEFAULT_PATH_CACHE_SIZE);
   }
 
   get group(): string | undefined {
     return this.opts.group;
   }
 
-  /** Verifies a chain given as DER certificates, leaf first (intermediates may follow, in any order). */
-  verify(chainDer: readonly Uint8Array[], expect: PeerExpectation): PeerVerdict {
-    if (chainDer.length === 0) return refuse('no-certificate', 'the peer presented no certificate');
-    if (chainDer.length > MAX_CHAIN_LENGTH)
+  /**
+   * Verifies a chain given as DER certificates, leaf first (intermediates may follow, in any
+   * order). An element may be node's X509Certificate of those bytes (what a TLS socket hands
+   * over), which spares parsing them again.
+   */
+  verify(chainIn: readonly (Uint8Array | NodeX509)[], expect: PeerExpectation): PeerVerdict {
+    if (chainIn.length === 0) return refuse('no-certificate', 'the peer presented no certificate');
+    if (chainIn.length > MAX_CHAIN_LENGTH)
       return refuse('untrusted', `chain longer than ${MAX_CHAIN_LENGTH}`);
-    let chain: CertInfo[];
-    try {
-      chain = chainDer.map(parseCertificate);
-    } catch (e) {
-      if (e instanceof CertificateParseError) return refuse('malformed', e.message);
-      throw e;
+    const chainDer = chainIn.map((c) => (c instanceof NodeX509 ? new Uint8Array(c.raw) : c));
+    const key = chainKey(chainDer);
+    let path = this.paths.get(key);
+    if (path === undefined) {
+      const built = this.chainPath(chainDer, chainIn);
+      if (!built.ok) return built;
+      path = built.certs;
+      this.paths.set(key, path);
     }
-    const leaf = chain[0] as CertInfo;
-    if (leaf.isCa) return refuse('ca-as-member', `'${leaf.subject}' is a CA certificate`);
-    const weak = keyWeakness(leaf);
-    if (weak) return refuse('weak-key', weak);
-
-    const path = this.buildPath(leaf, [...chain.slice(1), ...(this.opts.intermediates ?? [])]);
-    if (!path.ok) return path;
+    const leaf = path[0] as CertInfo;
     const now = this.now();
-    for (const c of path.certs) {
+    for (const c of path) {
       if (c.notAfter.getTime() + this.skewMs < now)
         return refuse('expired', `'${c.subject}' expired ${c.notAfter.toISOString()}`);
       if (c.notBefore.getTime() - this.skewMs > now) {
         return refuse('not-yet-valid', `'${c.subject}' is valid from ${c.notBefore.toISOString()}`);
       }
     }
-    const revoked = this.checkRevocation(path.certs, new Date(now));
+    const revoked = this.checkRevocation(path, new Date(now));
     if (revoked) return revoked;
 
     if (leaf.keyUsage !== undefined && (leaf.keyUsage & KU_DIGITAL_SIGNATURE) === 0) {
@@ -156,7 +174,33 @@ export class PeerVerifier {
       const why = policyRefusal(this.opts.policy, id);
       if (why) return refuse('policy-denied', why);
     }
-    return { ok: true, identity: id, certificate: leaf, issuer: path.certs[1] as CertInfo };
+    return { ok: true, identity: id, certificate: leaf, issuer: path[1] as CertInfo };
+  }
+
+  /**
+   * What a chain's bytes alone decide, given this verifier's anchors and intermediates: parse,
+   * structure (CA-as-member, key strength) and the signed path to an anchor. Time, revocation
+   * and purpose are not part of it: `verify` checks them on every call.
+   */
+  private chainPath(
+    chainDer: readonly Uint8Array[],
+    chainIn: readonly (Uint8Array | NodeX509)[],
+  ): { ok: true; certs: CertInfo[] } | RefusedPeer {
+    let chain: CertInfo[];
+    try {
+      chain = chainDer.map((der, i) => {
+        const given = chainIn[i];
+        return parseCertificate(der, given instanceof NodeX509 ? given : undefined);
+      });
+    } catch (e) {
+      if (e instanceof CertificateParseError) return refuse('malformed', e.message);
+      throw e;
+    }
+    const leaf = chain[0] as CertInfo;
+    if (leaf.isCa) return refuse('ca-as-member', `'${leaf.subject}' is a CA certificate`);
+    const weak = keyWeakness(leaf);
+    if (weak) return refuse('weak-key', weak);
+    return this.buildPath(leaf, [...chain.slice(1), ...(this.opts.intermediates ?? [])]);
   }
 
   /** Revocation status of an already accepted peer (used when a new CRL arrives). */
@@ -228,6 +272,13 @@ export class PeerVerifier {
     }
     return undefined;
   }
+}
+
+/** The cache key of a chain: the SHA-256 of each certificate, in order. */
+function chainKey(chainDer: readonly Uint8Array[]): string {
+  let key = '';
+  for (const der of chainDer) key += createHash('sha256').update(der).digest('base64');
+  return key;
 }
 
 /** Every CA in the path allows the number of intermediates below it (RFC 5280 pathLenConstraint). */

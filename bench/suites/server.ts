@@ -21,8 +21,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { loadSuite } from '../../crypto/index.js';
 import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
@@ -30,6 +32,19 @@ import { LocalCluster, until, type LocalLeaf } from '../../cli/cluster/index.js'
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
 const WORKER_ENV = 'KG_SERVER_BENCH_WORKER';
+/**
+ * Knobs for profiling runs (none changes what a default run measures):
+ *   KG_SERVER_BENCH_STAGES=100,1000   leaf populations to grow through (default per mode);
+ *   KG_SERVER_BENCH_PUBLISH=0         skip the publish→deliver cases;
+ *   KG_SERVER_BENCH_GRACEFUL=1        SIGTERM the servers and wait for them to exit before the
+ *                                     cluster is torn down, so `NODE_OPTIONS=--cpu-prof` profiles
+ *                                     get written (SIGKILL would lose them).
+ */
+const STAGES_ENV = 'KG_SERVER_BENCH_STAGES';
+const PUBLISH_ENV = 'KG_SERVER_BENCH_PUBLISH';
+const GRACEFUL_ENV = 'KG_SERVER_BENCH_GRACEFUL';
+/** KG_SERVER_BENCH_LOGS=DIR: copy each server's log there before the cluster is torn down. */
+const LOGS_ENV = 'KG_SERVER_BENCH_LOGS';
 const MSG_BYTES = 1024;
 /** Leaf links one server accepts (KeyServer leaf transport maxLinks). */
 const MAX_LEAVES_PER_SERVER = 4096;
@@ -47,7 +62,16 @@ interface WorkerSpec {
 }
 
 type WorkerEvent =
-  | { t: 'admitted'; n: number; first: number; last: number; failed: number; cpuMs: number }
+  | {
+      t: 'admitted';
+      n: number;
+      first: number;
+      last: number;
+      failed: number;
+      cpuMs: number;
+      /** connect() start → welcome, per admitted leaf (ms). */
+      joinMs: number[];
+    }
   | { t: 'epoch'; epoch: number; first: number; last: number }
   | { t: 'data'; delivered: number; last: number; latencies: number[] };
 
@@ -67,7 +91,9 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   let failed = 0;
   let holders = Infinity; // leaves that must reach an epoch: those admitted, once all are in
   const welcomed: number[] = [];
+  const joinMs: number[] = [];
   const one = async (i: number): Promise<void> => {
+    const started = clock();
     const client = new LeafClient({ suite, maxAttempts: 20, backoffBaseMs: 50, backoffMaxMs: 1000 });
     client.on('error', () => {});
     client.on('key', ({ epoch }) => {
@@ -92,7 +118,9 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
         credentials: credentials[i]!,
         trust: { caPem },
       });
-      welcomed.push(clock());
+      const at = clock();
+      welcomed.push(at);
+      joinMs.push(at - started);
       clients.push(client);
     } catch {
       failed++;
@@ -108,7 +136,15 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   holders = clients.length;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
-  out({ t: 'admitted', n: welcomed.length, first: t0, last: Math.max(t0, ...welcomed), failed, cpuMs });
+  out({
+    t: 'admitted',
+    n: welcomed.length,
+    first: t0,
+    last: Math.max(t0, ...welcomed),
+    failed,
+    cpuMs,
+    joinMs,
+  });
   for await (const line of createInterface({ input: process.stdin })) {
     if (line === 'data') {
       out({ t: 'data', ...data });
@@ -193,7 +229,11 @@ const allCpuMs = (cluster: LocalCluster): Promise<number[]> =>
 
 async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  const stages = ctx.quick ? [50, 200] : ctx.full ? [100, 1000, 10_000] : [100, 1000];
+  const stages =
+    process.env[STAGES_ENV]?.split(',').map(Number) ??
+    (ctx.quick ? [50, 200] : ctx.full ? [100, 1000, 10_000] : [100, 1000]);
+  if (!stages.every((n, i) => Number.isSafeInteger(n) && n > (stages[i - 1] ?? 0)))
+    throw new RangeError(`${STAGES_ENV} must list increasing leaf counts`);
   const cluster = new LocalCluster('kg-bench-server-');
   const workers: Worker[] = [];
   try {
@@ -252,6 +292,7 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
       const allCpuPerJoinMs = cpu.reduce((a, c) => a + c.ms, 0) / Math.max(1, n);
       // The leaves' side (TLS, certificate checks, and every welcomed leaf verifying each push).
       const clientCpuPerJoinMs = admitted.reduce((a, e) => a + e.cpuMs, 0) / Math.max(1, n);
+      const joinMs = admitted.flatMap((e) => e.joinMs);
       results.push({
         case: 'admission',
         params: { leaves: target, added: adding, servers: servers.length },
@@ -264,10 +305,13 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
           allServersCpuMsPerAdmission: Number(allCpuPerJoinMs.toFixed(2)),
           admittingServerCapacityPerSec: Math.round(1000 / admittingCpuMs),
           clientCpuMsPerAdmission: Number(clientCpuPerJoinMs.toFixed(2)),
+          joinP50Ms: ms(percentile(joinMs, 50)),
+          joinP99Ms: ms(percentile(joinMs, 99)),
+          loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
         },
       });
       ctx.log(
-        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed); server CPU per admission ${admittingCpuMs.toFixed(2)} ms on the admitting server(s), ${allCpuPerJoinMs.toFixed(2)} ms on all → capacity ≈ ${Math.round(1000 / admittingCpuMs)}/s per server; leaf processes' CPU per admission ${clientCpuPerJoinMs.toFixed(2)} ms`,
+        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed); server CPU per admission ${admittingCpuMs.toFixed(2)} ms on the admitting server(s), ${allCpuPerJoinMs.toFixed(2)} ms on all → capacity ≈ ${Math.round(1000 / admittingCpuMs)}/s per server; leaf processes' CPU per admission ${clientCpuPerJoinMs.toFixed(2)} ms; join latency p50 ${ms(percentile(joinMs, 50))} ms, p99 ${ms(percentile(joinMs, 99))} ms; load average ${loadavg()[0]!.toFixed(2)}`,
       );
 
       // Rekey: a local leaf leaves; every leaf (workers' and local ones) must hold the new epoch.
@@ -306,96 +350,126 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
       );
     }
 
-    // Publish → deliver, 1 KiB, to the largest population.
-    const publisher = local[0]!;
-    const recipients = population + local.length - 1;
-    const payload = new Uint8Array(MSG_BYTES);
-    const stamp = (): Uint8Array => {
-      new DataView(payload.buffer).setFloat64(0, clock());
-      return payload;
-    };
-    const collect = async (): Promise<Extract<WorkerEvent, { t: 'data' }>[]> => {
-      const before = workers.map((w) => w.events.length);
-      for (const w of workers) w.send('data');
-      return Promise.all(
-        workers.map((w, i) =>
-          w.wait(
-            (e): e is Extract<WorkerEvent, { t: 'data' }> =>
-              e.t === 'data' && w.events.indexOf(e) >= before[i]!,
-            30_000,
-          ),
-        ),
-      );
-    };
-    const paced = ctx.quick ? 20 : 50;
-    for (let i = 0; i < paced; i++) {
-      publisher.client.publish(stamp());
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const lat = (await collect()).flatMap((d) => d.latencies);
-    results.push({
-      case: 'publish.latency',
-      params: { bytes: MSG_BYTES, recipients, messages: paced },
-      metrics: { p50Ms: ms(percentile(lat, 50)), p99Ms: ms(percentile(lat, 99)), deliveries: lat.length },
-    });
-    ctx.log(
-      `  publish→deliver 1 KiB to ${recipients} leaves: p50 ${ms(percentile(lat, 50))} ms, p99 ${ms(percentile(lat, 99))} ms`,
-    );
-
-    const burst = ctx.quick ? 200 : 1000;
-    const tb = clock();
-    let refused = 0;
-    for (let i = 0; i < burst; i++) {
-      if (!publisher.client.publish(stamp())) refused++;
-      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
-    }
-    let got = 0;
-    let lastAt = 0;
-    const expected = (burst - refused) * population;
-    // Best effort: the relay drops under overload, so stop waiting once deliveries stall.
-    for (let idle = 0; got < expected && idle < 10;) {
-      await new Promise((r) => setTimeout(r, 500));
-      const d = await collect();
-      const fresh = d.reduce((a, x) => a + x.delivered, 0);
-      got += fresh;
-      lastAt = Math.max(lastAt, ...d.map((x) => x.last));
-      idle = fresh === 0 ? idle + 1 : 0;
-    }
-    const bsecs = (lastAt - tb) / 1000;
-    results.push({
-      case: 'publish.throughput',
-      params: { bytes: MSG_BYTES, recipientsInWorkers: population, messages: burst },
-      metrics: {
-        messagesPerSec: Math.round((burst - refused) / bsecs),
-        deliveriesPerSec: Math.round(got / bsecs),
-        MBpsDelivered: Number(((got * MSG_BYTES) / bsecs / 1e6).toFixed(1)),
-        refusedAtPublisher: refused,
-        deliveredPct: Number(((100 * got) / expected).toFixed(1)),
-      },
-    });
-    ctx.log(
-      `  burst of ${burst} × 1 KiB: ${Math.round((burst - refused) / bsecs)} msgs/s published, ${Math.round(got / bsecs)} deliveries/s (${refused} refused by the client, ${got}/${expected} delivered)`,
-    );
-
-    const suite = await loadSuite();
-    const key = new Uint8Array(32).fill(1);
-    const nonce = new Uint8Array(24); // XChaCha20-Poly1305, the envelopes' AEAD
-    const t = measure(() => suite.aeadSeal(key, nonce, payload), ctx.timing);
-    // (One seal per message at the publisher; each delivery is one open at a leaf.)
-    results.push({
-      case: 'aead.seal',
-      params: { bytes: MSG_BYTES },
-      metrics: {
-        opsPerSec: Math.round(t.opsPerSec),
-        MBps: Number(((t.opsPerSec * MSG_BYTES) / 1e6).toFixed(1)),
-      },
-    });
-    ctx.log(`  raw AEAD seal 1 KiB: ${Math.round(t.opsPerSec)}/s`);
+    if (process.env[PUBLISH_ENV] !== '0')
+      results.push(...(await publishCases(ctx, local, population, workers)));
   } finally {
     for (const w of workers) w.kill();
+    if (process.env[GRACEFUL_ENV] === '1') await stopGracefully(cluster);
+    const logs = process.env[LOGS_ENV];
+    if (logs !== undefined)
+      for (const s of cluster.servers) copyFileSync(s.logFile, join(logs, `${s.name}.log`));
     await cluster.stop();
   }
+  return results;
+}
+
+/** SIGTERM every server and wait (bounded) for it to exit by itself. */
+async function stopGracefully(cluster: LocalCluster): Promise<void> {
+  await Promise.all(
+    cluster.servers.map(async (s) => {
+      const child = s.child;
+      if (child === undefined || child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }),
+  );
+}
+
+/** Publish → deliver, 1 KiB, to the largest population: paced latency, then a burst's throughput. */
+async function publishCases(
+  ctx: BenchContext,
+  local: readonly LocalLeaf[],
+  population: number,
+  workers: readonly Worker[],
+): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  // Publish → deliver, 1 KiB, to the largest population.
+  const publisher = local[0]!;
+  const recipients = population + local.length - 1;
+  const payload = new Uint8Array(MSG_BYTES);
+  const stamp = (): Uint8Array => {
+    new DataView(payload.buffer).setFloat64(0, clock());
+    return payload;
+  };
+  const collect = async (): Promise<Extract<WorkerEvent, { t: 'data' }>[]> => {
+    const before = workers.map((w) => w.events.length);
+    for (const w of workers) w.send('data');
+    return Promise.all(
+      workers.map((w, i) =>
+        w.wait(
+          (e): e is Extract<WorkerEvent, { t: 'data' }> =>
+            e.t === 'data' && w.events.indexOf(e) >= before[i]!,
+          30_000,
+        ),
+      ),
+    );
+  };
+  const paced = ctx.quick ? 20 : 50;
+  for (let i = 0; i < paced; i++) {
+    publisher.client.publish(stamp());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const lat = (await collect()).flatMap((d) => d.latencies);
+  results.push({
+    case: 'publish.latency',
+    params: { bytes: MSG_BYTES, recipients, messages: paced },
+    metrics: { p50Ms: ms(percentile(lat, 50)), p99Ms: ms(percentile(lat, 99)), deliveries: lat.length },
+  });
+  ctx.log(
+    `  publish→deliver 1 KiB to ${recipients} leaves: p50 ${ms(percentile(lat, 50))} ms, p99 ${ms(percentile(lat, 99))} ms`,
+  );
+
+  const burst = ctx.quick ? 200 : 1000;
+  const tb = clock();
+  let refused = 0;
+  for (let i = 0; i < burst; i++) {
+    if (!publisher.client.publish(stamp())) refused++;
+    if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+  }
+  let got = 0;
+  let lastAt = 0;
+  const expected = (burst - refused) * population;
+  // Best effort: the relay drops under overload, so stop waiting once deliveries stall.
+  for (let idle = 0; got < expected && idle < 10;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const d = await collect();
+    const fresh = d.reduce((a, x) => a + x.delivered, 0);
+    got += fresh;
+    lastAt = Math.max(lastAt, ...d.map((x) => x.last));
+    idle = fresh === 0 ? idle + 1 : 0;
+  }
+  const bsecs = (lastAt - tb) / 1000;
+  results.push({
+    case: 'publish.throughput',
+    params: { bytes: MSG_BYTES, recipientsInWorkers: population, messages: burst },
+    metrics: {
+      messagesPerSec: Math.round((burst - refused) / bsecs),
+      deliveriesPerSec: Math.round(got / bsecs),
+      MBpsDelivered: Number(((got * MSG_BYTES) / bsecs / 1e6).toFixed(1)),
+      refusedAtPublisher: refused,
+      deliveredPct: Number(((100 * got) / expected).toFixed(1)),
+    },
+  });
+  ctx.log(
+    `  burst of ${burst} × 1 KiB: ${Math.round((burst - refused) / bsecs)} msgs/s published, ${Math.round(got / bsecs)} deliveries/s (${refused} refused by the client, ${got}/${expected} delivered)`,
+  );
+
+  const suite = await loadSuite();
+  const key = new Uint8Array(32).fill(1);
+  const nonce = new Uint8Array(24); // XChaCha20-Poly1305, the envelopes' AEAD
+  const t = measure(() => suite.aeadSeal(key, nonce, payload), ctx.timing);
+  // (One seal per message at the publisher; each delivery is one open at a leaf.)
+  results.push({
+    case: 'aead.seal',
+    params: { bytes: MSG_BYTES },
+    metrics: {
+      opsPerSec: Math.round(t.opsPerSec),
+      MBps: Number(((t.opsPerSec * MSG_BYTES) / 1e6).toFixed(1)),
+    },
+  });
+  ctx.log(`  raw AEAD seal 1 KiB: ${Math.round(t.opsPerSec)}/s`);
   return results;
 }
 const suite: BenchSuite = {

@@ -36,4 +36,12 @@ export {
 } from './types.js';
 export { LEAF_STATE_SNAPSHOT_VERSION, MAX_LEAF_STATE_SNAPSHOT_BYTES } from './snapshot.js';
 export { RekeyHistory, signBatch, DEFAULT_HISTORY_EPOCHS, DEFAULT_HISTORY_BYTES } from './history.js';
-export { LeafStore, StoreError, DEFAULT_COMPACT_EVERY, type StoreOptions, type OpenReport } from './store.js';
+export {
+  LeafStore,
+  StoreError,
+  DEFAULT_COMPACT_EVERY,
+  MAX_UNSYNCED_COMMANDS,
+  type StoreOptions,
+  type StoreStats,
+  type OpenReport,
+} from './store.js';

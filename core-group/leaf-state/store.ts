@@ -15,8 +15,14 @@
  * and `setKeySecret` records carry secrets. Records are authenticated with their index, so a
  * reordered, dropped or spliced record fails to open.
  *
- * Writes: `commit(commands)` appends the batch's records in one write and fsyncs before it
- * applies them and returns — acknowledge a command to anyone only after commit returned.
+ * Writes: `commit(commands)` appends the records in one write, applies them, and fsyncs before
+ * it returns — acknowledge a command to anyone only after commit returned. One exception keeps
+ * admissions cheap: a commit of accepted `admit` commands alone (no batch cut, no refusal) is
+ * written but not yet fsynced. Nothing observable depends on it: the leaf is welcomed only by
+ * the batch that admits it, and that commit's fsync makes every earlier record durable too (an
+ * fsync covers the whole file). A crash before then loses only admissions nobody was told of —
+ * the log's torn-tail rule already treats such records as never acknowledged. At most
+ * MAX_UNSYNCED_COMMANDS wait; `close()` syncs them.
  * Compaction (every `compactEvery` records, or `compact()`): write the snapshot atomically, then
  * atomically replace the log with an empty one based after it. A crash between the two leaves
  * the old log, whose records up to the snapshot index are skipped on open.
@@ -68,6 +74,8 @@ const TAG_BYTES = 16;
 const MAX_PAYLOAD_BYTES = XNONCE_BYTES + MAX_COMMAND_BYTES + TAG_BYTES;
 const REST_INFO = new TextEncoder().encode('keyglass leaf-state at rest v1');
 export const DEFAULT_COMPACT_EVERY = 10_000;
+/** Bound on written-but-not-fsynced commands (see the module comment). */
+export const MAX_UNSYNCED_COMMANDS = 4096;
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -86,9 +94,19 @@ export interface OpenReport {
   readonly truncatedBytes: number;
 }
 
+export interface StoreStats {
+  /** fsyncs of the log by commit (one per externally visible commit, not per command). */
+  syncs: number;
+  /** Commits whose fsync was deferred to a later commit. */
+  deferredCommits: number;
+}
+
 export class LeafStore {
+  readonly stats: StoreStats = { syncs: 0, deferredCommits: 0 };
   private fd: number;
   private records: number;
+  /** Commands written since the last fsync. */
+  private unsynced = 0;
 
   private constructor(
     readonly dir: string,
@@ -178,8 +196,10 @@ export class LeafStore {
   }
 
   /**
-   * Makes `commands` durable (one write, one fsync), then applies them in order. Returns each
-   * command's result. Refuses everything when the machine is not primary (nothing is written).
+   * Logs `commands` (one write), applies them in order, and makes them durable (one fsync) before
+   * returning each command's result — except a commit of accepted admissions alone, whose fsync
+   * waits for the next commit that needs one (see the module comment). Refuses everything when
+   * the machine is not primary (nothing is written).
    */
   commit(commands: readonly LeafCommand[]): ApplyResult[] {
     if (!this.machine.isPrimary) throw new StoreError('not a primary replica: commands refused');
@@ -190,12 +210,25 @@ export class LeafStore {
     const buf = concatBytes(...chunks);
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-    fsyncSync(this.fd);
     this.lastIndex = index;
     this.records += commands.length;
+    this.unsynced += commands.length;
     const results = commands.map((c) => this.machine.apply(c));
+    const silent = commands.every(
+      (c, i) => c.kind === 'admit' && results[i]?.batch === undefined && results[i]?.refused === undefined,
+    );
+    if (silent && this.unsynced <= MAX_UNSYNCED_COMMANDS) this.stats.deferredCommits++;
+    else this.sync();
     if (this.records >= this.compactEvery) this.compact();
     return results;
+  }
+
+  /** fsyncs the log if commands wait for it. */
+  private sync(): void {
+    if (this.unsynced === 0) return;
+    fsyncSync(this.fd);
+    this.stats.syncs++;
+    this.unsynced = 0;
   }
 
   /** Writes a snapshot of the current state and starts an empty log after it. */
@@ -215,9 +248,11 @@ export class LeafStore {
     writeFileDurable(logPath, logHeader(this.lastIndex + 1), SECRET_FILE_MODE);
     this.fd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND);
     this.records = 0;
+    this.unsynced = 0; // the durable snapshot holds them
   }
 
   close(): void {
+    this.sync();
     closeSync(this.fd);
     this.key.fill(0);
   }

@@ -1,6 +1,7 @@
 /**
  * Child process for the crash test: opens a leaf store and commits admissions (a cut every few)
- * as fast as it can, printing `ack <name>` only after `commit` returned (fsync done). The parent
+ * as fast as it can, printing `ack <name>` for each admission only after the commit of the cut
+ * that welcomes it returned (its fsync done: how a server acknowledges an admission). The parent
  * kills it with SIGKILL at a random moment.
  */
 import { loadSuite } from '../../crypto/index.js';
@@ -15,11 +16,17 @@ const machine = new LeafStateMachine({
 });
 machine.setPrimary(true);
 const store = LeafStore.open(dir, machine, { suite, compactEvery: 25 });
+let waiting: string[] = [];
 for (let i = 0; i < 100_000; i++) {
   const name = `leaf-${i}`;
   store.commit([
     { kind: 'admit', value: { name, serial: `s${i}`, fingerprint: new Uint8Array(32), now: i } },
   ]);
-  process.stdout.write(`ack ${name}\n`);
-  if (i % 4 === 3) store.commit([{ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: i } }]);
+  waiting.push(name);
+  if (i % 4 === 3) {
+    const [cut] = store.commit([{ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: i } }]);
+    if (cut?.batch === undefined) throw new Error('a cut after admissions must produce an epoch');
+    process.stdout.write(waiting.map((n) => `ack ${n}\n`).join(''));
+    waiting = [];
+  }
 }

@@ -171,3 +171,35 @@ test('SIGKILL during appends: every acknowledged admission survives', async (t) 
   for (const name of acked) t.truthy(m.entry(name), `${name} was acknowledged but lost`);
   t.log(`acked ${acked.length}, recovered index ${store.index}, torn bytes ${store.opened.truncatedBytes}`);
 });
+
+test('group commit: admissions alone wait for the fsync of the batch that welcomes them; all else syncs at once', async (t) => {
+  const suite = await loadSuite();
+  const dir = tempDir(t);
+  const m = fresh(suite);
+  const store = LeafStore.open(dir, m, { suite });
+  const admit = (i: number): LeafCommand => ({
+    kind: 'admit',
+    value: { name: `a${i}`, serial: `sa${i}`, fingerprint: new Uint8Array(32).fill(i), now: i },
+  });
+  for (let i = 0; i < 5; i++) t.deepEqual(store.commit([admit(i)]), [{}]);
+  t.deepEqual(store.stats, { syncs: 0, deferredCommits: 5 });
+  // The cut that welcomes them produces an epoch: it is fsynced before commit returns.
+  const [cut] = store.commit([{ kind: 'cutBatch', value: { epoch: 1, now: 5 } }]);
+  t.is(cut?.batch?.admitted.length, 5);
+  t.deepEqual(store.stats, { syncs: 1, deferredCommits: 5 });
+  // A refused admission is an answer to someone: synced.
+  store.commit([{ kind: 'revoke', value: { target: { kind: 'serial', value: 'sx' }, immediate: false } }]);
+  t.is(store.stats.syncs, 2);
+  const [refused] = store.commit([
+    { kind: 'admit', value: { name: 'x', serial: 'sx', fingerprint: new Uint8Array(32), now: 6 } },
+  ]);
+  t.is(refused?.refused?.reason, 'revoked');
+  t.is(store.stats.syncs, 3);
+  store.commit([admit(9)]);
+  t.is(store.stats.syncs, 3);
+  store.close(); // syncs the waiting admission
+  t.is(store.stats.syncs, 4);
+  const m2 = fresh(suite);
+  LeafStore.open(dir, m2, { suite }).close();
+  t.deepEqual(m2.snapshot(), m.snapshot());
+});
