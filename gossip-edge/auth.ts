@@ -68,6 +68,20 @@ export class MacAuthenticator implements Authenticator<Uint8Array> {
     const expected = this.tag(env);
     return expected !== undefined && constantTimeEqual(expected, env.tag);
   }
+
+  /**
+   * A tag over other gossip-tier bytes (address hints) under the same epoch key. The caller
+   * domain-separates `bytes` from envelope bytes (a distinct prefix), so no tag verifies as both.
+   */
+  tagBytes(epoch: number, bytes: Uint8Array): Uint8Array | undefined {
+    const key = this.keys.get(epoch);
+    return key === undefined ? undefined : this.suite.hmacSha256(key, bytes).subarray(0, MAC_BYTES);
+  }
+
+  verifyBytes(epoch: number, bytes: Uint8Array, tag: Uint8Array): boolean {
+    const expected = this.tagBytes(epoch, bytes);
+    return expected !== undefined && tag.length === MAC_BYTES && constantTimeEqual(expected, tag);
+  }
 }
 
 /**

@@ -15,6 +15,12 @@ export type ItemId = number;
 /** Origin of the core's own data stream (its seqs are dense: a leaf detects gaps in them). */
 export const CORE_ORIGIN = 0;
 export const MAX_PEER_ID = 0xffff_ffff;
+/**
+ * The sender id a core server's edge relay uses on the real network. It is no key-tree slot
+ * (slots stay far below it), so it never falls inside a rekey part's scope or a subtree
+ * contact level: leaves forward what it injects but never take it into their views.
+ */
+export const CORE_RELAY_PEER: PeerId = MAX_PEER_ID - 1;
 export const MAX_ORIGIN = 2 ** 20 - 1;
 export const MAX_SEQ = 2 ** 32 - 1;
 export const MAX_REKEY_EPOCH = 2 ** 29 - 1;

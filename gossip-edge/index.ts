@@ -30,6 +30,25 @@ export { GossipNode, type CorePull, type GossipHost } from './node.js';
 export type { RandomSource } from './random.js';
 export { routeRekeyParts, lowerBound, type RekeyPartSource } from './relay.js';
 export { LeaseClient, LeaseTable } from './lease.js';
+export { AddressBook, DEFAULT_ADDRESS_BOOK_SIZE, type AddressSource } from './address-book.js';
+export {
+  ADDR_FRAME_TYPE,
+  AddrFrames,
+  MAX_ADDR_FRAME_BYTES,
+  PeerEndpoint,
+  encodeAddrHints,
+  openAddrHints,
+  type AddrHints,
+} from './addr-hints.js';
+export { rekeyItem, openRekeyItem, dataItem, dataItemHeader } from './gossip-items.js';
+export {
+  GossipLink,
+  DEFAULT_GOSSIP_DATAGRAM_BYTES,
+  DEFAULT_GOSSIP_ROUND_MS,
+  type GossipLinkOptions,
+  type GossipLinkHandler,
+  type GossipLinkStats,
+} from './gossip-link.js';
 export {
   LeafFrames,
   encodeLeafFrame,
@@ -41,6 +60,8 @@ export {
   DataFrame,
   CatchUpRequest,
   CatchUpReply,
+  GossipHello,
+  GossipSeed,
   LeafError,
   EVICTION_REASONS,
   LEAF_ERROR_CODES,

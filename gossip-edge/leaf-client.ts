@@ -9,6 +9,16 @@
  *   leaf.publish(bytes);
  *   await leaf.close();
  *
+ * Gossip tier: by default the client also binds a UDP socket (GossipLink, 127.0.0.1 ephemeral;
+ * `gossip` option) and announces it after each welcome (`gossipHello`). A server with an edge
+ * relay then stops pushing rekeys and data over TLS and seeds our views instead: rekey parts
+ * (routed by subtree) and data envelopes reach us leaf to leaf. Every rekey item is checked
+ * against the signers the welcome listed before it is stored, relayed or applied; data is
+ * delivered only after AEAD (and signature when required). The TLS link stays for the welcome,
+ * catch-up (a gap, or a newer epoch we cannot get from peers, pulls from the server), leases,
+ * publishing, and as the whole path to a server without a relay. `stats` counts what arrived
+ * by which path.
+ *
  * One mutually authenticated TLS 1.3 link (net/tls TlsTransport) to one core server at a time;
  * the server must present a `core` certificate of the leaf's group. `connect` resolves at the
  * first group key (the welcome). A lost link fails over to the next server with bounded retries,
@@ -66,6 +76,10 @@ import {
   type RekeyPush,
   type SignerKey,
 } from './leaf-protocol.js';
+import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
+import { dataItemHeader, openRekeyItem } from './gossip-items.js';
+import { isRekeyId } from './ids.js';
+import type { Item } from './messages.js';
 
 export interface LeafServerAddress {
   readonly host: string;
@@ -101,6 +115,8 @@ export interface LeafClientOptions {
   readonly requireSignatures?: boolean;
   /** Randomness for jitter (default Math.random). */
   readonly random?: () => number;
+  /** UDP gossip tier (default: on, bound to 127.0.0.1, ephemeral port); false: TLS only. */
+  readonly gossip?: GossipLinkOptions | false;
 }
 
 export interface LeafClientEvents {
@@ -142,6 +158,14 @@ export interface LeafClientStats {
   reconnects: number;
   protocolErrors: number;
   decryptFailures: Record<DataErrorReason, number>;
+  /** Rekeys applied / data messages delivered that arrived over gossip. */
+  gossipRekeys: number;
+  gossipData: number;
+  /** … that arrived over the TLS link (pushes, catch-up replies, data deliveries). */
+  tlsRekeys: number;
+  tlsData: number;
+  /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
+  gossipRefused: number;
 }
 
 type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
@@ -166,6 +190,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       DataErrorReason,
       number
     >,
+    gossipRekeys: 0,
+    gossipData: 0,
+    tlsRekeys: 0,
+    tlsData: 0,
+    gossipRefused: 0,
   };
 
   private suite: CipherSuite | undefined;
@@ -190,6 +219,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private newestSeen = 0;
   private welcomeWaiter: Waiter | undefined;
   private reconnecting = false;
+  private link: GossipLink | undefined;
+  /** The current server seeded us (it runs a relay): reseeds may be asked of it. */
+  private seeded = false;
   private readonly opts: Required<
     Pick<
       LeafClientOptions,
@@ -228,6 +260,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.memberId;
   }
 
+  /** The gossip link (UDP endpoint, counters), when the gossip tier is on. */
+  get gossip(): GossipLink | undefined {
+    return this.link;
+  }
+
   /** The identity of the core server we are linked to. */
   get server(): string | undefined {
     return this.state === 'up' ? this.peer : undefined;
@@ -260,6 +297,19 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         group: target.trust.group ?? creds.identity.group,
       });
       const mtls = new MutualTls(creds, verifier);
+      if (this.opts.gossip !== false)
+        this.link = await GossipLink.bind(
+          this.suite,
+          {
+            admit: (item) => this.admitItem(item),
+            deliver: (item) => this.deliverItem(item),
+            pullFromCore: () => this.requestCatchUp(),
+            reseed: () => {
+              if (this.seeded && this.state === 'up') this.send('gossipReseed', {});
+            },
+          },
+          this.opts.gossip ?? {},
+        );
       this.servers = target.servers;
       this.transport = new TlsTransport({
         local: formatIdentity(creds.identity),
@@ -403,7 +453,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.peer = undefined;
     const t = this.transport;
     this.transport = undefined;
-    await t?.close();
+    const link = this.link;
+    this.link = undefined;
+    this.seeded = false;
+    await Promise.all([t?.close(), link?.close()]);
     if (next === 'idle') this.state = 'idle';
   }
 
@@ -438,12 +491,17 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       case 'welcome':
         return this.onWelcome(frame.body);
       case 'rekeyPush':
-        if (this.keys !== undefined) this.onPush(frame.body, true);
+        if (this.keys !== undefined && this.onPush(frame.body, true) === 'applied') this.stats.tlsRekeys++;
         return;
       case 'catchUpReply':
         return this.onCatchUp(frame.body);
       case 'dataDeliver':
-        return this.onData(frame.body.envelope);
+        if (this.onData(frame.body.envelope)) this.stats.tlsData++;
+        return;
+      case 'gossipSeed':
+        this.seeded = true;
+        this.link?.seed(frame.body);
+        return;
       case 'leaseAck':
         this.lastAckAt = Date.now();
         return;
@@ -489,8 +547,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.admittedEpoch = body.admittedEpoch;
     this.leaseMs = body.leaseMs;
     this.catchUpPending = false;
+    const link = this.link;
+    if (link !== undefined && !link.started) link.start(keys.slot, keys.epoch, keys.arity);
     this.install(keys);
     this.startLease();
+    if (link !== undefined) {
+      // Announce our UDP endpoint to this server (each server keeps its own leaves' addresses).
+      this.seeded = false;
+      this.send('gossipHello', { host: link.endpoint.host, port: link.endpoint.port });
+    }
     const w = this.welcomeWaiter;
     if (w !== undefined) {
       this.welcomeWaiter = undefined;
@@ -504,6 +569,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.keys = keys;
     const groupKey = keys.groupKey();
     this.keyring!.install(keys.epoch, groupKey);
+    const link = this.link;
+    if (link?.started === true) {
+      link.installKey(keys.epoch, groupKey);
+      // A compaction moved us: our gossip id is our slot; ask for contacts around the new one.
+      if (link.self !== keys.slot) {
+        link.moveTo(keys.slot, keys.epoch);
+        if (this.seeded) this.send('gossipReseed', {});
+      }
+    }
     const keyId = Buffer.from(
       this.suite!.sha256(concatBytes(KEY_ID_LABEL, groupKey)).subarray(0, 8),
     ).toString('hex');
@@ -513,15 +587,28 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   /** Verifies and applies one push. `live`: arrived unsolicited (a gap then asks for a catch-up). */
   private onPush(push: RekeyPush, live: boolean): 'applied' | 'ignored' | 'gap' | 'rejoin' {
-    const suite = this.suite!;
+    return this.applyPush(push, this.verifyPush(push), live);
+  }
+
+  /** The push's header if a core server we know signed it; throws LeafProtocolError if not. */
+  private verifyPush(push: RekeyPush): EpochHeader {
     const header: EpochHeader = decodeHeader(push.header);
     if (!this.signers.some((s) => constantTimeEqual(s.publicKey, push.signer)))
       throw new LeafProtocolError(
         'unknown-signer',
         `rekey of epoch ${header.epoch} signed by an unknown key`,
       );
-    if (!suite.ed25519Verify(push.signer, signedBytes(header), push.signature))
+    if (!this.suite!.ed25519Verify(push.signer, signedBytes(header), push.signature))
       throw new LeafProtocolError('bad-signature', `rekey of epoch ${header.epoch} has a bad signature`);
+    return header;
+  }
+
+  private applyPush(
+    push: RekeyPush,
+    header: EpochHeader,
+    live: boolean,
+  ): 'applied' | 'ignored' | 'gap' | 'rejoin' {
+    const suite = this.suite!;
     const keys = this.keys!;
     if (header.epoch > this.newestSeen) this.newestSeen = header.epoch;
     if (header.epoch <= keys.epoch) {
@@ -566,6 +653,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     const before = this.keys.epoch;
     for (const push of body.pushes) {
       const outcome = this.onPush(push, false);
+      if (outcome === 'applied') this.stats.tlsRekeys++;
       if (outcome === 'rejoin') return;
       if (outcome === 'gap') break;
     }
@@ -588,15 +676,59 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.send('join', { resume });
   }
 
-  private onData(envelope: Uint8Array): void {
-    if (this.opener === undefined) return;
+  /** Opens and emits one envelope; true if it was delivered. */
+  private onData(envelope: Uint8Array): boolean {
+    if (this.opener === undefined) return false;
     try {
       const m = this.opener.open(envelope);
       this.emit('message', { sender: m.sender, seq: m.seq, epoch: m.epoch, data: m.data });
+      return true;
     } catch (e) {
       if (!(e instanceof DataEnvelopeError)) throw e;
       this.stats.decryptFailures[e.reason]++;
+      return false;
     }
+  }
+
+  // ── gossip items ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Before the node stores or relays an item: a rekey part must carry a signature of a core
+   * server we know over its header (an insider holding the MAC key still cannot forge keys);
+   * a data item's id and epoch must match its envelope's clear header, and its epoch must be one
+   * whose key we hold.
+   */
+  private admitItem(item: Item): boolean {
+    if (this.keys === undefined) return false;
+    try {
+      if (!isRekeyId(item.id)) {
+        // Sealed under a key we do not hold yet (a peer answered our pull under our older
+        // epoch): not stored, so the id stays unseen and anti-entropy offers it again once the
+        // rekey is in. A header that does not match the id is refused outright.
+        const header = dataItemHeader(item);
+        if (header === undefined) this.stats.gossipRefused++;
+        return header !== undefined && header.epoch <= this.keys.epoch;
+      }
+      const push = openRekeyItem(item);
+      return this.verifyPush(push).epoch === item.epoch;
+    } catch (e) {
+      if (!(e instanceof DecodeError || e instanceof LeafProtocolError || e instanceof RangeError)) throw e;
+      this.stats.gossipRefused++;
+      return false;
+    }
+  }
+
+  private deliverItem(item: Item): void {
+    if (this.keys === undefined) return;
+    if (!isRekeyId(item.id)) {
+      // Our own publications come back through the core relay: not news to us.
+      if (dataItemHeader(item)?.sender === this.memberId) return;
+      if (this.onData(item.payload)) this.stats.gossipData++;
+      return;
+    }
+    const push = openRekeyItem(item);
+    const header = decodeHeader(push.header); // verified in admitItem
+    if (this.applyPush(push, header, true) === 'applied') this.stats.gossipRekeys++;
   }
 
   private onEvicted(reason: EvictionReason): void {

@@ -1,7 +1,7 @@
 /**
  * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
  * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
- * frame names its sender. Frame types 0x0701..0x070d.
+ * frame names its sender. Frame types 0x0701..0x070f.
  *
  *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave
  *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error
@@ -32,6 +32,8 @@ import {
   type CodecValue,
 } from '../wire/index.js';
 import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES } from '../crypto/index.js';
+import { MAX_HOST_CHARS, PeerEndpoint } from './addr-hints.js';
+import { LIMITS } from './config.js';
 
 /** A whole frame: a rekey catch-up of MAX_CATCH_UP_EPOCHS pushes fits with room to spare. */
 export const MAX_LEAF_FRAME_BYTES = 512 * 1024;
@@ -143,6 +145,25 @@ export const CatchUpReply = struct({
 });
 export type CatchUpReply = CodecValue<typeof CatchUpReply>;
 
+/**
+ * Gossip tier (the leaf's UDP side). After its welcome a leaf that runs gossip sends
+ * `gossipHello` with the UDP endpoint it receives on; from then on its server stops pushing
+ * rekeys and data to it over TLS (its edge relay injects them into the overlay instead) and
+ * answers with a `gossipSeed`: peers to start the views with, with their endpoints. A leaf that
+ * is cut off (or that a compaction moved to another slot) asks `gossipReseed` for a fresh one.
+ * A server without a gossip tier ignores both and keeps pushing over TLS.
+ */
+export const GossipHello = struct({ host: string(MAX_HOST_CHARS), port: varuint });
+export type GossipHello = CodecValue<typeof GossipHello>;
+
+export const GossipSeed = struct({
+  active: list(LIMITS.maxActive, PeerEndpoint),
+  passive: list(LIMITS.maxPassive, PeerEndpoint),
+  /** contacts[l − 1]: peers in our subtree of level l (span arity^l). */
+  contacts: list(LIMITS.maxLevels, list(LIMITS.maxContactsPerLevel, PeerEndpoint)),
+});
+export type GossipSeed = CodecValue<typeof GossipSeed>;
+
 export const LeafError = struct({
   code: enumCodec(LEAF_ERROR_CODES, 'leaf error code'),
   detail: string(MAX_DETAIL_BYTES),
@@ -164,6 +185,9 @@ export const LeafFrames = defineFrames(
     catchUpRequest: [0x070a, CatchUpRequest],
     catchUpReply: [0x070b, CatchUpReply],
     error: [0x070c, LeafError],
+    gossipHello: [0x070d, GossipHello],
+    gossipSeed: [0x070e, GossipSeed],
+    gossipReseed: [0x070f, struct({})],
   },
   { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
 );

@@ -219,6 +219,17 @@ export class TlsTransport implements Transport<string> {
     if (link !== undefined) this.closeLink(link, 'closed', detail, true);
   }
 
+  /**
+   * The IP address the up link to `peer` comes from (IPv4-mapped IPv6 unwrapped), for checks that
+   * bind something the peer claims to where it really is; undefined without an up link.
+   */
+  remoteAddress(peer: string): string | undefined {
+    const link = this.current.get(peer);
+    const ip = link?.state === 'up' ? link.socket.remoteAddress : undefined;
+    if (ip === undefined) return undefined;
+    return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
+  }
+
   /** RFC 8446 §7.5 exporter of the current link to `peer`; undefined without an up link. */
   exportKeyingMaterial(
     peer: string,

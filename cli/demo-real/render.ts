@@ -3,6 +3,7 @@ import type { LocalCluster } from '../cluster/index.js';
 import { percentile, type ActionKind } from './ledger.js';
 import type { RealDemoOptions } from './options.js';
 import type { DemoSnapshot, RealDemoResult } from './scenario.js';
+import { renderDissemination } from './dissemination.js';
 
 const ms = (x: number | undefined): string => (x === undefined ? '—' : `${Math.round(x)} ms`);
 
@@ -70,6 +71,7 @@ export function realSummary(r: RealDemoResult): string {
     'messages',
     `${d.messages} published, ${d.delivered}/${d.expected} deliveries (${lost} lost${d.expected > 0 ? `, ${((100 * lost) / d.expected).toFixed(2)}%` : ''})`,
   ]);
+  rows.push(['  dissemination', renderDissemination(r.dissemination)]);
   const failures = Object.entries(r.decryptFailures);
   rows.push([
     '  envelopes not opened',

@@ -9,6 +9,7 @@
 import type { ServerStatus } from '../../core-group/server/index.js';
 import { until, type LocalCluster, type LocalLeaf, type ServerProc } from '../cluster/index.js';
 import { DemoLedger, type ActionKind } from './ledger.js';
+import { disseminationOf, type DisseminationFigures } from './dissemination.js';
 import type { RealDemoOptions } from './options.js';
 
 /** Join concurrency of the first phase. */
@@ -59,6 +60,8 @@ export interface RealDemoResult {
   readonly decryptFailures: Record<string, number>;
   /** keyglass_view_changes_total of each live server at the end (a restarted one counts anew). */
   readonly viewChangesByServer: Record<string, number>;
+  /** How rekeys and data reached the leaves: UDP gossip vs TLS. */
+  readonly dissemination: DisseminationFigures;
   readonly finalEpoch: number | undefined;
   readonly finalLeaves: number;
   readonly leavesAgreeing: number;
@@ -420,6 +423,7 @@ export async function runRealDemo(
     revoked,
     decryptFailures,
     viewChangesByServer,
+    dissemination: disseminationOf(everyone.map((l) => l.client)),
     finalEpoch: finalKey?.epoch,
     finalLeaves: active.size,
     leavesAgreeing,

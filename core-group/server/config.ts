@@ -20,6 +20,8 @@
  *   "handshakeTimeoutMs": 10000               optional
  *   "generation": 0                            optional: bump in every config to restart a group
  *                                              whose servers all went down
+ *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3 }
+ *                                              optional: the edge relay (gossip-config.ts)
  * }
  * Relative paths are resolved against the config file's directory.
  */
@@ -27,6 +29,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isValidName, parseAdmissionPolicy, PolicyError, type AdmissionPolicy } from '../../auth/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { parseGossipConfig, type GossipRelayConfig } from './gossip-config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -62,6 +65,8 @@ export interface ServerConfig {
   readonly generation: number;
   /** TLS handshake plus link hello on every port (ms): bounds what a silent or garbage client holds. */
   readonly handshakeTimeoutMs: number;
+  /** The edge relay into the leaves' UDP gossip overlay. */
+  readonly gossip: GossipRelayConfig;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
@@ -89,6 +94,7 @@ const KNOWN_FIELDS = new Set([
   'crlPollMs',
   'generation',
   'handshakeTimeoutMs',
+  'gossip',
 ]);
 
 type Json = Record<string, unknown>;
@@ -198,6 +204,9 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
     crlPollMs: int(c['crlPollMs'], 'crlPollMs', 50, 600_000, 1000),
     generation: int(c['generation'], 'generation', 0, MAX_GENERATION, 0),
     handshakeTimeoutMs: int(c['handshakeTimeoutMs'], 'handshakeTimeoutMs', 100, 120_000, 10_000),
+    gossip: parseGossipConfig(c['gossip'], parseHostPort(listen['leaf'], 'listen.leaf').host, (msg) => {
+      throw new ConfigError(msg);
+    }),
   };
 }
 

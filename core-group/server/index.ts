@@ -18,6 +18,14 @@ export {
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { LeafEdge, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
+export {
+  EdgeRelay,
+  type GossipTarget,
+  type RelayOptions,
+  type RelayStats,
+  type SignedEpochParts,
+} from './gossip-relay.js';
+export { parseGossipConfig, DEFAULT_RELAY_FANOUT, type GossipRelayConfig } from './gossip-config.js';
 export { ServerMetrics } from './metrics.js';
 export { AdminServer } from './admin.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';

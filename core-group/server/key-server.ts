@@ -309,6 +309,8 @@ export class KeyServer implements GroupApp {
     this.ports.core = (await this.core.listen(core.port, core.host)).port;
     this.ports.leaf = (await this.leaf.listen(leaf.port, leaf.host)).port;
     this.ports.admin = await this.admin.listen(admin.port, admin.host);
+    const g = this.cfg.gossip;
+    if (g.enabled) await this.edge.startRelay(g);
     this.member.start();
     this.every(this.member.tickMs, () => {
       this.member.tick();
@@ -604,7 +606,7 @@ export class KeyServer implements GroupApp {
     for (const t of this.timers) clearInterval(t);
     this.outbox.clear();
     if (this.cfg.crl !== undefined) unwatchFile(this.cfg.crl);
-    await Promise.all([this.core.close(), this.leaf.close(), this.admin.close()]);
+    await Promise.all([this.core.close(), this.leaf.close(), this.admin.close(), this.edge.stopRelay()]);
     this.store.close();
     this.log.info('stopped');
   }

@@ -9,8 +9,14 @@
  *   dataPublish   → handed to the core (relayed to every server's leaves)
  *   leave         → a `leave` command
  *   catchUpRequest→ served from this server's signed history
- * Each applied batch is signed once by this server and pushed to its own leaves: each gets the
- * part on its own path. Sessions of evicted leaves get `evicted` and are closed.
+ * Each applied batch is signed once by this server. Leaves that announced a UDP endpoint
+ * (`gossipHello`, after their welcome) get a `gossipSeed` and are served by the edge relay
+ * (gossip-relay.ts): the batch's parts and the relayed data enter the leaves' gossip overlay with
+ * a bounded fan-out, and nothing is pushed to them over TLS — except what the relay cannot carry
+ * (a part or envelope too large for a datagram, no key to MAC under), which falls back to TLS.
+ * Other leaves (no gossip, or a server without a relay) get the part on their path pushed over
+ * TLS. Catch-up, welcomes and leases stay on TLS for everyone. Sessions of evicted leaves get
+ * `evicted` and are closed.
  *
  * Mutations need a primary component: a non-primary server still resumes known admissions and
  * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
@@ -24,7 +30,7 @@ import {
   type LeafFrameType,
   type SignerKey,
 } from '../../gossip-edge/index.js';
-import type { TlsTransport } from '../../net/index.js';
+import { formatUdpAddress, parseUdpAddress, type TlsTransport } from '../../net/index.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
 import {
@@ -37,6 +43,7 @@ import {
 import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
 import type { Logger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
+import { EdgeRelay, type GossipTarget, type RelayOptions } from './gossip-relay.js';
 
 /** What a verified leaf certificate contributes to its admission. */
 export interface LeafCert {
@@ -49,8 +56,10 @@ interface Session {
   readonly peer: string;
   readonly cert: LeafCert;
   awaitingWelcome: boolean;
-  /** The leaf's slot as of the last epoch pushed to it (routes its next part). */
+  /** The leaf's slot as of the last epoch pushed to it (routes its next part; its gossip id). */
   slot: number;
+  /** The UDP endpoint it announced: served by the relay instead of TLS pushes. */
+  gossip: { host: string; port: number; endpoint: string } | undefined;
 }
 
 export interface LeafEdgeDeps {
@@ -79,8 +88,45 @@ export class LeafEdge {
   private readonly sessions = new Map<string, Session>();
   private readonly certs = new Map<string, LeafCert>();
   private readonly renewals = new Set<string>();
+  private relay: EdgeRelay | undefined;
+  /** This server's gossip leaves sorted by slot; rebuilt lazily after a change. */
+  private targetCache: GossipTarget[] | undefined;
 
   constructor(private readonly d: LeafEdgeDeps) {}
+
+  /** Starts the edge relay (UDP); leaves that announce an endpoint are then served by gossip. */
+  async startRelay(opts: RelayOptions): Promise<void> {
+    if (this.relay !== undefined) throw new Error('relay already started');
+    this.relay = await EdgeRelay.bind(this.d.suite, opts);
+    this.installRelayKey();
+    this.d.log.info('edge relay listening', { udp: this.relay.local, fanout: opts.fanout });
+  }
+
+  async stopRelay(): Promise<void> {
+    const r = this.relay;
+    this.relay = undefined;
+    await r?.close();
+  }
+
+  /** The relay's counters (undefined without a relay). */
+  get relayStats(): EdgeRelay['stats'] | undefined {
+    return this.relay?.stats;
+  }
+
+  private installRelayKey(): void {
+    const key = this.d.machine.groupKey();
+    if (this.relay !== undefined && key !== undefined) this.relay.installKey(this.d.machine.epoch, key);
+  }
+
+  private targets(): GossipTarget[] {
+    if (this.targetCache !== undefined) return this.targetCache;
+    const out: GossipTarget[] = [];
+    for (const s of this.sessions.values())
+      if (s.gossip !== undefined && !s.awaitingWelcome && s.slot >= 0) out.push({ id: s.slot, ...s.gossip });
+    out.sort((a, b) => a.id - b.id);
+    this.targetCache = out;
+    return out;
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -92,6 +138,7 @@ export class LeafEdge {
   }
 
   onPeerDown(peer: string): void {
+    if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
     this.sessions.delete(peer);
     this.certs.delete(peer);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -131,13 +178,49 @@ export class LeafEdge {
       case 'catchUpRequest':
         this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
         return;
+      case 'gossipHello':
+        return this.onGossipHello(peer, frame.body.host, frame.body.port);
+      case 'gossipReseed': {
+        const s = this.sessions.get(peer);
+        if (s?.gossip !== undefined && this.relay !== undefined)
+          this.send(peer, 'gossipSeed', this.relay.seedFor(s.slot, this.targets()));
+        return;
+      }
       default:
         this.send(peer, 'error', { code: 'unexpected', detail: `a leaf sent ${frame.type}` });
     }
   }
 
+  /** A welcomed leaf's UDP endpoint: serve it by gossip from now on (ignored without a relay). */
+  private onGossipHello(peer: string, host: string, port: number): void {
+    const s = this.sessions.get(peer);
+    if (this.relay === undefined || s === undefined || s.awaitingWelcome) return;
+    const addr = port >= 1 && port <= 0xffff ? parseUdpAddress(formatUdpAddress(host, port)) : undefined;
+    if (addr === undefined) {
+      this.send(peer, 'error', { code: 'malformed', detail: 'gossip endpoint is not a literal IP and port' });
+      return;
+    }
+    // The relay and the seeds would send datagrams there: a leaf may name only its own address
+    // (the one its TLS link comes from), not point the group's traffic at a third party. Such a
+    // leaf is not cut off: it stays on TLS pushes (no error, which would make it fail over).
+    const remote = this.d.transport.remoteAddress(peer);
+    if (addr.host !== remote) {
+      this.d.metrics.refusals.inc({ port: 'leaf', reason: 'gossip-endpoint' });
+      this.d.log.warn('gossip endpoint refused: not the address of its TLS link; leaf stays on TLS', {
+        leaf: s.cert.name,
+        endpoint: formatUdpAddress(addr.host, addr.port),
+        remote: remote ?? '?',
+      });
+      return;
+    }
+    s.gossip = { host: addr.host, port: addr.port, endpoint: formatUdpAddress(addr.host, addr.port) };
+    this.targetCache = undefined;
+    this.send(peer, 'gossipSeed', this.relay.seedFor(s.slot, this.targets()));
+  }
+
   private onJoin(peer: string, cert: LeafCert, resumeEpoch: number | undefined): void {
-    const session: Session = { peer, cert, awaitingWelcome: true, slot: -1 };
+    if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
+    const session: Session = { peer, cert, awaitingWelcome: true, slot: -1, gossip: undefined };
     this.sessions.set(peer, session);
     this.d.metrics.leafSessions.set(this.sessions.size);
     const entry = this.d.machine.entry(cert.name);
@@ -192,7 +275,16 @@ export class LeafEdge {
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */
   distribute(batch: BatchOutput): void {
-    this.history.record(batch, this.d.signingPublic, signBatch(this.d.suite, this.d.signingSeed, batch));
+    const signature = signBatch(this.d.suite, this.d.signingSeed, batch);
+    this.history.record(batch, this.d.signingPublic, signature);
+    // Gossip first, addressed by the slots the leaves held before this batch (their gossip ids).
+    const split = batch.rekey.split;
+    const fallback = new Set(
+      this.relay?.routeEpoch(
+        { epoch: batch.epoch, header: batch.headerBytes, signer: this.d.signingPublic, signature, split },
+        this.targets(),
+      ) ?? [],
+    );
     const evicted = new Map<string, EvictionReason>(batch.evicted.map((x) => [x.name, x.reason]));
     const admitted = new Set(batch.admitted.map((a) => a.name));
     for (const s of [...this.sessions.values()]) {
@@ -212,23 +304,37 @@ export class LeafEdge {
         }
         continue;
       }
-      const p = this.history.pushFor(batch.epoch, s.slot);
-      if (p !== undefined) this.send(s.peer, 'rekeyPush', p.push);
+      const viaGossip =
+        s.gossip !== undefined && (fallback.size === 0 || !fallback.has(split.partIdFor(s.slot) ?? -1));
+      if (!viaGossip) {
+        const p = this.history.pushFor(batch.epoch, s.slot);
+        if (p !== undefined) this.send(s.peer, 'rekeyPush', p.push);
+      }
       s.slot = entry.slot;
     }
+    this.targetCache = undefined;
+    this.installRelayKey();
   }
 
   private evict(s: Session, reason: EvictionReason, epoch: number): void {
     this.send(s.peer, 'evicted', { reason, epoch });
     this.sessions.delete(s.peer);
+    this.targetCache = undefined;
     this.d.transport.disconnect(s.peer, `evicted: ${reason}`);
     this.d.log.info('leaf evicted', { leaf: s.cert.name, reason, epoch });
   }
 
-  /** A sealed envelope relayed by the core: to every welcomed leaf but its publisher. */
+  /**
+   * A sealed envelope relayed by the core: into the gossip overlay through our gossip leaves,
+   * and over TLS to every other welcomed leaf but its publisher.
+   */
   deliverData(originPeer: string | undefined, envelope: Uint8Array): void {
+    const targets = this.targets();
+    const viaGossip =
+      this.relay !== undefined && targets.length > 0 && this.relay.injectData(envelope, targets);
+    if (viaGossip && targets.length === this.sessions.size) return; // nobody left for TLS
     for (const s of this.sessions.values()) {
-      if (s.peer === originPeer || s.awaitingWelcome) continue;
+      if (s.peer === originPeer || s.awaitingWelcome || (viaGossip && s.gossip !== undefined)) continue;
       if (this.send(s.peer, 'dataDeliver', { envelope })) this.d.metrics.dataRelayed.inc();
     }
   }
@@ -241,6 +347,7 @@ export class LeafEdge {
       const s = this.sessions.get(peer);
       if (s !== undefined) this.send(peer, 'evicted', { reason: 'revoked', epoch: this.d.machine.epoch });
       this.sessions.delete(peer);
+      this.targetCache = undefined;
       this.d.transport.disconnect(peer, 'certificate revoked');
       closed.push(cert.name);
     }
@@ -250,6 +357,8 @@ export class LeafEdge {
   /** The replicated state was replaced (state transfer): history no longer matches; leaves catch up or rejoin. */
   onStateReplaced(): void {
     this.history.clear();
+    this.targetCache = undefined;
+    this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the
     // history is gone): welcome each again at the new epoch, or drop it if the new registry does
     // not know its admission (it reconnects and joins afresh).

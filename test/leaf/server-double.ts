@@ -169,6 +169,9 @@ export class TestCoreServer {
       case 'catchUpRequest':
         this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
         return;
+      case 'gossipHello':
+      case 'gossipReseed':
+        return; // a server without an edge relay: the leaf stays on TLS pushes
       default:
         this.send(peer, 'error', { code: 'unexpected', detail: `a leaf sent ${frame.type}` });
     }

@@ -1,0 +1,291 @@
+/**
+ * The edge relay a core server runs: the core's entry into the leaves' UDP gossip overlay.
+ *
+ * Per signed epoch it hands every rekey part to `fanout` + log2(m) of THIS server's m gossip
+ * leaves inside the part's slot range (a part a compaction moved is addressed to the one leaf's old
+ * slot, its gossip id until it applies the part); those leaves relay it inside the subtree. Per
+ * data envelope the core relays, it hands the envelope to `fanout` random gossip leaves, who
+ * spread it to the whole group. Each server does this for its own leaves, so every part with a
+ * live leaf has an entry point; copies from several servers carry the same item id and are
+ * suppressed as duplicates. The per-batch work is O(parts · (log n + fanout)) datagrams instead
+ * of one TLS push per leaf.
+ *
+ * The relay only sends: it does not join the overlay (a core server in every leaf's view would
+ * be the hotspot gossip exists to avoid). Its envelopes carry the sender id CORE_RELAY_PEER and a
+ * MAC under the epoch the receivers are in (E − 1 for parts of E; the envelope's epoch for data),
+ * from the group keys it is given after each batch. What cannot go by gossip — a datagram that
+ * would exceed `maxDatagramBytes`, an epoch whose previous key the relay lacks (right after a
+ * state transfer), a data sender id outside the gossip id range — is returned to the caller,
+ * which pushes it over TLS.
+ *
+ * Seeds: a new gossip leaf gets random active and passive peers and, per subtree level, a few
+ * contacts inside its subtree — all from this server's own gossip leaves, with their endpoints.
+ */
+import type { CipherSuite } from '../../crypto/index.js';
+import { UdpTransport } from '../../net/index.js';
+import { encodePart, type RekeySplit } from '../../keytree/index.js';
+import {
+  CORE_RELAY_PEER,
+  DEFAULT_GOSSIP_CONFIG,
+  MacAuthenticator,
+  dataItem,
+  encodeEnvelope,
+  lowerBound,
+  rekeyItem,
+  type GossipConfig,
+  type GossipSeed,
+  type Item,
+  type PeerEndpoint,
+} from '../../gossip-edge/index.js';
+
+export interface RelayOptions {
+  /** Literal IP the relay's UDP socket binds to. */
+  readonly host: string;
+  readonly port: number;
+  /** Leaves each part / data item is handed to. */
+  readonly fanout: number;
+  readonly maxDatagramBytes: number;
+  /** Sizes of the seeds (the leaves' view sizes). */
+  readonly seedShape?: Pick<
+    GossipConfig,
+    'activeSize' | 'passiveSize' | 'levels' | 'contactsPerLevel' | 'arity'
+  >;
+}
+
+/** One gossip leaf of this server: its current slot (its gossip id) and UDP endpoint. */
+export interface GossipTarget extends PeerEndpoint {
+  readonly endpoint: string;
+}
+
+export interface RelayStats {
+  epochs: number;
+  partsRouted: number;
+  /** Parts no gossip leaf of this server is under (another server's leaves are). */
+  partsWithoutTarget: number;
+  /** Parts / data that went over TLS instead (too large, or no key to MAC under). */
+  partsFallback: number;
+  dataInjected: number;
+  dataFallback: number;
+  datagrams: number;
+  sendQueueFull: number;
+  seeds: number;
+}
+
+/** The signed epoch as the leaf edge records it. */
+export interface SignedEpochParts {
+  readonly epoch: number;
+  readonly header: Uint8Array;
+  readonly signer: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly split: RekeySplit;
+}
+
+const randomInt = (n: number): number => Math.floor(Math.random() * n);
+
+/**
+ * Older epochs the relay may MAC under when it lacks the one its receivers are in: batches
+ * committed together reach the relay with only the last one's key; receivers still accept the
+ * epoch before their current one for a grace period (node.ts), and a leaf behind holds it.
+ */
+const MAC_LOOKBACK = 2;
+
+/**
+ * Leaves a part is handed to: the fan-out plus log2 of the m leaves under it (a bigger subtree
+ * needs more seeds for its epidemic to finish in the same rounds), never more than m.
+ */
+function partFanout(fanout: number, m: number): number {
+  return Math.min(m, fanout + Math.floor(Math.log2(Math.max(1, m))));
+}
+
+/** Up to k distinct random indices in [lo, hi), skipping `skip`. */
+function pick(lo: number, hi: number, k: number, skip = -1): number[] {
+  const out: number[] = [];
+  const m = hi - lo;
+  if (m <= 0) return out;
+  if (m <= 2 * k) {
+    // Small range: a partial shuffle of all of it.
+    const all = Array.from({ length: m }, (_, i) => lo + i).filter((i) => i !== skip);
+    for (let i = 0; i < all.length && out.length < k; i++) {
+      const j = i + randomInt(all.length - i);
+      [all[i], all[j]] = [all[j]!, all[i]!];
+      out.push(all[i]!);
+    }
+    return out;
+  }
+  while (out.length < k) {
+    const i = lo + randomInt(m);
+    if (i !== skip && !out.includes(i)) out.push(i);
+  }
+  return out;
+}
+
+export class EdgeRelay {
+  readonly stats: RelayStats = {
+    epochs: 0,
+    partsRouted: 0,
+    partsWithoutTarget: 0,
+    partsFallback: 0,
+    dataInjected: 0,
+    dataFallback: 0,
+    datagrams: 0,
+    sendQueueFull: 0,
+    seeds: 0,
+  };
+  private readonly auth: MacAuthenticator;
+  private epoch = -1;
+
+  private constructor(
+    private readonly udp: UdpTransport,
+    suite: CipherSuite,
+    private readonly opts: RelayOptions,
+  ) {
+    if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
+      throw new RangeError('relay fanout 1..32');
+    this.auth = new MacAuthenticator(suite);
+  }
+
+  static async bind(suite: CipherSuite, opts: RelayOptions): Promise<EdgeRelay> {
+    const udp = await UdpTransport.bind({
+      host: opts.host,
+      port: opts.port,
+      maxDatagramBytes: opts.maxDatagramBytes,
+    });
+    return new EdgeRelay(udp, suite, opts);
+  }
+
+  get local(): string {
+    return this.udp.local;
+  }
+
+  /** The group key of `epoch` (after each batch, at start and after a state transfer). */
+  installKey(epoch: number, groupKey: Uint8Array): void {
+    this.auth.install(epoch, groupKey);
+    if (epoch > this.epoch) this.epoch = epoch;
+  }
+
+  /**
+   * Routes every part of a signed epoch; `targets` are this server's gossip leaves sorted by
+   * their slot BEFORE the epoch (their gossip ids). Returns the ids of parts that must go over
+   * TLS instead (to this server's gossip leaves under them).
+   */
+  routeEpoch(signed: SignedEpochParts, targets: readonly GossipTarget[]): number[] {
+    const fallback: number[] = [];
+    const { split, epoch } = signed;
+    const macEpoch = this.heldEpoch(epoch - 1);
+    const slots = targets.map((t) => t.id);
+    this.stats.epochs++;
+    for (let id = 0; id < split.count; id++) {
+      let { start, end } = split.range(id);
+      let lo = lowerBound(slots, start);
+      let hi = lowerBound(slots, end);
+      // A level-0 part may be a moved leaf's: then it is addressed to the leaf's old slot.
+      if (hi === lo && end - start !== 1) {
+        this.stats.partsWithoutTarget++;
+        continue;
+      }
+      const part = split.part(id);
+      if (part.movedFrom !== undefined) {
+        start = part.movedFrom;
+        end = start + 1;
+        lo = lowerBound(slots, start);
+        hi = lowerBound(slots, end);
+      }
+      if (hi === lo) {
+        this.stats.partsWithoutTarget++;
+        continue;
+      }
+      const item = rekeyItem(
+        {
+          header: signed.header,
+          signer: signed.signer,
+          signature: signed.signature,
+          parts: [encodePart(part)],
+        },
+        epoch,
+        id,
+        { start, end },
+      );
+      const to = pick(lo, hi, partFanout(this.opts.fanout, hi - lo)).map((i) => targets[i]!);
+      if (macEpoch === undefined || !this.inject(item, macEpoch, to)) {
+        this.stats.partsFallback++;
+        fallback.push(id);
+        continue;
+      }
+      this.stats.partsRouted++;
+    }
+    return fallback;
+  }
+
+  /** Hands a sealed envelope to `fanout` random targets; false: it must go over TLS instead. */
+  injectData(envelope: Uint8Array, targets: readonly GossipTarget[]): boolean {
+    if (targets.length === 0) return true;
+    const item = dataItem(envelope);
+    const macEpoch = (item !== undefined ? this.heldEpoch(item.epoch) : undefined) ?? this.epoch;
+    if (
+      item === undefined ||
+      !this.inject(
+        item,
+        macEpoch,
+        pick(0, targets.length, this.opts.fanout).map((i) => targets[i]!),
+      )
+    ) {
+      this.stats.dataFallback++;
+      return false;
+    }
+    this.stats.dataInjected++;
+    return true;
+  }
+
+  /** The newest epoch ≤ `epoch` (at most MAC_LOOKBACK older) whose key the relay holds. */
+  private heldEpoch(epoch: number): number | undefined {
+    for (let e = epoch; e >= 0 && e >= epoch - MAC_LOOKBACK; e--) if (this.auth.holds(e)) return e;
+    return undefined;
+  }
+
+  /** One eager push of `item` (hop 1) under `macEpoch` to each target; false if it cannot go. */
+  private inject(item: Item, macEpoch: number, to: readonly GossipTarget[]): boolean {
+    const unsigned = {
+      epoch: macEpoch,
+      sender: CORE_RELAY_PEER,
+      body: { kind: 'push' as const, hop: 1, item },
+    };
+    const tag = this.auth.tag(unsigned);
+    if (tag === undefined) return false;
+    const bytes = encodeEnvelope({ ...unsigned, tag });
+    if (bytes.length > this.udp.maxMessageBytes) return false;
+    for (const t of to) {
+      if (this.udp.send(t.endpoint, bytes)) this.stats.datagrams++;
+      else this.stats.sendQueueFull++;
+    }
+    return true;
+  }
+
+  /** A seed for the leaf at `slot` from `targets` (sorted by slot; may include the leaf itself). */
+  seedFor(slot: number, targets: readonly GossipTarget[]): GossipSeed {
+    const shape = this.opts.seedShape ?? DEFAULT_GOSSIP_CONFIG;
+    this.stats.seeds++;
+    const slots = targets.map((t) => t.id);
+    const self = lowerBound(slots, slot);
+    const skip = slots[self] === slot ? self : -1;
+    const entry = (i: number): PeerEndpoint => ({
+      id: targets[i]!.id,
+      host: targets[i]!.host,
+      port: targets[i]!.port,
+    });
+    const active = pick(0, targets.length, shape.activeSize, skip).map(entry);
+    const passive = pick(0, targets.length, shape.passiveSize, skip).map(entry);
+    const contacts: PeerEndpoint[][] = [];
+    for (let l = 1, span = shape.arity; l <= shape.levels; l++, span *= shape.arity) {
+      const base = slot - (slot % span);
+      const lo = lowerBound(slots, base);
+      const hi = lowerBound(slots, base + span);
+      contacts.push(pick(lo, hi, shape.contactsPerLevel, skip).map(entry));
+      if (hi - lo >= targets.length) break; // this level already spans every leaf we know
+    }
+    return { active, passive, contacts };
+  }
+
+  close(): Promise<void> {
+    return this.udp.close();
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * GossipLink — the real-network host of one leaf's GossipNode: a UDP socket (net/udp), the
+ * address book, the round timer, and the key epochs the node may MAC under. The protocol logic
+ * stays in the sans-IO GossipNode; this file only moves bytes and time.
+ *
+ * Datagrams, each one frame:
+ *   0x0601 gossip envelope (codec.ts)   — handed to the node; when its MAC verifies, the source
+ *                                          address is learned for the sender id ('direct')
+ *   0x0602 address hints (addr-hints.ts) — sent next to every shuffle / shuffle reply, naming the
+ *                                          endpoints of the peers it lists ('hint')
+ * Bounds: a datagram is at most `maxDatagramBytes` (default 8 KiB: one rekey part or a typical
+ * data envelope with headers). A send that would not fit is refused and counted (`oversize`);
+ * the core relay never injects such an item into the overlay (it falls back to TLS), so this
+ * only guards against a misconfigured peer. In-flight sends are capped by the UDP transport
+ * (full → counted, the anti-entropy repairs the loss). The address book is bounded (LRU).
+ *
+ * Early datagrams: the part of epoch E is MAC'd under E − 1; a leaf still at E − 2 (its part of
+ * E − 1 is a few milliseconds behind on another path) cannot verify it yet. Such envelopes — at
+ * most `EARLY_EPOCHS` ahead — are kept in a small FIFO (`MAX_EARLY`, oldest dropped) and handed
+ * to the node again once the leaf installs that epoch's key, instead of waiting for anti-entropy
+ * or a catch-up from the core. The node still sees them at once (it notes the newer epoch, its
+ * trigger for a catch-up should the key never come). Unauthenticated until then, so the queue
+ * is bounded and only costs a re-verification.
+ *
+ * Slot moves: a leaf's PeerId is its key-tree slot; when a compaction moves it, `moveTo` builds a
+ * node for the new slot carrying over its views (retained items are dropped: a duplicate that
+ * arrives later is refused by the data replay window and the rekey epoch check).
+ */
+import { DecodeError, peekFrameHeader } from '../wire/index.js';
+import { UdpTransport, formatUdpAddress, parseUdpAddress } from '../net/index.js';
+import type { CipherSuite } from '../crypto/index.js';
+import { AddressBook, DEFAULT_ADDRESS_BOOK_SIZE } from './address-book.js';
+import {
+  ADDR_FRAME_TYPE,
+  MAX_ADDR_FRAME_BYTES,
+  encodeAddrHints,
+  openAddrHints,
+  type PeerEndpoint,
+} from './addr-hints.js';
+import { MacAuthenticator } from './auth.js';
+import { GOSSIP_FRAME_TYPE, MAX_GOSSIP_FRAME_BYTES, decodeEnvelope, encodeEnvelope } from './codec.js';
+import { gossipConfig, type GossipConfig } from './config.js';
+import { GossipCounters } from './counters.js';
+import { CORE_RELAY_PEER, type PeerId } from './ids.js';
+import type { GossipSeed } from './leaf-protocol.js';
+import type { Envelope, Item } from './messages.js';
+import { GossipNode, type CorePull, type GossipHost } from './node.js';
+import type { RandomSource } from './random.js';
+import { GossipStore } from './store.js';
+
+export const DEFAULT_GOSSIP_DATAGRAM_BYTES = 8192;
+export const DEFAULT_GOSSIP_ROUND_MS = 100;
+/** Envelopes kept for an epoch we do not hold yet, and how far ahead they may be. */
+export const MAX_EARLY = 32;
+export const EARLY_EPOCHS = 2;
+
+export interface GossipLinkOptions {
+  /** Literal IP to bind the UDP socket to (default 127.0.0.1). */
+  readonly host?: string;
+  /** UDP port (default 0: ephemeral). */
+  readonly port?: number;
+  /** Largest datagram sent or accepted (default 8192). */
+  readonly maxDatagramBytes?: number;
+  /** Gossip round period (default 100 ms). */
+  readonly roundMs?: number;
+  /** Protocol tunables (arity is taken from the key tree). */
+  readonly config?: Partial<GossipConfig>;
+  readonly addressBookSize?: number;
+}
+
+/** What the leaf above the link decides. */
+export interface GossipLinkHandler {
+  admit(item: Item): boolean;
+  deliver(item: Item): void;
+  pullFromCore(req: CorePull): void;
+  reseed(): void;
+}
+
+export interface GossipLinkStats {
+  datagramsIn: number;
+  malformed: number;
+  noAddress: number;
+  oversize: number;
+  sendQueueFull: number;
+  hintsSent: number;
+  hintsAccepted: number;
+  hintsRefused: number;
+  moves: number;
+  /** Envelopes kept for a key not yet held, and those later replayed once it was. */
+  heldEarly: number;
+  replayedEarly: number;
+}
+
+const mathRandom: RandomSource = { int: (n) => Math.floor(Math.random() * n) };
+
+export class GossipLink {
+  readonly counters = new GossipCounters(false);
+  readonly stats: GossipLinkStats = {
+    datagramsIn: 0,
+    malformed: 0,
+    noAddress: 0,
+    oversize: 0,
+    sendQueueFull: 0,
+    hintsSent: 0,
+    hintsAccepted: 0,
+    hintsRefused: 0,
+    moves: 0,
+    heldEarly: 0,
+    replayedEarly: 0,
+  };
+  readonly book: AddressBook;
+  private readonly auth: MacAuthenticator;
+  private node: GossipNode | undefined;
+  private config: GossipConfig | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Source address of the datagram being handled (learned if its MAC verifies). */
+  private source: string | undefined;
+  private closed = false;
+  private early: { readonly env: Envelope; readonly from: string }[] = [];
+
+  private constructor(
+    private readonly udp: UdpTransport,
+    suite: CipherSuite,
+    private readonly handler: GossipLinkHandler,
+    private readonly opts: GossipLinkOptions,
+    readonly endpoint: { readonly host: string; readonly port: number },
+  ) {
+    this.book = new AddressBook(opts.addressBookSize ?? DEFAULT_ADDRESS_BOOK_SIZE);
+    this.auth = new MacAuthenticator(suite);
+    udp.setHandler({ onMessage: (from, data) => this.onDatagram(from, data) });
+  }
+
+  static async bind(
+    suite: CipherSuite,
+    handler: GossipLinkHandler,
+    opts: GossipLinkOptions = {},
+  ): Promise<GossipLink> {
+    const max = opts.maxDatagramBytes ?? DEFAULT_GOSSIP_DATAGRAM_BYTES;
+    if (!(Number.isInteger(max) && max >= 512 && max <= MAX_GOSSIP_FRAME_BYTES))
+      throw new RangeError(`gossip maxDatagramBytes ${max} outside 512..${MAX_GOSSIP_FRAME_BYTES}`);
+    const roundMs = opts.roundMs ?? DEFAULT_GOSSIP_ROUND_MS;
+    if (!(Number.isInteger(roundMs) && roundMs >= 5)) throw new RangeError('gossip roundMs ≥ 5');
+    const udp = await UdpTransport.bind({
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      maxDatagramBytes: max,
+    });
+    const local = parseUdpAddress(udp.local)!;
+    return new GossipLink(udp, suite, handler, opts, { host: local.host, port: local.port });
+  }
+
+  /** Our PeerId (slot), or undefined before `start`. */
+  get self(): PeerId | undefined {
+    return this.node?.self;
+  }
+
+  get started(): boolean {
+    return this.node !== undefined;
+  }
+
+  /** Creates the node for `slot` at `epoch` (after the welcome); rounds start with the first seed. */
+  start(slot: PeerId, epoch: number, arity: number): void {
+    if (this.closed) return;
+    this.config ??= gossipConfig({ ...this.opts.config, arity });
+    this.node = this.makeNode(slot, epoch);
+  }
+
+  /** The leaf installed epoch `epoch`: MAC under its key from now on. */
+  installKey(epoch: number, groupKey: Uint8Array): void {
+    this.auth.install(epoch, groupKey);
+    this.node?.setEpoch(epoch);
+    // Not re-entrantly: a key is usually installed from inside the node's own delivery.
+    if (this.early.length > 0) queueMicrotask(() => this.replayEarly());
+  }
+
+  /** Hands held envelopes of epochs we now hold to the node; drops those we moved past. */
+  private replayEarly(): void {
+    const node = this.node;
+    if (node === undefined || this.early.length === 0) return;
+    const ready = this.early.filter((x) => x.env.epoch <= node.epoch);
+    this.early = this.early.filter((x) => x.env.epoch > node.epoch);
+    for (const { env, from } of ready) {
+      if (env.epoch !== node.epoch) continue; // older than our epoch now: stale
+      this.stats.replayedEarly++;
+      this.handle(node, env, from);
+    }
+  }
+
+  /** A seed from the core server: learn the endpoints, add the peers, start the rounds. */
+  seed(seed: GossipSeed): void {
+    const node = this.node;
+    if (node === undefined || this.closed) return;
+    const ids = (list: readonly PeerEndpoint[]): PeerId[] => {
+      const out: PeerId[] = [];
+      for (const p of list) {
+        if (p.id === node.self) continue;
+        this.book.learn(p.id, formatUdpAddress(p.host, p.port), 'seed');
+        out.push(p.id);
+      }
+      return out;
+    };
+    node.seed(ids(seed.active), ids(seed.passive), seed.contacts.map(ids));
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.node?.tick(), this.opts.roundMs ?? DEFAULT_GOSSIP_ROUND_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** A compaction moved us to `slot`: a node under the new id, keeping our views. */
+  moveTo(slot: PeerId, epoch: number): void {
+    const old = this.node;
+    if (old === undefined || old.self === slot || this.closed) return;
+    this.stats.moves++;
+    const v = old.views;
+    const contacts = Array.from({ length: this.config!.levels }, (_, l) => v.contacts(l + 1));
+    const keep = (ps: readonly PeerId[]): PeerId[] => ps.filter((p) => p !== slot);
+    const node = this.makeNode(slot, epoch);
+    this.node = node;
+    node.seed(keep(v.active()), keep(v.passive()), contacts.map(keep));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.node = undefined;
+    await this.udp.close();
+  }
+
+  // ── node host ────────────────────────────────────────────────────────────────────────────
+
+  private makeNode(slot: PeerId, epoch: number): GossipNode {
+    const c = this.config!;
+    const auth = this.auth;
+    // Learns the datagram's source for the sender id only when the MAC verifies.
+    const learning = {
+      holds: (e: number) => auth.holds(e),
+      tag: (env: Omit<Envelope, 'tag'>) => auth.tag(env),
+      verify: (env: Envelope) => {
+        const ok = auth.verify(env);
+        if (ok && this.source !== undefined && env.sender !== CORE_RELAY_PEER)
+          this.book.learn(env.sender, this.source, 'direct');
+        return ok;
+      },
+    };
+    const host: GossipHost<Uint8Array> = {
+      send: (to, env) => this.send(to, env),
+      deliver: (item) => this.handler.deliver(item),
+      admit: (item) => this.handler.admit(item),
+      pullFromCore: (req) => this.handler.pullFromCore(req),
+      reseed: () => this.handler.reseed(),
+    };
+    return new GossipNode(new GossipStore(c, 1), 0, slot, learning, mathRandom, host, this.counters, epoch);
+  }
+
+  private send(to: PeerId, env: Envelope): void {
+    const endpoint = this.book.get(to);
+    if (endpoint === undefined) {
+      this.stats.noAddress++;
+      return;
+    }
+    this.datagram(endpoint, encodeEnvelope(env));
+    const body = env.body;
+    if (body.kind !== 'shuffle' && body.kind !== 'shuffleReply') return;
+    const entries: PeerEndpoint[] = [];
+    for (const id of body.peers) {
+      const at = this.book.peek(id);
+      const parsed = at === undefined ? undefined : parseUdpAddress(at);
+      if (parsed !== undefined) entries.push({ id, host: parsed.host, port: parsed.port });
+    }
+    if (entries.length === 0) return;
+    const hints = encodeAddrHints(this.auth, { epoch: env.epoch, sender: env.sender, entries });
+    if (hints !== undefined && this.datagram(endpoint, hints)) this.stats.hintsSent++;
+  }
+
+  private datagram(endpoint: string, bytes: Uint8Array): boolean {
+    if (bytes.length > this.udp.maxMessageBytes) {
+      this.stats.oversize++;
+      return false;
+    }
+    const ok = this.udp.send(endpoint, bytes);
+    if (!ok) this.stats.sendQueueFull++;
+    return ok;
+  }
+
+  private onDatagram(from: string, data: Uint8Array): void {
+    const node = this.node;
+    if (node === undefined) return;
+    this.stats.datagramsIn++;
+    try {
+      const type = peekFrameHeader(data, MAX_GOSSIP_FRAME_BYTES).type;
+      if (type === GOSSIP_FRAME_TYPE) {
+        const env = decodeEnvelope(data);
+        if (env.epoch > node.epoch && env.epoch <= node.epoch + EARLY_EPOCHS) {
+          if (this.early.length >= MAX_EARLY) this.early.shift();
+          this.early.push({ env, from });
+          this.stats.heldEarly++;
+        }
+        this.handle(node, env, from);
+      } else if (type === ADDR_FRAME_TYPE && data.length <= MAX_ADDR_FRAME_BYTES) {
+        this.onHints(node, data);
+      } else this.stats.malformed++;
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.stats.malformed++;
+    }
+  }
+
+  private handle(node: GossipNode, env: Envelope, from: string): void {
+    this.source = from;
+    try {
+      node.receive(env);
+    } finally {
+      this.source = undefined;
+    }
+  }
+
+  private onHints(node: GossipNode, data: Uint8Array): void {
+    const h = openAddrHints(this.auth, data);
+    // Only current-ish epochs: an evicted leaf still holding an old key cannot plant addresses.
+    const window = this.config!.epochWindow;
+    if (h === undefined || h.epoch + window < node.epoch) {
+      this.stats.hintsRefused++;
+      return;
+    }
+    this.stats.hintsAccepted++;
+    for (const e of h.entries) {
+      if (e.id !== node.self && e.id !== CORE_RELAY_PEER)
+        this.book.learn(e.id, formatUdpAddress(e.host, e.port), 'hint');
+    }
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The edge relay and the leaves' GossipLinks over real UDP on 127.0.0.1, in one process, with a
+ * real LeafKeyTree: the relay routes a signed batch's parts by subtree and injects a sealed data
+ * envelope; every remaining leaf recovers the new group key and opens the data; a departed leaf
+ * and an outsider (wrong key) get nothing in and cannot inject. Plus the address book and the
+ * address-hint frames on their own.
+ */
+import test from 'ava';
+import { createSocket } from 'node:dgram';
+import { loadSuite, type CipherSuite } from '../../crypto/index.js';
+import {
+  LeafKeyTree,
+  LeafKeys,
+  decodeHeader,
+  decodePart,
+  derivedKeySource,
+  encodeHeader,
+  signedBytes,
+} from '../../keytree/index.js';
+import {
+  AddressBook,
+  DataEnvelopeError,
+  DataKeyring,
+  DataOpener,
+  DataSealer,
+  GossipLink,
+  MacAuthenticator,
+  encodeAddrHints,
+  encodeEnvelope,
+  isRekeyId,
+  openAddrHints,
+  openRekeyItem,
+  dataId,
+  type Item,
+} from '../../gossip-edge/index.js';
+import { EdgeRelay, type GossipTarget } from '../../core-group/server/index.js';
+
+const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+test('address book: bounded LRU; a weaker source never overrides a stronger one', (t) => {
+  const book = new AddressBook(3);
+  book.learn(1, '127.0.0.1:1001', 'direct');
+  book.learn(1, '127.0.0.1:6666', 'hint');
+  t.is(book.get(1), '127.0.0.1:1001', 'a hint cannot redirect a directly learned peer');
+  book.learn(1, '127.0.0.1:1002', 'direct');
+  t.is(book.get(1), '127.0.0.1:1002', 'the peer itself moved: direct wins');
+  book.learn(2, '127.0.0.1:2000', 'seed');
+  book.learn(3, '127.0.0.1:3000', 'hint');
+  book.get(1); // 1 is now the most recently used
+  book.learn(4, '127.0.0.1:4000', 'hint');
+  t.is(book.size, 3);
+  t.is(book.peek(2), undefined, 'the least recently used entry went');
+  t.is(book.peek(1), '127.0.0.1:1002');
+});
+
+test('address hints: verify under the epoch key only, tampering refused', async (t) => {
+  const suite = await loadSuite();
+  const a = new MacAuthenticator(suite);
+  const b = new MacAuthenticator(suite);
+  const key = suite.randomBytes(32);
+  a.install(7, key);
+  b.install(7, key);
+  const hints = { epoch: 7, sender: 3, entries: [{ id: 9, host: '127.0.0.1', port: 4242 }] };
+  const bytes = encodeAddrHints(a, hints)!;
+  t.deepEqual(openAddrHints(b, bytes)?.entries, hints.entries);
+  const tampered = bytes.slice();
+  tampered[tampered.length - 20]! ^= 1;
+  t.is(openAddrHints(b, tampered), undefined);
+  const outsider = new MacAuthenticator(suite);
+  outsider.install(7, suite.randomBytes(32));
+  t.is(openAddrHints(b, encodeAddrHints(outsider, hints)!), undefined);
+  t.is(encodeAddrHints(a, { ...hints, epoch: 8 }), undefined, 'no key, no hint');
+});
+
+interface Leaf {
+  slot: number;
+  keys: LeafKeys;
+  link: GossipLink;
+  data: string[];
+  unreadable: number;
+  opener: DataOpener;
+  keyring: DataKeyring;
+}
+
+async function makeLeaf(
+  suite: CipherSuite,
+  tree: LeafKeyTree,
+  slot: number,
+  signer: Uint8Array,
+): Promise<Leaf> {
+  const keys = LeafKeys.fromWelcome(tree.welcome(slot));
+  const keyring = new DataKeyring(suite, 2);
+  const leaf = {
+    slot,
+    keys,
+    data: [] as string[],
+    unreadable: 0,
+    keyring,
+    opener: new DataOpener(suite, keyring, {}),
+  } as Leaf;
+  const install = (k: LeafKeys): void => {
+    leaf.keys = k;
+    const gk = k.groupKey();
+    keyring.install(k.epoch, gk);
+    leaf.link?.installKey(k.epoch, gk);
+  };
+  leaf.link = await GossipLink.bind(
+    suite,
+    {
+      admit: (item: Item) => {
+        if (!isRekeyId(item.id)) return true;
+        const push = openRekeyItem(item);
+        return suite.ed25519Verify(signer, signedBytes(decodeHeader(push.header)), push.signature);
+      },
+      deliver: (item: Item) => {
+        if (!isRekeyId(item.id)) {
+          try {
+            leaf.data.push(new TextDecoder().decode(leaf.opener.open(item.payload).data));
+          } catch (e) {
+            // A departed leaf may still be handed the item by a peer answering its pull under
+            // the old epoch's grace window: sealed under the new key, it cannot read it.
+            if (!(e instanceof DataEnvelopeError)) throw e;
+            leaf.unreadable++;
+          }
+          return;
+        }
+        const push = openRekeyItem(item);
+        install(leaf.keys.processPart(suite, decodeHeader(push.header), decodePart(push.parts[0]!)));
+      },
+      pullFromCore: () => {},
+      reseed: () => {},
+    },
+    { roundMs: 20 },
+  );
+  leaf.link.start(slot, keys.epoch, 4);
+  install(keys);
+  return leaf;
+}
+
+test('edge relay over real UDP: parts by subtree, data to all, departed leaf and outsider locked out', async (t) => {
+  const suite = await loadSuite();
+  const n = 48;
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, suite.randomBytes(32)),
+      group: new TextEncoder().encode('g'),
+      arity: 4,
+    },
+    n,
+  );
+  const seed = suite.randomBytes(32);
+  const signer = suite.ed25519PublicKey(seed);
+  const relay = await EdgeRelay.bind(suite, {
+    host: '127.0.0.1',
+    port: 0,
+    fanout: 3,
+    maxDatagramBytes: 8192,
+  });
+  const leaves = await Promise.all(
+    Array.from({ length: n }, (_, slot) => makeLeaf(suite, tree, slot, signer)),
+  );
+  try {
+    relay.installKey(tree.epoch, tree.groupKey()!);
+    const targets: GossipTarget[] = leaves.map((l) => ({
+      id: l.slot,
+      host: l.link.endpoint.host,
+      port: l.link.endpoint.port,
+      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
+    }));
+    for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets));
+    await new Promise((r) => setTimeout(r, 200)); // a few rounds: views settle, addresses learned
+
+    // Leaves 5, 17 and 30 depart; 17 keeps listening (an evicted member still on the network).
+    const departed = [5, 17, 30];
+    for (const s of [5, 30]) await leaves[s]!.link.close();
+    const res = tree.applyBatch(departed.map((slot) => ({ kind: 'leave' as const, slot })));
+    const header = res.message.header;
+    const fallback = relay.routeEpoch(
+      {
+        epoch: res.epoch,
+        header: encodeHeader(header),
+        signer,
+        signature: suite.ed25519Sign(seed, signedBytes(header)),
+        split: res.split,
+      },
+      targets.filter((x) => !departed.includes(x.id)),
+    );
+    t.deepEqual(fallback, []);
+    relay.installKey(res.epoch, tree.groupKey()!);
+    const live = leaves.filter((l) => !departed.includes(l.slot));
+    await until('every remaining leaf on the new key', () => live.every((l) => l.keys.epoch === res.epoch));
+    const gk = Buffer.from(tree.groupKey()!);
+    for (const l of live) t.true(gk.equals(l.keys.groupKey()));
+    t.true(
+      relay.stats.datagrams <= (3 + Math.log2(n)) * res.split.count,
+      'the relay sends at most fan-out + log2 m datagrams per part',
+    );
+
+    // Data: sealed by a member under the new epoch, injected once by the relay.
+    const sealer = new DataSealer(suite, live[0]!.keyring, { sender: 1 });
+    t.true(relay.injectData(sealer.seal(new TextEncoder().encode('hello')), targets.slice(10, 20)));
+    await until('the message reaches every remaining leaf', () =>
+      live.every((l) => l.data.includes('hello')),
+    );
+
+    // The departed leaf got neither the key nor the message.
+    const gone = leaves[17]!;
+    t.true(gone.keys.epoch < res.epoch);
+    t.deepEqual(gone.data, []);
+    t.true(live.every((l) => l.unreadable === 0));
+
+    // An outsider (its own key for the current epoch) cannot inject into a member.
+    const outsider = new MacAuthenticator(suite);
+    outsider.install(res.epoch, suite.randomBytes(32));
+    const forged = sealer.seal(new TextEncoder().encode('forged'));
+    const item = {
+      id: dataId(1, 999),
+      epoch: res.epoch,
+      scopeStart: 0,
+      scopeEnd: 0xffff_ffff,
+      bytes: forged.length,
+      payload: forged,
+    };
+    const unsigned = { epoch: res.epoch, sender: 8, body: { kind: 'push' as const, hop: 1, item } };
+    const bytes = encodeEnvelope({ ...unsigned, tag: outsider.tag(unsigned)! });
+    const target = live[3]!;
+    const before = target.link.counters.dropped['bad-mac'];
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const outsiderAt = `127.0.0.1:${sock.address().port}`;
+    await new Promise<void>((r) => sock.send(bytes, target.link.endpoint.port, '127.0.0.1', () => r()));
+    await until('the forged push is refused', () => target.link.counters.dropped['bad-mac'] > before);
+    sock.close();
+    await new Promise((r) => setTimeout(r, 100));
+    t.false(live.some((l) => l.data.includes('forged')));
+    t.not(target.link.book.peek(8), outsiderAt, 'no address learned from a datagram that failed its MAC');
+  } finally {
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
+
+test('a slot move (compaction): the link re-keys its node to the new id and keeps its views', async (t) => {
+  const suite = await loadSuite();
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, suite.randomBytes(32)),
+      group: new TextEncoder().encode('g'),
+      arity: 4,
+    },
+    8,
+  );
+  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
+  const leaves = await Promise.all([0, 1, 2, 3].map((slot) => makeLeaf(suite, tree, slot, signer)));
+  const relay = await EdgeRelay.bind(suite, {
+    host: '127.0.0.1',
+    port: 0,
+    fanout: 1,
+    maxDatagramBytes: 8192,
+  });
+  try {
+    relay.installKey(tree.epoch, tree.groupKey()!);
+    const targets = (ls: readonly Leaf[]): GossipTarget[] =>
+      ls.map((l) => ({
+        id: l.link.self!,
+        host: l.link.endpoint.host,
+        port: l.link.endpoint.port,
+        endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
+      }));
+    for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets(leaves)));
+    await new Promise((r) => setTimeout(r, 150));
+    const moved = leaves[3]!;
+    moved.link.moveTo(6, tree.epoch);
+    t.is(moved.link.self, 6);
+    t.is(moved.link.stats.moves, 1);
+    // Data injected at another leaf still reaches the moved one under its new id (and everyone).
+    const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
+    t.true(
+      relay.injectData(sealer.seal(new TextEncoder().encode('after move')), targets(leaves.slice(0, 1))),
+    );
+    await until('every leaf, the moved one included, got the message', () =>
+      leaves.every((l) => l.data.includes('after move')),
+    );
+  } finally {
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
