@@ -379,10 +379,14 @@ export class Membership extends BaseLayer {
 
   private onHello(f: HelloMsg): void {
     if (f.view.epoch > this.maxEpoch) this.maxEpoch = f.view.epoch;
-    // A member of my view coordinating another view that leaves me out has left my view.
+    // A member of my view coordinating another view that leaves me out has left my view — if that
+    // view is newer than mine. Every member of my view accepted its proposal (maxEpoch ≥ my
+    // epoch), so any view it coordinates afterwards has a larger epoch; a hello from an older
+    // view was sent before it joined mine (a joiner's own view, still in flight when the others
+    // installed the merge — a slow joiner would otherwise be excluded right after its merge).
     if (
       this.view.members.includes(f.from) &&
-      !sameViewId(f.view, this.view.id) &&
+      f.view.epoch > this.view.id.epoch &&
       !f.members.includes(this.ctx.self)
     ) {
       this.onSuspect(f.from);

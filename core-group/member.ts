@@ -212,14 +212,11 @@ export class GroupMember {
       : { ...this.link.stats, unauthenticSender: this.unauthenticSender };
   }
 
-  /** Keys on: the pairwise keys held now (current per peer; the simulation's secrecy checker). */
+  /** Keys on: every pairwise key held now (the simulation's secrecy checker). */
   pairwiseKeys(): PairwiseKey[] {
     const ring = this.pairwise?.ring;
     if (ring === undefined) return [];
-    return ring.peers().flatMap((p) => {
-      const k = ring.current(p);
-      return k === undefined ? [] : [k];
-    });
+    return ring.peers().flatMap((p) => ring.held(p));
   }
 
   get rekeyStats(): RekeyStats | undefined {

@@ -61,10 +61,10 @@ export class PairwiseBook {
 
   private retire(name: string): void {
     for (const k of this.retired.get(name) ?? []) wipe(k.key);
-    const keys: PairwiseKey[] = [];
-    const cur = this.ring.current(name);
-    if (cur !== undefined) keys.push({ ...cur, key: cur.key.slice() });
-    this.retired.set(name, keys);
+    this.retired.set(
+      name,
+      this.ring.held(name).map((k) => ({ ...k, key: k.key.slice() })),
+    );
   }
 
   /**

@@ -10,14 +10,14 @@
  *   transcript of both offers (ids, epochs, expiries, public keys) ordered by member id. The
  *   derivation is symmetric in the two offers, so two members that open at the same time
  *   derive the same key: there is no race to resolve. Offers expire; `tick` re-issues one
- *   before expiry with random jitter (so a group does not renew in lockstep) and wipes the old
- *   secret, which gives pairwise keys forward secrecy across renewals.
+ *   before expiry with random jitter (so a group does not renew in lockstep) and wipes each
+ *   secret when its offer expires, which gives pairwise keys forward secrecy beyond one lifetime.
  * - `ExporterPairwise`: a TLS 1.3 exporter secret of the mutually authenticated link (net/tls
  *   `exportKeyingMaterial`), expanded the same way.
  *
  * Each pairwise key has a 16-byte id (a second HKDF output, so it reveals nothing about the
- * key) that wraps name, and each peer keeps its current and previous key, so a wrap made just
- * before a renewal still opens.
+ * key) that wraps name, and each end keeps every key a peer may still wrap under until it
+ * expires (see `X25519Pairwise` on renewal races).
  */
 import {
   type CipherSuite,
@@ -59,14 +59,69 @@ export function derivePairKey(
   return { peer, key: out.slice(0, KEY_BYTES), id: out.slice(KEY_BYTES) };
 }
 
-/** Current and previous pairwise key per peer; the previous one is wiped on the next install. */
-export class PairKeyStore implements PairwiseKeyring {
-  private readonly keys = new Map<MemberId, { current: PairwiseKey; previous?: PairwiseKey }>();
+/** Most keys held per peer: a few renewals of either end within one offer lifetime. */
+export const MAX_KEYS_PER_PEER = 16;
 
-  install(k: PairwiseKey): void {
-    const slot = this.keys.get(k.peer);
-    if (slot?.previous !== undefined) wipe(slot.previous.key);
-    this.keys.set(k.peer, slot === undefined ? { current: k } : { current: k, previous: slot.current });
+interface HeldKey {
+  readonly key: PairwiseKey;
+  /** The key is wiped at this time (ms; Infinity = only when pushed out by newer ones). */
+  readonly notAfter: number;
+}
+
+/**
+ * Pairwise keys per peer: the current one (to wrap under) and every other one a peer may still
+ * wrap under, findable by id until it expires. A pairwise key changes whenever *either* end
+ * renews, and a wrap may be delivered long after it was made (a flush resends it), so keeping
+ * only "the previous" key is not enough: two renewals in a row would wipe a key a wrap in
+ * flight still names.
+ */
+export class PairKeyStore implements PairwiseKeyring {
+  private readonly keys = new Map<MemberId, { current: PairwiseKey | undefined; held: HeldKey[] }>();
+
+  /**
+   * Holds `k` until `notAfter` and makes it the key to wrap under unless `current` is false.
+   * Returns false (and stores nothing) when a key with the same id is held already.
+   */
+  install(k: PairwiseKey, notAfter = Infinity, current = true): boolean {
+    let slot = this.keys.get(k.peer);
+    if (slot === undefined) {
+      slot = { current: undefined, held: [] };
+      this.keys.set(k.peer, slot);
+    }
+    const same = slot.held.find((h) => constantTimeEqual(h.key.id, k.id));
+    if (same !== undefined) {
+      if (current) slot.current = same.key;
+      return false;
+    }
+    slot.held.push({ key: k, notAfter });
+    if (current) slot.current = k;
+    this.retainNewest(k.peer, MAX_KEYS_PER_PEER);
+    return true;
+  }
+
+  /** Keeps only the `count` newest keys with `peer`, and always the current one. */
+  protected retainNewest(peer: MemberId, count: number): void {
+    const slot = this.keys.get(peer);
+    if (slot === undefined) return;
+    while (slot.held.length > count) {
+      const i = slot.held.findIndex((h) => h.key !== slot.current);
+      const [gone] = slot.held.splice(i, 1);
+      if (gone !== undefined) wipe(gone.key.key);
+    }
+  }
+
+  /** Wipes every key whose `notAfter` has passed. */
+  protected expire(now: number): void {
+    for (const [peer, slot] of this.keys) {
+      const kept: HeldKey[] = [];
+      for (const h of slot.held) {
+        if (h.notAfter > now) kept.push(h);
+        else wipe(h.key.key);
+      }
+      slot.held = kept;
+      if (slot.current !== undefined && !kept.some((h) => h.key === slot.current)) slot.current = undefined;
+      if (kept.length === 0) this.keys.delete(peer);
+    }
   }
 
   current(peer: MemberId): PairwiseKey | undefined {
@@ -74,16 +129,18 @@ export class PairKeyStore implements PairwiseKeyring {
   }
 
   byId(peer: MemberId, id: Uint8Array): PairwiseKey | undefined {
-    const slot = this.keys.get(peer);
-    if (slot === undefined) return undefined;
-    if (constantTimeEqual(slot.current.id, id)) return slot.current;
-    return slot.previous !== undefined && constantTimeEqual(slot.previous.id, id) ? slot.previous : undefined;
+    return this.keys.get(peer)?.held.find((h) => constantTimeEqual(h.key.id, id))?.key;
+  }
+
+  /** Every key held with `peer`, oldest first. */
+  held(peer: MemberId): PairwiseKey[] {
+    return (this.keys.get(peer)?.held ?? []).map((h) => h.key);
   }
 
   forget(peer: MemberId): void {
     const slot = this.keys.get(peer);
     if (slot === undefined) return;
-    wipe(slot.current.key, slot.previous?.key);
+    for (const h of slot.held) wipe(h.key.key);
     this.keys.delete(peer);
   }
 
@@ -115,6 +172,7 @@ export class ExporterPairwise extends PairKeyStore {
     w.varuint(generation);
     const k = derivePairKey(this.suite, secret, peer, w.finish());
     this.install(k);
+    this.retainNewest(peer, 2); // a re-handshake replaces the link: its previous key stays for wraps in flight
     return k;
   }
 }
@@ -182,10 +240,31 @@ export class PairwiseError extends Error {
   override readonly name = 'PairwiseError';
 }
 
+/** One of this member's own offers and its X25519 secret, kept until the offer expires. */
+interface OwnOffer {
+  readonly offer: PairwiseOffer;
+  readonly secret: Uint8Array;
+}
+
+/**
+ * Renewal without a race. The pairwise key of two members is a function of *both* ends' offers,
+ * so it changes whenever either end renews, and the two ends learn of a renewal at different
+ * times: each end wraps under (its newest offer) × (the newest offer it holds of the peer), and
+ * the peer must be able to open that. So every member keeps each of its own X25519 secrets, and
+ * every key derived from it, until that offer's signed expiry — not just until the next renewal:
+ * - a peer's offer is combined with *every* unexpired own secret, so a peer that wraps under an
+ *   own offer this member has renewed since (it has not seen the renewal yet) is understood;
+ * - a wrap made before one or more renewals of either end still opens when a flush delivers
+ *   it late, as long as neither offer has expired (renewal is due `renewBeforeMs` ± jitter
+ *   before expiry, so the window is at least that long).
+ * Forward secrecy across renewals is therefore bounded by the offer lifetime, not the renewal
+ * period: a secret is wiped when its offer expires.
+ */
 export class X25519Pairwise extends PairKeyStore {
-  private secret: Uint8Array | undefined;
-  private own: PairwiseOffer | undefined;
+  /** Own unexpired offers, oldest first; the last is the one published. */
+  private owns: OwnOffer[] = [];
   private renewAt = 0;
+  /** The newest offer held of each peer. */
   private readonly peerOffers = new Map<MemberId, PairwiseOffer>();
   private readonly lifetimeMs: number;
   private readonly renewBeforeMs: number;
@@ -202,37 +281,39 @@ export class X25519Pairwise extends PairKeyStore {
 
   /** This member's current offer (to publish), or undefined before the first `tick`. */
   get offer(): PairwiseOffer | undefined {
-    return this.own;
+    return this.owns.at(-1)?.offer;
   }
 
   /**
-   * Call on a timer. Returns a fresh offer to publish when the current one is due for renewal
-   * (or none exists); re-derives the keys with every peer whose offer is still valid.
+   * Call on a timer. Wipes expired offers, secrets and keys; returns a fresh offer to publish
+   * when the current one is due for renewal (or none exists) and derives its keys with every
+   * peer whose offer is still valid.
    */
   tick(now: number): PairwiseOffer | undefined {
     for (const [peer, offer] of this.peerOffers) {
-      if (offer.notAfter <= now) {
-        this.peerOffers.delete(peer);
-        this.forget(peer);
-      }
+      if (offer.notAfter <= now) this.removePeer(peer);
     }
-    if (this.own !== undefined && now < this.renewAt) return undefined;
+    const live = this.owns.filter((o) => o.offer.notAfter > now);
+    for (const o of this.owns) if (!live.includes(o)) wipe(o.secret);
+    this.owns = live;
+    this.expire(now);
+    if (this.owns.length > 0 && now < this.renewAt) return undefined;
     const { suite } = this.o;
-    if (this.secret !== undefined) wipe(this.secret);
-    this.secret = suite.randomBytes(X25519_BYTES);
+    const secret = suite.randomBytes(X25519_BYTES);
     const body = {
       member: this.o.me,
-      epoch: (this.own?.epoch ?? 0) + 1,
+      epoch: (this.offer?.epoch ?? 0) + 1,
       notAfter: now + this.lifetimeMs,
-      publicKey: suite.x25519PublicKey(this.secret),
+      publicKey: suite.x25519PublicKey(secret),
     };
-    this.own = { ...body, signature: this.o.sign(signedOfferBytes(body)) };
+    const own: OwnOffer = { offer: { ...body, signature: this.o.sign(signedOfferBytes(body)) }, secret };
+    this.owns.push(own);
     this.renewAt = body.notAfter - this.renewBeforeMs - Math.floor(this.o.random() * this.jitterMs);
-    for (const offer of this.peerOffers.values()) this.derive(offer);
-    return this.own;
+    for (const peerOffer of this.peerOffers.values()) this.derive(own, peerOffer, true);
+    return own.offer;
   }
 
-  /** Verifies and caches a peer's offer; derives the pairwise key if this member has an offer. */
+  /** Verifies and caches a peer's offer; derives the pairwise keys if this member has an offer. */
   receive(offer: PairwiseOffer, now: number): OfferVerdict {
     if (offer.member === this.o.me) throw new PairwiseError('offer from self');
     const verifyKey = this.o.verifyKeyOf(offer.member);
@@ -244,7 +325,8 @@ export class X25519Pairwise extends PairKeyStore {
     const held = this.peerOffers.get(offer.member);
     if (held !== undefined && held.epoch >= offer.epoch) return 'stale';
     this.peerOffers.set(offer.member, offer);
-    if (this.own !== undefined) this.derive(offer);
+    const newest = this.owns.at(-1);
+    for (const own of this.owns) if (own.offer.notAfter > now) this.derive(own, offer, own === newest);
     return 'accepted';
   }
 
@@ -254,14 +336,17 @@ export class X25519Pairwise extends PairKeyStore {
     this.forget(peer);
   }
 
-  private derive(peerOffer: PairwiseOffer): void {
-    const own = this.own as PairwiseOffer;
-    const shared = this.o.suite.x25519(this.secret as Uint8Array, peerOffer.publicKey);
-    const [lo, hi] = compareMembers(own.member, peerOffer.member) < 0 ? [own, peerOffer] : [peerOffer, own];
+  private derive(own: OwnOffer, peerOffer: PairwiseOffer, current: boolean): void {
+    const shared = this.o.suite.x25519(own.secret, peerOffer.publicKey);
+    const [lo, hi] =
+      compareMembers(own.offer.member, peerOffer.member) < 0
+        ? [own.offer, peerOffer]
+        : [peerOffer, own.offer];
     const w = new Writer(1024).string('x25519', 16);
     offerBody(w, lo);
     offerBody(w, hi);
-    this.install(derivePairKey(this.o.suite, shared, peerOffer.member, w.finish()));
+    const k = derivePairKey(this.o.suite, shared, peerOffer.member, w.finish());
     wipe(shared);
+    if (!this.install(k, Math.min(own.offer.notAfter, peerOffer.notAfter), current)) wipe(k.key, k.id);
   }
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { runCore } from '../sim/core/run.js';
-import { REGRESSION_SEEDS, runSeeds } from './sim-seeds.js';
+import { SIM_SUITE } from '../sim/core/cli.js';
+import { restartPlan, runCore } from '../sim/core/run.js';
+import { REGRESSION_SEEDS, RESTART_SEEDS, runSeeds } from './sim-seeds.js';
 
 test('core simulation: regression seeds stay green', (t) => {
   runSeeds(
@@ -12,6 +13,13 @@ test('core simulation: regression seeds stay green', (t) => {
     REGRESSION_SEEDS.filter((r) => r.renewals === true).map((r) => r.seed),
     true,
   );
+});
+
+test('core simulation: a restarted keyed member merges back once and stays', (t) => {
+  for (const { seed, n } of RESTART_SEEDS) {
+    const r = runCore({ seed, n, keys: SIM_SUITE, secrecy: true, plan: restartPlan });
+    t.deepEqual(r.violations, [], `npm run sim -- core --restart --seed ${seed} --n ${n} --secrecy`);
+  }
 });
 
 test('core simulation: a seed replays exactly (same trace hash)', (t) => {

@@ -27,6 +27,28 @@ export const REGRESSION_SEEDS: readonly { seed: number; bug: string; renewals?: 
     seed: 258,
     bug: "a reported piece whose keyer sits in another piece failed to decode ('keyer is not a member')",
   },
+  // Pairwise renewals every ~2 s (`--renewals`):
+  {
+    seed: 251,
+    renewals: true,
+    bug: 'a bundle resent at a flush named a pairwise key wiped after renewals of both ends (only one previous key was kept)',
+  },
+  { seed: 96, renewals: true, bug: 'same, 7 members' },
+  { seed: 300, renewals: true, bug: 'same, 7 members' },
+];
+
+/**
+ * Seeds of the restart scenario (`npm run sim -- core --restart`: the last member crashes,
+ * restarts as a new process on slow links and merges back) that once found a bug.
+ */
+export const RESTART_SEEDS: readonly { seed: number; n: number; bug: string }[] = [
+  {
+    seed: 33,
+    n: 3,
+    bug: "the joiner's hello from its own old view, delivered after the others installed the merge, got it excluded",
+  },
+  { seed: 38, n: 3, bug: 'same, excluded again after each rejoin' },
+  { seed: 40, n: 5, bug: 'same, 5 members' },
 ];
 
 export function runSeeds(t: ExecutionContext, seeds: Iterable<number>, renewals = false): void {

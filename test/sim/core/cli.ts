@@ -3,7 +3,9 @@
  * `npm run sim -- core --seeds N [--from S] [--n N]` run many and print a summary
  * Core keys are on (real crypto, randomness from the seed); `--no-keys` runs the bare stack;
  * `--secrecy` adds the forward/backward secrecy closure check; `--renewals` makes pairwise
- * offers live 4 s instead of 1 h, so that their renewal races happen in every run.
+ * offers live 4 s instead of 1 h, so that their renewal races happen in every run; `--restart`
+ * replaces the random faults by one scenario: the last member crashes, restarts as a new
+ * process on slow links and merges back (the run fails if that process is excluded again).
  */
 
 import { loadSuite } from '../../../crypto/index.js';
@@ -11,7 +13,7 @@ import { describeFaultPlan } from '../../../net/index.js';
 import type { Property } from './checkers.js';
 import { PROPERTIES } from './checkers.js';
 import type { CoreRunResult } from './run.js';
-import { LIVENESS_BOUND_MS, runCore } from './run.js';
+import { LIVENESS_BOUND_MS, restartPlan, runCore } from './run.js';
 
 function intArg(args: string[], flag: string): number | undefined {
   const i = args.indexOf(flag);
@@ -24,12 +26,15 @@ function intArg(args: string[], flag: string): number | undefined {
 /** The suite the simulation runs with (loaded once; ESM top-level await). */
 export const SIM_SUITE = await loadSuite();
 
-export function replayCommand(r: { seed: number; n: number; renewals?: boolean }): string {
-  return `npm run sim -- core --seed ${r.seed} --n ${r.n} --secrecy${r.renewals === true ? ' --renewals' : ''}`;
+export function replayCommand(r: { seed: number; n: number; renewals?: boolean; restart?: boolean }): string {
+  return (
+    `npm run sim -- core --seed ${r.seed} --n ${r.n} --secrecy` +
+    `${r.renewals === true ? ' --renewals' : ''}${r.restart === true ? ' --restart' : ''}`
+  );
 }
 
-export function printFailure(r: CoreRunResult, renewals = false): void {
-  console.log(`FAIL seed ${r.seed} (n=${r.n}): replay with: ${replayCommand({ ...r, renewals })}`);
+export function printFailure(r: CoreRunResult, renewals = false, restart = false): void {
+  console.log(`FAIL seed ${r.seed} (n=${r.n}): replay with: ${replayCommand({ ...r, renewals, restart })}`);
   for (const v of r.violations) console.log(`  [${v.property}] ${v.detail}`);
 }
 
@@ -39,9 +44,11 @@ export function coreMain(args: string[]): number {
   const keys: { keys?: typeof SIM_SUITE; secrecy?: boolean; renewals?: boolean } = args.includes('--no-keys')
     ? {}
     : { keys: SIM_SUITE, secrecy: args.includes('--secrecy'), renewals: args.includes('--renewals') };
+  const scenario = args.includes('--restart') ? { plan: (n: number) => restartPlan(n) } : {};
   if (seed !== undefined) {
     const r = runCore({
       ...keys,
+      ...scenario,
       seed,
       ...(n !== undefined ? { n } : {}),
       traceRing: args.includes('--trace') ? 4000 : 0,
@@ -54,7 +61,7 @@ export function coreMain(args: string[]): number {
         `rejoins ${r.rejoins}, rekeys ${r.rekeys} (refreshes ${r.refreshes}, aborted ${r.rekeyAborts}), sealed core ${r.sealedCore} / pair ${r.sealedPair}, secure drops ${r.secureDrops}, converged ${Math.round(r.convergeMs)} ms after quiet, virtual ${r.virtualMs} ms, ` +
         `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`,
     );
-    if (r.violations.length > 0) printFailure(r, keys.renewals === true);
+    if (r.violations.length > 0) printFailure(r, keys.renewals === true, args.includes('--restart'));
     return r.violations.length === 0 ? 0 : 1;
   }
   const count = intArg(args, '--seeds') ?? 100;
@@ -81,7 +88,7 @@ export function coreMain(args: string[]): number {
   };
   const wall0 = performance.now();
   for (let s = from; s < from + count; s++) {
-    const r = runCore({ ...keys, seed: s, ...(n !== undefined ? { n } : {}) });
+    const r = runCore({ ...keys, ...scenario, seed: s, ...(n !== undefined ? { n } : {}) });
     views += r.viewsInstalled;
     delivered += r.messagesDelivered;
     virtual += r.virtualMs;
@@ -102,7 +109,7 @@ export function coreMain(args: string[]): number {
       failedRuns++;
       for (const p of new Set(r.violations.map((v) => v.property)))
         byProperty.set(p, (byProperty.get(p) ?? 0) + 1);
-      printFailure(r, keys.renewals === true);
+      printFailure(r, keys.renewals === true, args.includes('--restart'));
     }
     if ((s - from + 1) % 500 === 0) console.log(`… ${s - from + 1} runs, ${failedRuns} failed`);
   }

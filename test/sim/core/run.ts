@@ -5,7 +5,13 @@
  */
 
 import type { CipherSuite } from '../../../crypto/index.js';
-import { DEFAULT_STACK_CONFIG, GroupMember, memberKey, nameOf } from '../../../core-group/index.js';
+import {
+  DEFAULT_STACK_CONFIG,
+  GroupMember,
+  incarnationOf,
+  memberKey,
+  nameOf,
+} from '../../../core-group/index.js';
 import type { CoreKeyConfig, SealedInfo } from '../../../core-group/index.js';
 import type { GroupMember as Member } from '../../../core-group/index.js';
 import { applyFaultPlan, planFaults, Rng, Simulator } from '../../../net/index.js';
@@ -43,6 +49,34 @@ export interface CoreRunOptions {
   readonly refreshMs?: number;
   /** Keep this many trace lines for printing (0 = hash only). */
   readonly traceRing?: number;
+  /**
+   * Replaces the seed's random fault plan by a scenario for n members (e.g. `restartPlan`). A
+   * scenario's only faults are its own, so any member excluded while alive fails the run.
+   */
+  readonly plan?: (n: number) => FaultPlan;
+}
+
+/**
+ * A scenario: member n−1 crashes at `crashAtMs` and restarts as a new process (a new incarnation,
+ * every key forgotten but its identity key) at `restartAtMs`, then merges back into the others'
+ * keyed view. Its links are slow and jittery (`slowMs`) from the restart on, so that it installs
+ * the merged view well after the others while its frames from before the merge are still in
+ * flight. No other fault.
+ */
+export function restartPlan(n: number, slowMs = 40, crashAtMs = 1_000, restartAtMs = 1_800): FaultPlan {
+  const r = n - 1;
+  const slow = { latencyMs: slowMs, jitterMs: slowMs };
+  return {
+    quietAtMs: restartAtMs,
+    actions: [
+      { at: crashAtMs, kind: 'crash', node: r },
+      ...Array.from({ length: r }, (_, i) => [
+        { at: restartAtMs, kind: 'link' as const, from: r, to: i, params: slow },
+        { at: restartAtMs, kind: 'link' as const, from: i, to: r, params: slow },
+      ]).flat(),
+      { at: restartAtMs, kind: 'restart', node: r },
+    ],
+  };
 }
 
 export interface CoreRunResult {
@@ -96,7 +130,9 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   const params = Rng.seeded(opts.seed).fork('core-params');
   const drawnN = drawN(params); // drawn even when overridden, so the other draws do not shift
   const n = opts.n ?? drawnN;
-  const quietAtMs = opts.quietAtMs ?? 1_500 + params.int(2_000);
+  const drawnQuietAtMs = 1_500 + params.int(2_000);
+  const scenario = opts.plan?.(n);
+  const quietAtMs = scenario?.quietAtMs ?? opts.quietAtMs ?? drawnQuietAtMs;
   const trafficGapMs = opts.trafficGapMs ?? 20 + params.int(60);
   const endMs = quietAtMs + LIVENESS_BOUND_MS + 500;
   const sim = new Simulator<Uint8Array>({
@@ -250,27 +286,29 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   for (let i = 0; i < n; i++) sim.addNode(factory);
 
   const plan =
-    opts.faults === false
-      ? { quietAtMs, actions: [] }
-      : planFaults(sim.forkRng('faults'), {
-          nodes: n,
-          startMs: 200,
-          quietAtMs,
-          meanGapMs: 250,
-          minEpisodeMs: 100,
-          maxEpisodeMs: 1_500,
-          weights: {
-            crash: 2,
-            pause: 2,
-            isolate: 1,
-            split: 1,
-            groups: 1,
-            asymmetric: 1,
-            lossy: 2,
-            slowLink: 1,
-          },
-          maxLoss: 0.2,
-        });
+    scenario !== undefined
+      ? scenario
+      : opts.faults === false
+        ? { quietAtMs, actions: [] }
+        : planFaults(sim.forkRng('faults'), {
+            nodes: n,
+            startMs: 200,
+            quietAtMs,
+            meanGapMs: 250,
+            minEpisodeMs: 100,
+            maxEpisodeMs: 1_500,
+            weights: {
+              crash: 2,
+              pause: 2,
+              isolate: 1,
+              split: 1,
+              groups: 1,
+              asymmetric: 1,
+              lossy: 2,
+              slowLink: 1,
+            },
+            maxLoss: 0.2,
+          });
   applyFaultPlan(sim, plan);
   // After the quiet point, poll for convergence; once there, run a little longer (to see it hold)
   // and stop. A run that never converges goes on to the liveness deadline and fails there.
@@ -319,6 +357,16 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
         property: 'key-agreement',
         detail: `${member.self}: core-tree refused ${st.errors} message(s); last: ${member.rekeyError}`,
       });
+  }
+  if (scenario !== undefined) {
+    // A restarted process merges back once and stays (the founders' start-up race, in which a
+    // losing coordinator may be excluded and rejoin, is the random suite's business).
+    for (const { member } of everyone)
+      if (incarnationOf(member.self) >= 2 * INCARNATION_STRIDE && member.stats.rejoins > 0)
+        violations.push({
+          property: 'liveness',
+          detail: `${member.self}: a restarted process was excluded while alive ${member.stats.rejoins} time(s)`,
+        });
   }
   let views = 0;
   let delivered = 0;
