@@ -9,11 +9,17 @@ Runs a core key server: the core mesh (TLS 1.3 mutual auth, core certificates on
 port (leaf certificates of the group), and the admin HTTP port (/metrics, /healthz, /status).
 Logs are JSON lines on stderr. SIGTERM or SIGINT stops it.
 
-Config (JSON; relative paths are relative to the file):
+Config (JSON; relative paths are relative to the file; the README has the full reference):
   name, group, listen { core, leaf, admin: "host:port" }, peers { <name>: "host:port" },
   credentials { cert, key, passphraseFile | passphraseEnv }, trustAnchors, crl (polled),
   dataDir, batchIntervalMs (100), leaseMs (30000), signingKeyFile (when the key is not
-  Ed25519), admissionPolicy, logLevel (info), crlPollMs (1000).`;
+  Ed25519), admissionPolicy, logLevel (info), crlPollMs (1000), handshakeTimeoutMs (10000),
+  generation (0; bump in every config to restart a group whose servers all went down),
+  coreKeyRefreshMs (600000; 0 = rekey the core only on view changes),
+  gossip { enabled (true), host, port (0), fanout (3), maxDatagramBytes (8192) }.
+
+Exit codes: 0 after SIGTERM or SIGINT, 1 bad config or start failure, 2 bad arguments (one line
+on stderr, never a stack trace).`;
 
 export const serverCommand: Command = {
   name: 'server',

@@ -1,5 +1,8 @@
-/** What a server settles before it joins anything: its incarnation and its rekey-signing key. */
-import type { KeyObject } from 'node:crypto';
+/**
+ * What a server settles before it joins anything: its incarnation, its rekey-signing key and its
+ * core identity key.
+ */
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurable, SECRET_FILE_MODE } from '../../auth/index.js';
@@ -9,7 +12,7 @@ export class ServerStartError extends Error {
   override readonly name = 'ServerStartError';
 }
 
-/** The rekey-signing seed: the certificate's own Ed25519 key, or a configured seed file. */
+/** The rekey-signing seed: the configured seed file, or else the certificate's own Ed25519 key. */
 export function signingSeedOf(key: KeyObject, file: string | undefined): Uint8Array {
   if (file !== undefined) {
     let text: string;
@@ -28,9 +31,34 @@ export function signingSeedOf(key: KeyObject, file: string | undefined): Uint8Ar
     throw new ServerStartError(
       `signingKeyFile: required because the certificate key is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`,
     );
+  return ed25519SeedOf(key);
+}
+
+/**
+ * The core identity seed: the certificate's own Ed25519 key, always. Core peers check this
+ * server's pairwise offers against the public key of the certificate they saw on the TLS link,
+ * so a separately configured seed could not be verified by anyone.
+ */
+export function coreIdentitySeedOf(key: KeyObject): Uint8Array {
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new ServerStartError(
+      `credentials.key: a core server's certificate key must be Ed25519 (the core key is authenticated by it), found ${key.asymmetricKeyType ?? 'unknown'}`,
+    );
+  return ed25519SeedOf(key);
+}
+
+function ed25519SeedOf(key: KeyObject): Uint8Array {
   const d = key.export({ format: 'jwk' }).d;
   if (d === undefined) throw new ServerStartError('credentials.key: no private Ed25519 scalar');
   return new Uint8Array(Buffer.from(d, 'base64url'));
+}
+
+/** The raw Ed25519 public key of a certificate, or undefined when its key is of another type. */
+export function certificateVerifyKey(cert: X509Certificate): Uint8Array | undefined {
+  const key = cert.publicKey;
+  if (key.asymmetricKeyType !== 'ed25519') return undefined;
+  const x = key.export({ format: 'jwk' }).x;
+  return x === undefined ? undefined : new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
 /**

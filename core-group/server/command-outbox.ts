@@ -10,9 +10,13 @@
  * `submit` refuses when it is full (backpressure to the leaf, as a refused multicast was), and a
  * message the stack refuses stays queued for the next `flush` (the server's tick).
  */
-import { MAX_PAYLOAD_BYTES } from '../messages.js';
 import { encodeCommand, type LeafCommand } from '../leaf-state/index.js';
-import { encodeCoreMessage, MAX_COMMAND_BYTES, MAX_COMMANDS_PER_MESSAGE } from './core-messages.js';
+import {
+  encodeCoreMessage,
+  MAX_COMMAND_BYTES,
+  MAX_COMMANDS_PER_MESSAGE,
+  MAX_CORE_MESSAGE_BYTES,
+} from './core-messages.js';
 
 /** Worst-case framing of one `commands` message: union tag, list count, and per item its length. */
 const MESSAGE_OVERHEAD_BYTES = 16;
@@ -65,7 +69,7 @@ export class CommandOutbox {
       let size = MESSAGE_OVERHEAD_BYTES;
       while (n < this.queue.length && n < MAX_COMMANDS_PER_MESSAGE) {
         const next = size + this.queue[n]!.length + ITEM_OVERHEAD_BYTES;
-        if (next > MAX_PAYLOAD_BYTES) break;
+        if (next > MAX_CORE_MESSAGE_BYTES) break;
         size = next;
         n++;
       }

@@ -20,6 +20,9 @@
  *   "handshakeTimeoutMs": 10000               optional
  *   "generation": 0                            optional: bump in every config to restart a group
  *                                              whose servers all went down
+ *   "coreKeyRefreshMs": 600000                 optional: replace the core key this often inside a
+ *                                              view (it is replaced on every view change anyway);
+ *                                              0 = only on view changes
  *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3 }
  *                                              optional: the edge relay (gossip-config.ts)
  * }
@@ -65,12 +68,17 @@ export interface ServerConfig {
   readonly generation: number;
   /** TLS handshake plus link hello on every port (ms): bounds what a silent or garbage client holds. */
   readonly handshakeTimeoutMs: number;
+  /** Core key refresh inside a view (ms); 0 = only on view changes. */
+  readonly coreKeyRefreshMs: number;
   /** The edge relay into the leaves' UDP gossip overlay. */
   readonly gossip: GossipRelayConfig;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
 export const DEFAULT_SERVER_LEASE_MS = 30_000;
+export const DEFAULT_CORE_KEY_REFRESH_MS = 10 * 60_000;
+/** A non-zero refresh shorter than this would keep the core group rekeying back to back. */
+export const MIN_CORE_KEY_REFRESH_MS = 1000;
 /** The core group supports up to 64 servers (DESIGN.md). */
 export const MAX_CORE_SERVERS = 64;
 /** Generations × INCARNATIONS_PER_GENERATION must stay a safe integer. */
@@ -94,6 +102,7 @@ const KNOWN_FIELDS = new Set([
   'crlPollMs',
   'generation',
   'handshakeTimeoutMs',
+  'coreKeyRefreshMs',
   'gossip',
 ]);
 
@@ -174,6 +183,15 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
       throw e;
     }
   }
+  const coreKeyRefreshMs = int(
+    c['coreKeyRefreshMs'],
+    'coreKeyRefreshMs',
+    0,
+    24 * 3600_000,
+    DEFAULT_CORE_KEY_REFRESH_MS,
+  );
+  if (coreKeyRefreshMs > 0 && coreKeyRefreshMs < MIN_CORE_KEY_REFRESH_MS)
+    throw new ConfigError(`coreKeyRefreshMs: must be 0 (off) or at least ${MIN_CORE_KEY_REFRESH_MS}`);
   const logLevel = (c['logLevel'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`logLevel: must be one of ${LOG_LEVELS.join(', ')}`);
@@ -204,6 +222,7 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
     crlPollMs: int(c['crlPollMs'], 'crlPollMs', 50, 600_000, 1000),
     generation: int(c['generation'], 'generation', 0, MAX_GENERATION, 0),
     handshakeTimeoutMs: int(c['handshakeTimeoutMs'], 'handshakeTimeoutMs', 100, 120_000, 10_000),
+    coreKeyRefreshMs,
     gossip: parseGossipConfig(c['gossip'], parseHostPort(listen['leaf'], 'listen.leaf').host, (msg) => {
       throw new ConfigError(msg);
     }),

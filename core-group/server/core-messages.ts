@@ -4,7 +4,8 @@
  *             the commands of one event-loop turn into one message, see command-outbox.ts)
  *   data      a sealed data envelope a leaf published, on the FIFO channel: relayed to every leaf
  *   signer    a server's rekey-signing public key, on the FIFO channel after each view change
- * Canonical and bounded like every other codec (payloads stay under the stack's 64 KiB).
+ * Canonical and bounded like every other codec (payloads stay under what the keyed stack takes
+ * from the application, MAX_APP_PAYLOAD_BYTES).
  */
 import { ED25519_PUBLIC_BYTES } from '../../crypto/index.js';
 import {
@@ -18,13 +19,16 @@ import {
   union,
   type CodecValue,
 } from '../../wire/index.js';
-import { MAX_PAYLOAD_BYTES } from '../messages.js';
+import { MAX_APP_PAYLOAD_BYTES } from '../rekey.js';
 
-/** Largest sealed envelope the core relays (its payload must fit one stack message). */
-export const MAX_RELAYED_ENVELOPE_BYTES = MAX_PAYLOAD_BYTES - 64;
+/** Largest core message: one application payload of the keyed stack. */
+export const MAX_CORE_MESSAGE_BYTES = MAX_APP_PAYLOAD_BYTES;
+
+/** Largest sealed envelope the core relays: a `data` message adds tag, origin (≤ 65) and a length. */
+export const MAX_RELAYED_ENVELOPE_BYTES = MAX_CORE_MESSAGE_BYTES - 128;
 
 /** Bytes of one encoded leaf-state command carried in `commands`. */
-export const MAX_COMMAND_BYTES = MAX_PAYLOAD_BYTES - 32;
+export const MAX_COMMAND_BYTES = MAX_CORE_MESSAGE_BYTES - 32;
 /** Commands in one `commands` message (the payload bound usually binds first). */
 export const MAX_COMMANDS_PER_MESSAGE = 4096;
 
@@ -36,7 +40,7 @@ export const CoreMessage = union({
 export type CoreMessage = CodecValue<typeof CoreMessage>;
 
 export function encodeCoreMessage(m: CoreMessage): Uint8Array {
-  return encode(CoreMessage, m, MAX_PAYLOAD_BYTES);
+  return encode(CoreMessage, m, MAX_CORE_MESSAGE_BYTES);
 }
 
 /** Throws DecodeError only. */

@@ -13,12 +13,21 @@
  * batches it applies with its own Ed25519 key and pushes them to its own leaves. Data envelopes
  * go through the FIFO channel to every server and out to its leaves.
  *
- * Key material: the leaf tree draws keys from a secret (LeafStateMachine `secret`). Until the
- * core key rekey lands in the stack, the secret is created randomly by a server's first boot,
- * kept in its encrypted store, and made common by state transfer: the GroupMember coordinator's
- * state (which includes the secret) is installed on every member that joins its view, and the
- * joiner compacts its store right away, so it survives a restart. When the core key exists, the
- * secret will be `leafTreeSecret(coreKey, coreEpoch)` fed at the commit point of each core rekey.
+ * Core key: the stack runs with the core key on (GroupMemberOptions.keys). Every frame between
+ * core servers is sealed; a new core key is agreed on every view change and every
+ * `coreKeyRefreshMs` inside a view, over pairwise keys whose offers are signed with each server's
+ * certificate key (Ed25519, required) and verified against the certificate its peers saw on the
+ * authenticated TLS link. Application traffic (commands, data, signer announcements) waits for
+ * the view's first key.
+ *
+ * Key material: the leaf tree draws keys from a secret (LeafStateMachine `secret`). Each core key
+ * commit hands this server `leafTreeSecret(coreKey, generation)` (the `key` upcall), at the same
+ * point of the total order on every member; in a primary view the server orders it into its
+ * replica there as a `setKeySecret` command — made durable with the commands delivered around it
+ * (group commit), so a restart replays it from the store. Before the first key of a cluster, the
+ * secret is random from a server's first boot and made common by state transfer: the GroupMember
+ * coordinator's state (which includes the secret) is installed on every member that joins its
+ * view, and the joiner compacts its store right away, so it survives a restart.
  *
  * Incarnations: a server's first boot in cluster generation G is incarnation G·2^30 (the founders
  * of the genesis view are every configured server at that incarnation); a restart takes a later
@@ -61,6 +70,7 @@ import {
 } from '../../auth/index.js';
 import { MAX_LEAF_FRAME_BYTES, type SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
+import type { CoreKeyConfig, CoreKeyInfo } from '../rekey.js';
 import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
 import { MAX_STATE_BYTES } from '../messages.js';
 import {
@@ -77,7 +87,13 @@ import { CommandOutbox } from './command-outbox.js';
 import { jsonLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
-import { IncarnationRecord, signingSeedOf, ServerStartError } from './boot.js';
+import {
+  IncarnationRecord,
+  certificateVerifyKey,
+  coreIdentitySeedOf,
+  signingSeedOf,
+  ServerStartError,
+} from './boot.js';
 
 /** How often a server dials configured peers it has no link to. */
 const DIAL_INTERVAL_MS = 300;
@@ -87,14 +103,19 @@ const LEASE_SWEEP_MS = 1000;
 const MAX_OUTBOX_COMMANDS = 8192;
 /** Renewals per ordered command: 512 × (64-byte name + varints) stays under a stack payload. */
 const GRACE_RENEWALS_PER_COMMAND = 512;
+/** Uniform [0,1) draws for the pairwise renewal jitter: 48 random bits (a safe integer). */
+const uniform = (): number => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
 
 export interface ServerStatus {
   readonly name: string;
   readonly member: MemberKey;
   readonly view: { readonly id: string; readonly members: readonly MemberKey[]; readonly primary: boolean };
   readonly coordinator: boolean;
+  /** Generation of the committed core key: equal on every member of a keyed view; 0 before the first. */
   readonly coreEpoch: number;
   readonly leafEpoch: number;
+  /** Generation of the leaf tree's key-derivation secret (follows the core key in primary views). */
+  readonly leafKeyGeneration: number;
   readonly leaves: number;
   readonly sessions: number;
   readonly pendingBatch: number;
@@ -113,6 +134,11 @@ export class KeyServer implements GroupApp {
   private readonly outbox: CommandOutbox;
   private readonly signers = new Map<string, Uint8Array>();
   private readonly corePeerSerials = new Map<string, string>();
+  /** Ed25519 certificate keys of core peers, by name, as seen on authenticated links (verifyKeyOf). */
+  private readonly coreVerifyKeys = new Map<string, Uint8Array>();
+  private coreKeyEpoch = 0;
+  /** When the current view was installed, until its first core key commits (rekey duration). */
+  private viewInstalledAt: number | undefined;
   private readonly dialing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private blockedAt: number | undefined;
@@ -133,6 +159,7 @@ export class KeyServer implements GroupApp {
     private readonly store: LeafStore,
     private readonly incarnation: IncarnationRecord,
     signingSeed: Uint8Array,
+    identitySeed: Uint8Array,
     log: Logger,
   ) {
     this.log = log;
@@ -155,7 +182,13 @@ export class KeyServer implements GroupApp {
       tls: mtls.contextOptions(),
       identify: (cert: X509Certificate) => {
         const id = coreIdentify(cert);
-        if (typeof id === 'string') this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
+        if (typeof id === 'string') {
+          this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
+          // The peer's newest certificate wins: a renewed one may carry a new key.
+          const verifyKey = certificateVerifyKey(cert);
+          if (verifyKey !== undefined) this.coreVerifyKeys.set(nameOfCoreId(id), verifyKey);
+          else this.coreVerifyKeys.delete(nameOfCoreId(id));
+        }
         return id;
       },
       maxMessageBytes: MAX_STATE_BYTES + 64 * 1024,
@@ -203,12 +236,21 @@ export class KeyServer implements GroupApp {
     });
 
     const names = [cfg.name, ...cfg.peers.keys()];
+    this.coreVerifyKeys.set(cfg.name, suite.ed25519PublicKey(identitySeed));
+    const keys: CoreKeyConfig = {
+      suite,
+      identitySeed,
+      verifyKeyOf: (name) => this.coreVerifyKeys.get(name),
+      random: uniform,
+      refreshMs: cfg.coreKeyRefreshMs,
+    };
     this.member = new GroupMember(
       {
         name: cfg.name,
         incarnation: incarnation.current,
         founders: names.map((n) => memberKey(n, cfg.generation * INCARNATIONS_PER_GENERATION)),
         peers: names,
+        keys,
       },
       {
         now: () => Date.now(),
@@ -266,6 +308,7 @@ export class KeyServer implements GroupApp {
     const revocation = new RevocationRegistry();
     if (cfg.crl !== undefined && existsSync(cfg.crl)) await revocation.loadFile(cfg.crl, anchors);
     const seed = signingSeedOf(creds.privateKey, cfg.signingKeyFile);
+    const identitySeed = coreIdentitySeedOf(creds.privateKey);
 
     ensureDir(cfg.dataDir, 0o700);
     const incarnation = IncarnationRecord.boot(cfg.dataDir, cfg.generation);
@@ -294,6 +337,7 @@ export class KeyServer implements GroupApp {
       store,
       incarnation,
       seed,
+      identitySeed,
       log,
     );
     await server.listen();
@@ -311,6 +355,7 @@ export class KeyServer implements GroupApp {
     this.ports.admin = await this.admin.listen(admin.port, admin.host);
     const g = this.cfg.gossip;
     if (g.enabled) await this.edge.startRelay(g);
+    this.metrics.observeRelay(() => this.edge.relayCounters());
     this.member.start();
     this.every(this.member.tickMs, () => {
       this.member.tick();
@@ -413,8 +458,8 @@ export class KeyServer implements GroupApp {
     this.machine.setPrimary(view.primary);
     this.metrics.viewSize.set(view.members.length);
     this.metrics.viewChanges.inc();
-    this.metrics.coreEpoch.set(view.id.epoch);
     this.metrics.primary.set(view.primary ? 1 : 0);
+    this.viewInstalledAt = performance.now();
     if (this.blockedAt !== undefined) {
       this.metrics.viewChangeSeconds.observe((Date.now() - this.blockedAt) / 1000);
       this.blockedAt = undefined;
@@ -528,6 +573,38 @@ export class KeyServer implements GroupApp {
     }
   }
 
+  /**
+   * A core key committed, at the same point of the total order on every member of the view: the
+   * replicas of a primary view take its leaf-tree secret there, in order with the commands
+   * delivered around it (and durable with them). A non-primary component changes nothing; it
+   * receives the primary's state when it merges back.
+   */
+  key(info: CoreKeyInfo): void {
+    this.coreKeyEpoch = info.epoch;
+    this.metrics.coreEpoch.set(info.epoch);
+    this.metrics.coreRekeys.inc({ cause: info.refresh ? 'refresh' : 'view' });
+    if (!info.refresh && this.viewInstalledAt !== undefined)
+      this.metrics.coreRekeySeconds.observe((performance.now() - this.viewInstalledAt) / 1000);
+    this.viewInstalledAt = undefined;
+    this.log.info('core key committed', {
+      epoch: info.epoch,
+      view: `${info.view.epoch}@${info.view.coord}`,
+      refresh: info.refresh,
+    });
+    if (!this.machine.isPrimary) return;
+    // Generations restart at 1 in a cluster restarted from its stores (generation bump); the
+    // replicas agree on their secret generation here, so counting on from it stays deterministic.
+    const generation = Math.max(info.epoch, this.pendingSecretGeneration() + 1);
+    this.enqueueDelivered({ kind: 'setKeySecret', value: { generation, secret: info.leafSecret } });
+  }
+
+  /** The secret generation the replica will hold once the commands delivered so far are applied. */
+  private pendingSecretGeneration(): number {
+    let g = this.machine.secretGeneration;
+    for (const c of this.delivered) if (c.kind === 'setKeySecret') g = Math.max(g, c.value.generation);
+    return g;
+  }
+
   unicast(): void {}
 
   block(): void {
@@ -571,7 +648,10 @@ export class KeyServer implements GroupApp {
     for (const name of this.edge.closeRevoked(serials))
       this.log.info('revoked leaf disconnected', { leaf: name });
     for (const [peer, serial] of this.corePeerSerials)
-      if (serials.has(serial)) this.core.disconnect(peer, 'certificate revoked');
+      if (serials.has(serial)) {
+        this.coreVerifyKeys.delete(nameOfCoreId(peer)); // no new pairwise key with a revoked server
+        this.core.disconnect(peer, 'certificate revoked');
+      }
     if (this.machine.isPrimary)
       for (const serial of serials)
         this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
@@ -586,8 +666,9 @@ export class KeyServer implements GroupApp {
       member: this.member.self,
       view: { id: `${v.id.epoch}@${v.id.coord}`, members: v.members, primary: v.primary },
       coordinator: this.isCoordinator(),
-      coreEpoch: v.id.epoch,
+      coreEpoch: this.coreKeyEpoch,
       leafEpoch: this.machine.epoch,
+      leafKeyGeneration: this.machine.secretGeneration,
       leaves: this.machine.members,
       sessions: this.edge.sessionCount,
       pendingBatch: this.machine.pendingChanges,
@@ -610,4 +691,9 @@ export class KeyServer implements GroupApp {
     this.store.close();
     this.log.info('stopped');
   }
+}
+
+/** The certificate name in a core link identity `group/core/name`. */
+function nameOfCoreId(id: string): string {
+  return id.slice(id.lastIndexOf('/') + 1);
 }

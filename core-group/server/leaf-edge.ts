@@ -42,7 +42,7 @@ import {
 } from '../leaf-state/index.js';
 import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
 import type { Logger } from './log.js';
-import type { ServerMetrics } from './metrics.js';
+import type { RelayCounters, ServerMetrics } from './metrics.js';
 import { EdgeRelay, type GossipTarget, type RelayOptions } from './gossip-relay.js';
 
 /** What a verified leaf certificate contributes to its admission. */
@@ -108,9 +108,10 @@ export class LeafEdge {
     await r?.close();
   }
 
-  /** The relay's counters (undefined without a relay). */
-  get relayStats(): EdgeRelay['stats'] | undefined {
-    return this.relay?.stats;
+  /** The relay's counters and how many leaves it serves (undefined without a relay). */
+  relayCounters(): RelayCounters | undefined {
+    const r = this.relay;
+    return r === undefined ? undefined : { ...r.stats, leaves: this.targets().length };
   }
 
   private installRelayKey(): void {

@@ -30,7 +30,19 @@ export class ServerMetrics {
   });
   readonly coreEpoch = new Gauge({
     name: 'keyglass_core_epoch',
-    help: 'Epoch of the installed core view',
+    help: 'Generation of the committed core key (0 until the first one)',
+    registers: [this.registry],
+  });
+  readonly coreRekeys = new Counter({
+    name: 'keyglass_core_rekeys_total',
+    help: 'Core keys committed, by cause (view change or periodic refresh)',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly coreRekeySeconds = new Histogram({
+    name: 'keyglass_core_rekey_duration_seconds',
+    help: "From a view's installation to the commit of its first core key",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   readonly leafMembers = new Gauge({
@@ -111,7 +123,55 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** Read at scrape time from the edge relay (`observeRelay`); absent relay → zeros. */
+  private relay: () => RelayCounters | undefined = () => undefined;
+  readonly gossipLeaves: Gauge = new Gauge({
+    name: 'keyglass_gossip_leaves',
+    help: "This server's leaves served by gossip (they announced a UDP endpoint)",
+    registers: [this.registry],
+    collect: (): void => this.gossipLeaves.set(this.relay()?.leaves ?? 0),
+  });
+  readonly gossipItems: Counter<'kind' | 'path'> = new Counter({
+    name: 'keyglass_gossip_items_total',
+    help: "Rekey parts and data envelopes for this server's gossip leaves, by path: into the overlay by the edge relay (gossip) or pushed over TLS because they could not go by datagram (tls)",
+    labelNames: ['kind', 'path'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const r = this.relay();
+      this.gossipItems.reset();
+      if (r === undefined) return;
+      this.gossipItems.inc({ kind: 'part', path: 'gossip' }, r.partsRouted);
+      this.gossipItems.inc({ kind: 'part', path: 'tls' }, r.partsFallback);
+      this.gossipItems.inc({ kind: 'data', path: 'gossip' }, r.dataInjected);
+      this.gossipItems.inc({ kind: 'data', path: 'tls' }, r.dataFallback);
+    },
+  });
+  readonly gossipDatagrams: Counter = new Counter({
+    name: 'keyglass_gossip_datagrams_total',
+    help: 'Datagrams sent by the edge relay',
+    registers: [this.registry],
+    collect: (): void => {
+      this.gossipDatagrams.reset();
+      this.gossipDatagrams.inc(this.relay()?.datagrams ?? 0);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'keyglass_process_' });
   }
+
+  /** The relay's monotonic counters, read at each scrape (the relay owns them; no double counting). */
+  observeRelay(source: () => RelayCounters | undefined): void {
+    this.relay = source;
+  }
+}
+
+/** What the edge relay counts (core-group/server/gossip-relay.ts RelayStats) plus its leaves. */
+export interface RelayCounters {
+  readonly leaves: number;
+  readonly partsRouted: number;
+  readonly partsFallback: number;
+  readonly dataInjected: number;
+  readonly dataFallback: number;
+  readonly datagrams: number;
 }

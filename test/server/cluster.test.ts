@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Cluster, keyglass, until, type Leaf } from './cluster.js';
+import type { ServerStatus } from '../../core-group/server/index.js';
 
 const cluster = new Cluster();
 const enc = new TextEncoder();
@@ -242,6 +243,22 @@ test.serial(
       15_000,
     );
     t.log(`primary view of 2 seen ${Date.now() - killedAt} ms after SIGKILL`);
+    // The survivors' view is keyed anew: one core key generation, past every one held before.
+    const coreEpochBefore = Math.max(...st.map((x) => x.coreEpoch));
+    t.true(coreEpochBefore > 0);
+    const leafKeyBefore = Math.max(...st.map((x) => x.leafKeyGeneration));
+    let rekeyed: ServerStatus[] = [];
+    await until(
+      'the survivors commit a new core key and feed it to their leaf trees',
+      async () => {
+        rekeyed = await Promise.all(rest.map((s) => cluster.status(s)));
+        return rekeyed.every((x) => x.coreEpoch > coreEpochBefore && x.leafKeyGeneration > leafKeyBefore);
+      },
+      10_000,
+    );
+    t.log(`core epoch ${coreEpochBefore} -> ${rekeyed.map((x) => x.coreEpoch).join(', ')}`);
+    t.is(new Set(rekeyed.map((x) => x.coreEpoch)).size, 1);
+    t.is(new Set(rekeyed.map((x) => x.leafKeyGeneration)).size, 1);
     // A join after the failover forces a rekey the new coordinator must cut.
     const late = await cluster.leaf('leaf-late', cluster.servers.indexOf(rest[0]!));
     leaves.push(late);
@@ -278,7 +295,9 @@ test.serial('the killed server restarts, merges back and receives the registry',
   await converged(3);
   const st = await cluster.status(dead);
   t.is(st.leaves, leaves.length);
-  // A new incarnation of the same name: boot 0 reserved 1 (for an in-memory rejoin), so 2.
+  // A new incarnation of the same name: boot 0 reserved 1 (for an in-memory rejoin), so 2. A
+  // later one would mean the group excluded the newcomer after its merge (it then rejoins in
+  // memory as the next incarnation): a merge must admit a restarted process once and for all.
   t.regex(st.member, /#2$/);
   // The joined server serves admissions too.
   const fresh = await cluster.leaf('leaf-after-restart', cluster.servers.indexOf(dead));
@@ -291,6 +310,9 @@ test.serial(
   'every server down: with the generation bumped they recover the registry; leaves resume',
   async (t) => {
     const epochBefore = lastEpoch(leaves[0]!);
+    const leafKeyBefore = Math.max(
+      ...(await Promise.all(cluster.servers.map((s) => cluster.status(s)))).map((x) => x.leafKeyGeneration),
+    );
     // One stops cleanly on SIGTERM (exit 0, store closed); the others crash.
     const [first, ...others] = cluster.servers;
     const exited = new Promise<number | null>((r) => first!.child!.once('exit', (code) => r(code)));
@@ -307,6 +329,14 @@ test.serial(
       [leaves.length, leaves.length, leaves.length],
     ); // the durable registry is intact
     t.true(xs.every((x) => x.leafEpoch >= epochBefore));
+    // Core key generations start over in the new processes; the leaf trees' secret still moves on.
+    await until('the restarted group feeds a new core key to its leaf trees', async () => {
+      const ys = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+      return (
+        ys.every((y) => y.leafKeyGeneration > leafKeyBefore) &&
+        new Set(ys.map((y) => y.leafKeyGeneration)).size === 1
+      );
+    });
     // Leaves fail over, resume their admission, and follow the next rekey.
     const newcomer = await cluster.leaf('leaf-gen-1', 2);
     leaves.push(newcomer);

@@ -21,6 +21,8 @@ test('a minimal config gets defaults and absolute paths', (t) => {
   t.is(c.batchIntervalMs, 100);
   t.is(c.leaseMs, 30_000);
   t.is(c.generation, 0);
+  t.is(c.coreKeyRefreshMs, 600_000);
+  t.is(parseServerConfig({ ...good, coreKeyRefreshMs: 0 }, '/').coreKeyRefreshMs, 0);
   t.is(c.credentials.cert, '/etc/keyglass/core-1.pem');
   t.is(c.dataDir, '/etc/keyglass/data');
   t.deepEqual(c.peers.get('core-3'), { host: '::1', port: 7003 });
@@ -44,6 +46,12 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
   ],
   ['bad batch interval', { batchIntervalMs: 0 }, /^batchIntervalMs: must be a whole number in 5\.\.60000$/],
   ['fractional lease', { leaseMs: 1000.5 }, /^leaseMs: must be a whole number/],
+  [
+    'core key refresh too short',
+    { coreKeyRefreshMs: 999 },
+    /^coreKeyRefreshMs: must be 0 \(off\) or at least 1000$/,
+  ],
+  ['negative core key refresh', { coreKeyRefreshMs: -1 }, /^coreKeyRefreshMs: must be a whole number/],
   [
     'both passphrase sources',
     { credentials: { ...good.credentials, passphraseFile: 'a', passphraseEnv: 'B' } },
