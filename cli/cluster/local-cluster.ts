@@ -130,6 +130,8 @@ export class LocalCluster {
     op: (ca: CertificateAuthority, key: ReturnType<CertificateAuthority['unlock']>) => Promise<T>,
   ): Promise<T> {
     const run = this.caQueue.then(() => {
+      // After stop() nothing may write into the directory it is about to remove.
+      if (this.stopped) throw new Error('LocalCluster: stopped');
       const { ca, key } = this.authority();
       return op(ca, key);
     });
@@ -143,13 +145,16 @@ export class LocalCluster {
   }
 
   async issue(role: 'core' | 'leaf', name: string): Promise<Member> {
-    const r = await this.withCa((ca, key) => ca.issue({ group: GROUP, role, name }, key));
-    const keyPem = encodePrivateKey(r.privateKey!, undefined);
-    const certFile = join(this.dir, `${name}.pem`);
-    const keyFile = join(this.dir, `${name}.key`);
-    writeFileSync(certFile, r.certificatePem);
-    writeFileSync(keyFile, keyPem, { mode: 0o600 });
-    return { certPem: r.certificatePem, keyPem, serial: r.certificate.serial, certFile, keyFile };
+    // The files are written inside the CA queue, which stop() drains before removing the dir.
+    return this.withCa(async (ca, key) => {
+      const r = await ca.issue({ group: GROUP, role, name }, key);
+      const keyPem = encodePrivateKey(r.privateKey!, undefined);
+      const certFile = join(this.dir, `${name}.pem`);
+      const keyFile = join(this.dir, `${name}.key`);
+      writeFileSync(certFile, r.certificatePem);
+      writeFileSync(keyFile, keyPem, { mode: 0o600 });
+      return { certPem: r.certificatePem, keyPem, serial: r.certificate.serial, certFile, keyFile };
+    });
   }
 
   /** Revokes a serial and writes the new CRL to the path every server polls. */
@@ -333,6 +338,7 @@ export class LocalCluster {
     });
     for (const s of this.servers) s.child = undefined;
     await Promise.all(exits);
+    await this.caQueue; // a certificate being issued finishes (or is refused) before the rm
     if (opts.keepDir !== true) rmSync(this.dir, { recursive: true, force: true });
   }
 }
