@@ -52,6 +52,8 @@ const MAX_LEAVES_PER_SERVER = 4096;
 const WORKER_CONCURRENCY = 48;
 
 const clock = (): number => performance.timeOrigin + performance.now();
+/** Epochs a leaf may pass at once that still count as reached (bounds the work per key event). */
+const MAX_EPOCH_JUMP = 256;
 
 // ── worker (a client process holding many leaves) ─────────────────────────────────────────────
 
@@ -73,7 +75,8 @@ type WorkerEvent =
       joinMs: number[];
     }
   | { t: 'epoch'; epoch: number; first: number; last: number }
-  | { t: 'data'; delivered: number; last: number; latencies: number[] };
+  | { t: 'data'; delivered: number; last: number; latencies: number[] }
+  | { t: 'status'; holders: number; byEpoch: Record<number, number>; evicted: number };
 
 async function workerMain(spec: WorkerSpec): Promise<void> {
   const out = (e: WorkerEvent): boolean => process.stdout.write(`${JSON.stringify(e)}\n`);
@@ -84,11 +87,14 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
     credentialsFromPem(readFileSync(l.certFile, 'utf8'), readFileSync(l.keyFile, 'utf8')),
   );
   const clients: LeafClient[] = [];
-  // Per epoch: how many leaves reached it, when the first and the last did.
+  // Per epoch: how many leaves reached it (or passed it: a leaf that re-joins or catches up
+  // several epochs at once may announce only the newest), when the first and the last did.
   const epochs = new Map<number, { n: number; first: number; last: number }>();
+  const reached = new Map<LeafClient, number>(); // each leaf's newest epoch, so none counts twice
   const data = { delivered: 0, last: 0, latencies: [] as number[] };
   let next = 0;
   let failed = 0;
+  let evicted = 0;
   let holders = Infinity; // leaves that must reach an epoch: those admitted, once all are in
   const welcomed: number[] = [];
   const joinMs: number[] = [];
@@ -96,13 +102,19 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
     const started = clock();
     const client = new LeafClient({ suite, maxAttempts: 20, backoffBaseMs: 50, backoffMaxMs: 1000 });
     client.on('error', () => {});
+    client.on('evicted', () => evicted++);
     client.on('key', ({ epoch }) => {
       const at = clock();
-      const e = epochs.get(epoch) ?? { n: 0, first: at, last: at };
-      e.n++;
-      e.last = at;
-      epochs.set(epoch, e);
-      if (e.n === holders) out({ t: 'epoch', epoch, first: e.first, last: e.last });
+      const prev = reached.get(client) ?? epoch - 1;
+      if (epoch <= prev) return;
+      reached.set(client, epoch);
+      for (let x = Math.max(prev + 1, epoch - MAX_EPOCH_JUMP); x <= epoch; x++) {
+        const e = epochs.get(x) ?? { n: 0, first: at, last: at };
+        e.n++;
+        e.last = at;
+        epochs.set(x, e);
+        if (e.n === holders) out({ t: 'epoch', epoch: x, first: e.first, last: e.last });
+      }
     });
     client.on('message', (m) => {
       const at = clock();
@@ -146,7 +158,15 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
     joinMs,
   });
   for await (const line of createInterface({ input: process.stdin })) {
-    if (line === 'data') {
+    if (line === 'status') {
+      // Where the leaves stand (a diagnosis when the parent waits for an epoch in vain).
+      const byEpoch: Record<number, number> = {};
+      for (const c of clients) {
+        const e = reached.get(c) ?? -1;
+        byEpoch[e] = (byEpoch[e] ?? 0) + 1;
+      }
+      out({ t: 'status', holders, byEpoch, evicted });
+    } else if (line === 'data') {
       out({ t: 'data', ...data });
       data.delivered = 0;
       data.latencies = [];
@@ -204,6 +224,7 @@ class Worker {
   }
 }
 
+const isStatus = (e: WorkerEvent): e is Extract<WorkerEvent, { t: 'status' }> => e.t === 'status';
 const isAdmitted = (e: WorkerEvent): e is Extract<WorkerEvent, { t: 'admitted' }> => e.t === 'admitted';
 const isEpoch =
   (epoch: number) =>
@@ -239,14 +260,7 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
   try {
     await cluster.init('Bench CA');
     await cluster.startServers(3, { leaseMs: 120_000 });
-    await until(
-      'one primary view of 3',
-      async () => {
-        const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
-        return st.every((x) => x.view.primary && x.view.members.length === 3);
-      },
-      20_000,
-    );
+    await cluster.untilOnePrimaryView();
     // Leaves the benchmark process holds: one publisher, and triggers that leave to cause rekeys.
     const local: LocalLeaf[] = [];
     for (let i = 0; i < 8; i++) local.push(await cluster.leaf(`bench-local-${i}`, 0));
@@ -320,10 +334,23 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
       for (let rep = 0; rep < (ctx.quick ? 2 : 3); rep++) {
         const trigger = local.pop()!;
         const stay = local[0]!;
-        const epoch = (stay.keys[stay.keys.length - 1]?.epoch ?? 0) + 1;
+        // The next epoch after the one the group is at (the server's word: a local leaf may lag).
+        const current = (await cluster.status(cluster.servers[0]!)).leafEpoch;
+        await until('the local leaf at the current epoch', () => (stay.keys.at(-1)?.epoch ?? 0) >= current);
+        const epoch = current + 1;
         const tStart = clock();
         await trigger.client.close({ leave: true });
-        const done = await Promise.all(workers.map((w) => w.wait(isEpoch(epoch), 60_000)));
+        const done = await Promise.all(workers.map((w) => w.wait(isEpoch(epoch), 60_000))).catch(
+          async (e: unknown) => {
+            // Say where the leaves stand before failing.
+            for (const w of workers) w.send('status');
+            const st = await Promise.all(workers.map((w) => w.wait(isStatus, 5_000).catch(() => undefined)));
+            const local = stay.keys.at(-1)?.epoch;
+            throw new Error(
+              `${(e as Error).message} waiting for epoch ${epoch} (local leaf at ${local}); workers: ${JSON.stringify(st)}`,
+            );
+          },
+        );
         const last = Math.max(...done.map((e) => e.last));
         const first = Math.min(...done.map((e) => e.first));
         latencies.push(last - tStart);
@@ -406,8 +433,17 @@ async function publishCases(
     );
   };
   const paced = ctx.quick ? 20 : 50;
+  /** A publish the client refused, or could not make because its link was down (failing over). */
+  const tryPublish = (): boolean => {
+    try {
+      return publisher.client.publish(stamp());
+    } catch {
+      return false;
+    }
+  };
+  let pacedRefused = 0;
   for (let i = 0; i < paced; i++) {
-    publisher.client.publish(stamp());
+    if (!tryPublish()) pacedRefused++;
     await new Promise((r) => setTimeout(r, 20));
   }
   await new Promise((r) => setTimeout(r, 1000));
@@ -415,17 +451,22 @@ async function publishCases(
   results.push({
     case: 'publish.latency',
     params: { bytes: MSG_BYTES, recipients, messages: paced },
-    metrics: { p50Ms: ms(percentile(lat, 50)), p99Ms: ms(percentile(lat, 99)), deliveries: lat.length },
+    metrics: {
+      p50Ms: ms(percentile(lat, 50)),
+      p99Ms: ms(percentile(lat, 99)),
+      deliveries: lat.length,
+      refused: pacedRefused,
+    },
   });
   ctx.log(
-    `  publish→deliver 1 KiB to ${recipients} leaves: p50 ${ms(percentile(lat, 50))} ms, p99 ${ms(percentile(lat, 99))} ms`,
+    `  publish→deliver 1 KiB to ${recipients} leaves: p50 ${ms(percentile(lat, 50))} ms, p99 ${ms(percentile(lat, 99))} ms (${lat.length} deliveries, ${pacedRefused} of ${paced} publishes refused)`,
   );
 
   const burst = ctx.quick ? 200 : 1000;
   const tb = clock();
   let refused = 0;
   for (let i = 0; i < burst; i++) {
-    if (!publisher.client.publish(stamp())) refused++;
+    if (!tryPublish()) refused++;
     if (i % 50 === 49) await new Promise((r) => setImmediate(r));
   }
   let got = 0;

@@ -320,6 +320,25 @@ export class LocalCluster {
     return leaf;
   }
 
+  /**
+   * Waits until every server is in one primary view of all of them and knows every server's
+   * rekey-signing key — the state a freshly started cluster settles into.
+   */
+  async untilOnePrimaryView(timeoutMs = 20_000): Promise<void> {
+    const n = this.servers.length;
+    await until(
+      `one primary view of ${n}`,
+      async () => {
+        const st = await Promise.all(this.servers.map((s) => this.status(s)));
+        return (
+          new Set(st.map((x) => x.view.id)).size === 1 &&
+          st.every((x) => x.view.primary && x.view.members.length === n && x.signers.length === n)
+        );
+      },
+      timeoutMs,
+    );
+  }
+
   /** Synchronous: SIGKILL every child (for a process 'exit' handler; no waiting, no cleanup). */
   killAllNow(): void {
     for (const s of this.servers) this.kill(s);

@@ -22,14 +22,7 @@ const swarms: SwarmProc[] = [];
 test.before(async () => {
   await cluster.init();
   await cluster.startServers(3, { leaseMs: 20_000, batchIntervalMs: 50 });
-  await until(
-    'one primary view of 3',
-    async () => {
-      const st = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
-      return st.every((x) => x.view.primary && x.view.members.length === 3 && x.signers.length === 3);
-    },
-    20_000,
-  );
+  await cluster.untilOnePrimaryView();
 });
 
 test.after.always(async () => {
