@@ -4,7 +4,7 @@ export { loadSuite, createTunedFastSuite, BACKENDS, type Backend } from './load.
 export { SODIUM_AEAD_MAX_BYTES } from './tuning.js';
 export type { FastSuiteOptions } from './backend-fast.js';
 export { constantTimeEqual, wipe, concatBytes } from './bytes.js';
-export { randomBytes, randomXNonce, MAX_RANDOM_BYTES } from './random.js';
+export { randomBytes, randomXNonce, MAX_RANDOM_BYTES, UniformInts } from './random.js';
 export {
   WRAP_MIN_KEY_BYTES,
   WRAP_MAX_KEY_BYTES,

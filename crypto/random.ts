@@ -29,3 +29,31 @@ export function randomBytes(n: number): Uint8Array {
 export function randomXNonce(): Uint8Array {
   return randomBytes(XNONCE_BYTES);
 }
+
+/** Words drawn per refill of the uniform-integer pool (amortises the getRandomValues call). */
+const INT_POOL_WORDS = 256;
+
+/**
+ * Uniform integers in [0, n) from the CSPRNG, for choices an observer should not predict
+ * (which peers a live gossip node forwards to): `Math.random` is a xorshift whose state can be
+ * recovered from a few outputs. Rejection sampling keeps every value equally likely.
+ */
+export class UniformInts {
+  private readonly pool = new Uint32Array(INT_POOL_WORDS);
+  private next = INT_POOL_WORDS;
+
+  int(n: number): number {
+    if (!(Number.isInteger(n) && n >= 1 && n <= 0x1_0000_0000))
+      throw new CryptoError('bad-length', `uniform int bound ${n} outside 1..2^32`);
+    // Largest multiple of n that fits in 32 bits: words at or above it would bias the result.
+    const limit = 0x1_0000_0000 - (0x1_0000_0000 % n);
+    for (;;) {
+      if (this.next === INT_POOL_WORDS) {
+        globalThis.crypto.getRandomValues(this.pool);
+        this.next = 0;
+      }
+      const w = this.pool[this.next++]!;
+      if (w < limit) return w % n;
+    }
+  }
+}

@@ -24,8 +24,14 @@ export interface GossipConfig {
   readonly seenIds: number;
   /** Hop limit of the eager push (anti-entropy is not hop-limited). */
   readonly maxHops: number;
-  /** Messages a node may send per round (pushes, digests, pulls, replies, views); excess is dropped and counted. */
+  /**
+   * Messages a node may send per round (pushes, digests, pulls, replies, views). Default
+   * fan-out + 2: one item's eager push plus the round's digest exchange. Over budget an eager
+   * push waits (deferredPushes), anything else is dropped and counted.
+   */
   readonly maxSendsPerRound: number;
+  /** Eager pushes that may wait for a later round's budget (0 = drop them; anti-entropy repairs). */
+  readonly deferredPushes: number;
   /** Items a node answers per pull / per digest reply (backpressure on anti-entropy). */
   readonly maxItemsPerReply: number;
   /** Every this many rounds our digest is a probe that must be answered (others are answered only with news). */
@@ -65,7 +71,8 @@ export const DEFAULT_GOSSIP_CONFIG: GossipConfig = Object.freeze({
   retentionRounds: 24,
   seenIds: 32,
   maxHops: 32,
-  maxSendsPerRound: 8,
+  maxSendsPerRound: 6,
+  deferredPushes: 16,
   maxItemsPerReply: 4,
   probeEveryRounds: 2,
   suspectAfterProbes: 2,
@@ -109,6 +116,7 @@ export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {
   int('seenIds', 1, 1 << 16);
   int('maxHops', 1, 255);
   int('maxSendsPerRound', 2, 1 << 16);
+  int('deferredPushes', 0, LIMITS.maxRetained);
   int('maxItemsPerReply', 1, LIMITS.maxDigestIds);
   int('probeEveryRounds', 1, 1 << 10);
   int('suspectAfterProbes', 1, 1 << 10);

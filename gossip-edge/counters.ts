@@ -8,7 +8,7 @@ export type DropReason =
   | 'bad-mac' // tag did not verify under an epoch we hold
   | 'unknown-epoch' // MAC under an epoch we do not (yet, or any longer) hold
   | 'stale-epoch' // a previous epoch past its grace period
-  | 'rate-limited' // our own send budget for the round was exhausted
+  | 'rate-limited' // our own send budget for the round was exhausted (and no deferral room)
   | 'out-of-scope' // an item for a subtree we are not in
   | 'rejected' // the host refused the item (bad signature, AEAD failure, stale rekey)
   | 'stale-item'; // an item of an epoch we already moved past
@@ -36,6 +36,8 @@ export class GossipCounters {
   pullsFromCore = 0;
   /** Fresh seeds asked of the core by cut-off nodes. */
   reseeds = 0;
+  /** Eager pushes that waited for a later round's budget (see GossipConfig.deferredPushes). */
+  deferred = 0;
   /** histogram[k] = node-rounds in which a node sent k messages (k ≥ 63 in the last bucket). */
   readonly sendsPerRound = new Float64Array(SEND_HISTOGRAM_MAX + 1);
   maxSendsInRound = 0;

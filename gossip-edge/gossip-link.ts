@@ -28,7 +28,7 @@
  */
 import { DecodeError, peekFrameHeader } from '../wire/index.js';
 import { UdpTransport, formatUdpAddress, parseUdpAddress } from '../net/index.js';
-import type { CipherSuite } from '../crypto/index.js';
+import { UniformInts, type CipherSuite } from '../crypto/index.js';
 import { AddressBook, DEFAULT_ADDRESS_BOOK_SIZE } from './address-book.js';
 import {
   ADDR_FRAME_TYPE,
@@ -91,7 +91,8 @@ export interface GossipLinkStats {
   replayedEarly: number;
 }
 
-const mathRandom: RandomSource = { int: (n) => Math.floor(Math.random() * n) };
+/** Peer choices of a live node come from the CSPRNG: an observer must not predict them. */
+const osRandom: RandomSource = new UniformInts();
 
 export class GossipLink {
   readonly counters = new GossipCounters(false);
@@ -250,7 +251,7 @@ export class GossipLink {
       pullFromCore: (req) => this.handler.pullFromCore(req),
       reseed: () => this.handler.reseed(),
     };
-    return new GossipNode(new GossipStore(c, 1), 0, slot, learning, mathRandom, host, this.counters, epoch);
+    return new GossipNode(new GossipStore(c, 1), 0, slot, learning, osRandom, host, this.counters, epoch);
   }
 
   private send(to: PeerId, env: Envelope): void {

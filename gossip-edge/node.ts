@@ -14,8 +14,11 @@
  * answers with its own digest (push-pull) and each side pulls what it lacks. Items are retained
  * for `retentionRounds`; ids are remembered in a seen ring after that (duplicate suppression).
  * Work per event is bounded by the config (views, retention, `maxItemsPerReply`), and every
- * send draws on a per-round budget (`maxSendsPerRound`): excess eager pushes are dropped first
- * (anti-entropy repairs them), two sends stay reserved for the digest exchange.
+ * send draws on a per-round budget (`maxSendsPerRound`, default fan-out + 2): two sends stay
+ * reserved for the digest exchange, and an eager push over budget waits in a bounded queue
+ * (`deferredPushes`) for the next rounds' budget — a node that receives several items in one
+ * round (a rekey's parts on its path, a burst of data) still forwards each of them, a round
+ * later, instead of leaving them all to anti-entropy. A full queue drops its oldest push.
  *
  * Epochs: a node accepts traffic MAC'd under its current epoch, or under one of the previous
  * `epochWindow` epochs for `epochGraceRounds` rounds after it retired that epoch. Replies to a
@@ -53,6 +56,7 @@ import {
   H_BEHIND_SINCE,
   H_CORE_HEARD,
   H_CORE_NEXT,
+  H_EAGER_SENT,
   H_EMPTY_SINCE,
   H_EPOCH,
   H_FLAGS,
@@ -102,6 +106,13 @@ function scratch(n: number): number[] {
 /** Sends kept back from eager push for the round's digest exchange. */
 const RESERVED_SENDS = 2;
 
+/** An eager push that found the round's budget spent; sent from a later round's budget. */
+interface DeferredPush<P> {
+  readonly to: PeerId;
+  readonly body: GossipBody<P>;
+  readonly epoch: number;
+}
+
 export class GossipNode<P = Uint8Array> {
   readonly views: PeerSampling;
   private readonly c: GossipConfig;
@@ -111,6 +122,8 @@ export class GossipNode<P = Uint8Array> {
   private readonly idBase: number;
   private readonly itemBase: number;
   private readonly fifo: FifoDelivery<P> | undefined;
+  /** Oldest first; at most config.deferredPushes long (allocated on first use). */
+  private deferred: DeferredPush<P>[] | undefined;
 
   constructor(
     private readonly store: GossipStore<P>,
@@ -211,12 +224,14 @@ export class GossipNode<P = Uint8Array> {
     const b = this.b;
     this.counters.recordRound(ints[b + H_SENT]!);
     ints[b + H_SENT] = 0;
+    ints[b + H_EAGER_SENT] = 0;
     const round = ++ints[b + H_ROUND]!;
     const probe = ints[b + H_PROBE]!;
     if (probe >= 0) this.views.missed(probe);
     ints[b + H_PROBE] = -1;
     this.ageRetention(round);
     this.fifo?.tick(round);
+    this.sendDeferred();
     this.catchUp(round);
     this.views.tick(round);
     const target = (round & 1) === 1 ? this.views.randomContact() : -1;
@@ -460,12 +475,53 @@ export class GossipNode<P = Uint8Array> {
 
   // ─── sending ────────────────────────────────────────────────────────────────────────────
 
-  /** Sends under `epoch` (default: ours) if the round's budget allows; false if not sent. */
+  /** Eager pushes waiting for budget (tests and diagnostics). */
+  get deferredCount(): number {
+    return this.deferred?.length ?? 0;
+  }
+
+  /** Sends the oldest deferred pushes the new round's eager budget allows. */
+  private sendDeferred(): void {
+    const q = this.deferred;
+    if (q === undefined || q.length === 0) return;
+    let k = 0;
+    while (k < q.length && this.eagerRoom()) {
+      const d = q[k++]!;
+      this.send(d.to, d.body, d.epoch);
+    }
+    q.splice(0, k);
+  }
+
+  /**
+   * May an eager push go out now? The round's total stays within maxSendsPerRound, and eager
+   * pushes alone within maxSendsPerRound − RESERVED_SENDS, so the digest exchange always has
+   * room — whether it happens before or after the pushes in the round.
+   */
+  private eagerRoom(): boolean {
+    const b = this.b;
+    const max = this.c.maxSendsPerRound;
+    return this.ints[b + H_SENT]! < max && this.ints[b + H_EAGER_SENT]! < max - RESERVED_SENDS;
+  }
+
+  /**
+   * Sends under `epoch` (default: ours) if the round's budget allows; false if not sent now.
+   * An eager push over budget is queued for a later round (bounded; the oldest is dropped).
+   */
   private send(to: PeerId, body: GossipBody<P>, epoch = this.epoch): boolean {
     const b = this.b;
     const used = this.ints[b + H_SENT]!;
-    const cap = this.c.maxSendsPerRound - (body.kind === 'push' && body.hop > 0 ? RESERVED_SENDS : 0);
-    if (used >= cap) {
+    const eager = body.kind === 'push' && body.hop > 0;
+    if (eager ? !this.eagerRoom() : used >= this.c.maxSendsPerRound) {
+      if (eager && this.c.deferredPushes > 0) {
+        const q = (this.deferred ??= []);
+        if (q.length >= this.c.deferredPushes) {
+          q.shift();
+          this.counters.dropped['rate-limited']++;
+        }
+        q.push({ to, body, epoch });
+        this.counters.deferred++;
+        return false;
+      }
       this.counters.dropped['rate-limited']++;
       return false;
     }
@@ -474,6 +530,7 @@ export class GossipNode<P = Uint8Array> {
     if (tag === undefined) return false; // an epoch we no longer hold: nothing we can say
     const env: Envelope<P> = { epoch, sender: this.self, body, tag };
     this.ints[b + H_SENT] = used + 1;
+    if (eager) this.ints[b + H_EAGER_SENT]!++;
     this.counters.sent[body.kind]++;
     if (this.counters.countBytes) this.counters.bytesSent += wireBytes(env);
     this.host.send(to, env);

@@ -32,7 +32,8 @@ export const H_CORE_HEARD = 15; // 1 + highest core-stream seq heard of (items o
 export const H_GAP_SINCE = 16; // round a core-stream gap was first noticed, −1 if none
 export const H_LAST_PULL = 17; // round of our last pull from the core, −(large) if never
 export const H_LAST_RESEED = 18; // round we last asked the core for a fresh seed
-const HEADER = 19;
+export const H_EAGER_SENT = 19; // eager pushes sent this round (also counted in H_SENT)
+const HEADER = 20;
 
 export const FLAG_JOINED = 1;
 

@@ -28,7 +28,7 @@ import { loadavg } from 'node:os';
 import { loadSuite } from '../../crypto/index.js';
 import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
-import { LocalCluster, until, type LocalLeaf } from '../../cli/cluster/index.js';
+import { LocalCluster, childNodeArgs, until, type LocalLeaf } from '../../cli/cluster/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
 const WORKER_ENV = 'KG_SERVER_BENCH_WORKER';
@@ -36,9 +36,10 @@ const WORKER_ENV = 'KG_SERVER_BENCH_WORKER';
  * Knobs for profiling runs (none changes what a default run measures):
  *   KG_SERVER_BENCH_STAGES=100,1000   leaf populations to grow through (default per mode);
  *   KG_SERVER_BENCH_PUBLISH=0         skip the publish→deliver cases;
- *   KG_SERVER_BENCH_GRACEFUL=1        SIGTERM the servers and wait for them to exit before the
- *                                     cluster is torn down, so `NODE_OPTIONS=--cpu-prof` profiles
- *                                     get written (SIGKILL would lose them).
+ *   KG_SERVER_BENCH_GRACEFUL=1        let the workers exit, SIGTERM the servers and wait for them to exit before the
+ *                                     cluster is torn down, so profiles asked for with
+ *                                     KG_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" get
+ *                                     written (SIGKILL would lose them).
  */
 const STAGES_ENV = 'KG_SERVER_BENCH_STAGES';
 const PUBLISH_ENV = 'KG_SERVER_BENCH_PUBLISH';
@@ -184,7 +185,7 @@ class Worker {
   readonly events: WorkerEvent[] = [];
 
   constructor(spec: WorkerSpec) {
-    this.child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+    this.child = spawn(process.execPath, [...childNodeArgs(), fileURLToPath(import.meta.url)], {
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -221,6 +222,16 @@ class Worker {
 
   kill(): void {
     this.child.kill('SIGKILL');
+  }
+
+  /** Asks the worker to close its leaves and exit (bounded wait), then kills what is left. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.send('exit');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    this.kill();
   }
 }
 
@@ -380,8 +391,10 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
     if (process.env[PUBLISH_ENV] !== '0')
       results.push(...(await publishCases(ctx, local, population, workers)));
   } finally {
-    for (const w of workers) w.kill();
-    if (process.env[GRACEFUL_ENV] === '1') await stopGracefully(cluster);
+    if (process.env[GRACEFUL_ENV] === '1') {
+      await Promise.all(workers.map((w) => w.stop()));
+      await stopGracefully(cluster);
+    } else for (const w of workers) w.kill();
     const logs = process.env[LOGS_ENV];
     if (logs !== undefined)
       for (const s of cluster.servers) copyFileSync(s.logFile, join(logs, `${s.name}.log`));

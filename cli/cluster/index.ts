@@ -3,6 +3,7 @@ export {
   BIN,
   GROUP,
   LocalCluster,
+  childNodeArgs,
   freePorts,
   until,
   type LocalLeaf,

@@ -94,6 +94,15 @@ const pushBounded = <T>(xs: T[], x: T, max: number): void => {
   xs.push(x);
 };
 
+/**
+ * Extra node flags for child processes (servers, bench workers), from KG_CHILD_NODE_ARGS
+ * (space-separated). Profiling runs set `--cpu-prof --cpu-prof-dir=DIR`: node 20 refuses
+ * --cpu-prof in NODE_OPTIONS.
+ */
+export function childNodeArgs(): string[] {
+  return (process.env['KG_CHILD_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+}
+
 export class LocalCluster {
   readonly dir: string;
   readonly servers: ServerProc[] = [];
@@ -217,9 +226,13 @@ export class LocalCluster {
   spawn(s: ServerProc): Promise<void> {
     if (this.stopped) return Promise.reject(new Error('LocalCluster: stopped'));
     if (s.child !== undefined) throw new Error(`LocalCluster: ${s.name} is running`);
-    const child = spawn(process.execPath, [BIN, 'server', '--config', this.configFile(s)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...childNodeArgs(), BIN, 'server', '--config', this.configFile(s)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     s.child = child;
     child.once('exit', () => {
       if (s.child === child) s.child = undefined;

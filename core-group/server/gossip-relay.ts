@@ -21,7 +21,7 @@
  * Seeds: a new gossip leaf gets random active and passive peers and, per subtree level, a few
  * contacts inside its subtree — all from this server's own gossip leaves, with their endpoints.
  */
-import type { CipherSuite } from '../../crypto/index.js';
+import { UniformInts, type CipherSuite } from '../../crypto/index.js';
 import { UdpTransport } from '../../net/index.js';
 import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
@@ -80,7 +80,9 @@ export interface SignedEpochParts {
   readonly split: RekeySplit;
 }
 
-const randomInt = (n: number): number => Math.floor(Math.random() * n);
+/** Which leaves the relay seeds comes from the CSPRNG: an observer must not predict it. */
+const uniform = new UniformInts();
+const randomInt = (n: number): number => uniform.int(n);
 
 /**
  * Older epochs the relay may MAC under when it lacks the one its receivers are in: batches

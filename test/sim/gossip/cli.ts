@@ -1,4 +1,4 @@
-/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1]` (progress per round on stderr; on by default from n = 3·10^5). */
+/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1] [--config key=value,...]` (progress per round on stderr; on by default from n = 3·10^5). */
 import { bimodality, formatReport, runScenario } from './scenario.js';
 
 export function gossipMain(args: string[]): number {
@@ -16,11 +16,25 @@ export function gossipMain(args: string[]): number {
     if (!Number.isFinite(v)) throw new RangeError(`--${k} needs a number`);
     return v;
   };
+  const config: Record<string, number> = {};
+  for (const kv of (opt.get('config') ?? '').split(',').filter((x) => x !== '')) {
+    const [k, v] = kv.split('=');
+    if (k === undefined || v === undefined || !Number.isFinite(Number(v)))
+      throw new RangeError(`--config needs key=number pairs, got '${kv}'`);
+    config[k] = Number(v);
+  }
   const n = num('n', 10_000);
   const seed = num('seed', 1);
   const loss = num('loss', 0);
   if (opt.has('bimodal')) {
-    const b = bimodality({ n, runs: num('bimodal', 100), loss, seed, deadlineRounds: num('deadline', 20) });
+    const b = bimodality({
+      n,
+      runs: num('bimodal', 100),
+      loss,
+      seed,
+      deadlineRounds: num('deadline', 20),
+      config,
+    });
     console.log(
       `bimodality n=${n} loss=${loss}: ${b.almostAll} almost all, ${b.almostNone} almost none, ${b.between} between (of ${b.runs})`,
     );
@@ -36,6 +50,7 @@ export function gossipMain(args: string[]): number {
     batch: num('batch', Math.max(1, Math.round(n / 1000))),
     churn: num('churn', 0),
     partitionRounds: num('partition', 0),
+    config,
     ...(opt.has('progress') || n >= 300_000
       ? { progress: (line: string) => console.error(`  ${line}`) }
       : {}),

@@ -160,10 +160,16 @@ export function bimodality(o: {
   loss: number;
   seed: number;
   deadlineRounds: number;
+  config?: WorldOptions['config'];
 }): Bimodality {
   const fractions: number[] = [];
   for (let k = 0; k < o.runs; k++) {
-    const w = new GossipWorld({ n: o.n, seed: o.seed + k, loss: o.loss });
+    const w = new GossipWorld({
+      n: o.n,
+      seed: o.seed + k,
+      loss: o.loss,
+      ...(o.config ? { config: o.config } : {}),
+    });
     w.runRounds(2);
     const src = k % o.n;
     const t = w.leafPublish(src);
