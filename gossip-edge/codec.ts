@@ -24,7 +24,10 @@ import { LIMITS } from './config.js';
 import { MAC_BYTES, type Envelope, type GossipBody, type Item } from './messages.js';
 
 export const GOSSIP_FRAME_TYPE = 0x0601;
-/** Largest gossip frame: one item plus headers, well under a UDP datagram's 64 KiB. */
+/**
+ * Largest gossip frame: one item of the largest size plus headers, well under a UDP datagram's
+ * 64 KiB (a push of several items is held to config.maxPushBytes ≤ this by its sender).
+ */
 export const MAX_GOSSIP_FRAME_BYTES = LIMITS.maxItemBytes + 512;
 
 const itemId: Codec<number> = {
@@ -58,13 +61,26 @@ const itemCodec: Codec<Item> = {
   },
 };
 
+/** A push carries 1..maxPushItems items (an empty push would be a MAC'd no-op). */
+const pushItems: Codec<Item[]> = {
+  encode: (w, v) => {
+    if (v.length === 0) throw new RangeError('a push carries at least one item');
+    list(LIMITS.maxPushItems, itemCodec).encode(w, v);
+  },
+  decode: (r) => {
+    const items = list(LIMITS.maxPushItems, itemCodec).decode(r);
+    if (items.length === 0) throw new DecodeError('bad-value', 'push of no items');
+    return items;
+  },
+};
+
 const hop: Codec<number> = {
   encode: (w, v) => void w.u8(v),
   decode: (r) => u8.decode(r),
 };
 
 const bodyUnion = union({
-  push: [1, struct({ hop, item: itemCodec })],
+  push: [1, struct({ hop, items: pushItems })],
   digest: [2, struct({ reply: bool, probe: bool, epoch: varuint, ids })],
   pull: [3, struct({ ids })],
   neighbor: [4, struct({ high: bool })],

@@ -30,8 +30,15 @@ export interface GossipConfig {
    * push waits (deferredPushes), anything else is dropped and counted.
    */
   readonly maxSendsPerRound: number;
-  /** Eager pushes that may wait for a later round's budget (0 = drop them; anti-entropy repairs). */
+  /**
+   * Eager push messages that may wait for a later round's budget (0 = drop them; anti-entropy
+   * repairs). Items for the same peer merge into one waiting message while they wait.
+   */
   readonly deferredPushes: number;
+  /** Items one push message may carry (eager pushes and pull answers). */
+  readonly maxItemsPerPush: number;
+  /** Encoded size a push of several items stays within (a single larger item goes alone). */
+  readonly maxPushBytes: number;
   /** Items a node answers per pull / per digest reply (backpressure on anti-entropy). */
   readonly maxItemsPerReply: number;
   /** Every this many rounds our digest is a probe that must be answered (others are answered only with news). */
@@ -73,6 +80,8 @@ export const DEFAULT_GOSSIP_CONFIG: GossipConfig = Object.freeze({
   maxHops: 32,
   maxSendsPerRound: 6,
   deferredPushes: 16,
+  maxItemsPerPush: 16,
+  maxPushBytes: 8192,
   maxItemsPerReply: 4,
   probeEveryRounds: 2,
   suspectAfterProbes: 2,
@@ -94,6 +103,7 @@ export const LIMITS = Object.freeze({
   maxContactsPerLevel: 8,
   maxRetained: 1024,
   maxDigestIds: 1024,
+  maxPushItems: 64,
   maxShuffle: 64,
   maxItemBytes: 64 * 1024,
 });
@@ -117,6 +127,8 @@ export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {
   int('maxHops', 1, 255);
   int('maxSendsPerRound', 2, 1 << 16);
   int('deferredPushes', 0, LIMITS.maxRetained);
+  int('maxItemsPerPush', 1, LIMITS.maxPushItems);
+  int('maxPushBytes', 512, LIMITS.maxItemBytes + 256);
   int('maxItemsPerReply', 1, LIMITS.maxDigestIds);
   int('probeEveryRounds', 1, 1 << 10);
   int('suspectAfterProbes', 1, 1 << 10);

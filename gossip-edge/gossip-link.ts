@@ -162,7 +162,8 @@ export class GossipLink {
   /** Creates the node for `slot` at `epoch` (after the welcome); rounds start with the first seed. */
   start(slot: PeerId, epoch: number, arity: number): void {
     if (this.closed) return;
-    this.config ??= gossipConfig({ ...this.opts.config, arity });
+    // Several items share a datagram up to what one may carry.
+    this.config ??= gossipConfig({ maxPushBytes: this.udp.maxMessageBytes, ...this.opts.config, arity });
     this.node = this.makeNode(slot, epoch);
   }
 

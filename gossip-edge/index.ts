@@ -5,6 +5,7 @@ export {
   GOSSIP_KINDS,
   MAC_BYTES,
   WHOLE_GROUP_END,
+  emptyPushBytes,
   itemBytes,
   wireBytes,
   type Envelope,

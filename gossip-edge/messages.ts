@@ -25,8 +25,12 @@ export interface Item<P = Uint8Array> {
 }
 
 export type GossipBody<P = Uint8Array> =
-  /** Eager push (hop > 0) or an anti-entropy answer (hop = 0). */
-  | { readonly kind: 'push'; readonly hop: number; readonly item: Item<P> }
+  /**
+   * Eager push (hop > 0) or an anti-entropy answer (hop = 0) of one or more items (at most
+   * config.maxItemsPerPush, within config.maxPushBytes): the per-round budget counts messages,
+   * so items that travel to the same peer together share one.
+   */
+  | { readonly kind: 'push'; readonly hop: number; readonly items: readonly Item<P>[] }
   /**
    * Anti-entropy: the ids the sender retains that concern the receiver, and the sender's key
    * epoch. `reply` marks the answer to a digest (push-pull: it is not answered again). A
@@ -102,8 +106,11 @@ export function itemBytes(item: Item<unknown>): number {
 
 function bodyBytes(b: GossipBody<unknown>): number {
   switch (b.kind) {
-    case 'push':
-      return 1 + 1 + itemBytes(b.item);
+    case 'push': {
+      let n = 1 + 1 + varuintBytes(b.items.length);
+      for (const item of b.items) n += itemBytes(item);
+      return n;
+    }
     case 'digest':
       return 1 + 2 + varuintBytes(b.epoch) + idsBytes(b.ids);
     case 'pull':
@@ -117,6 +124,11 @@ function bodyBytes(b: GossipBody<unknown>): number {
     case 'shuffleReply':
       return 1 + peersBytes(b.peers);
   }
+}
+
+/** Encoded frame size of a push of no items (add itemBytes of each item; < 128 items). */
+export function emptyPushBytes(epoch: number): number {
+  return FRAME_HEADER + varuintBytes(epoch) + 4 + 1 + 1 + 1 + MAC_BYTES;
 }
 
 /** Exact size of the encoded frame of `env` (codec.ts), computed without encoding. */

@@ -14,11 +14,13 @@
  * answers with its own digest (push-pull) and each side pulls what it lacks. Items are retained
  * for `retentionRounds`; ids are remembered in a seen ring after that (duplicate suppression).
  * Work per event is bounded by the config (views, retention, `maxItemsPerReply`), and every
- * send draws on a per-round budget (`maxSendsPerRound`, default fan-out + 2): two sends stay
- * reserved for the digest exchange, and an eager push over budget waits in a bounded queue
- * (`deferredPushes`) for the next rounds' budget — a node that receives several items in one
- * round (a rekey's parts on its path, a burst of data) still forwards each of them, a round
- * later, instead of leaving them all to anti-entropy. A full queue drops its oldest push.
+ * send draws on a per-round budget of MESSAGES (`maxSendsPerRound`, default fan-out + 2): two
+ * stay reserved for the digest exchange. A message may carry several items
+ * (`maxItemsPerPush`, `maxPushBytes`): items received together and bound for the same scope go
+ * to the same peers in one message, pull answers go in one message, and an eager push over
+ * budget waits in a bounded queue (`deferredPushes`) where later items for the same peer join
+ * it — so a burst of items costs rounds of latency, not loss, and the throughput of the tier
+ * is items per message × messages per round. A full queue drops its oldest message.
  *
  * Epochs: a node accepts traffic MAC'd under its current epoch, or under one of the previous
  * `epochWindow` epochs for `epochGraceRounds` rounds after it retired that epoch. Replies to a
@@ -48,7 +50,15 @@ import {
   type ItemId,
   type PeerId,
 } from './ids.js';
-import { wireBytes, WHOLE_GROUP_END, type Envelope, type GossipBody, type Item } from './messages.js';
+import {
+  emptyPushBytes,
+  itemBytes,
+  wireBytes,
+  WHOLE_GROUP_END,
+  type Envelope,
+  type GossipBody,
+  type Item,
+} from './messages.js';
 import { PeerSampling } from './peer-sampling.js';
 import type { RandomSource } from './random.js';
 import {
@@ -106,11 +116,14 @@ function scratch(n: number): number[] {
 /** Sends kept back from eager push for the round's digest exchange. */
 const RESERVED_SENDS = 2;
 
-/** An eager push that found the round's budget spent; sent from a later round's budget. */
+/** An eager push that found the round's budget spent; later items for `to` join it. */
 interface DeferredPush<P> {
   readonly to: PeerId;
-  readonly body: GossipBody<P>;
+  hop: number;
   readonly epoch: number;
+  readonly items: Item<P>[];
+  /** Encoded size of the push so far. */
+  bytes: number;
 }
 
 export class GossipNode<P = Uint8Array> {
@@ -186,7 +199,7 @@ export class GossipNode<P = Uint8Array> {
    */
   onCoreReply(items: readonly Item<P>[], coreNext: number): void {
     this.ints[this.b + H_LAST_HEARD] = this.round;
-    for (const item of items) this.onItem(item, 0, -1);
+    for (const item of items) this.accept(item);
     this.setCoreCursor(coreNext);
   }
 
@@ -314,7 +327,7 @@ export class GossipNode<P = Uint8Array> {
     const body = env.body;
     switch (body.kind) {
       case 'push':
-        return this.onItem(body.item, body.hop, from);
+        return this.onPush(body.items, body.hop, from);
       case 'digest':
         return this.onDigest(from, env.epoch, body, body.ids);
       case 'pull':
@@ -337,7 +350,7 @@ export class GossipNode<P = Uint8Array> {
     if (this.seen(item.id)) throw new RangeError(`item ${item.id} already known`);
     this.retain(item);
     this.deliverItem(item);
-    this.forward(item, 1, -1);
+    this.forward([item], 1, -1);
   }
 
   /**
@@ -345,7 +358,7 @@ export class GossipNode<P = Uint8Array> {
    * push); otherwise the answer to our catch-up pull (keep and deliver, no forwarding).
    */
   inject(item: Item<P>, relay: boolean): void {
-    this.onItem(item, relay ? 1 : 0, -1);
+    this.onPush([item], relay ? 1 : 0, -1);
   }
 
   // ─── handlers ───────────────────────────────────────────────────────────────────────────
@@ -371,20 +384,28 @@ export class GossipNode<P = Uint8Array> {
     if (this.ints[b + H_BEHIND_SINCE]! < 0) this.ints[b + H_BEHIND_SINCE] = this.round;
   }
 
-  private onItem(item: Item<P>, hop: number, from: PeerId): void {
+  /** Items of one push: keep and deliver the new ones, then forward those together (hop > 0). */
+  private onPush(items: readonly Item<P>[], hop: number, from: PeerId): void {
+    let fresh: Item<P>[] | undefined;
+    for (const item of items) if (this.accept(item)) (fresh ??= []).push(item);
+    if (fresh !== undefined && hop > 0 && hop < this.c.maxHops) this.forward(fresh, hop + 1, from);
+  }
+
+  /** First receipt of an admissible item: retain and deliver it; false if seen or refused. */
+  private accept(item: Item<P>): boolean {
     if (this.seen(item.id)) {
       this.counters.duplicates++;
-      return;
+      return false;
     }
     const why = this.itemRefusal(item);
     if (why !== undefined) {
       this.counters.dropped[why]++;
-      return;
+      return false;
     }
     this.retain(item);
     this.deliverItem(item);
     if (this.noteCoreId(item.id)) this.advanceCursor();
-    if (hop > 0 && hop < this.c.maxHops) this.forward(item, hop + 1, from);
+    return true;
   }
 
   private itemRefusal(item: Item<P>): DropReason | undefined {
@@ -426,51 +447,114 @@ export class GossipNode<P = Uint8Array> {
   }
 
   private onPull(from: PeerId, envEpoch: number, ids: readonly ItemId[]): void {
-    let answered = 0;
+    let answer: Item<P>[] | undefined;
     for (const id of ids) {
-      if (answered >= this.c.maxItemsPerReply) break;
+      if ((answer?.length ?? 0) >= this.c.maxItemsPerReply) break;
       const k = this.retainedIndex(id);
       if (k < 0) continue;
       const item = this.store.items[this.itemBase + k]!;
       if (from < item.scopeStart || from >= item.scopeEnd) continue;
-      answered++;
-      this.send(from, { kind: 'push', hop: 0, item }, envEpoch);
+      (answer ??= []).push(item);
+    }
+    if (answer !== undefined) this.push(from, answer, 0, envEpoch);
+  }
+
+  /**
+   * Eager push of items first received together: each run of items with the same scope and MAC
+   * epoch goes to the same `fanout` random peers (from the active view for whole-group items,
+   * from the peers known inside the scope for rekey parts), in one message per peer.
+   */
+  private forward(items: readonly Item<P>[], hop: number, except: PeerId): void {
+    let k = 0;
+    while (k < items.length) {
+      const head = items[k]!;
+      const epoch = this.macEpochFor(head);
+      let end = k + 1;
+      while (
+        end < items.length &&
+        items[end]!.scopeStart === head.scopeStart &&
+        items[end]!.scopeEnd === head.scopeEnd &&
+        this.macEpochFor(items[end]!) === epoch
+      )
+        end++;
+      const run = k === 0 && end === items.length ? items : items.slice(k, end);
+      if (this.eagerRoom())
+        for (const p of this.targets(head.scopeStart, head.scopeEnd, except)) this.push(p, run, hop, epoch);
+      else this.deferRun(run, hop, epoch, except);
+      k = end;
     }
   }
 
-  private forward(item: Item<P>, hop: number, except: PeerId): void {
+  /**
+   * Over budget: the run joins waiting messages to peers inside its scope first (so a burst
+   * rides in the next rounds' few messages instead of one message per item and peer), and
+   * only the rest of its fan-out gets new waiting messages.
+   */
+  private deferRun(run: readonly Item<P>[], hop: number, epoch: number, except: PeerId): void {
+    const head = run[0]!;
     const fanout = this.c.fanout;
-    // A rekey part goes to peers that do not have it yet, i.e. still in the epoch before it:
-    // MAC it under that epoch (while we hold it), or they could not verify it.
-    const epoch = isRekeyId(item.id) ? Math.min(this.epoch, rekeyEpochOf(item.id) - 1) : this.epoch;
-    const whole = item.scopeStart === 0 && item.scopeEnd === WHOLE_GROUP_END;
-    if (whole) {
+    const used: PeerId[] = [];
+    let add = 0;
+    for (const item of run) add += itemBytes(item);
+    for (const d of this.deferred ?? []) {
+      if (used.length >= fanout) break;
+      if (d.epoch !== epoch || d.to === except || d.to < head.scopeStart || d.to >= head.scopeEnd) continue;
+      if (used.includes(d.to) || !this.joins(d, run.length, add)) continue;
+      d.items.push(...run);
+      d.bytes += add;
+      if (hop < d.hop) d.hop = hop;
+      this.counters.deferred += run.length;
+      used.push(d.to);
+    }
+    for (const p of this.targets(head.scopeStart, head.scopeEnd, except)) {
+      if (used.length >= fanout) break;
+      if (used.includes(p)) continue;
+      this.push(p, run, hop, epoch); // over budget: waits, in chunks that respect the limits
+      used.push(p);
+    }
+  }
+
+  /** May `n` more items of `bytes` join waiting message `d`? */
+  private joins(d: DeferredPush<P>, n: number, bytes: number): boolean {
+    return d.items.length + n <= this.c.maxItemsPerPush && d.bytes + bytes <= this.c.maxPushBytes;
+  }
+
+  /**
+   * A rekey part goes to peers that do not have it yet, i.e. still in the epoch before it:
+   * MAC it under that epoch (while we hold it), or they could not verify it.
+   */
+  private macEpochFor(item: Item<P>): number {
+    return isRekeyId(item.id) ? Math.min(this.epoch, rekeyEpochOf(item.id) - 1) : this.epoch;
+  }
+
+  /** Up to `fanout` distinct random peers for a scope, never `except`. */
+  private targets(scopeStart: number, scopeEnd: number, except: PeerId): PeerId[] {
+    const fanout = this.c.fanout;
+    const out: PeerId[] = [];
+    if (scopeStart === 0 && scopeEnd === WHOLE_GROUP_END) {
       const n = this.views.activeCount;
       // Partial Fisher–Yates over the active view: `fanout` distinct random peers.
       const order = scratch(n);
       for (let k = 0; k < n; k++) order[k] = this.views.activeAt(k);
-      let sent = 0;
-      for (let k = 0; k < n && sent < fanout; k++) {
+      for (let k = 0; k < n && out.length < fanout; k++) {
         const j = k + this.rng.int(n - k);
         const p = order[j]!;
         order[j] = order[k]!;
-        if (p === except) continue;
-        this.send(p, { kind: 'push', hop, item }, epoch);
-        sent++;
+        if (p !== except) out.push(p);
       }
-      return;
+      return out;
     }
     const candidates: PeerId[] = [];
-    this.views.forEachInScope(item.scopeStart, item.scopeEnd, (p) => {
+    this.views.forEachInScope(scopeStart, scopeEnd, (p) => {
       if (p !== except) candidates.push(p);
     });
-    for (let sent = 0; sent < fanout && candidates.length > 0; sent++) {
+    while (out.length < fanout && candidates.length > 0) {
       const j = this.rng.int(candidates.length);
-      const p = candidates[j]!;
+      out.push(candidates[j]!);
       candidates[j] = candidates[candidates.length - 1]!;
       candidates.pop();
-      this.send(p, { kind: 'push', hop, item }, epoch);
     }
+    return out;
   }
 
   // ─── sending ────────────────────────────────────────────────────────────────────────────
@@ -487,7 +571,7 @@ export class GossipNode<P = Uint8Array> {
     let k = 0;
     while (k < q.length && this.eagerRoom()) {
       const d = q[k++]!;
-      this.send(d.to, d.body, d.epoch);
+      this.send(d.to, { kind: 'push', hop: d.hop, items: d.items }, d.epoch);
     }
     q.splice(0, k);
   }
@@ -504,24 +588,61 @@ export class GossipNode<P = Uint8Array> {
   }
 
   /**
-   * Sends under `epoch` (default: ours) if the round's budget allows; false if not sent now.
-   * An eager push over budget is queued for a later round (bounded; the oldest is dropped).
+   * Pushes `items` to `to` under `epoch` in as few messages as maxItemsPerPush and maxPushBytes
+   * allow. Eager (hop > 0) messages over budget wait (see `defer`); an answer over budget is
+   * dropped (the asker pulls again).
    */
+  private push(to: PeerId, items: readonly Item<P>[], hop: number, epoch: number): void {
+    const c = this.c;
+    const base = emptyPushBytes(epoch);
+    let k = 0;
+    while (k < items.length) {
+      let end = k + 1;
+      let bytes = base + itemBytes(items[k]!);
+      while (end < items.length && end - k < c.maxItemsPerPush) {
+        const more = itemBytes(items[end]!);
+        if (bytes + more > c.maxPushBytes) break;
+        bytes += more;
+        end++;
+      }
+      const chunk = k === 0 && end === items.length ? items : items.slice(k, end);
+      if (hop > 0 && !this.eagerRoom()) this.defer(to, chunk, hop, epoch);
+      else this.send(to, { kind: 'push', hop, items: chunk }, epoch);
+      k = end;
+    }
+  }
+
+  /** Queues an eager push for a later round, joining a waiting message to `to` if it has room. */
+  private defer(to: PeerId, items: readonly Item<P>[], hop: number, epoch: number): void {
+    const c = this.c;
+    if (c.deferredPushes === 0) {
+      this.counters.dropped['rate-limited']++;
+      return;
+    }
+    this.counters.deferred += items.length;
+    const q = (this.deferred ??= []);
+    let add = 0;
+    for (const item of items) add += itemBytes(item);
+    for (const d of q) {
+      if (d.to !== to || d.epoch !== epoch || !this.joins(d, items.length, add)) continue;
+      d.items.push(...items);
+      d.bytes += add;
+      if (hop < d.hop) d.hop = hop;
+      return;
+    }
+    if (q.length >= c.deferredPushes) {
+      q.shift();
+      this.counters.dropped['rate-limited']++;
+    }
+    q.push({ to, hop, epoch, items: [...items], bytes: emptyPushBytes(epoch) + add });
+  }
+
+  /** Sends under `epoch` (default: ours) if the round's budget allows; false if not sent. */
   private send(to: PeerId, body: GossipBody<P>, epoch = this.epoch): boolean {
     const b = this.b;
     const used = this.ints[b + H_SENT]!;
     const eager = body.kind === 'push' && body.hop > 0;
     if (eager ? !this.eagerRoom() : used >= this.c.maxSendsPerRound) {
-      if (eager && this.c.deferredPushes > 0) {
-        const q = (this.deferred ??= []);
-        if (q.length >= this.c.deferredPushes) {
-          q.shift();
-          this.counters.dropped['rate-limited']++;
-        }
-        q.push({ to, body, epoch });
-        this.counters.deferred++;
-        return false;
-      }
       this.counters.dropped['rate-limited']++;
       return false;
     }

@@ -44,6 +44,14 @@ const WORKER_ENV = 'KG_SERVER_BENCH_WORKER';
 const STAGES_ENV = 'KG_SERVER_BENCH_STAGES';
 const PUBLISH_ENV = 'KG_SERVER_BENCH_PUBLISH';
 const GRACEFUL_ENV = 'KG_SERVER_BENCH_GRACEFUL';
+/**
+ * KG_SERVER_BENCH_TRANSPORT=tls: servers without the gossip relay and leaves without UDP, so
+ * every rekey and message is a TLS push (the path the relay replaced). Leaves then cost no CPU
+ * between events, which is what lets 10^4 of them share this machine with the servers.
+ */
+const TRANSPORT_ENV = 'KG_SERVER_BENCH_TRANSPORT';
+/** KG_SERVER_BENCH_BATCH_MS=N: the servers' batchIntervalMs (default 50). */
+const BATCH_ENV = 'KG_SERVER_BENCH_BATCH_MS';
 /** KG_SERVER_BENCH_LOGS=DIR: copy each server's log there before the cluster is torn down. */
 const LOGS_ENV = 'KG_SERVER_BENCH_LOGS';
 const MSG_BYTES = 1024;
@@ -62,6 +70,7 @@ interface WorkerSpec {
   readonly ports: readonly number[];
   readonly caPemFile: string;
   readonly leaves: readonly { certFile: string; keyFile: string }[];
+  readonly gossip: boolean;
 }
 
 type WorkerEvent =
@@ -101,7 +110,13 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   const joinMs: number[] = [];
   const one = async (i: number): Promise<void> => {
     const started = clock();
-    const client = new LeafClient({ suite, maxAttempts: 20, backoffBaseMs: 50, backoffMaxMs: 1000 });
+    const client = new LeafClient({
+      suite,
+      maxAttempts: 20,
+      backoffBaseMs: 50,
+      backoffMaxMs: 1000,
+      ...(spec.gossip ? {} : { gossip: false }),
+    });
     client.on('error', () => {});
     client.on('evicted', () => evicted++);
     client.on('key', ({ epoch }) => {
@@ -270,11 +285,24 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
   const workers: Worker[] = [];
   try {
     await cluster.init('Bench CA');
-    await cluster.startServers(3, { leaseMs: 120_000 });
+    const gossip = process.env[TRANSPORT_ENV] !== 'tls';
+    const batchIntervalMs = Number(process.env[BATCH_ENV] ?? 50);
+    if (!(Number.isInteger(batchIntervalMs) && batchIntervalMs >= 10))
+      throw new RangeError(`${BATCH_ENV} must be an integer ≥ 10`);
+    ctx.log(
+      `  leaves on ${gossip ? 'gossip (UDP) + TLS' : 'TLS only'}, batch interval ${batchIntervalMs} ms`,
+    );
+    await cluster.startServers(3, {
+      leaseMs: 120_000,
+      batchIntervalMs,
+      ...(gossip ? {} : { gossip: { enabled: false } }),
+    });
+    const localOptions = gossip ? {} : { gossip: false as const };
+    const transport = gossip ? 'gossip' : 'tls';
     await cluster.untilOnePrimaryView();
     // Leaves the benchmark process holds: one publisher, and triggers that leave to cause rekeys.
     const local: LocalLeaf[] = [];
-    for (let i = 0; i < 8; i++) local.push(await cluster.leaf(`bench-local-${i}`, 0));
+    for (let i = 0; i < 8; i++) local.push(await cluster.leaf(`bench-local-${i}`, 0, localOptions));
     let population = 0;
 
     for (const target of stages) {
@@ -297,6 +325,7 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
             ports,
             caPemFile: cluster.caPemPath,
             leaves: certs.filter((_, i) => i % nWorkers === w),
+            gossip,
           }),
       );
       workers.push(...stageWorkers);
@@ -320,7 +349,7 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
       const joinMs = admitted.flatMap((e) => e.joinMs);
       results.push({
         case: 'admission',
-        params: { leaves: target, added: adding, servers: servers.length },
+        params: { leaves: target, added: adding, servers: servers.length, transport, batchIntervalMs },
         metrics: {
           admittedPerSec: Math.round(n / secs),
           perServerPerSec: Math.round(perServer),
@@ -370,7 +399,7 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
       }
       results.push({
         case: 'rekey',
-        params: { leaves: population + local.length },
+        params: { leaves: population + local.length, transport, batchIntervalMs },
         metrics: {
           triggerToAllMs: ms(percentile(latencies, 50)),
           firstToLastMs: ms(percentile(spreads, 50)),
@@ -381,7 +410,8 @@ async function runBench(ctx: BenchContext): Promise<BenchResult[]> {
         `  rekey of ${population + local.length}: trigger → all ${ms(percentile(latencies, 50))} ms (median of ${latencies.length}), first → last leaf ${ms(percentile(spreads, 50))} ms`,
       );
       if (local.length < 3)
-        for (let i = 0; i < 3; i++) local.push(await cluster.leaf(`bench-local-${target}-${i}`, 0));
+        for (let i = 0; i < 3; i++)
+          local.push(await cluster.leaf(`bench-local-${target}-${i}`, 0, localOptions));
       await until(
         'local leaves on one epoch',
         () => new Set(local.map((l) => l.keys.at(-1)?.epoch)).size === 1,

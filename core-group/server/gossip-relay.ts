@@ -27,9 +27,12 @@ import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
+  LIMITS,
   MacAuthenticator,
   dataItem,
+  emptyPushBytes,
   encodeEnvelope,
+  itemBytes,
   lowerBound,
   rekeyItem,
   type GossipConfig,
@@ -175,6 +178,8 @@ export class EdgeRelay {
     const { split, epoch } = signed;
     const macEpoch = this.heldEpoch(epoch - 1);
     const slots = targets.map((t) => t.id);
+    // Every part a leaf is handed travels in the same datagrams: one push per leaf (or a few).
+    const outbox = new Map<GossipTarget, Item[]>();
     this.stats.epochs++;
     for (let id = 0; id < split.count; id++) {
       let { start, end } = split.range(id);
@@ -207,14 +212,20 @@ export class EdgeRelay {
         id,
         { start, end },
       );
-      const to = pick(lo, hi, partFanout(this.opts.fanout, hi - lo)).map((i) => targets[i]!);
-      if (macEpoch === undefined || !this.inject(item, macEpoch, to)) {
+      if (macEpoch === undefined || !this.fits(macEpoch, item)) {
         this.stats.partsFallback++;
         fallback.push(id);
         continue;
       }
+      for (const i of pick(lo, hi, partFanout(this.opts.fanout, hi - lo))) {
+        const t = targets[i]!;
+        const queued = outbox.get(t);
+        if (queued === undefined) outbox.set(t, [item]);
+        else queued.push(item);
+      }
       this.stats.partsRouted++;
     }
+    if (macEpoch !== undefined) for (const [t, items] of outbox) this.send(t, items, macEpoch);
     return fallback;
   }
 
@@ -223,17 +234,11 @@ export class EdgeRelay {
     if (targets.length === 0) return true;
     const item = dataItem(envelope);
     const macEpoch = (item !== undefined ? this.heldEpoch(item.epoch) : undefined) ?? this.epoch;
-    if (
-      item === undefined ||
-      !this.inject(
-        item,
-        macEpoch,
-        pick(0, targets.length, this.opts.fanout).map((i) => targets[i]!),
-      )
-    ) {
+    if (item === undefined || !this.fits(macEpoch, item)) {
       this.stats.dataFallback++;
       return false;
     }
+    for (const i of pick(0, targets.length, this.opts.fanout)) this.send(targets[i]!, [item], macEpoch);
     this.stats.dataInjected++;
     return true;
   }
@@ -244,22 +249,32 @@ export class EdgeRelay {
     return undefined;
   }
 
-  /** One eager push of `item` (hop 1) under `macEpoch` to each target; false if it cannot go. */
-  private inject(item: Item, macEpoch: number, to: readonly GossipTarget[]): boolean {
-    const unsigned = {
-      epoch: macEpoch,
-      sender: CORE_RELAY_PEER,
-      body: { kind: 'push' as const, hop: 1, item },
-    };
-    const tag = this.auth.tag(unsigned);
-    if (tag === undefined) return false;
-    const bytes = encodeEnvelope({ ...unsigned, tag });
-    if (bytes.length > this.udp.maxMessageBytes) return false;
-    for (const t of to) {
-      if (this.udp.send(t.endpoint, bytes)) this.stats.datagrams++;
+  /** Can `item` travel in a datagram (MAC'd under `macEpoch`, whose key we hold)? */
+  private fits(macEpoch: number, item: Item): boolean {
+    return (
+      this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + itemBytes(item) <= this.udp.maxMessageBytes
+    );
+  }
+
+  /** Eager pushes (hop 1) of `items` to `t` under `macEpoch`, as many items per datagram as fit. */
+  private send(t: GossipTarget, items: readonly Item[], macEpoch: number): void {
+    const max = this.udp.maxMessageBytes;
+    let k = 0;
+    while (k < items.length) {
+      let end = k + 1;
+      let bytes = emptyPushBytes(macEpoch) + itemBytes(items[k]!);
+      while (end < items.length && end - k < LIMITS.maxPushItems && bytes + itemBytes(items[end]!) <= max)
+        bytes += itemBytes(items[end++]!);
+      const unsigned = {
+        epoch: macEpoch,
+        sender: CORE_RELAY_PEER,
+        body: { kind: 'push' as const, hop: 1, items: items.slice(k, end) },
+      };
+      const tag = this.auth.tag(unsigned)!;
+      if (this.udp.send(t.endpoint, encodeEnvelope({ ...unsigned, tag }))) this.stats.datagrams++;
       else this.stats.sendQueueFull++;
+      k = end;
     }
-    return true;
   }
 
   /** A seed for the leaf at `slot` from `targets` (sorted by slot; may include the leaf itself). */

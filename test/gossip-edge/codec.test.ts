@@ -5,6 +5,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   GOSSIP_KINDS,
+  LIMITS,
   MAC_BYTES,
   rekeyId,
   wireBytes,
@@ -23,11 +24,14 @@ const item = {
   payload: Uint8Array.of(1, 2, 3, 4, 5),
 };
 const bodies: GossipBody[] = [
-  { kind: 'push', hop: 3, item },
+  { kind: 'push', hop: 3, items: [item] },
   {
     kind: 'push',
     hop: 0,
-    item: { ...item, id: dataId(9, 2 ** 32 - 1), scopeStart: 0, scopeEnd: WHOLE_GROUP_END },
+    items: [
+      { ...item, id: dataId(9, 2 ** 32 - 1), scopeStart: 0, scopeEnd: WHOLE_GROUP_END },
+      { ...item, id: dataId(9, 7), payload: new Uint8Array(300), bytes: 300 },
+    ],
   },
   { kind: 'digest', reply: true, probe: false, epoch: 12, ids: [dataId(0, 1), rekeyId(3, 0), 2 ** 53 - 1] },
   { kind: 'digest', reply: false, probe: true, epoch: 0, ids: [] },
@@ -79,4 +83,16 @@ test('a modelled numeric tag is refused on the wire', (t) => {
   t.throws(() => encodeEnvelope({ epoch: 1, sender: 2, body: { kind: 'disconnect' }, tag: 5 }), {
     instanceOf: RangeError,
   });
+});
+
+test('a push carries 1..maxPushItems items: an encoder refuses none or too many', (t) => {
+  const tag = new Uint8Array(MAC_BYTES);
+  t.throws(() => encodeEnvelope({ epoch: 1, sender: 2, body: { kind: 'push', hop: 1, items: [] }, tag }), {
+    instanceOf: RangeError,
+  });
+  const one = encodeEnvelope({ epoch: 1, sender: 2, body: { kind: 'push', hop: 1, items: [item] }, tag });
+  const env = decodeEnvelope(one);
+  t.is(env.body.kind === 'push' ? env.body.items.length : -1, 1);
+  const many = Array.from({ length: LIMITS.maxPushItems + 1 }, (_, k) => ({ ...item, id: dataId(1, k) }));
+  t.throws(() => encodeEnvelope({ epoch: 1, sender: 2, body: { kind: 'push', hop: 1, items: many }, tag }));
 });

@@ -107,7 +107,7 @@ test('real HMAC path (wire mode, n = 1500): delivery, and outsiders / evicted le
     bytes: 1,
     payload: Uint8Array.of(1),
   };
-  const body = { kind: 'push' as const, hop: 1, item: bogus };
+  const body = { kind: 'push' as const, hop: 1, items: [bogus] };
   const env: Envelope = { epoch: 0, sender: 999, body, tag: outsider.tag({ epoch: 0, sender: 999, body })! };
   const badMac = w.counters.dropped['bad-mac'];
   victim.receive(env);
@@ -145,7 +145,7 @@ test('an evicted leaf is locked out once the grace period of its last epoch ends
       bytes: 0,
       payload: new Uint8Array(0),
     };
-    const body = { kind: 'push' as const, hop: 1, item };
+    const body = { kind: 'push' as const, hop: 1, items: [item] };
     return { epoch: 0, sender: 1, body, tag: evicted.tag({ epoch: 0, sender: 1, body })! };
   };
   node.receive(push(1)); // within grace: late in-flight traffic of the old epoch is still accepted

@@ -17,8 +17,15 @@ import {
   type GossipConfig,
   type Item,
   type PeerId,
+  wireBytes,
 } from '../../gossip-edge/index.js';
 import { Rng } from '../../net/index.js';
+
+/** A push from peer 1 (hop 1) under epoch 0, MAC'd as the model authenticator expects. */
+function pushOf(items: Item[]): Envelope {
+  const body = { kind: 'push' as const, hop: 1, items };
+  return { epoch: 0, sender: 1, body, tag: ModelAuthenticator.token(5, 0) };
+}
 
 function item(seq: number): Item {
   return {
@@ -61,43 +68,74 @@ function node(patch: Partial<GossipConfig> = {}): { n: GossipNode; rounds: Envel
   return { n, rounds, c };
 }
 
-const eager = (envs: readonly Envelope[]): number =>
-  envs.filter((e) => e.body.kind === 'push' && e.body.hop > 0).length;
+const eager = (envs: readonly Envelope[]): Envelope[] =>
+  envs.filter((e) => e.body.kind === 'push' && e.body.hop > 0);
+const itemsIn = (envs: readonly Envelope[]): number =>
+  envs.reduce((a, e) => a + (e.body.kind === 'push' ? e.body.items.length : 0), 0);
 
-test('default budget is fan-out + 2; items over it are forwarded in later rounds, none dropped', (t) => {
-  const { n, rounds, c } = node();
+test('default budget is fan-out + 2 messages; items received together share messages', (t) => {
+  const { n, rounds } = node();
   const cfg = gossipConfig();
   t.is(cfg.maxSendsPerRound, cfg.fanout + 2);
-  // Three items arrive in one round (a rekey's parts on our path): each wants `fanout` pushes.
-  for (let s = 0; s < 3; s++) n.inject(item(s), true);
-  t.is(eager(rounds[0]!), cfg.fanout, 'the first item goes out at once');
-  t.is(n.deferredCount, 2 * cfg.fanout);
+  n.receive(pushOf([item(0), item(1), item(2)]));
+  const out = eager(rounds[0]!);
+  t.is(out.length, cfg.fanout, 'one message to each of fan-out peers');
+  for (const e of out) t.is(e.body.kind === 'push' ? e.body.items.length : 0, 3);
+  t.is(n.deferredCount, 0);
+});
+
+test('items arriving apart over budget wait, join the waiting message per peer, and all go out', (t) => {
+  const { n, rounds, c } = node();
+  const cfg = gossipConfig();
+  // Three items in separate messages in one round (e.g. a burst): each wants `fanout` peers.
+  for (let s = 0; s < 3; s++) n.receive(pushOf([item(s)]));
+  t.is(eager(rounds[0]!).length, cfg.fanout, 'the first item goes out at once');
+  t.true(n.deferredCount > 0 && n.deferredCount <= 2 * cfg.fanout);
   for (let r = 0; r < 3; r++) {
     rounds.push([]);
     n.tick();
   }
-  const pushed = rounds.reduce((a, envs) => a + eager(envs), 0);
+  const pushed = rounds.reduce((a, envs) => a + itemsIn(eager(envs)), 0);
   t.is(pushed, 3 * cfg.fanout, 'every item reached fan-out peers');
   t.is(n.deferredCount, 0);
   t.is(c.dropped['rate-limited'], 0);
   for (const envs of rounds) {
     t.true(envs.length <= cfg.maxSendsPerRound, `round sent ${envs.length}`);
-    t.true(eager(envs) <= cfg.maxSendsPerRound - 2);
+    t.true(eager(envs).length <= cfg.maxSendsPerRound - 2);
   }
   t.true(c.maxSendsInRound <= cfg.maxSendsPerRound);
 });
 
-test('the deferral queue is bounded: past deferredPushes the oldest push is dropped and counted', (t) => {
-  const { n, c } = node({ deferredPushes: 3 });
-  for (let s = 0; s < 4; s++) n.inject(item(s), true);
-  // 4 items × 4 peers = 16 pushes: 4 sent, 3 waiting, 9 dropped.
+test('the deferral queue is bounded: past deferredPushes the oldest message is dropped and counted', (t) => {
+  const { n, c } = node({ deferredPushes: 3, maxItemsPerPush: 1 });
+  for (let s = 0; s < 4; s++) n.receive(pushOf([item(s)]));
+  // 4 items × 4 peers, one item per message: 4 sent, 3 waiting, 9 dropped.
   t.is(n.deferredCount, 3);
   t.is(c.dropped['rate-limited'], 9);
 });
 
 test('with deferral off, pushes over budget are dropped (anti-entropy repairs them)', (t) => {
   const { n, c } = node({ deferredPushes: 0 });
-  for (let s = 0; s < 2; s++) n.inject(item(s), true);
+  for (let s = 0; s < 2; s++) n.receive(pushOf([item(s)]));
   t.is(n.deferredCount, 0);
   t.is(c.dropped['rate-limited'], gossipConfig().fanout);
+});
+
+test('a push never exceeds maxItemsPerPush items nor maxPushBytes', (t) => {
+  const { n, rounds } = node({ maxItemsPerPush: 3, maxPushBytes: 600 });
+  const big = (s: number): Item => ({ ...item(s), payload: new Uint8Array(250), bytes: 250 });
+  n.receive(pushOf([item(0), item(1), item(2), item(3), item(4)]));
+  n.receive(pushOf([big(10), big(11), big(12)]));
+  for (let r = 0; r < 4; r++) {
+    rounds.push([]);
+    n.tick();
+  }
+  const all = rounds.flatMap(eager);
+  t.true(all.length > 0);
+  for (const e of all) {
+    if (e.body.kind !== 'push') continue;
+    t.true(e.body.items.length <= 3);
+    t.true(e.body.items.length === 1 || wireBytes(e) <= 600, `${wireBytes(e)} bytes`);
+  }
+  t.is(itemsIn(all), 8 * gossipConfig().fanout);
 });

@@ -228,7 +228,7 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
       bytes: forged.length,
       payload: forged,
     };
-    const unsigned = { epoch: res.epoch, sender: 8, body: { kind: 'push' as const, hop: 1, item } };
+    const unsigned = { epoch: res.epoch, sender: 8, body: { kind: 'push' as const, hop: 1, items: [item] } };
     const bytes = encodeEnvelope({ ...unsigned, tag: outsider.tag(unsigned)! });
     const target = live[3]!;
     const before = target.link.counters.dropped['bad-mac'];
