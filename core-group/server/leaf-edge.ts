@@ -119,6 +119,7 @@ export class LeafEdge {
     if (this.relay !== undefined && key !== undefined) this.relay.installKey(this.d.machine.epoch, key);
   }
 
+  /** This server's welcomed gossip leaves sorted by slot (their gossip ids); cached. */
   private targets(): GossipTarget[] {
     if (this.targetCache !== undefined) return this.targetCache;
     const out: GossipTarget[] = [];
@@ -214,8 +215,12 @@ export class LeafEdge {
       });
       return;
     }
+    const known = s.gossip !== undefined;
     s.gossip = { host: addr.host, port: addr.port, endpoint: formatUdpAddress(addr.host, addr.port) };
-    this.targetCache = undefined;
+    // A first hello joins the sorted list in place: rebuilding it per hello made every admission
+    // cost O(n log n) on a server holding n gossip leaves.
+    if (known) this.targetCache = undefined;
+    else if (this.targetCache !== undefined) insertById(this.targetCache, { id: s.slot, ...s.gossip });
     this.send(peer, 'gossipSeed', this.relay.seedFor(s.slot, this.targets()));
   }
 
@@ -379,4 +384,16 @@ export class LeafEdge {
   private send<K extends LeafFrameType>(peer: string, type: K, body: LeafFrameBody<K>): boolean {
     return this.d.transport.send(peer, encodeLeafFrame(type, body));
   }
+}
+
+/** Inserts `t` into `xs` (sorted by id) after any entries with the same id. */
+function insertById(xs: GossipTarget[], t: GossipTarget): void {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]!.id <= t.id) lo = mid + 1;
+    else hi = mid;
+  }
+  xs.splice(lo, 0, t);
 }
