@@ -79,6 +79,7 @@ import {
 import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
 import { dataItemHeader, openRekeyItem } from './gossip-items.js';
 import { isRekeyId } from './ids.js';
+import { VerifiedHeaders } from './verified-headers.js';
 import type { Item } from './messages.js';
 
 export interface LeafServerAddress {
@@ -218,6 +219,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /** Newest epoch a verified push announced: catch up until we hold it. */
   private newestSeen = 0;
   private welcomeWaiter: Waiter | undefined;
+  /** Rekey headers already verified (the parts of one epoch share one signature). */
+  private readonly verified = new VerifiedHeaders();
   private reconnecting = false;
   private link: GossipLink | undefined;
   /** The current server seeded us (it runs a relay): reseeds may be asked of it. */
@@ -598,8 +601,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         'unknown-signer',
         `rekey of epoch ${header.epoch} signed by an unknown key`,
       );
+    if (this.verified.has(push.signer, push.header, push.signature)) return header;
     if (!this.suite!.ed25519Verify(push.signer, signedBytes(header), push.signature))
       throw new LeafProtocolError('bad-signature', `rekey of epoch ${header.epoch} has a bad signature`);
+    this.verified.add(push.signer, push.header, push.signature);
     return header;
   }
 
