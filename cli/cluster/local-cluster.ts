@@ -335,14 +335,16 @@ export class LocalCluster {
 
   /**
    * Waits until every server is in one primary view of all of them and knows every server's
-   * rekey-signing key — the state a freshly started cluster settles into.
+   * rekey-signing key — the state a freshly started cluster settles into. Resolves with the
+   * servers' statuses in that state.
    */
-  async untilOnePrimaryView(timeoutMs = 20_000): Promise<void> {
+  async untilOnePrimaryView(timeoutMs = 20_000): Promise<ServerStatus[]> {
     const n = this.servers.length;
+    let st: ServerStatus[] = [];
     await until(
       `one primary view of ${n}`,
       async () => {
-        const st = await Promise.all(this.servers.map((s) => this.status(s)));
+        st = await Promise.all(this.servers.map((s) => this.status(s)));
         return (
           new Set(st.map((x) => x.view.id)).size === 1 &&
           st.every((x) => x.view.primary && x.view.members.length === n && x.signers.length === n)
@@ -350,6 +352,7 @@ export class LocalCluster {
       },
       timeoutMs,
     );
+    return st;
   }
 
   /** Synchronous: SIGKILL every child (for a process 'exit' handler; no waiting, no cleanup). */

@@ -28,21 +28,7 @@ const srv = (i: number): ServerProc => cluster.servers[i]!;
 const statuses = (): Promise<ServerStatus[]> => Promise.all(cluster.servers.map((s) => cluster.status(s)));
 
 /** Every server in one primary view of all three, with every signer known. */
-async function fullView(timeoutMs = 15_000): Promise<ServerStatus[]> {
-  let last: ServerStatus[] = [];
-  await until(
-    'one primary view of 3',
-    async () => {
-      last = await statuses();
-      return (
-        new Set(last.map((s) => s.view.id)).size === 1 &&
-        last.every((s) => s.view.primary && s.view.members.length === 3 && s.signers.length === 3)
-      );
-    },
-    timeoutMs,
-  );
-  return last;
-}
+const fullView = (timeoutMs = 15_000): Promise<ServerStatus[]> => cluster.untilOnePrimaryView(timeoutMs);
 
 /** One replicated leaf state on every server: same epoch, same registry size, nothing pending. */
 async function oneLeafState(timeoutMs = 8000): Promise<ServerStatus[]> {
