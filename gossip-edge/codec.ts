@@ -9,6 +9,9 @@ import {
   defineFrames,
   DecodeError,
   encode,
+  FRAME_HEADER_BYTES,
+  FRAME_MAGIC,
+  WIRE_VERSION,
   fixedBytes,
   list,
   struct,
@@ -112,12 +115,21 @@ const sender: Codec<number> = {
 
 const mac = fixedBytes(MAC_BYTES);
 
-const envelopeCodec: Codec<Envelope> = {
+const coreCodec: Codec<Omit<Envelope, 'tag'>> = {
   encode: (w, e) => {
-    if (typeof e.tag === 'number') throw new RangeError('a modelled (numeric) MAC tag cannot go on the wire');
     w.varuint(e.epoch);
     sender.encode(w, e.sender);
     bodyCodec.encode(w, e.body);
+  },
+  decode: () => {
+    throw new Error('an envelope core is never decoded alone');
+  },
+};
+
+const envelopeCodec: Codec<Envelope> = {
+  encode: (w, e) => {
+    if (typeof e.tag === 'number') throw new RangeError('a modelled (numeric) MAC tag cannot go on the wire');
+    coreCodec.encode(w, e);
     mac.encode(w, e.tag);
   },
   decode: (r) => {
@@ -135,8 +147,33 @@ export const GossipFrames = defineFrames(
   { maxFrameBytes: MAX_GOSSIP_FRAME_BYTES },
 );
 
+/**
+ * The part of a frame a MAC covers, without the domain: epoch ‖ sender ‖ body. A sender encodes
+ * it once and builds both the MAC input (`macInput`) and the frame (`frameOf`) from it.
+ */
+export function envelopeCore(e: Omit<Envelope, 'tag'>): Uint8Array {
+  return encode(coreCodec, e, MAX_GOSSIP_FRAME_BYTES - FRAME_HEADER_BYTES - MAC_BYTES);
+}
+
+/** The frame of an envelope whose core is `core` and MAC is `tag` (= encodeEnvelope). */
+export function frameOf(core: Uint8Array, tag: Uint8Array): Uint8Array {
+  if (tag.length !== MAC_BYTES) throw new RangeError(`a MAC tag is ${MAC_BYTES} bytes`);
+  const bodyLength = core.length + MAC_BYTES;
+  const out = new Uint8Array(FRAME_HEADER_BYTES + bodyLength);
+  const v = new DataView(out.buffer);
+  v.setUint16(0, FRAME_MAGIC);
+  v.setUint8(2, WIRE_VERSION);
+  v.setUint8(3, 0); // flags
+  v.setUint16(4, GOSSIP_FRAME_TYPE);
+  v.setUint32(6, bodyLength);
+  out.set(core, FRAME_HEADER_BYTES);
+  out.set(tag, FRAME_HEADER_BYTES + core.length);
+  return out;
+}
+
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  return GossipFrames.encodeFrame({ type: 'msg', flags: 0, body: e });
+  if (typeof e.tag === 'number') throw new RangeError('a modelled (numeric) MAC tag cannot go on the wire');
+  return frameOf(envelopeCore(e), e.tag);
 }
 
 /** Decodes one datagram; throws DecodeError only. */
@@ -145,19 +182,24 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 }
 
 const DOMAIN = new TextEncoder().encode('keyglass gossip v1');
-const authenticated: Codec<Omit<Envelope, 'tag'>> = {
-  encode: (w, e) => {
-    w.fixed(DOMAIN, DOMAIN.length);
-    w.varuint(e.epoch);
-    sender.encode(w, e.sender);
-    bodyCodec.encode(w, e.body);
-  },
-  decode: () => {
-    throw new Error('authenticated bytes are never decoded');
-  },
-};
 
-/** The bytes a MAC covers (domain-separated, canonical). */
+/** The bytes a MAC covers: domain ‖ core (domain-separated, canonical). */
+export function macInput(core: Uint8Array): Uint8Array {
+  const out = new Uint8Array(DOMAIN.length + core.length);
+  out.set(DOMAIN);
+  out.set(core, DOMAIN.length);
+  return out;
+}
+
+/**
+ * The MAC input of a received frame, read from its bytes (no re-encoding): domain ‖ the frame
+ * between its header and its tag. Only for a frame that decoded (so the layout holds).
+ */
+export function macInputOfFrame(frame: Uint8Array): Uint8Array {
+  return macInput(frame.subarray(FRAME_HEADER_BYTES, frame.length - MAC_BYTES));
+}
+
+/** The bytes a MAC covers for `e` (domain-separated, canonical). */
 export function authenticatedBytes(e: Omit<Envelope, 'tag'>): Uint8Array {
-  return encode(authenticated, e, MAX_GOSSIP_FRAME_BYTES);
+  return macInput(envelopeCore(e));
 }

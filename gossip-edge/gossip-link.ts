@@ -38,7 +38,16 @@ import {
   type PeerEndpoint,
 } from './addr-hints.js';
 import { MacAuthenticator } from './auth.js';
-import { GOSSIP_FRAME_TYPE, MAX_GOSSIP_FRAME_BYTES, decodeEnvelope, encodeEnvelope } from './codec.js';
+import {
+  GOSSIP_FRAME_TYPE,
+  MAX_GOSSIP_FRAME_BYTES,
+  decodeEnvelope,
+  encodeEnvelope,
+  envelopeCore,
+  frameOf,
+  macInput,
+  macInputOfFrame,
+} from './codec.js';
 import { gossipConfig, type GossipConfig } from './config.js';
 import { GossipCounters } from './counters.js';
 import { CORE_RELAY_PEER, type PeerId } from './ids.js';
@@ -94,6 +103,14 @@ export interface GossipLinkStats {
 /** Peer choices of a live node come from the CSPRNG: an observer must not predict them. */
 const osRandom: RandomSource = new UniformInts();
 
+/** An envelope's encoded core (epoch ‖ sender ‖ body) and what it was encoded from. */
+interface TaggedCore {
+  readonly body: Envelope['body'];
+  readonly epoch: number;
+  readonly sender: number;
+  readonly core: Uint8Array;
+}
+
 export class GossipLink {
   readonly counters = new GossipCounters(false);
   readonly stats: GossipLinkStats = {
@@ -116,6 +133,10 @@ export class GossipLink {
   private timer: NodeJS.Timeout | undefined;
   /** Source address of the datagram being handled (learned if its MAC verifies). */
   private source: string | undefined;
+  /** The datagram being handled and its decoded envelope (its MAC is checked over these bytes). */
+  private received: { readonly env: Envelope; readonly frame: Uint8Array } | undefined;
+  /** The core bytes of the envelope last tagged, kept for its frame (the node sends right after). */
+  private tagged: TaggedCore | undefined;
   private closed = false;
   private early: { readonly env: Envelope; readonly from: string }[] = [];
 
@@ -234,12 +255,24 @@ export class GossipLink {
   private makeNode(slot: PeerId, epoch: number): GossipNode {
     const c = this.config!;
     const auth = this.auth;
-    // Learns the datagram's source for the sender id only when the MAC verifies.
+    // Learns the datagram's source for the sender id only when the MAC verifies. Each envelope
+    // is encoded once: the core bytes its tag is made over are kept for the frame (`send`), and
+    // a received one is checked over the bytes that came in (`onDatagram`), not re-encoded.
     const learning = {
       holds: (e: number) => auth.holds(e),
-      tag: (env: Omit<Envelope, 'tag'>) => auth.tag(env),
+      tag: (env: Omit<Envelope, 'tag'>) => {
+        const core = envelopeCore(env);
+        const tag = auth.tagBytes(env.epoch, macInput(core));
+        this.tagged =
+          tag === undefined ? undefined : { body: env.body, epoch: env.epoch, sender: env.sender, core };
+        return tag;
+      },
       verify: (env: Envelope) => {
-        const ok = auth.verify(env);
+        const raw = this.received;
+        const ok =
+          raw !== undefined && raw.env === env && typeof env.tag !== 'number'
+            ? auth.verifyBytes(env.epoch, macInputOfFrame(raw.frame), env.tag)
+            : auth.verify(env);
         if (ok && this.source !== undefined && env.sender !== CORE_RELAY_PEER)
           this.book.learn(env.sender, this.source, 'direct');
         return ok;
@@ -261,7 +294,17 @@ export class GossipLink {
       this.stats.noAddress++;
       return;
     }
-    this.datagram(endpoint, encodeEnvelope(env));
+    const t = this.tagged;
+    this.tagged = undefined;
+    const frame =
+      t !== undefined &&
+      t.body === env.body &&
+      t.epoch === env.epoch &&
+      t.sender === env.sender &&
+      typeof env.tag !== 'number'
+        ? frameOf(t.core, env.tag)
+        : encodeEnvelope(env);
+    this.datagram(endpoint, frame);
     const body = env.body;
     if (body.kind !== 'shuffle' && body.kind !== 'shuffleReply') return;
     const entries: PeerEndpoint[] = [];
@@ -298,7 +341,12 @@ export class GossipLink {
           this.early.push({ env, from });
           this.stats.heldEarly++;
         }
-        this.handle(node, env, from);
+        this.received = { env, frame: data };
+        try {
+          this.handle(node, env, from);
+        } finally {
+          this.received = undefined;
+        }
       } else if (type === ADDR_FRAME_TYPE && data.length <= MAX_ADDR_FRAME_BYTES) {
         this.onHints(node, data);
       } else this.stats.malformed++;

@@ -21,6 +21,10 @@ export {
   authenticatedBytes,
   decodeEnvelope,
   encodeEnvelope,
+  envelopeCore,
+  frameOf,
+  macInput,
+  macInputOfFrame,
 } from './codec.js';
 export { MacAuthenticator, ModelAuthenticator, macKeyInfo, type Authenticator } from './auth.js';
 export { GossipCounters, DROP_REASONS, SEND_HISTOGRAM_MAX, type DropReason } from './counters.js';

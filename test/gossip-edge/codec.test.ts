@@ -1,9 +1,15 @@
 import test from 'ava';
 import fc from 'fast-check';
 import {
+  authenticatedBytes,
   dataId,
   decodeEnvelope,
   encodeEnvelope,
+  envelopeCore,
+  frameOf,
+  GossipFrames,
+  macInput,
+  macInputOfFrame,
   GOSSIP_KINDS,
   LIMITS,
   MAC_BYTES,
@@ -50,6 +56,17 @@ test('every message kind round-trips and wireBytes equals the encoded size', (t)
     const bytes = encodeEnvelope(env);
     t.is(wireBytes(env), bytes.length, body.kind);
     t.deepEqual(decodeEnvelope(bytes), env);
+  }
+});
+
+test('one encoding serves frame and MAC: the frame equals the generic frame codec, its MAC input equals authenticatedBytes', (t) => {
+  for (const body of bodies) {
+    const env: Envelope = { epoch: 77, sender: 5, body, tag: new Uint8Array(MAC_BYTES).fill(3) };
+    const frame = encodeEnvelope(env);
+    t.deepEqual(frame, GossipFrames.encodeFrame({ type: 'msg', flags: 0, body: env }), body.kind);
+    t.deepEqual(macInputOfFrame(frame), authenticatedBytes(env), body.kind);
+    t.deepEqual(frameOf(envelopeCore(env), env.tag as Uint8Array), frame);
+    t.deepEqual(macInput(envelopeCore(env)), authenticatedBytes(env));
   }
 });
 
