@@ -15,6 +15,7 @@ export function formatStatus(s: ServerStatus): string {
     `leaf epoch   ${s.leafEpoch}`,
     `leaves       ${s.leaves} in the tree, ${s.sessions} linked here`,
     `pending      ${s.pendingBatch} change(s) for the next batch`,
+    `last batch   ${s.lastBatch === undefined ? '-' : `epoch ${s.lastBatch.epoch} applied ${new Date(s.lastBatch.appliedAtMs).toISOString()}`}`,
     `core links   ${s.links.length === 0 ? '-' : s.links.join(' ')}`,
     `signers      ${s.signers.join(' ')}`,
   ].join('\n');

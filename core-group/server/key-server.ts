@@ -119,6 +119,8 @@ export interface ServerStatus {
   readonly leaves: number;
   readonly sessions: number;
   readonly pendingBatch: number;
+  /** The last leaf batch this server applied: its epoch, and when (ms since the Unix epoch). */
+  readonly lastBatch: { readonly epoch: number; readonly appliedAtMs: number } | undefined;
   readonly signers: readonly string[];
   readonly links: readonly string[];
 }
@@ -137,6 +139,7 @@ export class KeyServer implements GroupApp {
   /** Ed25519 certificate keys of core peers, by name, as seen on authenticated links (verifyKeyOf). */
   private readonly coreVerifyKeys = new Map<string, Uint8Array>();
   private coreKeyEpoch = 0;
+  private lastBatch: ServerStatus['lastBatch'];
   /** When the current view was installed, until its first core key commits (rekey duration). */
   private viewInstalledAt: number | undefined;
   private readonly dialing = new Set<string>();
@@ -549,6 +552,7 @@ export class KeyServer implements GroupApp {
   }
 
   private distribute(batch: BatchOutput, started: number): void {
+    this.lastBatch = { epoch: batch.epoch, appliedAtMs: Date.now() };
     this.edge.distribute(batch);
     this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
     this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
@@ -672,6 +676,7 @@ export class KeyServer implements GroupApp {
       leaves: this.machine.members,
       sessions: this.edge.sessionCount,
       pendingBatch: this.machine.pendingChanges,
+      lastBatch: this.lastBatch,
       signers: [...this.signers.keys()].sort(),
       links: this.core.peers().sort(),
     };
