@@ -50,6 +50,7 @@ export {
   GossipLink,
   DEFAULT_GOSSIP_DATAGRAM_BYTES,
   DEFAULT_GOSSIP_ROUND_MS,
+  DEFAULT_IDLE_ROUND_EVERY,
   type GossipLinkOptions,
   type GossipLinkHandler,
   type GossipLinkStats,

@@ -179,6 +179,19 @@ export class GossipNode<P = Uint8Array> {
     return this.ints[this.b + H_RETAINED_N]!;
   }
 
+  /**
+   * Has work for its rounds: items retained (to advertise) or pushes waiting, or it is behind a
+   * newer epoch or missing core-stream items (its digests are how it catches up). A host may run
+   * the rounds of a node that is not busy less often.
+   */
+  get busy(): boolean {
+    const ints = this.ints;
+    const b = this.b;
+    if (ints[b + H_RETAINED_N]! > 0 || this.deferredCount > 0 || ints[b + H_BEHIND_SINCE]! >= 0) return true;
+    const next = ints[b + H_CORE_NEXT]!;
+    return next >= 0 && next < ints[b + H_CORE_HEARD]!;
+  }
+
   /** Next core-stream seq this node lacks (−1: not known yet). */
   get coreCursor(): number {
     return this.ints[this.b + H_CORE_NEXT]!;

@@ -292,3 +292,51 @@ test('a slot move (compaction): the link re-keys its node to the new id and keep
     await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
   }
 });
+
+test('an idle link runs a round only every idleRoundEvery periods; an item makes it busy again', async (t) => {
+  const suite = await loadSuite();
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, suite.randomBytes(32)),
+      group: new TextEncoder().encode('g'),
+      arity: 4,
+    },
+    8,
+  );
+  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
+  const leaves = await Promise.all([0, 1, 2, 3].map((slot) => makeLeaf(suite, tree, slot, signer)));
+  const relay = await EdgeRelay.bind(suite, {
+    host: '127.0.0.1',
+    port: 0,
+    fanout: 1,
+    maxDatagramBytes: 8192,
+  });
+  const rate = async (ms: number): Promise<number> => {
+    const r0 = leaves.reduce((a, l) => a + l.link.stats.rounds, 0);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, ms));
+    return (leaves.reduce((a, l) => a + l.link.stats.rounds, 0) - r0) / (performance.now() - t0);
+  };
+  try {
+    relay.installKey(tree.epoch, tree.groupKey()!);
+    const targets: GossipTarget[] = leaves.map((l) => ({
+      id: l.link.self!,
+      host: l.link.endpoint.host,
+      port: l.link.endpoint.port,
+      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
+    }));
+    for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets));
+    const idle = await rate(600);
+    const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
+    t.true(relay.injectData(sealer.seal(new TextEncoder().encode('wake up')), targets.slice(0, 1)));
+    await until('every leaf got the message', () => leaves.every((l) => l.data.includes('wake up')));
+    const busy = await rate(300); // retentionRounds (24) of 20 ms rounds outlast this window
+    t.log(`rounds per ms over 4 leaves: idle ${idle.toFixed(3)}, busy ${busy.toFixed(3)}`);
+    // 20 ms periods: busy ≈ 4/20 = 0.2 rounds/ms, idle ≈ a fifth of that.
+    t.true(busy > 2.5 * idle, `busy ${busy} vs idle ${idle}`);
+    t.true(idle > 0, 'idle leaves still run rounds (probes, view upkeep)');
+  } finally {
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
