@@ -10,7 +10,7 @@
  * only knows which keys it holds.
  */
 import { constantTimeEqual, type CipherSuite } from '../crypto/index.js';
-import { authenticatedBytes } from './codec.js';
+import { authenticatedBytes, envelopeCore, frameOf, macInput } from './codec.js';
 import { MAC_BYTES, type Envelope, type MacTag } from './messages.js';
 
 export interface Authenticator<P = Uint8Array> {
@@ -61,6 +61,13 @@ export class MacAuthenticator implements Authenticator<Uint8Array> {
     const key = this.keys.get(env.epoch);
     if (key === undefined) return undefined;
     return this.suite.hmacSha256(key, authenticatedBytes(env)).subarray(0, MAC_BYTES);
+  }
+
+  /** The frame of `env` with its tag, encoding it once; undefined without the epoch's key. */
+  seal(env: Omit<Envelope, 'tag'>): Uint8Array | undefined {
+    const core = envelopeCore(env);
+    const tag = this.tagBytes(env.epoch, macInput(core));
+    return tag === undefined ? undefined : frameOf(core, tag);
   }
 
   verify(env: Envelope): boolean {

@@ -7,6 +7,7 @@ export {
   WHOLE_GROUP_END,
   emptyPushBytes,
   itemBytes,
+  pushChunkEnd,
   wireBytes,
   type Envelope,
   type GossipBody,

@@ -131,6 +131,29 @@ export function emptyPushBytes(epoch: number): number {
   return FRAME_HEADER + varuintBytes(epoch) + 4 + 1 + 1 + 1 + MAC_BYTES;
 }
 
+/**
+ * Where the push message starting at `items[start]` ends: as many items as `maxItems` and
+ * `maxBytes` (encoded frame size under `epoch`) allow, and always at least one (a single larger
+ * item goes alone; its sender decides whether it may go at all).
+ */
+export function pushChunkEnd(
+  items: readonly Item<unknown>[],
+  start: number,
+  epoch: number,
+  maxItems: number,
+  maxBytes: number,
+): number {
+  let end = start + 1;
+  let bytes = emptyPushBytes(epoch) + itemBytes(items[start]!);
+  while (end < items.length && end - start < maxItems) {
+    const more = itemBytes(items[end]!);
+    if (bytes + more > maxBytes) break;
+    bytes += more;
+    end++;
+  }
+  return end;
+}
+
 /** Exact size of the encoded frame of `env` (codec.ts), computed without encoding. */
 export function wireBytes(env: Envelope<unknown>): number {
   return FRAME_HEADER + varuintBytes(env.epoch) + 4 + bodyBytes(env.body) + MAC_BYTES;

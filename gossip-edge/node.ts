@@ -53,6 +53,7 @@ import {
 import {
   emptyPushBytes,
   itemBytes,
+  pushChunkEnd,
   wireBytes,
   WHOLE_GROUP_END,
   type Envelope,
@@ -606,18 +607,9 @@ export class GossipNode<P = Uint8Array> {
    * dropped (the asker pulls again).
    */
   private push(to: PeerId, items: readonly Item<P>[], hop: number, epoch: number): void {
-    const c = this.c;
-    const base = emptyPushBytes(epoch);
     let k = 0;
     while (k < items.length) {
-      let end = k + 1;
-      let bytes = base + itemBytes(items[k]!);
-      while (end < items.length && end - k < c.maxItemsPerPush) {
-        const more = itemBytes(items[end]!);
-        if (bytes + more > c.maxPushBytes) break;
-        bytes += more;
-        end++;
-      }
+      const end = pushChunkEnd(items, k, epoch, this.c.maxItemsPerPush, this.c.maxPushBytes);
       const chunk = k === 0 && end === items.length ? items : items.slice(k, end);
       if (hop > 0 && !this.eagerRoom()) this.defer(to, chunk, hop, epoch);
       else this.send(to, { kind: 'push', hop, items: chunk }, epoch);

@@ -31,9 +31,9 @@ import {
   MacAuthenticator,
   dataItem,
   emptyPushBytes,
-  encodeEnvelope,
   itemBytes,
   lowerBound,
+  pushChunkEnd,
   rekeyItem,
   type GossipConfig,
   type GossipSeed,
@@ -258,20 +258,15 @@ export class EdgeRelay {
 
   /** Eager pushes (hop 1) of `items` to `t` under `macEpoch`, as many items per datagram as fit. */
   private send(t: GossipTarget, items: readonly Item[], macEpoch: number): void {
-    const max = this.udp.maxMessageBytes;
     let k = 0;
     while (k < items.length) {
-      let end = k + 1;
-      let bytes = emptyPushBytes(macEpoch) + itemBytes(items[k]!);
-      while (end < items.length && end - k < LIMITS.maxPushItems && bytes + itemBytes(items[end]!) <= max)
-        bytes += itemBytes(items[end++]!);
-      const unsigned = {
+      const end = pushChunkEnd(items, k, macEpoch, LIMITS.maxPushItems, this.udp.maxMessageBytes);
+      const frame = this.auth.seal({
         epoch: macEpoch,
         sender: CORE_RELAY_PEER,
-        body: { kind: 'push' as const, hop: 1, items: items.slice(k, end) },
-      };
-      const tag = this.auth.tag(unsigned)!;
-      if (this.udp.send(t.endpoint, encodeEnvelope({ ...unsigned, tag }))) this.stats.datagrams++;
+        body: { kind: 'push', hop: 1, items: items.slice(k, end) },
+      })!; // `fits` checked that we hold the key
+      if (this.udp.send(t.endpoint, frame)) this.stats.datagrams++;
       else this.stats.sendQueueFull++;
       k = end;
     }
