@@ -37,7 +37,7 @@ export interface Credentials {
 export const KEY_CIPHER = 'aes-256-cbc';
 
 /** Reads a text file of bounded size, mapping I/O errors to CredentialError('unreadable'). */
-export function readTextFile(path: string, what: string): string {
+export function readTextFile(path: string, what: string, maxBytes = MAX_PEM_FILE_BYTES): string {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
@@ -45,8 +45,8 @@ export function readTextFile(path: string, what: string): string {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new CredentialError('unreadable', `cannot read ${what} ${path} (${code})`);
   }
-  if (buf.length > MAX_PEM_FILE_BYTES)
-    throw new CredentialError('malformed', `${what} ${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
+  if (buf.length > maxBytes)
+    throw new CredentialError('malformed', `${what} ${path} is larger than ${maxBytes} bytes`);
   return buf.toString('utf8');
 }
 

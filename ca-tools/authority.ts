@@ -52,6 +52,7 @@ import { DEFAULT_KEY_ALGORITHM, generateKeyPair, type KeyAlgorithm } from './key
 import {
   effectiveStatus,
   emptyStore,
+  MAX_STORE_BYTES,
   parseStore,
   serializeStore,
   type CertRecord,
@@ -238,7 +239,7 @@ export class CertificateAuthority {
   }
 
   readStore(): StoreData {
-    return parseStore(wrapRead(this.paths.store, 'CA store'));
+    return parseStore(wrapRead(this.paths.store, 'CA store', MAX_STORE_BYTES));
   }
 
   records(): readonly CertRecord[] {
@@ -438,9 +439,9 @@ export class CertificateAuthority {
   }
 }
 
-function wrapRead(path: string, what: string): string {
+function wrapRead(path: string, what: string, maxBytes?: number): string {
   try {
-    return readTextFile(path, what);
+    return readTextFile(path, what, maxBytes);
   } catch (e) {
     if (e instanceof CredentialError) throw new CaError(e.message);
     throw e;

@@ -10,6 +10,12 @@ import { CaError } from './errors.js';
 export const STORE_FORMAT = 'keyglass-ca-store';
 export const STORE_VERSION = 1;
 export const MAX_RECORDS = 1_000_000;
+/**
+ * Largest store file read: MAX_RECORDS records of up to 1 KiB of JSON each (a record with
+ * 64-character names serialises to ~450 B). The PEM bound (1 MiB) stopped a CA at ~2,300
+ * certificates.
+ */
+export const MAX_STORE_BYTES = MAX_RECORDS * 1024;
 
 export type CertStatus = 'active' | 'revoked';
 
