@@ -24,7 +24,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
@@ -210,9 +210,11 @@ class Worker {
   private readonly waiters: { want: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
   readonly events: WorkerEvent[] = [];
 
-  constructor(spec: WorkerSpec) {
+  /** `specFile`: where the spec is written (thousands of leaves overflow an environment variable). */
+  constructor(spec: WorkerSpec, specFile: string) {
+    writeFileSync(specFile, JSON.stringify(spec));
     this.child = spawn(process.execPath, [...childNodeArgs(), fileURLToPath(import.meta.url)], {
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
+      env: { ...process.env, [WORKER_ENV]: specFile },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
@@ -346,13 +348,16 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       const stageWorkers = Array.from(
         { length: nWorkers },
         (_, w) =>
-          new Worker({
-            ports,
-            caPemFile: cluster.caPemPath,
-            leaves: certs.filter((_, i) => i % nWorkers === w),
-            gossip,
-            concurrency,
-          }),
+          new Worker(
+            {
+              ports,
+              caPemFile: cluster.caPemPath,
+              leaves: certs.filter((_, i) => i % nWorkers === w),
+              gossip,
+              concurrency,
+            },
+            join(cluster.dir, `worker-${target}-${w}.json`),
+          ),
       );
       workers.push(...stageWorkers);
       const cpuBefore = await allCpuMs(cluster);
@@ -608,5 +613,6 @@ const suite: BenchSuite = {
 };
 export default suite;
 
-const workerSpec = process.env[WORKER_ENV];
-if (workerSpec !== undefined) await workerMain(JSON.parse(workerSpec) as WorkerSpec);
+const workerSpecFile = process.env[WORKER_ENV];
+if (workerSpecFile !== undefined)
+  await workerMain(JSON.parse(readFileSync(workerSpecFile, 'utf8')) as WorkerSpec);
