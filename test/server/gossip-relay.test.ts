@@ -246,7 +246,13 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
   }
 });
 
-test('a slot move (compaction): the link re-keys its node to the new id and keeps its views', async (t) => {
+/** Four leaves (slots 0-3) of an 8-slot tree over real UDP, a relay keyed for them, seeded. */
+async function fourLeaves(): Promise<{
+  suite: CipherSuite;
+  leaves: Leaf[];
+  relay: EdgeRelay;
+  targets: (ls: readonly Leaf[]) => GossipTarget[];
+}> {
   const suite = await loadSuite();
   const tree = LeafKeyTree.create(
     {
@@ -265,19 +271,24 @@ test('a slot move (compaction): the link re-keys its node to the new id and keep
     fanout: 1,
     maxDatagramBytes: 8192,
   });
+  relay.installKey(tree.epoch, tree.groupKey()!);
+  const targets = (ls: readonly Leaf[]): GossipTarget[] =>
+    ls.map((l) => ({
+      id: l.link.self!,
+      host: l.link.endpoint.host,
+      port: l.link.endpoint.port,
+      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
+    }));
+  for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets(leaves)));
+  return { suite, leaves, relay, targets };
+}
+
+test('a slot move (compaction): the link re-keys its node to the new id and keeps its views', async (t) => {
+  const { suite, leaves, relay, targets } = await fourLeaves();
   try {
-    relay.installKey(tree.epoch, tree.groupKey()!);
-    const targets = (ls: readonly Leaf[]): GossipTarget[] =>
-      ls.map((l) => ({
-        id: l.link.self!,
-        host: l.link.endpoint.host,
-        port: l.link.endpoint.port,
-        endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
-      }));
-    for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets(leaves)));
     await new Promise((r) => setTimeout(r, 150));
     const moved = leaves[3]!;
-    moved.link.moveTo(6, tree.epoch);
+    moved.link.moveTo(6, moved.keys.epoch);
     t.is(moved.link.self, 6);
     t.is(moved.link.stats.moves, 1);
     // Data injected at another leaf still reaches the moved one under its new id (and everyone).
@@ -294,24 +305,7 @@ test('a slot move (compaction): the link re-keys its node to the new id and keep
 });
 
 test('an idle link runs a round only every idleRoundEvery periods; an item makes it busy again', async (t) => {
-  const suite = await loadSuite();
-  const tree = LeafKeyTree.create(
-    {
-      suite,
-      keySource: derivedKeySource(suite, suite.randomBytes(32)),
-      group: new TextEncoder().encode('g'),
-      arity: 4,
-    },
-    8,
-  );
-  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
-  const leaves = await Promise.all([0, 1, 2, 3].map((slot) => makeLeaf(suite, tree, slot, signer)));
-  const relay = await EdgeRelay.bind(suite, {
-    host: '127.0.0.1',
-    port: 0,
-    fanout: 1,
-    maxDatagramBytes: 8192,
-  });
+  const { suite, leaves, relay, targets } = await fourLeaves();
   const rate = async (ms: number): Promise<number> => {
     const r0 = leaves.reduce((a, l) => a + l.link.stats.rounds, 0);
     const t0 = performance.now();
@@ -319,17 +313,9 @@ test('an idle link runs a round only every idleRoundEvery periods; an item makes
     return (leaves.reduce((a, l) => a + l.link.stats.rounds, 0) - r0) / (performance.now() - t0);
   };
   try {
-    relay.installKey(tree.epoch, tree.groupKey()!);
-    const targets: GossipTarget[] = leaves.map((l) => ({
-      id: l.link.self!,
-      host: l.link.endpoint.host,
-      port: l.link.endpoint.port,
-      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
-    }));
-    for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets));
     const idle = await rate(600);
     const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
-    t.true(relay.injectData(sealer.seal(new TextEncoder().encode('wake up')), targets.slice(0, 1)));
+    t.true(relay.injectData(sealer.seal(new TextEncoder().encode('wake up')), targets(leaves.slice(0, 1))));
     await until('every leaf got the message', () => leaves.every((l) => l.data.includes('wake up')));
     const busy = await rate(300); // retentionRounds (24) of 20 ms rounds outlast this window
     t.log(`rounds per ms over 4 leaves: idle ${idle.toFixed(3)}, busy ${busy.toFixed(3)}`);
