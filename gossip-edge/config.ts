@@ -128,7 +128,8 @@ export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {
   int('maxSendsPerRound', 2, 1 << 16);
   int('deferredPushes', 0, LIMITS.maxRetained);
   int('maxItemsPerPush', 1, LIMITS.maxPushItems);
-  int('maxPushBytes', 512, LIMITS.maxItemBytes + 256);
+  // Up to the largest gossip frame (codec.ts MAX_GOSSIP_FRAME_BYTES = maxItemBytes + 512).
+  int('maxPushBytes', 512, LIMITS.maxItemBytes + 512);
   int('maxItemsPerReply', 1, LIMITS.maxDigestIds);
   int('probeEveryRounds', 1, 1 << 10);
   int('suspectAfterProbes', 1, 1 << 10);

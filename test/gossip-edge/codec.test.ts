@@ -11,6 +11,8 @@ import {
   macInput,
   macInputOfFrame,
   GOSSIP_KINDS,
+  gossipConfig,
+  MAX_GOSSIP_FRAME_BYTES,
   LIMITS,
   MAC_BYTES,
   rekeyId,
@@ -112,4 +114,9 @@ test('a push carries 1..maxPushItems items: an encoder refuses none or too many'
   t.is(env.body.kind === 'push' ? env.body.items.length : -1, 1);
   const many = Array.from({ length: LIMITS.maxPushItems + 1 }, (_, k) => ({ ...item, id: dataId(1, k) }));
   t.throws(() => encodeEnvelope({ epoch: 1, sender: 2, body: { kind: 'push', hop: 1, items: many }, tag }));
+});
+
+test('a push may fill the largest gossip frame: maxPushBytes accepts MAX_GOSSIP_FRAME_BYTES', (t) => {
+  t.is(gossipConfig({ maxPushBytes: MAX_GOSSIP_FRAME_BYTES }).maxPushBytes, MAX_GOSSIP_FRAME_BYTES);
+  t.throws(() => gossipConfig({ maxPushBytes: MAX_GOSSIP_FRAME_BYTES + 1 }), { instanceOf: RangeError });
 });
