@@ -143,9 +143,10 @@ export class TlsTransport implements Transport<string> {
       requestCert: true,
       rejectUnauthorized: true,
       // No session tickets: every link is a full mutual-auth handshake judged by `identify`
-      // against the current CRL (a resumed session would skip the chain check), our dialers
-      // never resume, and issuing the two TLS 1.3 tickets cost ~0.7 ms of server CPU per
-      // handshake here (1.4 vs 2.1 ms with Ed25519 certificates, bench/admission-cost.ts).
+      // against the current CRL (a resumed session would skip the chain check) and our dialers
+      // never resume, so tickets are pure cost. How much varies on this machine: a bare node
+      // server with Ed25519 certificates used 1.4 vs 2.1 ms CPU per handshake without / with
+      // them on a quiet run, and 1.73 vs 1.74 ms on a loaded one.
       secureOptions: (this.opts.tls.secureOptions ?? 0) | NO_SESSION_TICKETS,
       handshakeTimeout: this.handshakeTimeoutMs,
     });
