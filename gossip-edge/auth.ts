@@ -10,7 +10,7 @@
  * only knows which keys it holds.
  */
 import { constantTimeEqual, type CipherSuite } from '../crypto/index.js';
-import { authenticatedBytes, envelopeCore, frameOf, macInput } from './codec.js';
+import { authenticatedBytes, envelopeCore, frameOf, macInput, macInputOfFrame } from './codec.js';
 import { MAC_BYTES, type Envelope, type MacTag } from './messages.js';
 
 export interface Authenticator<P = Uint8Array> {
@@ -66,8 +66,18 @@ export class MacAuthenticator implements Authenticator<Uint8Array> {
   /** The frame of `env` with its tag, encoding it once; undefined without the epoch's key. */
   seal(env: Omit<Envelope, 'tag'>): Uint8Array | undefined {
     const core = envelopeCore(env);
-    const tag = this.tagBytes(env.epoch, macInput(core));
+    const tag = this.tagCore(env.epoch, core);
     return tag === undefined ? undefined : frameOf(core, tag);
+  }
+
+  /** The tag of an envelope already encoded as `core` (codec.ts envelopeCore). */
+  tagCore(epoch: number, core: Uint8Array): Uint8Array | undefined {
+    return this.tagBytes(epoch, macInput(core));
+  }
+
+  /** Checks a received frame's tag over the bytes that arrived (no re-encoding). */
+  verifyFrame(epoch: number, frame: Uint8Array, tag: Uint8Array): boolean {
+    return this.verifyBytes(epoch, macInputOfFrame(frame), tag);
   }
 
   verify(env: Envelope): boolean {

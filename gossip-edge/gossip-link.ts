@@ -45,8 +45,6 @@ import {
   encodeEnvelope,
   envelopeCore,
   frameOf,
-  macInput,
-  macInputOfFrame,
 } from './codec.js';
 import { gossipConfig, type GossipConfig } from './config.js';
 import { GossipCounters } from './counters.js';
@@ -289,7 +287,7 @@ export class GossipLink {
       holds: (e: number) => auth.holds(e),
       tag: (env: Omit<Envelope, 'tag'>) => {
         const core = envelopeCore(env);
-        const tag = auth.tagBytes(env.epoch, macInput(core));
+        const tag = auth.tagCore(env.epoch, core);
         this.tagged =
           tag === undefined ? undefined : { body: env.body, epoch: env.epoch, sender: env.sender, core };
         return tag;
@@ -298,7 +296,7 @@ export class GossipLink {
         const raw = this.received;
         const ok =
           raw !== undefined && raw.env === env && typeof env.tag !== 'number'
-            ? auth.verifyBytes(env.epoch, macInputOfFrame(raw.frame), env.tag)
+            ? auth.verifyFrame(env.epoch, raw.frame, env.tag)
             : auth.verify(env);
         if (ok && this.source !== undefined && env.sender !== CORE_RELAY_PEER)
           this.book.learn(env.sender, this.source, 'direct');
