@@ -221,7 +221,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private welcomeWaiter: Waiter | undefined;
   /** Rekey headers already verified (the parts of one epoch share one signature). */
   private readonly verified = new VerifiedHeaders();
-  private reconnecting = false;
+  /** The running failover after an established link went down (settles, never rejects). */
+  private failover: Promise<void> | undefined;
   private link: GossipLink | undefined;
   /** The current server seeded us (it runs a relay): reseeds may be asked of it. */
   private seeded = false;
@@ -340,10 +341,20 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.send('dataPublish', { envelope: this.sealer.seal(data) });
   }
 
-  /** Leaves the group (the server evicts us in its next batch) and closes. */
-  async close(opts: { leave?: boolean } = {}): Promise<void> {
+  /**
+   * Leaves the group (the server evicts us in its next batch) and closes. A client that is
+   * failing over when asked to leave first waits (at most `leaveWaitMs`, default the welcome
+   * timeout) for the new link, so that its leave reaches a server: otherwise the registry would
+   * keep it until its lease expired.
+   */
+  async close(opts: { leave?: boolean; leaveWaitMs?: number } = {}): Promise<void> {
     if (this.state === 'closed') return;
-    if ((opts.leave ?? true) && this.state === 'up') this.send('leave', {});
+    if (opts.leave ?? true) {
+      const failover = this.failover;
+      if (this.state === 'connecting' && failover !== undefined)
+        await settledWithin(failover, opts.leaveWaitMs ?? this.opts.welcomeTimeoutMs);
+      if (this.state === 'up') this.send('leave', {});
+    }
     await this.shutdown('closed');
   }
 
@@ -416,25 +427,24 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.stopLease();
     if (this.welcomeWaiter !== undefined)
       return this.failWaiter(new LinkError(reason, detail ?? 'link down'));
-    if (this.state === 'up') void this.reconnect();
+    if (this.state === 'up') this.reconnect();
   }
 
   /** After losing an established link: fail over, resuming our admission. */
-  private async reconnect(): Promise<void> {
-    if (this.reconnecting) return;
-    this.reconnecting = true;
+  private reconnect(): void {
+    if (this.failover !== undefined) return;
     this.state = 'connecting';
     this.stats.reconnects++;
-    try {
-      await this.dial();
-    } catch (e) {
-      if (this.state === 'connecting') {
-        this.report(e as Error);
-        await this.shutdown('idle');
-      }
-    } finally {
-      this.reconnecting = false;
-    }
+    this.failover = this.dial()
+      .catch(async (e: unknown) => {
+        if (this.state === 'connecting') {
+          this.report(e as Error);
+          await this.shutdown('idle');
+        }
+      })
+      .finally(() => {
+        this.failover = undefined;
+      });
   }
 
   /** Drops the current link (a protocol violation) and fails over. */
@@ -785,4 +795,11 @@ export class LeafEvictedError extends Error {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `p` to settle or `ms` to pass, whichever comes first (the timer never outlives it). */
+async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

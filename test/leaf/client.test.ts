@@ -171,6 +171,27 @@ test.serial(
   },
 );
 
+test.serial(
+  'a leave asked for during failover waits for the new link and reaches the next server',
+  async (t) => {
+    const w = await world(t);
+    const a = await w.leaf('leaf-a', [0, 1]);
+    const b = await w.leaf('leaf-b', [1, 0]);
+    const survivor = w.group.servers[1]!;
+    await until(
+      'same epoch',
+      () => a.client.epoch === b.client.epoch && a.client.epoch === survivor.machine.epoch,
+    );
+    t.not(survivor.machine.entry('leaf-a'), undefined);
+    await w.group.servers[0]!.stop();
+    await until('a is failing over', () => a.client.server === undefined);
+    await a.client.close({ leave: true });
+    t.deepEqual(a.connected, ['g/core/core-1', 'g/core/core-2'], 'closed only after the new link was up');
+    await until('the survivor evicts a', () => survivor.machine.entry('leaf-a') === undefined);
+    t.true(survivor.received.includes('leave'));
+  },
+);
+
 test.serial('revocation evicts with an event; later keys never reach the evicted leaf', async (t) => {
   const w = await world(t, 1);
   const a = await w.leaf('leaf-a', [0]);
