@@ -52,6 +52,7 @@ import { DEFAULT_KEY_ALGORITHM, generateKeyPair, type KeyAlgorithm } from './key
 import {
   effectiveStatus,
   emptyStore,
+  MAX_RECORDS,
   MAX_STORE_BYTES,
   parseStore,
   serializeStore,
@@ -66,6 +67,8 @@ export const DEFAULT_CRL_DAYS = 7;
 export const MAX_CA_DAYS = 36_500;
 export const MAX_CERT_DAYS = 3650;
 export const MAX_HOSTS = 32;
+/** Most certificates one `issueMany` transaction issues (bounds the memory a batch holds). */
+export const MAX_ISSUE_BATCH = 10_000;
 /** Issued certificates start 5 minutes in the past so a peer whose clock is behind accepts them. */
 export const BACKDATE_MS = 5 * 60_000;
 
@@ -108,6 +111,14 @@ async function withLock<T>(dir: string, fn: () => Promise<T> | T): Promise<T> {
     if (e instanceof DirLockedError) throw new CaError(e.message);
     throw e;
   }
+}
+
+/** An issue request that passed validation, with its clock and validity end fixed. */
+interface CheckedIssue {
+  readonly req: IssueRequest;
+  readonly now: Date;
+  readonly notAfter: Date;
+  readonly hosts: readonly string[];
 }
 
 export interface InitOptions {
@@ -264,6 +275,127 @@ export class CertificateAuthority {
     caKey: KeyObject,
     stageOutputs?: (r: IssueResult) => StagedFile[],
   ): Promise<IssueResult> {
+    const [r] = await this.issueMany([req], caKey, stageOutputs && ((r) => stageOutputs(r)));
+    return r!;
+  }
+
+  /**
+   * Issues up to MAX_ISSUE_BATCH certificates as one transaction: one lock, one store read and
+   * one store commit for all of them (issuing one at a time rewrites the whole store each time,
+   * O(n) per certificate). Either every certificate is recorded and its outputs published, or
+   * none. `stageOutputs` receives each result with its index in `reqs`.
+   */
+  async issueMany(
+    reqs: readonly IssueRequest[],
+    caKey: KeyObject,
+    stageOutputs?: (r: IssueResult, index: number) => StagedFile[],
+  ): Promise<IssueResult[]> {
+    if (reqs.length < 1 || reqs.length > MAX_ISSUE_BATCH)
+      throw new CaError(`a batch issues 1 to ${MAX_ISSUE_BATCH} certificates (got ${reqs.length})`);
+    const checked = reqs.map((r) => this.checkIssue(r));
+    const csrs = await Promise.all(
+      reqs.map((r) => (r.csrPem !== undefined ? verifyCsr(r.csrPem) : undefined)),
+    );
+    return withLock(this.paths.dir, async () => {
+      const store = this.readStore();
+      const serials = new Set(store.certificates.map((r) => r.serial));
+      const byName = new Map<string, CertRecord[]>(); // group/name → its certificates
+      for (const r of store.certificates) {
+        const who = `${r.group}/${r.name}`;
+        const list = byName.get(who);
+        if (list === undefined) byName.set(who, [r]);
+        else list.push(r);
+      }
+      const inBatch = new Set<string>();
+      const results: IssueResult[] = [];
+      for (const [i, { req, now, notAfter, hosts }] of checked.entries()) {
+        const who = `${req.group}/${req.name}`;
+        if (!req.force) {
+          if (inBatch.has(who)) throw new CaError(`${who} appears twice in this batch; nothing was issued`);
+          const dup = byName.get(who)?.find((r) => effectiveStatus(r, now) === 'active');
+          if (dup)
+            throw new CaError(
+              `an active certificate for ${who} exists (serial ${dup.serial}); revoke it or use --force`,
+            );
+        }
+        inBatch.add(who);
+        const csr = csrs[i];
+        const kp = csr ? undefined : generateKeyPair(req.key ?? DEFAULT_KEY_ALGORITHM);
+        const publicKey = csr ? csr.publicKey : (kp as NonNullable<typeof kp>).publicKey;
+        let serial = randomSerial();
+        while (serials.has(serial)) serial = randomSerial();
+        serials.add(serial);
+        const notBefore = new Date(
+          Math.max(now.getTime() - BACKDATE_MS, this.certificate.notBefore.getTime()),
+        );
+        const der = await buildCertificate(
+          {
+            commonName: req.name,
+            publicKey,
+            serial,
+            notBefore,
+            notAfter,
+            isCa: false,
+            keyUsage: MEMBER_KEY_USAGE,
+            extKeyUsage: MEMBER_EKU,
+            sanUris: [identityUri({ group: req.group, role: req.role, name: req.name })],
+            hosts,
+          },
+          { certificateDer: this.certificate.der, privateKey: caKey },
+        );
+        const cert = parseCertificate(der);
+        results.push({
+          certificatePem: toPem('CERTIFICATE', der),
+          certificate: cert,
+          privateKey: kp?.privateKey,
+          record: {
+            serial: cert.serial,
+            subject: cert.subject,
+            group: req.group,
+            role: req.role,
+            name: req.name,
+            issuedAt: now.toISOString(),
+            notBefore: cert.notBefore.toISOString(),
+            notAfter: cert.notAfter.toISOString(),
+            sha256: cert.sha256,
+            status: 'active',
+            revokedAt: null,
+            reason: null,
+          },
+        });
+      }
+      const next: StoreData = {
+        ...store,
+        certificates: [...store.certificates, ...results.map((r) => r.record)],
+      };
+      if (next.certificates.length > MAX_RECORDS)
+        throw new CaError(`the store holds at most ${MAX_RECORDS} certificates; nothing was issued`);
+      const certFiles: StagedFile[] = [];
+      const outputs: StagedFile[] = [];
+      let storeFile: StagedFile | undefined;
+      try {
+        ensureDir(this.paths.certs);
+        for (const r of results)
+          certFiles.push(stageFile(join(this.paths.certs, `${r.certificate.serial}.pem`), r.certificatePem));
+        storeFile = stageFile(this.paths.store, serializeStore(next));
+        if (stageOutputs) for (const [i, r] of results.entries()) outputs.push(...stageOutputs(r, i));
+      } catch (e) {
+        for (const s of [...certFiles, ...(storeFile ? [storeFile] : []), ...outputs]) s.abort();
+        if (e instanceof CaError) throw e;
+        throw new CaError(
+          `cannot write output (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was issued`,
+        );
+      }
+      // certs/<serial>.pem, then store.json (the commit point), then the caller's outputs.
+      for (const s of certFiles) s.commit();
+      storeFile.commit();
+      for (const s of outputs) s.commit();
+      return results;
+    });
+  }
+
+  /** Validates one request before the lock is taken (bad input fails without touching the store). */
+  private checkIssue(req: IssueRequest): CheckedIssue {
     if (!isValidName(req.group))
       throw new CaError(`group '${req.group}' must be 1-64 characters of [A-Za-z0-9._-]`);
     if (!isValidName(req.name))
@@ -281,76 +413,7 @@ export class CertificateAuthority {
         `--days ${days} would outlive the CA certificate (valid until ${this.certificate.notAfter.toISOString()})`,
       );
     }
-    const csr = req.csrPem !== undefined ? await verifyCsr(req.csrPem) : undefined;
-    return withLock(this.paths.dir, async () => {
-      const store = this.readStore();
-      if (!req.force) {
-        const dup = store.certificates.find(
-          (r) => r.group === req.group && r.name === req.name && effectiveStatus(r, now) === 'active',
-        );
-        if (dup)
-          throw new CaError(
-            `an active certificate for ${req.group}/${req.name} exists (serial ${dup.serial}); revoke it or use --force`,
-          );
-      }
-      const kp = csr ? undefined : generateKeyPair(req.key ?? DEFAULT_KEY_ALGORITHM);
-      const publicKey = csr ? csr.publicKey : (kp as NonNullable<typeof kp>).publicKey;
-      let serial = randomSerial();
-      while (store.certificates.some((r) => r.serial === serial)) serial = randomSerial();
-      const notBefore = new Date(Math.max(now.getTime() - BACKDATE_MS, this.certificate.notBefore.getTime()));
-      const der = await buildCertificate(
-        {
-          commonName: req.name,
-          publicKey,
-          serial,
-          notBefore,
-          notAfter,
-          isCa: false,
-          keyUsage: MEMBER_KEY_USAGE,
-          extKeyUsage: MEMBER_EKU,
-          sanUris: [identityUri({ group: req.group, role: req.role, name: req.name })],
-          hosts,
-        },
-        { certificateDer: this.certificate.der, privateKey: caKey },
-      );
-      const cert = parseCertificate(der);
-      const record: CertRecord = {
-        serial: cert.serial,
-        subject: cert.subject,
-        group: req.group,
-        role: req.role,
-        name: req.name,
-        issuedAt: now.toISOString(),
-        notBefore: cert.notBefore.toISOString(),
-        notAfter: cert.notAfter.toISOString(),
-        sha256: cert.sha256,
-        status: 'active',
-        revokedAt: null,
-        reason: null,
-      };
-      const result: IssueResult = {
-        certificatePem: toPem('CERTIFICATE', der),
-        certificate: cert,
-        privateKey: kp?.privateKey,
-        record,
-      };
-      const next: StoreData = { ...store, certificates: [...store.certificates, record] };
-      const staged: StagedFile[] = [];
-      try {
-        ensureDir(this.paths.certs);
-        staged.push(stageFile(join(this.paths.certs, `${cert.serial}.pem`), result.certificatePem));
-        staged.push(stageFile(this.paths.store, serializeStore(next)));
-        if (stageOutputs) staged.push(...stageOutputs(result));
-      } catch (e) {
-        for (const s of staged) s.abort();
-        if (e instanceof CaError) throw e;
-        throw new CaError(
-          `cannot write output (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was issued`,
-        );
-      }
-      for (const s of staged) s.commit(); // certs/<serial>.pem, then store.json (commit point), then outputs
-      return result;
-    });
+    return { req, now, notAfter, hosts };
   }
 
   /** Marks certificates revoked in the store (publish with `createCrl`). */

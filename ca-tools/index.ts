@@ -6,6 +6,7 @@ export {
   DEFAULT_CERT_DAYS,
   DEFAULT_CRL_DAYS,
   BACKDATE_MS,
+  MAX_ISSUE_BATCH,
   type CaPaths,
   type InitOptions,
   type IssueRequest,

@@ -19,6 +19,7 @@ import {
   inspectPem,
   isKeyAlgorithm,
   KEY_ALGORITHMS,
+  MAX_ISSUE_BATCH,
   type IssueResult,
   type KeyAlgorithm,
 } from '../ca-tools/index.js';
@@ -37,7 +38,7 @@ from --passphrase-file, KEYGLASS_CA_PASSPHRASE or a terminal prompt; --insecure-
 stores the key unencrypted (throwaway CAs only).`,
   issue: `Usage: keyglass ca issue --dir DIR --group G --role core|leaf|operator --name N
                          [--host H]... [--days N] [--key ALG | --csr FILE] [--out PREFIX]
-                         [--p12] [--force] [--passphrase-file F]
+                         [--count K] [--p12] [--force] [--passphrase-file F]
                          [--key-passphrase-file F | --insecure-no-passphrase]
 
 Issues a member certificate: subject CN = N, SAN URI keyglass://G/ROLE/N, plus a DNS/IP SAN for
@@ -47,7 +48,9 @@ not written with --csr, whose owner keeps the key) and PREFIX.p12 with --p12. PR
 N. --days defaults to 365 (at most 3650); --key to ed25519 (p256, rsa3072). Existing output files
 are refused unless --force (the old certificate stays valid until revoked). The CA key's
 passphrase: --passphrase-file, KEYGLASS_CA_PASSPHRASE or a prompt; the new key's (and the
-PKCS#12 password): --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE or a prompt.`,
+PKCS#12 password): --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE or a prompt. --count K issues K
+certificates in one transaction (all or none), named N-0 … N-(K-1) with outputs PREFIX-0 … (K at
+most ${MAX_ISSUE_BATCH}; not with --csr).`,
   revoke: `Usage: keyglass ca revoke --dir DIR (--serial S | --name N [--group G]) [--reason R]
 
 Marks certificates revoked in the CA database (by serial, or every active certificate of a name,
@@ -174,6 +177,7 @@ async function issue(argv: string[]): Promise<number> {
     key: { type: 'string' },
     csr: { type: 'string' },
     out: { type: 'string' },
+    count: { type: 'string' },
     p12: { type: 'boolean' },
     force: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
@@ -184,20 +188,27 @@ async function issue(argv: string[]): Promise<number> {
   if (!values.group) throw new CliError('--group is required', 2);
   if (!values.name) throw new CliError('--name is required', 2);
   if (!values.role || !isRole(values.role)) throw new CliError('--role must be core, leaf or operator', 2);
+  const { group, role } = { group: values.group, role: values.role };
   if (values.csr !== undefined && values.key !== undefined)
     throw new CliError('--csr and --key exclude each other (the CSR carries the key)', 2);
   if (values.csr !== undefined && values.p12)
     throw new CliError('--p12 needs the private key, which stays with the CSR owner', 2);
   const key = keyAlgOf(values.key);
   const days = daysOf(values.days);
-  const prefix = values.out ?? values.name;
-  const outputs = [
-    `${prefix}.pem`,
-    ...(values.csr === undefined ? [`${prefix}.key`] : []),
-    ...(values.p12 ? [`${prefix}.p12`] : []),
+  const count = countOf(values.count);
+  if (count !== undefined && values.csr !== undefined)
+    throw new CliError('--count and --csr exclude each other (a CSR carries one key)', 2);
+  const name = values.name;
+  const names = count === undefined ? [name] : Array.from({ length: count }, (_, i) => `${name}-${i}`);
+  const prefixOf = (i: number): string =>
+    count === undefined ? (values.out ?? name) : `${values.out ?? name}-${i}`;
+  const outputsOf = (i: number): string[] => [
+    `${prefixOf(i)}.pem`,
+    ...(values.csr === undefined ? [`${prefixOf(i)}.key`] : []),
+    ...(values.p12 ? [`${prefixOf(i)}.p12`] : []),
   ];
   if (!values.force) {
-    const existing = outputs.find((f) => existsSync(f));
+    const existing = names.flatMap((_, i) => outputsOf(i)).find((f) => existsSync(f));
     if (existing) throw new CliError(`${existing} exists; choose another --out or use --force`);
   }
   let csrPem: string | undefined;
@@ -222,7 +233,8 @@ async function issue(argv: string[]): Promise<number> {
       true,
     );
   }
-  const stageOutputs = (r: IssueResult): StagedFile[] => {
+  const stageOutputs = (r: IssueResult, i: number): StagedFile[] => {
+    const prefix = prefixOf(i);
     const staged: StagedFile[] = [stageFile(`${prefix}.pem`, r.certificatePem)];
     if (r.privateKey) {
       staged.push(
@@ -237,31 +249,45 @@ async function issue(argv: string[]): Promise<number> {
           privateKey: r.privateKey,
           certificatesDer: [r.certificate.der, ca.certificate.der],
           password: keyPassphrase as string,
-          friendlyName: values.name as string,
+          friendlyName: r.record.name,
         });
         staged.push(stageFile(`${prefix}.p12`, p12, SECRET_FILE_MODE));
       }
     }
     return staged;
   };
-  const r = await ca.issue(
-    {
-      group: values.group,
-      role: values.role,
-      name: values.name,
+  const issued = await ca.issueMany(
+    names.map((n) => ({
+      group,
+      role,
+      name: n,
       hosts: values.host ?? [],
       ...(days ? { days } : {}),
       ...(key ? { key } : {}),
       ...(csrPem !== undefined ? { csrPem } : {}),
       force: values.force === true,
-    },
+    })),
     caKey,
     stageOutputs,
   );
-  console.log(
-    `issued serial ${r.record.serial} keyglass://${r.record.group}/${r.record.role}/${r.record.name} until ${r.record.notAfter}: ${outputs.join(', ')}`,
-  );
+  const first = issued[0]!.record;
+  if (count === undefined)
+    console.log(
+      `issued serial ${first.serial} keyglass://${first.group}/${first.role}/${first.name} until ${first.notAfter}: ${outputsOf(0).join(', ')}`,
+    );
+  else
+    console.log(
+      `issued ${issued.length} certificates keyglass://${first.group}/${first.role}/${name}-0 … ${name}-${issued.length - 1} until ${first.notAfter}: ${outputsOf(0).join(', ')} … ${outputsOf(issued.length - 1).join(', ')}`,
+    );
   return 0;
+}
+
+function countOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^[0-9]{1,6}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= MAX_ISSUE_BATCH))
+    throw new CliError(`--count must be a whole number from 1 to ${MAX_ISSUE_BATCH}`, 2);
+  return n;
 }
 
 async function revoke(argv: string[]): Promise<number> {

@@ -31,6 +31,7 @@ import { loadavg } from 'node:os';
 import { loadSuite } from '../../crypto/index.js';
 import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
+import { MAX_ISSUE_BATCH } from '../../ca-tools/index.js';
 import { LocalCluster, childNodeArgs, until, type LocalLeaf } from '../../cli/cluster/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
@@ -336,9 +337,13 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       const adding = target - population;
       const t0 = performance.now();
       const certs: { certFile: string; keyFile: string }[] = [];
-      for (let i = 0; i < adding; i++) {
-        const m = await cluster.issue('leaf', `bench-${population + i}`);
-        certs.push({ certFile: m.certFile, keyFile: m.keyFile });
+      for (let i = 0; i < adding; i += MAX_ISSUE_BATCH) {
+        const names = Array.from(
+          { length: Math.min(MAX_ISSUE_BATCH, adding - i) },
+          (_, j) => `bench-${population + i + j}`,
+        );
+        for (const m of await cluster.issueMany('leaf', names))
+          certs.push({ certFile: m.certFile, keyFile: m.keyFile });
       }
       ctx.log(`  issued ${adding} leaf certificates in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const all = population + adding + local.length;

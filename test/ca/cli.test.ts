@@ -253,3 +253,72 @@ test('a failure after staging records nothing: an unwritable output directory', 
   assertCleanFailure(t, r, /cannot write output .*nothing was issued/);
   t.deepEqual(snapshot(dir), before);
 });
+
+test('issue --count: one transaction for many certificates; a clash anywhere issues none', async (t) => {
+  const { work, dir } = await newCa();
+  const out = join(work, 'edge');
+  const r = await keyglass(
+    [...issueArgs(dir, 'leaf', 'edge'), '--count', '5', '--out', out, '--insecure-no-passphrase'],
+    {
+      env: CA_PW,
+    },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /issued 5 certificates keyglass:\/\/g\/leaf\/edge-0 … edge-4/);
+  const ca = CertificateAuthority.open(dir);
+  t.deepEqual(
+    ca.records().map((c) => c.name),
+    ['edge-0', 'edge-1', 'edge-2', 'edge-3', 'edge-4'],
+  );
+  for (let i = 0; i < 5; i++) {
+    const cert = parseCertificatesPem(readFileSync(`${out}-${i}.pem`, 'utf8'))[0]!;
+    t.is(cert.serial, ca.records()[i]!.serial);
+    t.true(existsSync(join(dir, 'certs', `${cert.serial}.pem`)));
+    t.is(statSync(`${out}-${i}.key`).mode & 0o777, 0o600);
+  }
+  // edge-3 is already active: a batch that includes it fails as a whole.
+  const before = snapshot(dir);
+  const clash = await keyglass(
+    [
+      ...issueArgs(dir, 'leaf', 'edge'),
+      '--count',
+      '6',
+      '--out',
+      join(work, 'again'),
+      '--insecure-no-passphrase',
+    ],
+    { env: CA_PW },
+  );
+  assertCleanFailure(t, clash, /an active certificate for g\/edge-0 exists/);
+  t.deepEqual(snapshot(dir), before, 'the CA directory is unchanged');
+  t.false(existsSync(join(work, 'again-5.pem')));
+  for (const bad of ['0', '10001', '1e3', 'ten']) {
+    const b = await keyglass([...issueArgs(dir, 'leaf', 'x'), '--count', bad], { env: CA_PW });
+    assertCleanFailure(t, b, /--count must be a whole number from 1 to 10000/);
+  }
+});
+
+test('issueMany refuses a name twice in one batch and leaves the store as it was', async (t) => {
+  const { dir } = await newCa();
+  const ca = CertificateAuthority.open(dir);
+  const key = ca.unlock('ca secret');
+  const before = snapshot(dir);
+  const err = await t.throwsAsync(
+    ca.issueMany(
+      [
+        { group: 'g', role: 'leaf', name: 'a' },
+        { group: 'g', role: 'leaf', name: 'b' },
+        { group: 'g', role: 'leaf', name: 'a' },
+      ],
+      key,
+    ),
+  );
+  t.regex(err!.message, /g\/a appears twice in this batch; nothing was issued/);
+  t.deepEqual(snapshot(dir), before);
+  const ok = await ca.issueMany(
+    Array.from({ length: 50 }, (_, i) => ({ group: 'g', role: 'leaf' as const, name: `m-${i}` })),
+    key,
+  );
+  t.is(new Set(ok.map((r) => r.record.serial)).size, 50);
+  t.is(ca.records().length, 50);
+});
