@@ -15,7 +15,7 @@ export function formatStatus(s: ServerStatus): string {
     `leaf epoch   ${s.leafEpoch}`,
     `leaves       ${s.leaves} in the tree, ${s.sessions} linked here`,
     `pending      ${s.pendingBatch} change(s) for the next batch`,
-    `last batch   ${s.lastBatch === undefined ? '-' : `epoch ${s.lastBatch.epoch} applied ${new Date(s.lastBatch.appliedAtMs).toISOString()}`}`,
+    `last batch   ${s.lastBatch === undefined ? '-' : `epoch ${s.lastBatch.epoch} applied ${new Date(s.lastBatch.appliedAtMs).toISOString()}, handed to this server's leaves in ${s.lastBatch.fanOutMs.toFixed(1)} ms`}`,
     `core links   ${s.links.length === 0 ? '-' : s.links.join(' ')}`,
     `signers      ${s.signers.join(' ')}`,
   ].join('\n');
@@ -39,7 +39,16 @@ export const statusCommand: Command = {
       if (e instanceof CliError) throw e;
       throw new CliError(`cannot reach ${values.admin} (${(e as Error).message})`);
     }
-    console.log(values.json ? body.trim() : formatStatus(JSON.parse(body) as ServerStatus));
+    if (values.json) console.log(body.trim());
+    else {
+      let status: ServerStatus;
+      try {
+        status = JSON.parse(body) as ServerStatus;
+      } catch {
+        throw new CliError(`${values.admin} answered with something other than a status (not JSON)`);
+      }
+      console.log(formatStatus(status));
+    }
     return 0;
   },
 };

@@ -331,7 +331,8 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
     // Leaves the benchmark process holds: one publisher, and triggers that leave to cause rekeys.
     const local: LocalLeaf[] = [];
     for (let i = 0; i < 8; i++) local.push(await cluster.leaf(`bench-local-${i}`, 0, localOptions));
-    let population = 0;
+    let population = 0; // leaves issued to the workers
+    let admittedTotal = 0; // of them, admitted (a leaf whose attempts all failed holds no key)
 
     for (const target of stages) {
       const adding = target - population;
@@ -373,6 +374,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       const secs =
         (Math.max(...admitted.map((e) => e.last)) - Math.min(...admitted.map((e) => e.first))) / 1000;
       population += adding;
+      admittedTotal += n;
       const perServer = n / secs / servers.length;
       const cpu = cluster.servers.map((s, i) => ({
         admitting: servers.includes(s),
@@ -408,6 +410,8 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       const latencies: number[] = [];
       const spreads: number[] = [];
       const fromBatch: number[] = [];
+      const fanOut: number[] = []; // the slowest server's time to hand the batch to its leaves
+      const holders = admittedTotal + local.length - 1; // every admitted leaf but the trigger
       for (let rep = 0; rep < (ctx.quick ? 2 : 3); rep++) {
         const trigger = local.pop()!;
         const stay = local[0]!;
@@ -433,29 +437,34 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
         latencies.push(last - tStart);
         spreads.push(last - first);
         // Batch start ≈ the first server to apply the batch (ordering adds ~ms before that).
-        const applied = (await Promise.all(cluster.servers.map((s) => cluster.status(s))))
+        const batches = (await Promise.all(cluster.servers.map((s) => cluster.status(s))))
           .map((st) => st.lastBatch)
           .filter((b) => b?.epoch === epoch)
-          .map((b) => b!.appliedAtMs);
-        if (applied.length > 0) fromBatch.push(last - Math.min(...applied));
+          .map((b) => b!);
+        if (batches.length > 0) {
+          fromBatch.push(last - Math.min(...batches.map((b) => b.appliedAtMs)));
+          fanOut.push(Math.max(...batches.map((b) => b.fanOutMs)));
+        }
         await new Promise((r) => setTimeout(r, 200));
       }
       // −1: no server reported applying the epoch (another batch followed before the poll).
       const batchMedian = fromBatch.length > 0 ? ms(percentile(fromBatch, 50)) : -1;
       const batchMax = fromBatch.length > 0 ? ms(Math.max(...fromBatch)) : -1;
+      const serverFanOut = fanOut.length > 0 ? ms(percentile(fanOut, 50)) : -1;
       results.push({
         case: 'rekey',
-        params: { leaves: population + local.length, transport, batchIntervalMs },
+        params: { leaves: holders, transport, batchIntervalMs },
         metrics: {
           triggerToAllMs: ms(percentile(latencies, 50)),
           batchToAllMs: batchMedian,
           maxBatchToAllMs: batchMax,
+          serverFanOutMs: serverFanOut,
           firstToLastMs: ms(percentile(spreads, 50)),
           maxTriggerToAllMs: ms(Math.max(...latencies)),
         },
       });
       ctx.log(
-        `  rekey of ${population + local.length}: trigger → all ${ms(percentile(latencies, 50))} ms (median of ${latencies.length}), batch applied → all ${batchMedian} ms (max ${batchMax}), first → last leaf ${ms(percentile(spreads, 50))} ms`,
+        `  rekey of ${holders} leaves: trigger → all ${ms(percentile(latencies, 50))} ms (median of ${latencies.length}), batch applied → all ${batchMedian} ms (max ${batchMax}; the slowest server handed it to its leaves in ${serverFanOut} ms), first → last leaf ${ms(percentile(spreads, 50))} ms`,
       );
       if (local.length < 3)
         for (let i = 0; i < 3; i++)
@@ -467,7 +476,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
     }
 
     if (process.env[PUBLISH_ENV] !== '0')
-      results.push(...(await publishCases(ctx, local, population, workers)));
+      results.push(...(await publishCases(ctx, local, admittedTotal, workers)));
   } finally {
     if (process.env[GRACEFUL_ENV] === '1') {
       await Promise.all(workers.map((w) => w.stop()));

@@ -119,8 +119,13 @@ export interface ServerStatus {
   readonly leaves: number;
   readonly sessions: number;
   readonly pendingBatch: number;
-  /** The last leaf batch this server applied: its epoch, and when (ms since the Unix epoch). */
-  readonly lastBatch: { readonly epoch: number; readonly appliedAtMs: number } | undefined;
+  /**
+   * The last leaf batch this server applied: its epoch, when (ms since the Unix epoch), and how
+   * long handing it to this server's leaves took (signing, every TLS push encrypted and written,
+   * the relay's datagrams sent, welcomes): the server's share of a rekey's latency.
+   */
+  readonly lastBatch:
+    { readonly epoch: number; readonly appliedAtMs: number; readonly fanOutMs: number } | undefined;
   readonly signers: readonly string[];
   readonly links: readonly string[];
 }
@@ -552,8 +557,10 @@ export class KeyServer implements GroupApp {
   }
 
   private distribute(batch: BatchOutput, started: number): void {
-    this.lastBatch = { epoch: batch.epoch, appliedAtMs: Date.now() };
+    const appliedAtMs = Date.now();
+    const fanOutStart = performance.now();
     this.edge.distribute(batch);
+    this.lastBatch = { epoch: batch.epoch, appliedAtMs, fanOutMs: performance.now() - fanOutStart };
     this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
     this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
     this.metrics.rekeyBytes.inc(batch.rekey.encoded.length);

@@ -150,6 +150,7 @@ test.serial('keyglass status and keyglass leaf (child processes) against the run
   t.is(st.code, 0, st.stderr);
   t.regex(st.stdout, /view\s+\S+\s+primary/);
   t.regex(st.stdout, new RegExp(`leaves\\s+${leaves.length} in the tree`));
+  t.regex(st.stdout, /last batch\s+epoch \d+ applied \S+, handed to this server's leaves in \d+\.\d ms/);
   const bad = await keyglass(['status', '--admin', '127.0.0.1:1']);
   t.not(bad.code, 0);
   t.is(bad.stderr.trim().split('\n').length, 1);
