@@ -14,7 +14,7 @@
  *
  * Receiving (`DataOpener.open`), in this order, each failure a `DataEnvelopeError` whose reason
  * is a stable metric label: decode ('malformed') → the epoch's key, current or one of the last
- * `previousEpochs` ('unknown-epoch') → replay window of the sender ('replay') → signature
+ * `previousEpochs` retired within `retiredGraceMs` ('unknown-epoch') → replay window of the sender ('replay') → signature
  * ('bad-signature': invalid, unknown signer, or missing where required) → AEAD ('auth-failed').
  * The replay window is updated only after the message authenticated, so forged traffic cannot
  * advance it.
@@ -41,7 +41,8 @@ export const FLAG_SIGNED = 0x01;
 export const MAX_DATA_BYTES = 64 * 1024;
 const MAX_SEALED = MAX_DATA_BYTES + 16;
 export const MAX_SENDER_ID = 0xffff_ffff;
-export const DEFAULT_PREVIOUS_EPOCHS = 2;
+export const DEFAULT_PREVIOUS_EPOCHS = 8;
+export const DEFAULT_RETIRED_GRACE_MS = 2000;
 export const DEFAULT_REPLAY_WINDOW = 1024;
 export const DEFAULT_MAX_SENDERS = 4096;
 
@@ -152,28 +153,64 @@ function signedMessage(header: Uint8Array, nonce: Uint8Array, ciphertext: Uint8A
 
 // ── keys of the open epochs ─────────────────────────────────────────────────────────────────
 
+export interface KeyringOptions {
+  /** Retired epochs whose data stays readable, at most (default 8). */
+  readonly previousEpochs?: number;
+  /**
+   * How long a retired epoch's key stays usable after a newer epoch was installed (default 2 s).
+   * Late messages (slow gossip, a publisher a batch behind) are readable for that long; so is
+   * anything a member evicted by the newer epoch seals under the old key, which is why the
+   * window is bounded in time and not only in epochs: with no batch for an hour, a count-only
+   * window would accept the evicted member's traffic for an hour.
+   */
+  readonly retiredGraceMs?: number;
+  /** Clock (ms), for tests. */
+  readonly now?: () => number;
+}
+
 /**
- * Data keys of the newest epoch and of at most `previousEpochs` before it (late messages of a
- * just-retired epoch stay readable; older ones are refused as 'unknown-epoch').
+ * Data keys of the newest epoch and of at most `previousEpochs` retired ones, each usable for
+ * `retiredGraceMs` after a newer epoch arrived; older ones are refused as 'unknown-epoch'.
  */
 export class DataKeyring {
   private readonly keys = new Map<number, Uint8Array>();
+  /** Retired epoch → when a newer epoch was first installed. */
+  private readonly retiredAt = new Map<number, number>();
   private newest = -1;
+  readonly previousEpochs: number;
+  readonly retiredGraceMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly suite: CipherSuite,
-    readonly previousEpochs = DEFAULT_PREVIOUS_EPOCHS,
+    opts: KeyringOptions = {},
   ) {
-    if (!(Number.isInteger(previousEpochs) && previousEpochs >= 0 && previousEpochs <= 64))
+    this.previousEpochs = opts.previousEpochs ?? DEFAULT_PREVIOUS_EPOCHS;
+    this.retiredGraceMs = opts.retiredGraceMs ?? DEFAULT_RETIRED_GRACE_MS;
+    this.now = opts.now ?? Date.now;
+    if (!(Number.isInteger(this.previousEpochs) && this.previousEpochs >= 0 && this.previousEpochs <= 64))
       throw new RangeError('previousEpochs must be within 0..64');
+    if (!(
+      Number.isInteger(this.retiredGraceMs) &&
+      this.retiredGraceMs >= 0 &&
+      this.retiredGraceMs <= 3_600_000
+    ))
+      throw new RangeError('retiredGraceMs must be within 0..3600000');
   }
 
   /** Installs the group key of `epoch` (only its derived data key is kept). Older epochs than the window are forgotten. */
   install(epoch: number, groupKey: Uint8Array): void {
     if (!(Number.isSafeInteger(epoch) && epoch >= 0)) throw new RangeError(`bad epoch ${epoch}`);
     if (epoch < this.newest - this.previousEpochs) return; // would be dropped at once
+    const now = this.now();
+    this.keys.get(epoch)?.fill(0);
     this.keys.set(epoch, deriveDataKey(this.suite, groupKey, epoch));
-    this.newest = Math.max(this.newest, epoch);
+    if (epoch < this.newest) {
+      if (!this.retiredAt.has(epoch)) this.retiredAt.set(epoch, now); // a late install of a retired epoch
+    } else if (epoch > this.newest) {
+      for (const e of this.keys.keys()) if (e < epoch && !this.retiredAt.has(e)) this.retiredAt.set(e, now);
+      this.newest = epoch;
+    }
     for (const e of [...this.keys.keys()]) {
       if (e < this.newest - this.previousEpochs) this.forget(e);
     }
@@ -184,7 +221,13 @@ export class DataKeyring {
     return this.newest < 0 ? undefined : this.newest;
   }
 
+  /** The data key of `epoch`: the newest, or a retired one still within its grace period. */
   key(epoch: number): Uint8Array | undefined {
+    const retired = this.retiredAt.get(epoch);
+    if (retired !== undefined && this.now() - retired > this.retiredGraceMs) {
+      this.forget(epoch);
+      return undefined;
+    }
     return this.keys.get(epoch);
   }
 
@@ -197,6 +240,7 @@ export class DataKeyring {
   private forget(epoch: number): void {
     this.keys.get(epoch)?.fill(0);
     this.keys.delete(epoch);
+    this.retiredAt.delete(epoch);
   }
 }
 

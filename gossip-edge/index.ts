@@ -103,6 +103,7 @@ export {
   MAX_DATA_BYTES,
   MAX_SENDER_ID,
   DEFAULT_PREVIOUS_EPOCHS,
+  DEFAULT_RETIRED_GRACE_MS,
   DEFAULT_REPLAY_WINDOW,
   DEFAULT_MAX_SENDERS,
   type DataErrorReason,
@@ -111,6 +112,7 @@ export {
   type OpenedData,
   type SealerOptions,
   type OpenerOptions,
+  type KeyringOptions,
 } from './data-envelope.js';
 export {
   LeafClient,

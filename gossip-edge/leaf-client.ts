@@ -62,6 +62,7 @@ import {
   DataOpener,
   DataSealer,
   DEFAULT_PREVIOUS_EPOCHS,
+  DEFAULT_RETIRED_GRACE_MS,
   type DataErrorReason,
 } from './data-envelope.js';
 import {
@@ -107,8 +108,10 @@ export interface LeafClientOptions {
   /** How long a server may take to welcome us after the link is up (default 10 s). */
   readonly welcomeTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
-  /** Previous epochs whose data stays readable (default 2). */
+  /** Retired epochs whose data stays readable, at most (default 8) … */
   readonly previousEpochs?: number;
+  /** … each for this long after a newer epoch arrived (default 2 s; see KeyringOptions). */
+  readonly retiredEpochGraceMs?: number;
   /** Ed25519 seed to sign every published envelope with. */
   readonly signingSeed?: Uint8Array;
   /** Public keys of signing senders (by member id), and whether unsigned data is refused. */
@@ -235,6 +238,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       | 'welcomeTimeoutMs'
       | 'handshakeTimeoutMs'
       | 'previousEpochs'
+      | 'retiredEpochGraceMs'
     >
   > &
     LeafClientOptions;
@@ -248,6 +252,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       welcomeTimeoutMs: 10_000,
       handshakeTimeoutMs: 10_000,
       previousEpochs: DEFAULT_PREVIOUS_EPOCHS,
+      retiredEpochGraceMs: DEFAULT_RETIRED_GRACE_MS,
       ...options,
     };
     if (!(this.opts.maxAttempts >= 1 && this.opts.maxAttempts <= 1000))
@@ -545,7 +550,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     }
     const sameAdmission = this.memberId === body.memberId && this.admittedEpoch === body.admittedEpoch;
     if (!sameAdmission || this.keyring === undefined) {
-      this.keyring = new DataKeyring(suite, this.opts.previousEpochs);
+      this.keyring = new DataKeyring(suite, {
+        previousEpochs: this.opts.previousEpochs,
+        retiredGraceMs: this.opts.retiredEpochGraceMs,
+      });
       this.sealer = new DataSealer(suite, this.keyring, {
         sender: body.memberId,
         ...(this.opts.signingSeed !== undefined ? { signingSeed: this.opts.signingSeed } : {}),

@@ -46,7 +46,8 @@ export class Eavesdropper {
   /** A leaf left or was revoked: from now on it is the adversary's. */
   adopt(name: string, keys: LeafKeys, heldKeys: readonly { epoch: number; key: Uint8Array }[]): void {
     if (this.departed.has(name)) return;
-    const keyring = new DataKeyring(this.suite);
+    // The adversary keeps every key it held, for good: no window, no grace period, frozen clock.
+    const keyring = new DataKeyring(this.suite, { previousEpochs: 64, now: () => 0 });
     for (const h of heldKeys) keyring.install(h.epoch, h.key);
     const dep: Departed = {
       name,
@@ -100,7 +101,7 @@ export class Eavesdropper {
       let reason = this.tryOpen(dep.opener, envelope);
       for (const held of dep.heldKeys) {
         if (reason === undefined) break;
-        const ring = new DataKeyring(this.suite, 0);
+        const ring = new DataKeyring(this.suite, { previousEpochs: 0 });
         ring.install(h.epoch, held.key); // pretend an old group key is the new epoch's
         reason = this.tryOpen(new DataOpener(this.suite, ring), envelope);
       }

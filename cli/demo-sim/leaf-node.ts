@@ -66,7 +66,7 @@ export class LeafNode {
     private readonly cfg: LeafConfig,
     private readonly env: NodeEnv<Uint8Array>,
   ) {
-    this.keyring = new DataKeyring(cfg.suite);
+    this.keyring = new DataKeyring(cfg.suite, { now: () => env.now() }); // virtual time: runs replay
     this.opener = new DataOpener(cfg.suite, this.keyring);
   }
 

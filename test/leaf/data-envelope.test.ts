@@ -17,7 +17,7 @@ import {
 const key = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 
 function ring(suite: CipherSuite, epochs: number[], previous = 2): DataKeyring {
-  const r = new DataKeyring(suite, previous);
+  const r = new DataKeyring(suite, { previousEpochs: previous });
   for (const e of epochs) r.install(e, key(e + 1));
   return r;
 }
@@ -87,6 +87,48 @@ test('a window of previous epochs stays readable; older and future epochs are un
   );
   receiver.clear();
   t.is(receiver.current, undefined);
+});
+
+test('a retired epoch stays readable only for its grace period, however few batches follow', async (t) => {
+  const suite = await loadSuite();
+  let now = 1_000;
+  const clock = (): number => now;
+  // An insider evicted by epoch 8 still holds epoch 7's key and seals under it.
+  const insiderRing = new DataKeyring(suite, { now: clock });
+  insiderRing.install(7, key(8));
+  const insider = new DataSealer(suite, insiderRing, { sender: 9 });
+  const receiver = new DataKeyring(suite, { now: clock, retiredGraceMs: 2_000 });
+  receiver.install(7, key(8));
+  const opener = new DataOpener(suite, receiver);
+  const early = insider.seal(Uint8Array.of(1));
+  now += 5_000; // epoch 7 current for a while: no grace runs yet
+  t.is(opener.open(early).epoch, 7);
+  receiver.install(8, key(9)); // epoch 7 retired at t = 6,000
+  now += 1_999;
+  t.is(opener.open(insider.seal(Uint8Array.of(2))).epoch, 7, 'a late message within the grace period');
+  now += 2;
+  t.is(
+    reason(() => opener.open(insider.seal(Uint8Array.of(3)))),
+    'unknown-epoch',
+    'past the grace period, with no batch since, the old key is gone',
+  );
+  t.is(receiver.key(7), undefined);
+  t.truthy(receiver.key(8), 'the current epoch never expires');
+  // A retired epoch installed late (catch-up order) is retired from its install on.
+  receiver.install(6, key(7));
+  t.truthy(receiver.key(6));
+  now += 2_001;
+  t.is(receiver.key(6), undefined);
+});
+
+test('the count bound holds within the grace period', async (t) => {
+  const suite = await loadSuite();
+  const r = new DataKeyring(suite, { previousEpochs: 3, now: () => 0 });
+  for (let e = 1; e <= 10; e++) r.install(e, key(e));
+  t.deepEqual(
+    [6, 7, 8, 9, 10].map((e) => r.key(e) !== undefined),
+    [false, true, true, true, true],
+  );
 });
 
 test('a wrong key for the epoch fails authentication', async (t) => {

@@ -95,7 +95,7 @@ async function makeLeaf(
   signer: Uint8Array,
 ): Promise<Leaf> {
   const keys = LeafKeys.fromWelcome(tree.welcome(slot));
-  const keyring = new DataKeyring(suite, 2);
+  const keyring = new DataKeyring(suite, { previousEpochs: 2 });
   const leaf = {
     slot,
     keys,
