@@ -63,6 +63,7 @@ import {
   DataSealer,
   DEFAULT_PREVIOUS_EPOCHS,
   DEFAULT_RETIRED_GRACE_MS,
+  decodeDataEnvelope,
   type DataErrorReason,
 } from './data-envelope.js';
 import {
@@ -162,6 +163,8 @@ export interface LeafClientStats {
   reconnects: number;
   protocolErrors: number;
   decryptFailures: Record<DataErrorReason, number>;
+  /** Envelopes sealed under an epoch before our admission: unreadable by design (backward secrecy). */
+  dataBeforeAdmission: number;
   /** Rekeys applied / data messages delivered that arrived over gossip. */
   gossipRekeys: number;
   gossipData: number;
@@ -194,6 +197,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       DataErrorReason,
       number
     >,
+    dataBeforeAdmission: 0,
     gossipRekeys: 0,
     gossipData: 0,
     tlsRekeys: 0,
@@ -267,6 +271,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /** Our member id (sender id of our data) in the current admission. */
   get member(): number | undefined {
     return this.memberId;
+  }
+
+  /** The epoch our admission began at: data sealed under earlier epochs is not ours to read. */
+  get admissionEpoch(): number | undefined {
+    return this.admittedEpoch;
   }
 
   /** The gossip link (UDP endpoint, counters), when the gossip tier is on. */
@@ -699,6 +708,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.send('join', { resume });
   }
 
+  /** For an envelope that decoded (its epoch was unknown): sealed before our admission? */
+  private sealedBeforeAdmission(envelope: Uint8Array): boolean {
+    return this.admittedEpoch !== undefined && decodeDataEnvelope(envelope).header.epoch < this.admittedEpoch;
+  }
+
   /** Opens and emits one envelope; true if it was delivered. */
   private onData(envelope: Uint8Array): boolean {
     if (this.opener === undefined) return false;
@@ -708,7 +722,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       return true;
     } catch (e) {
       if (!(e instanceof DataEnvelopeError)) throw e;
-      this.stats.decryptFailures[e.reason]++;
+      // Sealed under an epoch before our admission (a publisher not yet at our first epoch):
+      // unreadable by design (backward secrecy), not a failure.
+      if (e.reason === 'unknown-epoch' && this.sealedBeforeAdmission(envelope))
+        this.stats.dataBeforeAdmission++;
+      else this.stats.decryptFailures[e.reason]++;
       return false;
     }
   }

@@ -165,7 +165,12 @@ export async function runRealDemo(
   const publisher = setInterval(() => {
     const from = random([...active.values()].filter((l) => l.client.server !== undefined));
     if (from === undefined) return;
-    const recipients = [...active.keys()].filter((x) => x !== from.name);
+    // Expected at every other leaf admitted by the epoch it is sealed under (an envelope of an
+    // earlier epoch than a leaf's admission is unreadable to it by design: backward secrecy).
+    const sealedAt = from.client.epoch ?? -1;
+    const recipients = [...active.entries()]
+      .filter(([x, l]) => x !== from.name && (l.client.admissionEpoch ?? Infinity) <= sealedAt)
+      .map(([x]) => x);
     const id = ledger.publish(from.name, recipients);
     let sent = false;
     try {
@@ -383,6 +388,8 @@ export async function runRealDemo(
   for (const l of everyone)
     for (const [reason, count] of Object.entries(l.client.stats.decryptFailures))
       if (count > 0) decryptFailures[reason] = (decryptFailures[reason] ?? 0) + count;
+  const beforeAdmission = everyone.reduce((a, l) => a + l.client.stats.dataBeforeAdmission, 0);
+  if (beforeAdmission > 0) decryptFailures['sealed before the leaf was admitted'] = beforeAdmission;
   const viewChangesByServer: Record<string, number> = {};
   if (!aborted)
     for (const s of cluster.alive()) {

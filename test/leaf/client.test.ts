@@ -140,6 +140,16 @@ test.serial(
       deriveDataKey(w.suite, lastKnownByC, newEpoch),
       deriveDataKey(w.suite, w.group.groupKeys.get(newEpoch)!, newEpoch),
     );
+
+    // A leaf admitted after that envelope was sealed cannot read it either (backward secrecy),
+    // and counts it as sealed before its admission, not as a decryption failure.
+    const d = await w.leaf('leaf-d', [0]);
+    t.true(d.client.admissionEpoch! > newEpoch);
+    const server = w.group.servers[0]!;
+    server.sendRaw(server.sessionOf('leaf-d')!.peer, encodeLeafFrame('dataDeliver', { envelope: env }));
+    await until('d judged the old envelope', () => d.client.stats.dataBeforeAdmission === 1);
+    t.is(d.messages.length, 0);
+    t.is(d.client.stats.decryptFailures['unknown-epoch'], 0);
   },
 );
 
