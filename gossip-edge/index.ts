@@ -72,6 +72,7 @@ export {
   LeafError,
   EVICTION_REASONS,
   LEAF_ERROR_CODES,
+  PUBLISH_RESULTS,
   MAX_LEAF_FRAME_BYTES,
   MAX_ENVELOPE_BYTES,
   MAX_WELCOME_BYTES,
@@ -85,6 +86,7 @@ export {
   type LeafFrameBody,
   type EvictionReason,
   type LeafErrorCode,
+  type PublishResult,
 } from './leaf-protocol.js';
 export {
   DataKeyring,
@@ -119,6 +121,7 @@ export {
   LeafProtocolError,
   LeafConnectError,
   LeafEvictedError,
+  DEFAULT_PUBLISH_WINDOW,
   type LeafClientOptions,
   type LeafConnectOptions,
   type LeafClientEvents,

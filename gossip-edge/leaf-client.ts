@@ -74,6 +74,8 @@ import {
   type LeafErrorCode,
   type LeafFrame,
   type LeafFrameBody,
+  type PublishResult,
+  PUBLISH_RESULTS,
   type LeafFrameType,
   type RekeyPush,
   type SignerKey,
@@ -113,6 +115,8 @@ export interface LeafClientOptions {
   readonly previousEpochs?: number;
   /** … each for this long after a newer epoch arrived (default 2 s; see KeyringOptions). */
   readonly retiredEpochGraceMs?: number;
+  /** Publishes that may await their server's answer before `publish` returns false (default 64). */
+  readonly publishWindow?: number;
   /** Ed25519 seed to sign every published envelope with. */
   readonly signingSeed?: Uint8Array;
   /** Public keys of signing senders (by member id), and whether unsigned data is refused. */
@@ -131,6 +135,10 @@ export interface LeafClientEvents {
   error: [Error];
   /** A link to a core server came up and we were welcomed or resumed. */
   connected: [{ server: string }];
+  /** The server refused publish `seq` (the envelope's sequence number); it reached nobody. */
+  refused: [{ seq: number; reason: Exclude<PublishResult, 'accepted'> }];
+  /** `publish` returned false (window full) and the window has room again. */
+  drain: [];
 }
 
 /** A server said no, or broke the protocol. */
@@ -173,6 +181,12 @@ export interface LeafClientStats {
   tlsData: number;
   /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
   gossipRefused: number;
+  /** Our publishes as our server answered them: accepted into the core relay, or refused. */
+  publishes: Record<PublishResult, number>;
+  /** `publish` calls that returned false because `publishWindow` publishes awaited an answer. */
+  publishesDeferred: number;
+  /** Publishes whose answer never came: the link went down first (they may or may not have gone out). */
+  publishesUnanswered: number;
 }
 
 type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
@@ -184,6 +198,8 @@ interface Waiter {
 }
 
 const KEY_ID_LABEL = new TextEncoder().encode('keyglass key id v1');
+/** Unanswered publishes per link: bounds what a slow core makes a publisher hold or lose. */
+export const DEFAULT_PUBLISH_WINDOW = 64;
 
 export class LeafClient extends EventEmitter<LeafClientEvents> {
   readonly stats: LeafClientStats = {
@@ -203,6 +219,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     tlsRekeys: 0,
     tlsData: 0,
     gossipRefused: 0,
+    publishes: Object.fromEntries(PUBLISH_RESULTS.map((r) => [r, 0])) as Record<PublishResult, number>,
+    publishesDeferred: 0,
+    publishesUnanswered: 0,
   };
 
   private suite: CipherSuite | undefined;
@@ -228,6 +247,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private welcomeWaiter: Waiter | undefined;
   /** Rekey headers already verified (the parts of one epoch share one signature). */
   private readonly verified = new VerifiedHeaders();
+  /** Sequence numbers of our publishes on the current link awaiting their publishAck, oldest first. */
+  private unanswered: number[] = [];
+  /** A publish was deferred for a full window: 'drain' is owed once it has room. */
+  private windowFull = false;
   /** The running failover after an established link went down (settles, never rejects). */
   private failover: Promise<void> | undefined;
   private link: GossipLink | undefined;
@@ -243,6 +266,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       | 'handshakeTimeoutMs'
       | 'previousEpochs'
       | 'retiredEpochGraceMs'
+      | 'publishWindow'
     >
   > &
     LeafClientOptions;
@@ -257,10 +281,17 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       handshakeTimeoutMs: 10_000,
       previousEpochs: DEFAULT_PREVIOUS_EPOCHS,
       retiredEpochGraceMs: DEFAULT_RETIRED_GRACE_MS,
+      publishWindow: DEFAULT_PUBLISH_WINDOW,
       ...options,
     };
     if (!(this.opts.maxAttempts >= 1 && this.opts.maxAttempts <= 1000))
       throw new RangeError('maxAttempts 1..1000');
+    if (!(
+      Number.isInteger(this.opts.publishWindow) &&
+      this.opts.publishWindow >= 1 &&
+      this.opts.publishWindow <= 4096
+    ))
+      throw new RangeError('publishWindow 1..4096');
   }
 
   /** The current epoch, or undefined without a key. */
@@ -349,10 +380,27 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     }
   }
 
-  /** Seals and sends `data` to the group under the current epoch; false if the link could not take it now. */
+  /**
+   * Seals and sends `data` to the group under the current epoch. False, and nothing sent, while
+   * `publishWindow` publishes await their server's answer (wait for 'drain'), or when the link
+   * could not take it now. A refusal by the server comes as a 'refused' event.
+   */
   publish(data: Uint8Array): boolean {
     if (this.sealer === undefined || this.state !== 'up') throw new Error('LeafClient: not connected');
-    return this.send('dataPublish', { envelope: this.sealer.seal(data) });
+    if (this.unanswered.length >= this.opts.publishWindow) {
+      this.windowFull = true;
+      this.stats.publishesDeferred++;
+      return false;
+    }
+    const seq = this.sealer.seq;
+    if (!this.send('dataPublish', { envelope: this.sealer.seal(data) })) return false;
+    this.unanswered.push(seq);
+    return true;
+  }
+
+  /** Publishes sent on the current link and not answered yet. */
+  get publishesInFlight(): number {
+    return this.unanswered.length;
   }
 
   /**
@@ -439,6 +487,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     if (peer !== this.peer) return;
     this.peer = undefined;
     this.stopLease();
+    this.forgetUnanswered();
     if (this.welcomeWaiter !== undefined)
       return this.failWaiter(new LinkError(reason, detail ?? 'link down'));
     if (this.state === 'up') this.reconnect();
@@ -461,6 +510,20 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       });
   }
 
+  /** The link that carried our unanswered publishes is gone: their answers will not come. */
+  private forgetUnanswered(): void {
+    this.stats.publishesUnanswered += this.unanswered.length;
+    this.unanswered = [];
+    this.drainIfRoom();
+  }
+
+  /** 'drain' once a deferred publisher has half the window free again. */
+  private drainIfRoom(): void {
+    if (!this.windowFull || this.unanswered.length > this.opts.publishWindow / 2) return;
+    this.windowFull = false;
+    this.emit('drain');
+  }
+
   /** Drops the current link (a protocol violation) and fails over. */
   private dropLink(err: Error): void {
     this.stats.protocolErrors++;
@@ -472,6 +535,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private async shutdown(next: 'idle' | 'closed' | 'evicted'): Promise<void> {
     this.state = next;
     this.stopLease();
+    this.forgetUnanswered();
     this.failWaiter(new Error(`client ${next}`));
     this.keyring?.clear();
     this.keys = undefined;
@@ -532,6 +596,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       case 'leaseAck':
         this.lastAckAt = Date.now();
         return;
+      case 'publishAck': {
+        const seq = this.unanswered.shift();
+        if (seq === undefined) throw new LeafProtocolError('unexpected', 'a publishAck for no publish');
+        const result = frame.body.result;
+        this.stats.publishes[result]++;
+        if (result !== 'accepted') this.emit('refused', { seq, reason: result });
+        return this.drainIfRoom();
+      }
       case 'evicted':
         return this.onEvicted(frame.body.reason);
       case 'error': {

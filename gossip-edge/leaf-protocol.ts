@@ -1,10 +1,11 @@
 /**
  * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
  * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
- * frame names its sender. Frame types 0x0701..0x070f.
+ * frame names its sender. Frame types 0x0701..0x0710.
  *
  *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave
- *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error
+ *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error,
+ *                   publishAck
  *
  * Flow: the leaf sends `join` (with `resume` when it held an admission before: the admission
  * epoch names that admission in the replicated registry, so any core server can recognise it and
@@ -13,7 +14,9 @@
  * epoch header and the part(s) of the rekey that cover the leaf's slot. A leaf that sees a gap
  * asks `catchUpRequest(fromEpoch, slot)` and gets the missing pushes, or `rejoin` when the
  * server no longer holds them. Data travels sealed (data-envelope.ts); the server never needs
- * to open it.
+ * to open it. Every `dataPublish` is answered, in order, by one `publishAck`: accepted into the
+ * core's relay, or refused with a reason (the leaf keeps a bounded window of unanswered publishes:
+ * flow control from the core's send queue back to the publishing application).
  *
  * Every field is bounded; decoding untrusted bytes throws DecodeError only.
  */
@@ -164,6 +167,15 @@ export const GossipSeed = struct({
 });
 export type GossipSeed = CodecValue<typeof GossipSeed>;
 
+/** How a server answered one publish; stable strings, safe as metric labels. */
+export const PUBLISH_RESULTS = [
+  'accepted', // handed to the core's relay (it reaches the other leaves best-effort)
+  'overloaded', // the core's send queue is full: retry later
+  'not-admitted', // published before the welcome
+  'too-large', // larger than the core relays
+] as const;
+export type PublishResult = (typeof PUBLISH_RESULTS)[number];
+
 export const LeafError = struct({
   code: enumCodec(LEAF_ERROR_CODES, 'leaf error code'),
   detail: string(MAX_DETAIL_BYTES),
@@ -188,6 +200,7 @@ export const LeafFrames = defineFrames(
     gossipHello: [0x070d, GossipHello],
     gossipSeed: [0x070e, GossipSeed],
     gossipReseed: [0x070f, struct({})],
+    publishAck: [0x0710, struct({ result: enumCodec(PUBLISH_RESULTS, 'publish result') })],
   },
   { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
 );

@@ -28,6 +28,7 @@ import {
   type EvictionReason,
   type LeafFrameBody,
   type LeafFrameType,
+  type PublishResult,
   type SignerKey,
 } from '../../gossip-edge/index.js';
 import { formatUdpAddress, parseUdpAddress, type TlsTransport } from '../../net/index.js';
@@ -166,14 +167,21 @@ export class LeafEdge {
         if (this.renewals.size < MAX_PENDING_RENEWALS) this.renewals.add(cert.name);
         this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.d.leaseMs });
         return;
-      case 'dataPublish':
-        if (this.sessions.get(peer)?.awaitingWelcome !== false)
-          return void this.send(peer, 'error', { code: 'not-admitted', detail: 'publish before welcome' });
-        if (frame.body.envelope.length > MAX_RELAYED_ENVELOPE_BYTES)
-          return void this.send(peer, 'error', { code: 'overloaded', detail: 'envelope too large to relay' });
-        if (!this.d.publish(peer, frame.body.envelope))
-          this.send(peer, 'error', { code: 'overloaded', detail: 'core send queue full' });
+      case 'dataPublish': {
+        // Answered in order, refusals included: the leaf's publish window depends on it, and a
+        // refusal is backpressure, not a reason for the leaf to leave this server.
+        const result: PublishResult =
+          this.sessions.get(peer)?.awaitingWelcome !== false
+            ? 'not-admitted'
+            : frame.body.envelope.length > MAX_RELAYED_ENVELOPE_BYTES
+              ? 'too-large'
+              : this.d.publish(peer, frame.body.envelope)
+                ? 'accepted'
+                : 'overloaded';
+        this.d.metrics.publishes.inc({ result });
+        this.send(peer, 'publishAck', { result });
         return;
+      }
       case 'leave':
         this.order(peer, { kind: 'leave', value: { name: cert.name } });
         return;

@@ -111,6 +111,12 @@ export class ServerMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly publishes = new Counter({
+    name: 'keyglass_publishes_total',
+    help: "Publishes from this server's leaves by result (accepted into the core relay, or why not)",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly dataRelayed = new Counter({
     name: 'keyglass_data_relayed_total',
     help: "Sealed data envelopes delivered to this server's leaves",

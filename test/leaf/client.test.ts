@@ -15,6 +15,7 @@ import {
   deriveDataKey,
   encodeLeafFrame,
   type LeafClientEvents,
+  type LeafClientOptions,
 } from '../../gossip-edge/index.js';
 import { makeCa, makeMember, type TestCa } from '../auth/pki-helpers.js';
 import { TestCoreGroup } from './server-double.js';
@@ -24,7 +25,7 @@ interface World {
   ca: TestCa;
   group: TestCoreGroup;
   clients: LeafClient[];
-  leaf(name: string, servers?: number[]): Promise<Leaf>;
+  leaf(name: string, servers?: number[], options?: LeafClientOptions): Promise<Leaf>;
 }
 
 interface Leaf {
@@ -59,9 +60,15 @@ async function world(
     ca,
     group,
     clients,
-    async leaf(name, order = [0, 1]) {
+    async leaf(name, order = [0, 1], options = {}) {
       const m = await makeMember(ca, name, { group: 'g', role: 'leaf' });
-      const client = new LeafClient({ suite, backoffBaseMs: 20, backoffMaxMs: 200, welcomeTimeoutMs: 3000 });
+      const client = new LeafClient({
+        suite,
+        backoffBaseMs: 20,
+        backoffMaxMs: 200,
+        welcomeTimeoutMs: 3000,
+        ...options,
+      });
       clients.push(client);
       const leaf: Leaf = { client, keys: [], messages: [], errors: [], evicted: [], connected: [] };
       client.on('key', (k) => leaf.keys.push(k));
@@ -199,6 +206,46 @@ test.serial(
     t.deepEqual(a.connected, ['g/core/core-1', 'g/core/core-2'], 'closed only after the new link was up');
     await until('the survivor evicts a', () => survivor.machine.entry('leaf-a') === undefined);
     t.true(survivor.received.includes('leave'));
+  },
+);
+
+test.serial(
+  'publish flow control: a window of unanswered publishes, drain, and refusals that keep the link',
+  async (t) => {
+    const w = await world(t, 1);
+    const server = w.group.servers[0]!;
+    const { client } = await w.leaf('leaf-p', [0], { publishWindow: 4 });
+    const refused: { seq: number; reason: string }[] = [];
+    let drains = 0;
+    client.on('refused', (r) => refused.push(r));
+    client.on('drain', () => drains++);
+
+    server.holdPublishAnswers = true;
+    t.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((i) => client.publish(text(`m${i}`))),
+      [true, true, true, true, false, false],
+      'the fifth waits for an answer',
+    );
+    t.is(client.publishesInFlight, 4);
+    t.is(client.stats.publishesDeferred, 2);
+    await until('the server got the four', () => w.group.relayed.length === 4);
+    server.releasePublishAnswers();
+    await until('drain', () => drains === 1);
+    t.is(client.publishesInFlight, 0);
+    t.is(client.stats.publishes.accepted, 4);
+
+    // Refusals are answered in order, name the publish, and do not make the leaf leave its server.
+    const before = client.server;
+    server.refusePublishes = 2;
+    for (let i = 0; i < 3; i++) t.true(client.publish(text(`r${i}`))); // seqs 4, 5, 6
+    await until('answers', () => client.publishesInFlight === 0);
+    t.deepEqual(refused, [
+      { seq: 4, reason: 'overloaded' },
+      { seq: 5, reason: 'overloaded' },
+    ]);
+    t.is(client.stats.publishes.accepted, 5);
+    t.is(client.server, before, 'still on the same server');
+    t.is(client.stats.reconnects, 0);
   },
 );
 

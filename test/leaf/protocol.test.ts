@@ -10,6 +10,7 @@ import {
   encodeLeafFrame,
   EVICTION_REASONS,
   LEAF_ERROR_CODES,
+  PUBLISH_RESULTS,
   type LeafFrame,
 } from '../../gossip-edge/index.js';
 
@@ -86,6 +87,11 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
     type: fc.constant('error' as const),
     flags: fc.constant(0),
     body: fc.record({ code: fc.constantFrom(...LEAF_ERROR_CODES), detail: fc.string({ maxLength: 60 }) }),
+  }),
+  fc.record({
+    type: fc.constant('publishAck' as const),
+    flags: fc.constant(0),
+    body: fc.record({ result: fc.constantFrom(...PUBLISH_RESULTS) }),
   }),
 );
 

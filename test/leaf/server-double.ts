@@ -26,6 +26,7 @@ import {
   type LeafFrameType,
   type SignerKey,
   type EvictionReason,
+  type PublishResult,
 } from '../../gossip-edge/index.js';
 import {
   LeafStateMachine,
@@ -56,6 +57,11 @@ export class TestCoreServer {
   readonly ignoreRenewals = new Set<string>();
   /** Every frame type received, for assertions. */
   readonly received: string[] = [];
+  /** Publish answers are held back while set (flow-control tests); `releasePublishAnswers` sends them. */
+  holdPublishAnswers = false;
+  private readonly heldAnswers: { peer: string; result: PublishResult }[] = [];
+  /** The next this-many publishes are refused as 'overloaded'. */
+  refusePublishes = 0;
   port = 0;
   alive = true;
   private readonly certs = new Map<string, { serial: string; fingerprint: Uint8Array }>();
@@ -102,6 +108,16 @@ export class TestCoreServer {
 
   async start(): Promise<void> {
     this.port = (await this.transport.listen(0)).port;
+  }
+
+  private answerPublish(peer: string, result: PublishResult): void {
+    if (this.holdPublishAnswers) this.heldAnswers.push({ peer, result });
+    else this.send(peer, 'publishAck', { result });
+  }
+
+  releasePublishAnswers(): void {
+    this.holdPublishAnswers = false;
+    for (const a of this.heldAnswers.splice(0)) this.send(a.peer, 'publishAck', { result: a.result });
   }
 
   /** Crash: the link and the replica go away. */
@@ -161,8 +177,12 @@ export class TestCoreServer {
         this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.group.leaseMs });
         return;
       case 'dataPublish':
+        if (this.refusePublishes > 0) {
+          this.refusePublishes--;
+          return this.answerPublish(peer, 'overloaded');
+        }
         this.group.relay(peer, frame.body.envelope);
-        return;
+        return this.answerPublish(peer, 'accepted');
       case 'leave':
         this.group.order({ kind: 'leave', value: { name } });
         return;

@@ -73,6 +73,10 @@ test.serial('leaves on every server get the same key, data reaches all of them',
   t.regex(metrics, /keyglass_leaf_members 6/);
   t.regex(metrics, /keyglass_view_size 3/);
   t.regex(metrics, /keyglass_joins_total 2/);
+  // leaf-0 (on core-1) published once: answered, accepted, counted.
+  await until('publish answered', () => leaves[0]!.client.stats.publishes.accepted === 1);
+  t.is(leaves[0]!.client.publishesInFlight, 0);
+  t.regex(metrics, /keyglass_publishes_total\{result="accepted"\} 1/);
 });
 
 test.serial(
