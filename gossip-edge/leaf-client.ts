@@ -251,6 +251,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private unanswered: number[] = [];
   /** A publish was deferred for a full window: 'drain' is owed once it has room. */
   private windowFull = false;
+  /** What connect() set up to link to core servers (kept to link again only to leave). */
+  private tlsIdentity: { mtls: MutualTls; local: string } | undefined;
   /** The running failover after an established link went down (settles, never rejects). */
   private failover: Promise<void> | undefined;
   private link: GossipLink | undefined;
@@ -360,14 +362,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
           this.opts.gossip ?? {},
         );
       this.servers = target.servers;
-      this.transport = new TlsTransport({
-        local: formatIdentity(creds.identity),
-        tls: mtls.contextOptions(),
-        identify: mtls.transportIdentify({ roles: ['core'], peerSide: 'server' }),
-        maxMessageBytes: MAX_LEAF_FRAME_BYTES,
-        handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
-        maxLinks: 4,
-      });
+      this.tlsIdentity = { mtls, local: formatIdentity(creds.identity) };
+      this.transport = this.newTransport();
       this.transport.setHandler({
         onMessage: (from, data) => this.onFrame(from, data),
         onPeerDown: (peer, reason, detail) => this.onLinkDown(peer, reason, detail),
@@ -406,21 +402,60 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /**
    * Leaves the group (the server evicts us in its next batch) and closes. A client that is
    * failing over when asked to leave first waits (at most `leaveWaitMs`, default the welcome
-   * timeout) for the new link, so that its leave reaches a server: otherwise the registry would
-   * keep it until its lease expired.
+   * timeout) for the new link, and one whose failover gave up links again just to leave, so that
+   * its leave reaches a server: otherwise the registry would keep it until its lease expired.
    */
   async close(opts: { leave?: boolean; leaveWaitMs?: number } = {}): Promise<void> {
     if (this.state === 'closed') return;
     if (opts.leave ?? true) {
+      const waitMs = opts.leaveWaitMs ?? this.opts.welcomeTimeoutMs;
       const failover = this.failover;
-      if (this.state === 'connecting' && failover !== undefined)
-        await settledWithin(failover, opts.leaveWaitMs ?? this.opts.welcomeTimeoutMs);
+      if (this.state === 'connecting' && failover !== undefined) await within(failover, waitMs);
       if (this.state === 'up') this.send('leave', {});
+      else if (this.state === 'idle') await this.leaveWithoutLink(waitMs);
     }
     await this.shutdown('closed');
   }
 
   // ── connection management ────────────────────────────────────────────────────────────────
+
+  /** A TLS transport to core servers under our identity (connect() set it up). */
+  private newTransport(): TlsTransport {
+    const id = this.tlsIdentity!;
+    return new TlsTransport({
+      local: id.local,
+      tls: id.mtls.contextOptions(),
+      identify: id.mtls.transportIdentify({ roles: ['core'], peerSide: 'server' }),
+      maxMessageBytes: MAX_LEAF_FRAME_BYTES,
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+      maxLinks: 4,
+    });
+  }
+
+  /**
+   * A client whose failover gave up still holds its admission in the registry: it links to the
+   * servers in turn (within `waitMs`) only to say it leaves. A server takes a leave from any
+   * authenticated link of that leaf, welcomed or not.
+   */
+  private async leaveWithoutLink(waitMs: number): Promise<void> {
+    if (this.tlsIdentity === undefined || this.memberId === undefined) return;
+    const t = this.newTransport();
+    t.setHandler({ onMessage: () => {}, onPeerDown: () => {} });
+    const deadline = Date.now() + waitMs;
+    try {
+      for (const s of this.servers) {
+        const left = deadline - Date.now();
+        if (left <= 0) return;
+        const peer = await within(
+          t.connect(s.host, s.port).catch(() => undefined),
+          left,
+        );
+        if (peer !== undefined && t.send(peer, encodeLeafFrame('leave', {}))) return;
+      }
+    } finally {
+      await t.close(); // ends each link after what was written
+    }
+  }
 
   /** Tries servers in turn until one welcomes us (bounded attempts, backoff with jitter). */
   private async dial(): Promise<void> {
@@ -895,9 +930,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits for `p` to settle or `ms` to pass, whichever comes first (the timer never outlives it). */
-async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+/** `p`'s value, or undefined once `ms` passed first (the timer never outlives the wait). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  try {
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -420,6 +420,9 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
         await until('the local leaf at the current epoch', () => (stay.keys.at(-1)?.epoch ?? 0) >= current);
         const epoch = current + 1;
         const tStart = clock();
+        // Whether the leave could go out at all (a trigger whose link is down and whose failover
+        // gave up holds no link to send it on: the registry then drops it only at lease expiry).
+        const triggerState = `trigger ${trigger.name}: ${trigger.client.server === undefined ? 'NOT linked' : `linked to ${trigger.client.server}`}, ${trigger.client.stats.reconnects} reconnects`;
         await trigger.client.close({ leave: true });
         const done = await Promise.all(workers.map((w) => w.wait(isEpoch(epoch), 60_000))).catch(
           async (e: unknown) => {
@@ -428,7 +431,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
             const st = await Promise.all(workers.map((w) => w.wait(isStatus, 5_000).catch(() => undefined)));
             const local = stay.keys.at(-1)?.epoch;
             throw new Error(
-              `${(e as Error).message} waiting for epoch ${epoch} (local leaf at ${local}); workers: ${JSON.stringify(st)}`,
+              `${(e as Error).message} waiting for epoch ${epoch} (local leaf at ${local}; ${triggerState}); workers: ${JSON.stringify(st)}`,
             );
           },
         );

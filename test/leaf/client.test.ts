@@ -209,6 +209,21 @@ test.serial(
   },
 );
 
+test.serial('a leave asked for after failover gave up links again just to leave', async (t) => {
+  const w = await world(t, 1, 60_000); // a long lease: only the leave can remove the leaf
+  const server = w.group.servers[0]!;
+  const a = await w.leaf('leaf-a', [0], { maxAttempts: 2 });
+  server.refuseJoins = true;
+  server.transport.disconnect(server.sessionOf('leaf-a')!.peer, 'test: cut the link');
+  await until('the failover gave up', () => a.errors.some((e) => e.name === 'LeafConnectError'));
+  t.is(a.client.server, undefined);
+  t.not(server.machine.entry('leaf-a'), undefined, 'still registered');
+  server.refuseJoins = false;
+  await a.client.close({ leave: true });
+  await until('the leave evicted it', () => server.machine.entry('leaf-a') === undefined);
+  t.is(server.received.filter((f) => f === 'leave').length, 1);
+});
+
 test.serial(
   'publish flow control: a window of unanswered publishes, drain, and refusals that keep the link',
   async (t) => {

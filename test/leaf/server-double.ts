@@ -60,6 +60,8 @@ export class TestCoreServer {
   /** Publish answers are held back while set (flow-control tests); `releasePublishAnswers` sends them. */
   holdPublishAnswers = false;
   private readonly heldAnswers: { peer: string; result: PublishResult }[] = [];
+  /** Joins are answered 'not-primary' while set. */
+  refuseJoins = false;
   /** The next this-many publishes are refused as 'overloaded'. */
   refusePublishes = 0;
   port = 0;
@@ -153,6 +155,8 @@ export class TestCoreServer {
     const now = Date.now();
     switch (frame.type) {
       case 'join': {
+        if (this.refuseJoins)
+          return void this.send(peer, 'error', { code: 'not-primary', detail: 'refusing joins (test)' });
         const session: Session = { peer, name, awaitingWelcome: true, slot: -1 };
         this.sessions.set(peer, session);
         const entry = this.machine.entry(name);
