@@ -632,6 +632,14 @@ export class KeyServer implements GroupApp {
 
   setState(state: Uint8Array): void {
     this.commitDelivered();
+    // A member merging back often already holds exactly this state (no batch since it left).
+    // Then nothing is replaced: restoring, compacting the store and re-welcoming every linked
+    // leaf would block this server's event loop for seconds at 10^4 leaves — past the failure
+    // detector's bound, so it was excluded again and got the same state again, in a loop.
+    if (Buffer.from(state.buffer, state.byteOffset, state.byteLength).equals(this.machine.snapshot())) {
+      this.log.info('state transfer: already at this state', { epoch: this.machine.epoch });
+      return;
+    }
     this.machine.restore(state);
     this.store.compact(); // the transferred state (and its secret) is now this replica's durable state
     this.edge.onStateReplaced();
