@@ -81,6 +81,8 @@ export interface LeafEdgeDeps {
   readonly log: Logger;
 }
 
+/** Welcomes sent per event-loop turn after a state transfer. */
+const REWELCOME_CHUNK = 256;
 /** Bound on lease renewals waiting for the next interval (one per linked leaf at most). */
 const MAX_PENDING_RENEWALS = 512;
 
@@ -92,6 +94,9 @@ export class LeafEdge {
   private relay: EdgeRelay | undefined;
   /** This server's gossip leaves sorted by slot; rebuilt lazily after a change. */
   private targetCache: GossipTarget[] | undefined;
+  /** Sessions to welcome again after a state transfer, oldest first (see onStateReplaced). */
+  private readonly rewelcomes: Session[] = [];
+  private rewelcomeScheduled = false;
 
   constructor(private readonly d: LeafEdgeDeps) {}
 
@@ -374,10 +379,24 @@ export class LeafEdge {
     this.targetCache = undefined;
     this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the
-    // history is gone): welcome each again at the new epoch, or drop it if the new registry does
-    // not know its admission (it reconnects and joins afresh).
-    for (const s of [...this.sessions.values()]) {
+    // history is gone): each is welcomed again at the new epoch, or dropped if the new registry
+    // does not know its admission (it reconnects and joins afresh). Until its welcome a session
+    // waits like a joiner (no pushes, no data). The welcomes go out in chunks, one per event-loop
+    // turn: thousands in one turn kept the core stack from heartbeating for seconds.
+    for (const s of this.sessions.values()) {
       if (s.awaitingWelcome) continue;
+      s.awaitingWelcome = true;
+      this.rewelcomes.push(s);
+    }
+    if (this.rewelcomes.length > 0 && !this.rewelcomeScheduled) {
+      this.rewelcomeScheduled = true;
+      setImmediate(() => this.rewelcomeChunk());
+    }
+  }
+
+  private rewelcomeChunk(): void {
+    for (const s of this.rewelcomes.splice(0, REWELCOME_CHUNK)) {
+      if (this.sessions.get(s.peer) !== s || !s.awaitingWelcome) continue; // gone, or welcomed since
       const entry = this.d.machine.entry(s.cert.name);
       if (entry !== undefined && entry.slot >= 0 && entry.serial === s.cert.serial) {
         this.welcome(s);
@@ -387,6 +406,8 @@ export class LeafEdge {
       this.d.transport.disconnect(s.peer, 'admission unknown after state transfer');
     }
     this.d.metrics.leafSessions.set(this.sessions.size);
+    if (this.rewelcomes.length > 0) setImmediate(() => this.rewelcomeChunk());
+    else this.rewelcomeScheduled = false;
   }
 
   private send<K extends LeafFrameType>(peer: string, type: K, body: LeafFrameBody<K>): boolean {
