@@ -8,7 +8,7 @@
  * which keeps membership from flapping. The timeout adapts per peer like TCP's RTO: the mean
  * inter-arrival gap plus four deviations plus one heartbeat period, clamped to
  * [minTimeoutMs, maxTimeoutMs] — so lossy links get more patience, up to a hard bound that
- * makes liveness time bounded. A member new to us starts at maxTimeoutMs.
+ * makes liveness time bounded.
  * Assumes (below): nothing; any frame stamped with the current view (or a flush round) counts as
  * a sign of life. Sends a heartbeat to every
  * other view member every heartbeatMs.
@@ -84,15 +84,11 @@ export class FailureDetector extends BaseLayer {
     for (const m of view.members) {
       if (m === this.ctx.self) continue;
       const prev = old.get(m);
-      // A fresh grace period for everyone: the view change itself may have kept peers busy. A
-      // member new to us starts with the longest timeout (like TCP's conservative initial RTO):
-      // no gaps measured yet, and a joiner is busiest right now, taking in the state transfer —
-      // suspecting it then made a loaded server merging back rejoin again and again. Its
-      // deviation decays to the measured one within ~10 heartbeats.
+      // A fresh grace period for everyone: the view change itself may have kept peers busy.
       this.peers.set(m, {
         lastHeard: now,
         meanGap: prev?.meanGap ?? this.cfg.heartbeatMs,
-        devGap: prev?.devGap ?? this.cfg.maxTimeoutMs / 4,
+        devGap: prev?.devGap ?? this.cfg.heartbeatMs / 2,
         suspected: false,
       });
       this.byName.set(nameOf(m), m);
