@@ -68,6 +68,7 @@ export {
   CatchUpRequest,
   CatchUpReply,
   GossipHello,
+  LeaveRequest,
   GossipSeed,
   LeafError,
   EVICTION_REASONS,

@@ -411,7 +411,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       const waitMs = opts.leaveWaitMs ?? this.opts.welcomeTimeoutMs;
       const failover = this.failover;
       if (this.state === 'connecting' && failover !== undefined) await within(failover, waitMs);
-      if (this.state === 'up') this.send('leave', {});
+      if (this.state === 'up') this.send('leave', { admittedEpoch: this.admittedEpoch });
       else if (this.state === 'idle') await this.leaveWithoutLink(waitMs);
     }
     await this.shutdown('closed');
@@ -450,7 +450,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
           t.connect(s.host, s.port).catch(() => undefined),
           left,
         );
-        if (peer !== undefined && t.send(peer, encodeLeafFrame('leave', {}))) return;
+        const leave = encodeLeafFrame('leave', { admittedEpoch: this.admittedEpoch });
+        if (peer !== undefined && t.send(peer, leave)) return;
       }
     } finally {
       await t.close(); // ends each link after what was written

@@ -167,6 +167,14 @@ export const GossipSeed = struct({
 });
 export type GossipSeed = CodecValue<typeof GossipSeed>;
 
+/**
+ * A leaf leaving names the admission it leaves (its admission epoch, once welcomed): a leave
+ * from a stale client (a link that outlived a re-admission under the same certificate) must not
+ * remove the current admission. Without it (never welcomed) the name's admission is meant.
+ */
+export const LeaveRequest = struct({ admittedEpoch: option(varuint) });
+export type LeaveRequest = CodecValue<typeof LeaveRequest>;
+
 /** How a server answered one publish; stable strings, safe as metric labels. */
 export const PUBLISH_RESULTS = [
   'accepted', // handed to the core's relay (it reaches the other leaves best-effort)
@@ -192,7 +200,7 @@ export const LeafFrames = defineFrames(
     dataDeliver: [0x0705, DataFrame],
     leaseRenew: [0x0706, LeaseRenew],
     leaseAck: [0x0707, LeaseAck],
-    leave: [0x0708, struct({})],
+    leave: [0x0708, LeaveRequest],
     evicted: [0x0709, Evicted],
     catchUpRequest: [0x070a, CatchUpRequest],
     catchUpReply: [0x070b, CatchUpReply],

@@ -32,6 +32,7 @@ import { loadSuite } from '../../crypto/index.js';
 import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
 import { MAX_ISSUE_BATCH } from '../../ca-tools/index.js';
+import { MAX_LEAF_LINKS } from '../../core-group/server/index.js';
 import { LocalCluster, childNodeArgs, until, type LocalLeaf } from '../../cli/cluster/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
@@ -63,8 +64,6 @@ const BATCH_ENV = 'KG_SERVER_BENCH_BATCH_MS';
 /** KG_SERVER_BENCH_LOGS=DIR: copy each server's log there before the cluster is torn down. */
 const LOGS_ENV = 'KG_SERVER_BENCH_LOGS';
 const MSG_BYTES = 1024;
-/** Leaf links one server accepts (KeyServer leaf transport maxLinks). */
-const MAX_LEAVES_PER_SERVER = 4096;
 /**
  * Joins a worker keeps in flight per 200 ms of batch interval (at least 48): a join waits for the
  * next batch, so with longer batches more must be in flight to keep the servers busy.
@@ -348,7 +347,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       }
       ctx.log(`  issued ${adding} leaf certificates in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const all = population + adding + local.length;
-      const servers = all <= MAX_LEAVES_PER_SERVER ? [cluster.servers[0]!] : cluster.servers;
+      const servers = all <= MAX_LEAF_LINKS ? [cluster.servers[0]!] : cluster.servers;
       const ports = servers.map((s) => s.ports.leaf);
       const nWorkers = adding >= 1000 ? 2 : 1;
       const stageWorkers = Array.from(

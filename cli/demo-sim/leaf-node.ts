@@ -98,7 +98,7 @@ export class LeafNode {
   /** Asks to leave; repeated to the next server on fail-over until a server confirms the removal. */
   leave(): void {
     if (this.phase !== 'member') return;
-    this.send('leave', {});
+    this.send('leave', { admittedEpoch: undefined }); // by name: the simulated leaf does not track its admission epoch
     this.phase = 'leaving';
   }
 
@@ -221,7 +221,7 @@ export class LeafNode {
       this.cfg.recorder.failovers++;
       this.serverIdx++;
       this.unanswered = 0;
-      if (this.phase === 'leaving') this.send('leave', {});
+      if (this.phase === 'leaving') this.send('leave', { admittedEpoch: undefined });
       else this.requestCatchUp();
     }
     this.unanswered++;

@@ -17,7 +17,7 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
-export { LeafEdge, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
+export { LeafEdge, MAX_LEAF_LINKS, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
 export {
   EdgeRelay,
   type GossipTarget,

@@ -82,7 +82,7 @@ import {
 } from '../leaf-state/index.js';
 import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
-import { LeafEdge } from './leaf-edge.js';
+import { LeafEdge, MAX_LEAF_LINKS } from './leaf-edge.js';
 import { CommandOutbox } from './command-outbox.js';
 import { jsonLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
@@ -221,7 +221,7 @@ export class KeyServer implements GroupApp {
       },
       maxMessageBytes: MAX_LEAF_FRAME_BYTES,
       idleTimeoutMs: Math.max(3 * cfg.leaseMs, 30_000),
-      maxLinks: 4096,
+      maxLinks: MAX_LEAF_LINKS,
       handshakeTimeoutMs: cfg.handshakeTimeoutMs,
       onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
     });

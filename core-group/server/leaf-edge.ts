@@ -35,6 +35,7 @@ import { formatUdpAddress, parseUdpAddress, type TlsTransport } from '../../net/
 import type { CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
 import {
+  MAX_RENEWALS_PER_COMMAND,
   RekeyHistory,
   signBatch,
   type BatchOutput,
@@ -83,8 +84,15 @@ export interface LeafEdgeDeps {
 
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
-/** Bound on lease renewals waiting for the next interval (one per linked leaf at most). */
-const MAX_PENDING_RENEWALS = 512;
+/**
+ * Leaf links one server holds. It also bounds the renewals waiting for the next interval (one
+ * name per linked leaf), so a renewal that was acknowledged is never dropped: a cap of 512 did
+ * drop them while a server stood outside the primary component, and 380 leaves whose leases the
+ * server had acknowledged expired in one 10^4-leaf run.
+ */
+export const MAX_LEAF_LINKS = 4096;
+if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
+  throw new Error('leaf edge: one renewal command must carry every linked leaf');
 
 export class LeafEdge {
   readonly history = new RekeyHistory();
@@ -169,7 +177,7 @@ export class LeafEdge {
       case 'join':
         return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
       case 'leaseRenew':
-        if (this.renewals.size < MAX_PENDING_RENEWALS) this.renewals.add(cert.name);
+        this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
         this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.d.leaseMs });
         return;
       case 'dataPublish': {
@@ -187,9 +195,20 @@ export class LeafEdge {
         this.send(peer, 'publishAck', { result });
         return;
       }
-      case 'leave':
+      case 'leave': {
+        const named = frame.body.admittedEpoch;
+        const entry = this.d.machine.entry(cert.name);
+        if (named !== undefined && entry?.admittedEpoch !== named) {
+          this.d.log.info('stale leave ignored: not the current admission', {
+            leaf: cert.name,
+            named,
+            current: entry?.admittedEpoch ?? -1,
+          });
+          return;
+        }
         this.order(peer, { kind: 'leave', value: { name: cert.name } });
         return;
+      }
       case 'catchUpRequest':
         this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
         return;

@@ -328,7 +328,7 @@ test.serial(
     cur2.send(cur2.sessionOf('leaf-a')!.peer, 'rekeyPush', real);
     await until('replay ignored', () => a.client.stats.rekeysIgnored > ignoredBefore);
     t.is(a.connected.length, 4);
-    cur2.sendRaw(cur2.sessionOf('leaf-a')!.peer, encodeLeafFrame('leave', {}));
+    cur2.sendRaw(cur2.sessionOf('leaf-a')!.peer, encodeLeafFrame('leave', { admittedEpoch: undefined }));
     await until('a reconnects after an unexpected frame', () => a.connected.length === 5);
 
     // Withhold one push: the next one shows a gap, and the leaf catches up from the history.

@@ -67,7 +67,11 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
     flags: fc.constant(0),
     body: fc.record({ seq: uint, leaseMs: uint }),
   }),
-  fc.record({ type: fc.constant('leave' as const), flags: fc.constant(0), body: fc.constant({}) }),
+  fc.record({
+    type: fc.constant('leave' as const),
+    flags: fc.constant(0),
+    body: fc.record({ admittedEpoch: fc.option(uint, { nil: undefined }) }),
+  }),
   fc.record({
     type: fc.constant('evicted' as const),
     flags: fc.constant(0),

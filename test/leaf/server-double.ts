@@ -187,9 +187,13 @@ export class TestCoreServer {
         }
         this.group.relay(peer, frame.body.envelope);
         return this.answerPublish(peer, 'accepted');
-      case 'leave':
+      case 'leave': {
+        // As the real server: a leave naming another admission than the current one is stale.
+        const named = frame.body.admittedEpoch;
+        if (named !== undefined && this.machine.entry(name)?.admittedEpoch !== named) return;
         this.group.order({ kind: 'leave', value: { name } });
         return;
+      }
       case 'catchUpRequest':
         this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
         return;

@@ -1,0 +1,57 @@
+/** The leaf edge in isolation, over a recording stand-in for its TLS transport. */
+import test from 'ava';
+import { loadSuite } from '../../crypto/index.js';
+import type { TlsTransport } from '../../net/index.js';
+import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
+import { LeafEdge, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
+import { decodeLeafFrame, encodeLeafFrame } from '../../gossip-edge/index.js';
+
+async function edge(): Promise<{ edge: LeafEdge; sent: Map<string, string[]> }> {
+  const suite = await loadSuite();
+  const sent = new Map<string, string[]>();
+  const transport = {
+    send(peer: string, bytes: Uint8Array): boolean {
+      sent.set(peer, [...(sent.get(peer) ?? []), decodeLeafFrame(bytes).type]);
+      return true;
+    },
+    disconnect(): void {},
+  } as unknown as TlsTransport;
+  const machine = new LeafStateMachine({
+    suite,
+    group: new TextEncoder().encode('g'),
+    secret: new Uint8Array(32).fill(3),
+    leaseMs: 60_000,
+  });
+  const seed = new Uint8Array(32).fill(5);
+  const e = new LeafEdge({
+    transport,
+    machine,
+    suite,
+    signingSeed: seed,
+    signingPublic: suite.ed25519PublicKey(seed),
+    leaseMs: 60_000,
+    signers: () => [],
+    order: () => true,
+    publish: () => true,
+    metrics: new ServerMetrics(),
+    log: jsonLogger('error', {}, () => {}),
+  });
+  return { edge: e, sent };
+}
+
+test('every acknowledged lease renewal reaches the next renewal command, up to a full leaf port', async (t) => {
+  const { edge: e, sent } = await edge();
+  const n = MAX_LEAF_LINKS; // one per linked leaf: a server outside the primary component collects them all
+  for (let i = 0; i < n; i++) {
+    const peer = `g/leaf/l-${i}`;
+    e.rememberCert(peer, { name: `l-${i}`, serial: (i + 1).toString(16), fingerprint: new Uint8Array(32) });
+    e.onMessage(peer, encodeLeafFrame('leaseRenew', { seq: 1 }));
+    e.onMessage(peer, encodeLeafFrame('leaseRenew', { seq: 2 })); // twice: one renewal per name
+  }
+  t.is([...sent.values()].flat().filter((f) => f === 'leaseAck').length, 2 * n);
+  const cmd = e.takeRenewals(1_000) as Extract<LeafCommand, { kind: 'renewLeases' }>;
+  t.is(cmd.kind, 'renewLeases');
+  t.is(cmd.value.renewals.length, n, 'none acknowledged and dropped');
+  t.is(new Set(cmd.value.renewals.map((r) => r.name)).size, n);
+  t.is(e.takeRenewals(2_000), undefined);
+});
