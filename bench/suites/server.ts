@@ -583,7 +583,7 @@ async function publishCases(
       const d = await collect();
       const fresh = d.reduce((a, x) => a + x.delivered, 0);
       got += fresh;
-      for (const x of d) latencies.push(...x.latencies);
+      for (const x of d) for (const l of x.latencies) latencies.push(l); // (spread: too many arguments)
       lastAt = Math.max(lastAt, ...d.map((x) => x.last));
       idle = fresh === 0 ? idle + 1 : 0;
     }
