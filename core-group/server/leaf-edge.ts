@@ -278,6 +278,11 @@ export class LeafEdge {
       });
       return;
     }
+    // Its admission is already ordered and waits for the next batch (a leaf that timed out
+    // waiting for the welcome, or came back on a new link): that batch welcomes this session.
+    // Nobody holds its member id yet, so nothing is lost by keeping it; a second admit would
+    // replace the first — under load, a retry storm of admissions replacing each other.
+    if (entry !== undefined && entry.slot < 0 && entry.serial === cert.serial) return;
     this.order(peer, {
       kind: 'admit',
       value: { name: cert.name, serial: cert.serial, fingerprint: cert.fingerprint, now: Date.now() },

@@ -6,7 +6,12 @@ import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/
 import { LeafEdge, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
 import { decodeLeafFrame, encodeLeafFrame } from '../../gossip-edge/index.js';
 
-async function edge(): Promise<{ edge: LeafEdge; sent: Map<string, string[]> }> {
+async function edge(): Promise<{
+  edge: LeafEdge;
+  sent: Map<string, string[]>;
+  machine: LeafStateMachine;
+  ordered: LeafCommand[];
+}> {
   const suite = await loadSuite();
   const sent = new Map<string, string[]>();
   const transport = {
@@ -22,6 +27,8 @@ async function edge(): Promise<{ edge: LeafEdge; sent: Map<string, string[]> }> 
     secret: new Uint8Array(32).fill(3),
     leaseMs: 60_000,
   });
+  machine.setPrimary(true);
+  const ordered: LeafCommand[] = [];
   const seed = new Uint8Array(32).fill(5);
   const e = new LeafEdge({
     transport,
@@ -31,12 +38,17 @@ async function edge(): Promise<{ edge: LeafEdge; sent: Map<string, string[]> }> 
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 60_000,
     signers: () => [],
-    order: () => true,
+    // The total order of one replica: applied at once.
+    order: (cmd) => {
+      ordered.push(cmd);
+      machine.apply(cmd);
+      return true;
+    },
     publish: () => true,
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
   });
-  return { edge: e, sent };
+  return { edge: e, sent, machine, ordered };
 }
 
 test('every acknowledged lease renewal reaches the next renewal command, up to a full leaf port', async (t) => {
@@ -54,4 +66,22 @@ test('every acknowledged lease renewal reaches the next renewal command, up to a
   t.is(cmd.value.renewals.length, n, 'none acknowledged and dropped');
   t.is(new Set(cmd.value.renewals.map((r) => r.name)).size, n);
   t.is(e.takeRenewals(2_000), undefined);
+});
+
+test('a join repeated while its admission waits for the batch joins that admission', async (t) => {
+  const { edge: e, sent, machine, ordered } = await edge();
+  const peer = 'g/leaf/slow';
+  e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  t.is(machine.entry('slow')?.slot, -1, 'ordered, waiting for the batch');
+  const memberId = machine.entry('slow')!.memberId;
+  // The leaf gave up waiting and asked again (the same link, or a new one: the same identity).
+  e.onPeerDown(peer);
+  e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  t.is(ordered.filter((c) => c.kind === 'admit').length, 1, 'no second admission');
+  const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+  e.distribute(batch!);
+  t.deepEqual(sent.get(peer), ['welcome']);
+  t.is(machine.entry('slow')!.memberId, memberId, 'the first admission, not a replacement');
 });
