@@ -14,8 +14,9 @@
  *
  * Receiving (`DataOpener.open`), in this order, each failure a `DataEnvelopeError` whose reason
  * is a stable metric label: decode ('malformed') → the epoch's key, current or one of the last
- * `previousEpochs` retired within `retiredGraceMs` ('unknown-epoch') → replay window of the sender ('replay') → signature
- * ('bad-signature': invalid, unknown signer, or missing where required) → AEAD ('auth-failed').
+ * `previousEpochs` retired within `retiredGraceMs` ('unknown-epoch') → replay window of the
+ * sender ('replay') → signature ('bad-signature': invalid, unknown signer, or missing where
+ * required) → AEAD ('auth-failed').
  * The replay window is updated only after the message authenticated, so forged traffic cannot
  * advance it.
  *
