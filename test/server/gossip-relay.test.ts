@@ -205,7 +205,9 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
 
     // Data: sealed by a member under the new epoch, injected once by the relay.
     const sealer = new DataSealer(suite, live[0]!.keyring, { sender: 1 });
+    const sentBefore = relay.stats.datagrams;
     t.true(relay.injectData(sealer.seal(new TextEncoder().encode('hello')), targets.slice(10, 20)));
+    t.is(relay.stats.datagrams - sentBefore, 3 + 3, 'handed to fan-out + log2(10) leaves');
     await until('the message reaches every remaining leaf', () =>
       live.every((l) => l.data.includes('hello')),
     );
