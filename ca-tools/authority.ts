@@ -275,7 +275,7 @@ export class CertificateAuthority {
     caKey: KeyObject,
     stageOutputs?: (r: IssueResult) => StagedFile[],
   ): Promise<IssueResult> {
-    const [r] = await this.issueMany([req], caKey, stageOutputs && ((r) => stageOutputs(r)));
+    const [r] = await this.issueMany([req], caKey, stageOutputs);
     return r!;
   }
 

@@ -5,6 +5,7 @@ import {
   CredentialError,
   encodePrivateKey,
   isRole,
+  type Role,
   PolicyError,
   stageFile,
   SECRET_FILE_MODE,
@@ -188,7 +189,8 @@ async function issue(argv: string[]): Promise<number> {
   if (!values.group) throw new CliError('--group is required', 2);
   if (!values.name) throw new CliError('--name is required', 2);
   if (!values.role || !isRole(values.role)) throw new CliError('--role must be core, leaf or operator', 2);
-  const { group, role } = { group: values.group, role: values.role };
+  const group = values.group;
+  const role: Role = values.role;
   if (values.csr !== undefined && values.key !== undefined)
     throw new CliError('--csr and --key exclude each other (the CSR carries the key)', 2);
   if (values.csr !== undefined && values.p12)
