@@ -84,11 +84,14 @@ export class FailureDetector extends BaseLayer {
     for (const m of view.members) {
       if (m === this.ctx.self) continue;
       const prev = old.get(m);
-      // A fresh grace period for everyone: the view change itself may have kept peers busy.
+      // A fresh grace period for everyone: the view change itself may have kept peers busy. A
+      // peer new to this member starts at the longest timeout (like TCP's initial RTO) and adapts
+      // down as it is heard: a joiner's first moments (state transfer, restoring a large leaf
+      // registry) stall it longest, and a short first timeout excluded joiners in a loop.
       this.peers.set(m, {
         lastHeard: now,
         meanGap: prev?.meanGap ?? this.cfg.heartbeatMs,
-        devGap: prev?.devGap ?? this.cfg.heartbeatMs / 2,
+        devGap: prev?.devGap ?? this.cfg.maxTimeoutMs / 4,
         suspected: false,
       });
       this.byName.set(nameOf(m), m);

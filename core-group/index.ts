@@ -39,7 +39,7 @@ export { FlowControl } from './flow.js';
 export type { FlowConfig } from './flow.js';
 export { CoreRekey, MAX_APP_PAYLOAD_BYTES, PayloadOwner } from './rekey.js';
 export type { CoreKeyConfig, CoreKeyInfo, RekeyStats } from './rekey.js';
-export { PairwiseBook } from './pairwise-book.js';
+export { MAX_RETIRED_PROCESSES, PairwiseBook } from './pairwise-book.js';
 export type { PairwiseBookConfig } from './pairwise-book.js';
 export { SecureLink, SecureKind } from './secure.js';
 export type { SealedInfo, SecureStats } from './secure.js';

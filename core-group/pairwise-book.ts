@@ -18,6 +18,15 @@ export interface PairwiseBookConfig {
   readonly pairwiseJitterMs?: number;
 }
 
+/** Previous processes of one peer name whose keys are kept (see `retired`). */
+export const MAX_RETIRED_PROCESSES = 4;
+
+interface RetiredProcess {
+  readonly keys: PairwiseKey[];
+  /** Expiry of the process's last offer held here: no key of it is valid after. */
+  readonly notAfter: number;
+}
+
 export class PairwiseBook {
   readonly ring: X25519Pairwise;
   /** The offer each peer's key was derived from (by name). */
@@ -25,10 +34,13 @@ export class PairwiseBook {
   accepted = 0;
   rejected = 0;
   /**
-   * Keys of a peer's previous process, kept until its next offer: messages sealed by the dead
-   * process may still be delivered by the survivors of its view (a flush's cut).
+   * Keys of a peer's previous processes, newest last. A flush's cut may deliver a dead process's
+   * messages after the name has restarted more than once (seed 5593: two restarts while the
+   * first one's view was still being flushed), so one previous process is not enough. Each is
+   * kept until its last offer expires — the forward-secrecy bound renewals already have — and at
+   * most MAX_RETIRED_PROCESSES per name (a crash loop drops the oldest).
    */
-  private readonly retired = new Map<string, PairwiseKey[]>();
+  private readonly retired = new Map<string, RetiredProcess[]>();
   /** Called after a new pairwise key exists (the rekey leader may be waiting for it). */
   onAccepted: (name: string) => void = () => {};
 
@@ -51,20 +63,38 @@ export class PairwiseBook {
   /** This member's current offer (issued on the first `tick`). */
   offer(now: number): PairwiseOffer {
     this.ring.tick(Math.floor(now));
+    this.expireRetired(now);
     return this.ring.offer as PairwiseOffer;
   }
 
   /** A pairwise key by id: the current or previous one, or one of the peer's previous process. */
   byId(name: string, id: Uint8Array): PairwiseKey | undefined {
-    return this.ring.byId(name, id) ?? this.retired.get(name)?.find((k) => constantTimeEqual(k.id, id));
+    const current = this.ring.byId(name, id);
+    if (current !== undefined) return current;
+    for (const p of this.retired.get(name) ?? []) {
+      const k = p.keys.find((x) => constantTimeEqual(x.id, id));
+      if (k !== undefined) return k;
+    }
+    return undefined;
   }
 
-  private retire(name: string): void {
-    for (const k of this.retired.get(name) ?? []) wipe(k.key);
-    this.retired.set(
-      name,
-      this.ring.held(name).map((k) => ({ ...k, key: k.key.slice() })),
-    );
+  /** The peer's process restarted: keep the dead one's keys (copies) beside the new ones. */
+  private retire(name: string, notAfter: number): void {
+    const keys = this.ring.held(name).map((k) => ({ ...k, key: k.key.slice() }));
+    if (keys.length === 0) return;
+    const list = this.retired.get(name) ?? [];
+    list.push({ keys, notAfter });
+    while (list.length > MAX_RETIRED_PROCESSES) for (const k of list.shift()!.keys) wipe(k.key);
+    this.retired.set(name, list);
+  }
+
+  private expireRetired(now: number): void {
+    for (const [name, list] of this.retired) {
+      const kept = list.filter((p) => p.notAfter > now);
+      for (const p of list) if (!kept.includes(p)) for (const k of p.keys) wipe(k.key);
+      if (kept.length === 0) this.retired.delete(name);
+      else this.retired.set(name, kept);
+    }
   }
 
   /**
@@ -80,7 +110,7 @@ export class PairwiseBook {
       let verdict = this.ring.receive(offer, Math.floor(now));
       if (verdict === 'stale') {
         // Verified, later expiry, epochs started over: a restarted process. Forget the dead one.
-        this.retire(offer.member);
+        this.retire(offer.member, held?.notAfter ?? 0);
         this.ring.removePeer(offer.member);
         verdict = this.ring.receive(offer, Math.floor(now));
       }

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
-import { PairwiseBook } from '../../core-group/index.js';
+import { MAX_RETIRED_PROCESSES, PairwiseBook } from '../../core-group/index.js';
 
 const LIFETIME = 4_000;
 
@@ -87,4 +87,36 @@ test('a restarted peer (epochs start over, later expiry) replaces the dead proce
   t.deepEqual(a.byId('b', old.id)?.key, oldKey);
   // A replayed offer of the dead process is not taken for news.
   t.false(a.accept(b.offer(0), 1_003));
+});
+
+test('keys of every recent dead process stay findable until their offers expire (seed 5593)', async (t) => {
+  const { a, b, make } = await pair();
+  b.accept(a.offer(0), 1);
+  a.accept(b.offer(0), 1);
+  const first = a.ring.current('b')!;
+  const firstKey = first.key.slice();
+  // b restarts twice before a's flush of the first process's view delivers its last message.
+  for (const at of [300, 600]) {
+    const next = make('b');
+    t.true(a.accept(next.offer(at), at + 1));
+  }
+  // Before the fix only the latest dead process was kept: this key was wiped at the second restart.
+  t.deepEqual(a.byId('b', first.id)?.key, firstKey, "the first process's late message still opens");
+  // Past the first process's offer expiry (it was issued at 0) its keys are gone.
+  a.offer(LIFETIME + 1);
+  t.is(a.byId('b', first.id), undefined);
+});
+
+test('a crash loop keeps at most MAX_RETIRED_PROCESSES dead processes per name', async (t) => {
+  const { a, b, make } = await pair();
+  b.accept(a.offer(0), 1);
+  a.accept(b.offer(0), 1);
+  const ids = [a.ring.current('b')!.id];
+  for (let i = 1; i <= MAX_RETIRED_PROCESSES + 1; i++) {
+    t.true(a.accept(make('b').offer(i * 10), i * 10 + 1));
+    ids.push(a.ring.current('b')!.id);
+  }
+  const found = ids.map((id) => a.byId('b', id) !== undefined);
+  // The current process and the newest MAX_RETIRED_PROCESSES dead ones; the oldest is wiped.
+  t.deepEqual(found, [false, ...Array<boolean>(MAX_RETIRED_PROCESSES + 1).fill(true)]);
 });

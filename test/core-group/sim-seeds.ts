@@ -27,6 +27,10 @@ export const REGRESSION_SEEDS: readonly { seed: number; bug: string; renewals?: 
     seed: 258,
     bug: "a reported piece whose keyer sits in another piece failed to decode ('keyer is not a member')",
   },
+  {
+    seed: 5593,
+    bug: "a dead process's core-tree message, delivered by a flush after its name had restarted twice, named a pairwise key wiped at the second restart ('missing-pairwise'; only one previous process was kept)",
+  },
   // Pairwise renewals every ~2 s (`--renewals`):
   {
     seed: 251,
