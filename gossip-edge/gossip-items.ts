@@ -7,13 +7,16 @@
  *   the part), payload = a leaf-protocol RekeyPush with that one part — the signed header, the
  *   signer's key and signature travel with every part, so each leaf verifies the core server's
  *   signature exactly as on the TLS path.
- * - A sealed data envelope (data-envelope.ts): id dataId(sender, seq) read from its clear
- *   header, whole-group scope, payload = the envelope bytes. Any relay of the same envelope
- *   yields the same id, so copies injected by several core servers are duplicates, not news.
+ * - A sealed data envelope (data-envelope.ts): id dataId(origin, seq) of the core server's data
+ *   stream that injected it (each relay numbers what it injects densely under its own origin,
+ *   so a leaf can see what it missed and pull it from its server), whole-group scope, payload =
+ *   the envelope bytes. Copies injected by several servers carry different ids; a leaf whose
+ *   overlay mixes servers' leaves (after failovers) gets both, and its data replay window takes
+ *   the second for what it is (`LeafClient` stats `dataDuplicates`).
  */
 import { decode, encode } from '../wire/index.js';
 import { decodeDataEnvelope, type DataEnvelopeHeader } from './data-envelope.js';
-import { dataId, MAX_ORIGIN, MAX_SEQ, rekeyId } from './ids.js';
+import { dataId, rekeyId } from './ids.js';
 import { RekeyPush, MAX_LEAF_FRAME_BYTES } from './leaf-protocol.js';
 import { WHOLE_GROUP_END, type Item } from './messages.js';
 
@@ -43,12 +46,11 @@ export function openRekeyItem(item: Item): RekeyPush {
   return push;
 }
 
-/** The item for a sealed envelope, or undefined when its (sender, seq) has no data id. */
-export function dataItem(envelope: Uint8Array): Item | undefined {
+/** The item for a sealed envelope, seq `seq` of the data stream `origin`; throws DecodeError on garbage. */
+export function streamItem(envelope: Uint8Array, origin: number, seq: number): Item {
   const h = decodeDataEnvelope(envelope).header;
-  if (h.sender > MAX_ORIGIN || h.seq > MAX_SEQ) return undefined;
   return {
-    id: dataId(h.sender, h.seq),
+    id: dataId(origin, seq),
     epoch: h.epoch,
     scopeStart: 0,
     scopeEnd: WHOLE_GROUP_END,
@@ -57,9 +59,8 @@ export function dataItem(envelope: Uint8Array): Item | undefined {
   };
 }
 
-/** The clear header of a data item, if the id and epoch agree with it (else undefined). */
+/** The clear header of a data item, if the item's epoch agrees with it (else undefined). */
 export function dataItemHeader(item: Item): DataEnvelopeHeader | undefined {
   const h = decodeDataEnvelope(item.payload).header;
-  if (h.sender > MAX_ORIGIN || h.seq > MAX_SEQ) return undefined;
-  return item.id === dataId(h.sender, h.seq) && item.epoch === h.epoch ? h : undefined;
+  return item.epoch === h.epoch ? h : undefined;
 }

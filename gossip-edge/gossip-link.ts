@@ -48,8 +48,9 @@ import {
 } from './codec.js';
 import { gossipConfig, type GossipConfig } from './config.js';
 import { GossipCounters } from './counters.js';
-import { CORE_RELAY_PEER, type PeerId } from './ids.js';
-import type { GossipSeed } from './leaf-protocol.js';
+import { CORE_RELAY_PEER, MAX_ORIGIN, MAX_STREAM_SEQ, type PeerId } from './ids.js';
+import { streamItem } from './gossip-items.js';
+import type { DataPullReply, DataStream, GossipSeed } from './leaf-protocol.js';
 import type { Envelope, Item } from './messages.js';
 import { GossipNode, type CorePull, type GossipHost } from './node.js';
 import type { RandomSource } from './random.js';
@@ -107,6 +108,12 @@ export interface GossipLinkStats {
   /** Envelopes kept for a key not yet held, and those later replayed once it was. */
   heldEarly: number;
   replayedEarly: number;
+}
+
+/** A core stream position from the server must fit the node's cursor. */
+function checkStream(origin: number, seq: number): void {
+  if (origin > MAX_ORIGIN || seq > MAX_STREAM_SEQ + 1)
+    throw new DecodeError('bad-value', `data stream ${origin}:${seq} out of range`);
 }
 
 /** Peer choices of a live node come from the CSPRNG: an observer must not predict them. */
@@ -238,10 +245,49 @@ export class GossipLink {
       return out;
     };
     node.seed(ids(seed.active), ids(seed.passive), seed.contacts.map(ids));
+    this.noteCoreStream(seed.stream);
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.onTimer(), this.opts.roundMs ?? DEFAULT_GOSSIP_ROUND_MS);
       this.timer.unref();
     }
+  }
+
+  /** The core data stream the node tracks and the next seq it lacks (undefined before a seed). */
+  get coreStream(): { origin: number; next: number } | undefined {
+    const node = this.node;
+    return node === undefined || node.coreCursor < 0
+      ? undefined
+      : { origin: node.coreOrigin, next: node.coreCursor };
+  }
+
+  /**
+   * Where our server's data stream stands (a seed, a lease ack): a gap below it is pulled.
+   * Throws DecodeError on a position out of range.
+   */
+  noteCoreStream(stream: DataStream): void {
+    const node = this.node;
+    if (node === undefined || this.closed) return;
+    checkStream(stream.origin, stream.next);
+    node.setCoreStream(stream.origin, stream.next);
+  }
+
+  /**
+   * The server's answer to our data pull: its items are delivered like gossip's (through the
+   * leaf's admit), not forwarded. Another origin: the server we now talk to has another
+   * stream, which we track from here on. Throws DecodeError on seqs out of range.
+   */
+  onDataPull(reply: DataPullReply): void {
+    const node = this.node;
+    if (node === undefined || this.closed) return;
+    checkStream(reply.origin, reply.next);
+    checkStream(reply.origin, reply.head);
+    if (reply.origin !== node.coreOrigin) return node.setCoreStream(reply.origin, reply.next);
+    const items: Item[] = [];
+    for (const { seq, envelope } of reply.items) {
+      checkStream(reply.origin, seq);
+      items.push(streamItem(envelope, reply.origin, seq));
+    }
+    node.onCoreReply(items, reply.next, reply.head);
   }
 
   /** A round, or (idle) every `idleRoundEvery`-th period one. */
@@ -265,6 +311,7 @@ export class GossipLink {
     const node = this.makeNode(slot, epoch);
     this.node = node;
     node.seed(keep(v.active()), keep(v.passive()), contacts.map(keep));
+    if (old.coreCursor >= 0) node.setCoreStream(old.coreOrigin, old.coreCursor);
   }
 
   async close(): Promise<void> {

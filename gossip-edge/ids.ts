@@ -23,6 +23,8 @@ export const MAX_PEER_ID = 0xffff_ffff;
 export const CORE_RELAY_PEER: PeerId = MAX_PEER_ID - 1;
 export const MAX_ORIGIN = 2 ** 20 - 1;
 export const MAX_SEQ = 2 ** 32 - 1;
+/** Largest seq of a core data stream: a node keeps its cursor (seq + 1) in an int32. */
+export const MAX_STREAM_SEQ = 2 ** 31 - 2;
 export const MAX_REKEY_EPOCH = 2 ** 29 - 1;
 export const MAX_REKEY_PART = 2 ** 23 - 1;
 

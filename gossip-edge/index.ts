@@ -46,7 +46,7 @@ export {
   openAddrHints,
   type AddrHints,
 } from './addr-hints.js';
-export { rekeyItem, openRekeyItem, dataItem, dataItemHeader } from './gossip-items.js';
+export { rekeyItem, openRekeyItem, streamItem, dataItemHeader } from './gossip-items.js';
 export {
   GossipLink,
   DEFAULT_GOSSIP_DATAGRAM_BYTES,
@@ -70,6 +70,11 @@ export {
   GossipHello,
   LeaveRequest,
   GossipSeed,
+  DataStream,
+  DataPull,
+  DataPullReply,
+  MAX_PULL_ITEMS,
+  MAX_PULL_REPLY_BYTES,
   LeafError,
   EVICTION_REASONS,
   LEAF_ERROR_CODES,

@@ -181,6 +181,15 @@ export interface LeafClientStats {
   tlsData: number;
   /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
   gossipRefused: number;
+  /** Pulls of our server's data stream (gaps gossip did not fill) and the messages they delivered. */
+  dataPulls: number;
+  pulledData: number;
+  /**
+   * Data items that carried an envelope already delivered (copies injected by two servers into
+   * an overlay that mixes their leaves after a failover): refused by the replay window, not
+   * counted as decrypt failures.
+   */
+  dataDuplicates: number;
   /** Our publishes as our server answered them: accepted into the core relay, or refused. */
   publishes: Record<PublishResult, number>;
   /** `publish` calls that returned false because `publishWindow` publishes awaited an answer. */
@@ -219,6 +228,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     tlsRekeys: 0,
     tlsData: 0,
     gossipRefused: 0,
+    dataPulls: 0,
+    pulledData: 0,
+    dataDuplicates: 0,
     publishes: Object.fromEntries(PUBLISH_RESULTS.map((r) => [r, 0])) as Record<PublishResult, number>,
     publishesDeferred: 0,
     publishesUnanswered: 0,
@@ -242,6 +254,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private leaseSeq = 0;
   private lastAckAt = 0;
   private catchUpPending = false;
+  /** Items the node delivers now come from our data pull (stats). */
+  private pulling = false;
   /** Newest epoch a verified push announced: catch up until we hold it. */
   private newestSeen = 0;
   private welcomeWaiter: Waiter | undefined;
@@ -354,7 +368,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
           {
             admit: (item) => this.admitItem(item),
             deliver: (item) => this.deliverItem(item),
-            pullFromCore: () => this.requestCatchUp(),
+            pullFromCore: (req) => {
+              this.requestCatchUp();
+              if (req.why !== 'behind') this.pullData();
+            },
             reseed: () => {
               if (this.seeded && this.state === 'up') this.send('gossipReseed', {});
             },
@@ -625,12 +642,21 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       case 'dataDeliver':
         if (this.onData(frame.body.envelope)) this.stats.tlsData++;
         return;
+      case 'dataPullReply':
+        this.pulling = true;
+        try {
+          this.link?.onDataPull(frame.body);
+        } finally {
+          this.pulling = false;
+        }
+        return;
       case 'gossipSeed':
         this.seeded = true;
         this.link?.seed(frame.body);
         return;
       case 'leaseAck':
         this.lastAckAt = Date.now();
+        if (frame.body.stream !== undefined) this.link?.noteCoreStream(frame.body.stream);
         return;
       case 'publishAck': {
         const seq = this.unanswered.shift();
@@ -783,6 +809,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.send('catchUpRequest', { fromEpoch: this.keys.epoch + 1, slot: this.keys.slot });
   }
 
+  /** Our gossip node lacks items of our server's data stream that its peers did not bring. */
+  private pullData(): void {
+    const stream = this.link?.coreStream;
+    if (stream === undefined || this.keys === undefined || !this.seeded) return;
+    this.stats.dataPulls++;
+    this.send('dataPull', { origin: stream.origin, fromSeq: stream.next });
+  }
+
   private onCatchUp(body: LeafFrameBody<'catchUpReply'>): void {
     this.catchUpPending = false;
     if (this.keys === undefined) return;
@@ -821,8 +855,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.admittedEpoch !== undefined && decodeDataEnvelope(envelope).header.epoch < this.admittedEpoch;
   }
 
-  /** Opens and emits one envelope; true if it was delivered. */
-  private onData(envelope: Uint8Array): boolean {
+  /** Opens and emits one envelope; true if it was delivered. `copies`: may be a copy of one delivered. */
+  private onData(envelope: Uint8Array, copies = false): boolean {
     if (this.opener === undefined) return false;
     try {
       const m = this.opener.open(envelope);
@@ -834,6 +868,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       // unreadable by design (backward secrecy), not a failure.
       if (e.reason === 'unknown-epoch' && this.sealedBeforeAdmission(envelope))
         this.stats.dataBeforeAdmission++;
+      else if (e.reason === 'replay' && copies) this.stats.dataDuplicates++;
       else this.stats.decryptFailures[e.reason]++;
       return false;
     }
@@ -872,7 +907,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     if (!isRekeyId(item.id)) {
       // Our own publications come back through the core relay: not news to us.
       if (dataItemHeader(item)?.sender === this.memberId) return;
-      if (this.onData(item.payload)) this.stats.gossipData++;
+      if (this.onData(item.payload, true)) {
+        if (this.pulling) this.stats.pulledData++;
+        else this.stats.gossipData++;
+      }
       return;
     }
     const push = openRekeyItem(item);

@@ -1,11 +1,12 @@
 /**
  * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
  * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
- * frame names its sender. Frame types 0x0701..0x0710.
+ * frame names its sender. Frame types 0x0701..0x0712.
  *
- *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave
+ *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave, gossipHello,
+ *                   gossipReseed, dataPull
  *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error,
- *                   publishAck
+ *                   publishAck, gossipSeed, dataPullReply
  *
  * Flow: the leaf sends `join` (with `resume` when it held an admission before: the admission
  * epoch names that admission in the replicated registry, so any core server can recognise it and
@@ -130,7 +131,15 @@ export const DataFrame = struct({ envelope: bytes(MAX_ENVELOPE_BYTES) });
 export type DataFrame = CodecValue<typeof DataFrame>;
 
 export const LeaseRenew = struct({ seq: varuint });
-export const LeaseAck = struct({ seq: varuint, leaseMs: varuint });
+/** A core server's data stream: its origin and the seq of the next item it will inject. */
+export const DataStream = struct({ origin: varuint, next: varuint });
+export type DataStream = CodecValue<typeof DataStream>;
+
+/**
+ * `stream` (servers with an edge relay): how far the server's data stream has come, so a gossip
+ * leaf also sees a gap at the stream's tail (the last items lost: no later item shows it).
+ */
+export const LeaseAck = struct({ seq: varuint, leaseMs: varuint, stream: option(DataStream) });
 export const Evicted = struct({ reason: enumCodec(EVICTION_REASONS, 'eviction reason'), epoch: varuint });
 export type Evicted = CodecValue<typeof Evicted>;
 
@@ -164,8 +173,33 @@ export const GossipSeed = struct({
   passive: list(LIMITS.maxPassive, PeerEndpoint),
   /** contacts[l − 1]: peers in our subtree of level l (span arity^l). */
   contacts: list(LIMITS.maxLevels, list(LIMITS.maxContactsPerLevel, PeerEndpoint)),
+  /** The server's data stream: the leaf pulls what it misses of it (`dataPull`). */
+  stream: DataStream,
 });
 export type GossipSeed = CodecValue<typeof GossipSeed>;
+
+/** Items one `dataPullReply` may carry, and their envelope bytes in total. */
+export const MAX_PULL_ITEMS = 256;
+export const MAX_PULL_REPLY_BYTES = 384 * 1024;
+
+/**
+ * Data catch-up from the core (DESIGN: gossip retention, "then catch-up from the core"): a
+ * gossip leaf that sees a gap in its server's data stream which its peers do not fill asks
+ * `dataPull(origin, fromSeq)`; the server answers from its bounded history with the items from
+ * `fromSeq` on (at most MAX_PULL_ITEMS / MAX_PULL_REPLY_BYTES), `next` (resume the pull there;
+ * seqs below it that are not in the reply are gone from the history too) and `head` (the
+ * stream's next seq). A pull of another origin (the leaf's seed came from another server) is
+ * answered with this server's stream and no items: the leaf tracks that one from then on.
+ */
+export const DataPull = struct({ origin: varuint, fromSeq: varuint });
+export type DataPull = CodecValue<typeof DataPull>;
+export const DataPullReply = struct({
+  origin: varuint,
+  next: varuint,
+  head: varuint,
+  items: list(MAX_PULL_ITEMS, struct({ seq: varuint, envelope: bytes(MAX_ENVELOPE_BYTES) })),
+});
+export type DataPullReply = CodecValue<typeof DataPullReply>;
 
 /**
  * A leaf leaving names the admission it leaves (its admission epoch, once welcomed): a leave
@@ -209,6 +243,8 @@ export const LeafFrames = defineFrames(
     gossipSeed: [0x070e, GossipSeed],
     gossipReseed: [0x070f, struct({})],
     publishAck: [0x0710, struct({ result: enumCodec(PUBLISH_RESULTS, 'publish result') })],
+    dataPull: [0x0711, DataPull],
+    dataPullReply: [0x0712, DataPullReply],
   },
   { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
 );

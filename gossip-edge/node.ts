@@ -28,9 +28,11 @@
  * catch up from retained history; one that stays behind `catchupRounds` pulls from the core.
  *
  * Catch-up from the core (gossip alone leaves stragglers: a leaf whose neighbours all died, or
- * that missed an item every peer has since stopped retaining). The core's own data stream
- * (origin CORE_ORIGIN) has dense seqs, so a leaf tracks a cursor — the next seq it lacks — and
- * the newest seq it heard of (from items or from peers' digests). A gap that persists for
+ * that missed an item every peer has since stopped retaining). The core's data stream has dense
+ * seqs under one origin (CORE_ORIGIN in the simulation; on the real network each core server's
+ * relay numbers what it injects under its own origin, named in the seed: `setCoreStream`), so
+ * a leaf tracks a cursor — the next seq it lacks — and the newest seq it heard of (from items,
+ * peers' digests or the core's replies). A gap that persists for
  * `catchupRounds`, a newer epoch it cannot get, or `isolationRounds` of silence makes it pull
  * from its core server (`pullFromCore`, at most once per `catchupRounds`); silence or an empty
  * active view also asks for a fresh seed (`reseed`) instead of waiting for the passive view to
@@ -40,16 +42,7 @@ import type { Authenticator } from './auth.js';
 import type { GossipConfig } from './config.js';
 import type { DropReason, GossipCounters } from './counters.js';
 import { FifoDelivery } from './fifo.js';
-import {
-  CORE_ORIGIN,
-  dataId,
-  isRekeyId,
-  originOf,
-  rekeyEpochOf,
-  seqOf,
-  type ItemId,
-  type PeerId,
-} from './ids.js';
+import { dataId, isRekeyId, originOf, rekeyEpochOf, seqOf, type ItemId, type PeerId } from './ids.js';
 import {
   emptyPushBytes,
   itemBytes,
@@ -67,6 +60,7 @@ import {
   H_BEHIND_SINCE,
   H_CORE_HEARD,
   H_CORE_NEXT,
+  H_CORE_ORIGIN,
   H_EAGER_SENT,
   H_EMPTY_SINCE,
   H_EPOCH,
@@ -198,6 +192,28 @@ export class GossipNode<P = Uint8Array> {
     return this.ints[this.b + H_CORE_NEXT]!;
   }
 
+  /** Origin of the core stream this node tracks. */
+  get coreOrigin(): number {
+    return this.ints[this.b + H_CORE_ORIGIN]!;
+  }
+
+  /**
+   * The core stream to track and where it stands (a seed: at join, on a reseed, or from another
+   * server after a failover). A new origin starts over at `next` (seqs of different streams do
+   * not compare, and what was sent before we joined is not ours to pull); the same origin only
+   * tells how far the stream has come, so a gap below it is still pulled.
+   */
+  setCoreStream(origin: number, next: number): void {
+    const b = this.b;
+    if (origin !== this.ints[b + H_CORE_ORIGIN] || this.ints[b + H_CORE_NEXT]! < 0) {
+      this.ints[b + H_CORE_ORIGIN] = origin;
+      this.ints[b + H_CORE_NEXT] = next;
+      this.ints[b + H_CORE_HEARD] = next;
+      this.ints[b + H_GAP_SINCE] = -1;
+    } else if (next > this.ints[b + H_CORE_HEARD]!) this.ints[b + H_CORE_HEARD] = next;
+    this.advanceCursor();
+  }
+
   /** The core told us (seed at join, or a catch-up reply) that its stream is at `next`. */
   setCoreCursor(next: number): void {
     const b = this.b;
@@ -211,10 +227,13 @@ export class GossipNode<P = Uint8Array> {
    * lacks them pulls for itself) and where its stream stands. Seqs below `coreNext` that are
    * still missing fell out of the core's history too: the cursor skips them.
    */
-  onCoreReply(items: readonly Item<P>[], coreNext: number): void {
+  onCoreReply(items: readonly Item<P>[], coreNext: number, head = coreNext): void {
     this.ints[this.b + H_LAST_HEARD] = this.round;
     for (const item of items) this.accept(item);
     this.setCoreCursor(coreNext);
+    // A reply capped short of the stream's head: the rest is a gap still to pull.
+    const o = this.b + H_CORE_HEARD;
+    if (head > this.ints[o]!) this.ints[o] = head;
   }
 
   /** The core's seed at join: views and subtree contacts (levels 1..). */
@@ -312,13 +331,14 @@ export class GossipNode<P = Uint8Array> {
     let next = this.ints[o]!;
     if (next < 0) return;
     const heard = this.ints[this.b + H_CORE_HEARD]!;
-    for (let k = 0; k < MAX_CURSOR_STEPS && next < heard && this.seen(dataId(CORE_ORIGIN, next)); k++) next++;
+    const origin = this.ints[this.b + H_CORE_ORIGIN]!;
+    for (let k = 0; k < MAX_CURSOR_STEPS && next < heard && this.seen(dataId(origin, next)); k++) next++;
     this.ints[o] = next;
   }
 
   /** A core-stream id was seen or advertised: the stream is at least that far. */
   private noteCoreId(id: ItemId): boolean {
-    if (isRekeyId(id) || originOf(id) !== CORE_ORIGIN) return false;
+    if (isRekeyId(id) || originOf(id) !== this.ints[this.b + H_CORE_ORIGIN]) return false;
     const o = this.b + H_CORE_HEARD;
     const s = seqOf(id);
     if (s >= this.ints[o]!) this.ints[o] = s + 1;

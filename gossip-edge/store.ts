@@ -11,6 +11,7 @@
  * Views hold −1 in empty slots; counts live in the header, so no field ever grows.
  */
 import type { GossipConfig } from './config.js';
+import { CORE_ORIGIN } from './ids.js';
 import type { Item } from './messages.js';
 
 export const H_ROUND = 0;
@@ -33,7 +34,8 @@ export const H_GAP_SINCE = 16; // round a core-stream gap was first noticed, −
 export const H_LAST_PULL = 17; // round of our last pull from the core, −(large) if never
 export const H_LAST_RESEED = 18; // round we last asked the core for a fresh seed
 export const H_EAGER_SENT = 19; // eager pushes sent this round (also counted in H_SENT)
-const HEADER = 20;
+export const H_CORE_ORIGIN = 20; // origin of the core stream tracked (CORE_ORIGIN until a seed names one)
+const HEADER = 21;
 
 export const FLAG_JOINED = 1;
 
@@ -91,6 +93,7 @@ export class GossipStore<P = Uint8Array> {
     this.ints[b + H_SELF] = self;
     this.ints[b + H_EMPTY_SINCE] = -1;
     this.ints[b + H_CORE_NEXT] = -1;
+    this.ints[b + H_CORE_ORIGIN] = CORE_ORIGIN;
     this.ints[b + H_GAP_SINCE] = -1;
     this.ints[b + H_LAST_PULL] = -(1 << 30);
     this.ints[b + H_LAST_RESEED] = -(1 << 30);

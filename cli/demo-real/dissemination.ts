@@ -11,6 +11,8 @@ export interface DisseminationFigures {
   /** Gossip datagrams the leaves sent (pushes, digests, pulls, view maintenance). */
   readonly datagrams: number;
   readonly catchUps: number;
+  /** Data messages delivered by pulls of a server's data stream (gaps gossip did not fill). */
+  readonly dataByPull: number;
 }
 
 export function disseminationOf(clients: readonly LeafClient[]): DisseminationFigures {
@@ -21,16 +23,27 @@ export function disseminationOf(clients: readonly LeafClient[]): DisseminationFi
   let duplicates = 0;
   let datagrams = 0;
   let catchUps = 0;
+  let dataByPull = 0;
   for (const c of clients) {
     rekeysByGossip += c.stats.gossipRekeys;
     rekeysByTls += c.stats.tlsRekeys;
     dataByGossip += c.stats.gossipData;
     dataByTls += c.stats.tlsData;
     catchUps += c.stats.catchUps;
+    dataByPull += c.stats.pulledData;
     duplicates += c.gossip?.counters.duplicates ?? 0;
     datagrams += c.gossip?.counters.totalSent() ?? 0;
   }
-  return { rekeysByGossip, rekeysByTls, dataByGossip, dataByTls, duplicates, datagrams, catchUps };
+  return {
+    rekeysByGossip,
+    rekeysByTls,
+    dataByGossip,
+    dataByTls,
+    duplicates,
+    datagrams,
+    catchUps,
+    dataByPull,
+  };
 }
 
 export function renderDissemination(f: DisseminationFigures): string {
@@ -38,6 +51,6 @@ export function renderDissemination(f: DisseminationFigures): string {
   return (
     `rekeys ${f.rekeysByGossip} by gossip / ${f.rekeysByTls} by TLS (${pct(f.rekeysByGossip, f.rekeysByTls)} gossip, ` +
     `${f.catchUps} catch-ups); data ${f.dataByGossip} by gossip / ${f.dataByTls} by TLS ` +
-    `(${pct(f.dataByGossip, f.dataByTls)} gossip); ${f.duplicates} duplicates suppressed; ${f.datagrams} gossip datagrams`
+    `(${pct(f.dataByGossip, f.dataByTls)} gossip) / ${f.dataByPull} pulled from a server; ${f.duplicates} duplicates suppressed; ${f.datagrams} gossip datagrams`
   );
 }

@@ -303,7 +303,7 @@ export class ServerNode implements GroupApp {
         });
         return;
       case 'leaseRenew':
-        this.toLeaf(from, 'leaseAck', { seq: f.body.seq, leaseMs: this.cfg.leaseMs });
+        this.toLeaf(from, 'leaseAck', { seq: f.body.seq, leaseMs: this.cfg.leaseMs, stream: undefined });
         return;
       case 'dataPublish':
         if (!this.sessions.has(name))

@@ -20,22 +20,32 @@
  * which pushes it over TLS.
  *
  * Seeds: a new gossip leaf gets random active and passive peers and, per subtree level, a few
- * contacts inside its subtree — all from this server's own gossip leaves, with their endpoints.
+ * contacts inside its subtree — all from this server's own gossip leaves, with their endpoints —
+ * and where this server's data stream stands.
+ *
+ * Data stream: every envelope the relay injects gets the next seq of this server's stream
+ * (data-history.ts) and stays in its bounded history; a leaf that sees a gap its peers do not
+ * fill pulls it (`pull`, answered over the leaf's TLS link). An envelope that goes over TLS
+ * instead takes no seq: every gossip leaf got it on its link.
  */
 import { UniformInts, type CipherSuite } from '../../crypto/index.js';
 import { UdpTransport } from '../../net/index.js';
+import { DecodeError } from '../../wire/index.js';
+import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
   LIMITS,
   MacAuthenticator,
-  dataItem,
+  streamItem,
   emptyPushBytes,
   itemBytes,
   lowerBound,
   pushChunkEnd,
   rekeyItem,
+  type DataPullReply,
+  type DataStream,
   type GossipConfig,
   type GossipSeed,
   type Item,
@@ -49,6 +59,8 @@ export interface RelayOptions {
   /** Leaves each part / data item is handed to. */
   readonly fanout: number;
   readonly maxDatagramBytes: number;
+  /** Bounds of the data stream's history (defaults: 4096 envelopes, 16 MiB). */
+  readonly history?: DataHistoryOptions;
   /** Sizes of the seeds (the leaves' view sizes). */
   readonly seedShape?: Pick<
     GossipConfig,
@@ -70,6 +82,9 @@ export interface RelayStats {
   partsFallback: number;
   dataInjected: number;
   dataFallback: number;
+  /** Pulls of the data stream answered, and the envelopes they carried. */
+  dataPulls: number;
+  dataPulled: number;
   datagrams: number;
   sendQueueFull: number;
   seeds: number;
@@ -138,12 +153,15 @@ export class EdgeRelay {
     partsFallback: 0,
     dataInjected: 0,
     dataFallback: 0,
+    dataPulls: 0,
+    dataPulled: 0,
     datagrams: 0,
     sendQueueFull: 0,
     seeds: 0,
   };
   private readonly auth: MacAuthenticator;
   private epoch = -1;
+  private readonly history: DataHistory;
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -153,6 +171,7 @@ export class EdgeRelay {
     if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
       throw new RangeError('relay fanout 1..32');
     this.auth = new MacAuthenticator(suite);
+    this.history = new DataHistory(opts.history);
   }
 
   static async bind(suite: CipherSuite, opts: RelayOptions): Promise<EdgeRelay> {
@@ -235,19 +254,44 @@ export class EdgeRelay {
     return fallback;
   }
 
-  /** Hands a sealed envelope to `fanout` random targets; false: it must go over TLS instead. */
+  /**
+   * Numbers a sealed envelope in this server's stream, keeps it in the history and hands it to
+   * `fanout` + log2(m) random targets; false: it must go over TLS instead.
+   */
   injectData(envelope: Uint8Array, targets: readonly GossipTarget[]): boolean {
     if (targets.length === 0) return true;
-    const item = dataItem(envelope);
-    const macEpoch = (item !== undefined ? this.heldEpoch(item.epoch) : undefined) ?? this.epoch;
-    if (item === undefined || !this.fits(macEpoch, item)) {
+    const { origin, next } = this.history.stream;
+    let item: Item;
+    try {
+      item = streamItem(envelope, origin, next);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
       this.stats.dataFallback++;
       return false;
     }
+    const macEpoch = this.heldEpoch(item.epoch) ?? this.epoch;
+    if (!this.fits(macEpoch, item)) {
+      this.stats.dataFallback++;
+      return false;
+    }
+    this.history.append(envelope);
     for (const i of pick(0, targets.length, entryFanout(this.opts.fanout, targets.length)))
       this.send(targets[i]!, [item], macEpoch);
     this.stats.dataInjected++;
     return true;
+  }
+
+  /** This server's data stream (what a seed tells a leaf). */
+  get stream(): DataStream {
+    return this.history.stream;
+  }
+
+  /** A leaf's pull of the data stream, answered from the history. */
+  pull(origin: number, fromSeq: number): DataPullReply {
+    const reply = this.history.pull(origin, fromSeq);
+    this.stats.dataPulls++;
+    this.stats.dataPulled += reply.items.length;
+    return reply;
   }
 
   /** The newest epoch ≤ `epoch` (at most MAC_LOOKBACK older) whose key the relay holds. */
@@ -301,7 +345,7 @@ export class EdgeRelay {
       contacts.push(pick(lo, hi, shape.contactsPerLevel, skip).map(entry));
       if (hi - lo >= targets.length) break; // this level already spans every leaf we know
     }
-    return { active, passive, contacts };
+    return { active, passive, contacts, stream: this.history.stream };
   }
 
   close(): Promise<void> {

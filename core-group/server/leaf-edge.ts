@@ -9,6 +9,7 @@
  *   dataPublish   → handed to the core (relayed to every server's leaves)
  *   leave         → a `leave` command
  *   catchUpRequest→ served from this server's signed history
+ *   dataPull      → served from the edge relay's data-stream history (gossip leaves only)
  * Each applied batch is signed once by this server. Leaves that announced a UDP endpoint
  * (`gossipHello`, after their welcome) get a `gossipSeed` and are served by the edge relay
  * (gossip-relay.ts): the batch's parts and the relayed data enter the leaves' gossip overlay with
@@ -62,6 +63,8 @@ interface Session {
   slot: number;
   /** The UDP endpoint it announced: served by the relay instead of TLS pushes. */
   gossip: { host: string; port: number; endpoint: string } | undefined;
+  /** When it last pulled the data stream (pulls are rate-limited per link). */
+  lastPullAt: number;
 }
 
 export interface LeafEdgeDeps {
@@ -84,6 +87,8 @@ export interface LeafEdgeDeps {
 
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
+/** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
+export const MIN_PULL_INTERVAL_MS = 200;
 /**
  * Leaf links one server holds. It also bounds the renewals waiting for the next interval (one
  * name per linked leaf), so a renewal that was acknowledged is never dropped: a cap of 512 did
@@ -178,7 +183,11 @@ export class LeafEdge {
         return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
       case 'leaseRenew':
         this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
-        this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.d.leaseMs });
+        this.send(peer, 'leaseAck', {
+          seq: frame.body.seq,
+          leaseMs: this.d.leaseMs,
+          stream: this.sessions.get(peer)?.gossip !== undefined ? this.relay?.stream : undefined,
+        });
         return;
       case 'dataPublish': {
         // Answered in order, refusals included: the leaf's publish window depends on it, and a
@@ -214,6 +223,18 @@ export class LeafEdge {
         return;
       case 'gossipHello':
         return this.onGossipHello(peer, frame.body.host, frame.body.port);
+      case 'dataPull': {
+        // Only gossip leaves miss relayed data (the others get it on this link). A reply may
+        // carry ~384 KiB: a link pulls at most once per MIN_PULL_INTERVAL_MS (a leaf pulls once
+        // per few gossip rounds), so a leaf cannot turn its link into an amplifier.
+        const s = this.sessions.get(peer);
+        const now = Date.now();
+        if (s?.gossip === undefined || this.relay === undefined || now - s.lastPullAt < MIN_PULL_INTERVAL_MS)
+          return;
+        s.lastPullAt = now;
+        this.send(peer, 'dataPullReply', this.relay.pull(frame.body.origin, frame.body.fromSeq));
+        return;
+      }
       case 'gossipReseed': {
         const s = this.sessions.get(peer);
         if (s?.gossip !== undefined && this.relay !== undefined)
@@ -258,7 +279,14 @@ export class LeafEdge {
 
   private onJoin(peer: string, cert: LeafCert, resumeEpoch: number | undefined): void {
     if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
-    const session: Session = { peer, cert, awaitingWelcome: true, slot: -1, gossip: undefined };
+    const session: Session = {
+      peer,
+      cert,
+      awaitingWelcome: true,
+      slot: -1,
+      gossip: undefined,
+      lastPullAt: -Infinity,
+    };
     this.sessions.set(peer, session);
     this.d.metrics.leafSessions.set(this.sessions.size);
     const entry = this.d.machine.entry(cert.name);

@@ -139,7 +139,7 @@ export class ServerMetrics {
   });
   readonly gossipItems: Counter<'kind' | 'path'> = new Counter({
     name: 'keyglass_gossip_items_total',
-    help: "Rekey parts and data envelopes for this server's gossip leaves, by path: into the overlay by the edge relay (gossip) or pushed over TLS because they could not go by datagram (tls)",
+    help: "Rekey parts and data envelopes for this server's gossip leaves, by path: into the overlay by the edge relay (gossip), pushed over TLS because they could not go by datagram (tls), or sent again from the relay's history to leaves that pulled what gossip did not bring them (pull)",
     labelNames: ['kind', 'path'] as const,
     registers: [this.registry],
     collect: (): void => {
@@ -150,6 +150,7 @@ export class ServerMetrics {
       this.gossipItems.inc({ kind: 'part', path: 'tls' }, r.partsFallback);
       this.gossipItems.inc({ kind: 'data', path: 'gossip' }, r.dataInjected);
       this.gossipItems.inc({ kind: 'data', path: 'tls' }, r.dataFallback);
+      this.gossipItems.inc({ kind: 'data', path: 'pull' }, r.dataPulled);
     },
   });
   readonly gossipDatagrams: Counter = new Counter({
@@ -179,5 +180,6 @@ export interface RelayCounters {
   readonly partsFallback: number;
   readonly dataInjected: number;
   readonly dataFallback: number;
+  readonly dataPulled: number;
   readonly datagrams: number;
 }

@@ -17,6 +17,7 @@ import {
 const bytes = (max: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength: max });
 const fixed = (n: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: n, maxLength: n });
 const uint = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+const stream = fc.record({ origin: uint, next: uint });
 const push = fc.record({
   header: bytes(200),
   signer: fixed(32),
@@ -65,7 +66,22 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
   fc.record({
     type: fc.constant('leaseAck' as const),
     flags: fc.constant(0),
-    body: fc.record({ seq: uint, leaseMs: uint }),
+    body: fc.record({ seq: uint, leaseMs: uint, stream: fc.option(stream, { nil: undefined }) }),
+  }),
+  fc.record({
+    type: fc.constant('dataPull' as const),
+    flags: fc.constant(0),
+    body: fc.record({ origin: uint, fromSeq: uint }),
+  }),
+  fc.record({
+    type: fc.constant('dataPullReply' as const),
+    flags: fc.constant(0),
+    body: fc.record({
+      origin: uint,
+      next: uint,
+      head: uint,
+      items: fc.array(fc.record({ seq: uint, envelope: bytes(300) }), { maxLength: 5 }),
+    }),
   }),
   fc.record({
     type: fc.constant('leave' as const),

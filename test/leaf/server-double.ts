@@ -178,7 +178,7 @@ export class TestCoreServer {
             kind: 'renewLeases',
             value: { renewals: [{ name, until: now + this.group.leaseMs }] },
           });
-        this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.group.leaseMs });
+        this.send(peer, 'leaseAck', { seq: frame.body.seq, leaseMs: this.group.leaseMs, stream: undefined });
         return;
       case 'dataPublish':
         if (this.refusePublishes > 0) {

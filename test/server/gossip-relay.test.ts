@@ -31,6 +31,7 @@ import {
   openAddrHints,
   openRekeyItem,
   dataId,
+  type CorePull,
   type Item,
 } from '../../gossip-edge/index.js';
 import { EdgeRelay, type GossipTarget } from '../../core-group/server/index.js';
@@ -80,6 +81,8 @@ test('address hints: verify under the epoch key only, tampering refused', async 
 
 interface Leaf {
   slot: number;
+  /** Pulls its node asked of the core (answered by the test, if at all). */
+  pulls: CorePull[];
   keys: LeafKeys;
   link: GossipLink;
   data: string[];
@@ -98,6 +101,7 @@ async function makeLeaf(
   const keyring = new DataKeyring(suite, { previousEpochs: 2 });
   const leaf = {
     slot,
+    pulls: [] as CorePull[],
     keys,
     data: [] as string[],
     unreadable: 0,
@@ -133,7 +137,7 @@ async function makeLeaf(
         const push = openRekeyItem(item);
         install(leaf.keys.processPart(suite, decodeHeader(push.header), decodePart(push.parts[0]!)));
       },
-      pullFromCore: () => {},
+      pullFromCore: (req) => leaf.pulls.push(req),
       reseed: () => {},
     },
     { roundMs: 20 },
@@ -326,5 +330,62 @@ test('an idle link runs a round only every idleRoundEvery periods; an item makes
     t.true(idle > 0, 'idle leaves still run rounds (probes, view upkeep)');
   } finally {
     await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
+
+test('data catch-up: a gap in the relay stream that gossip does not fill is pulled from the history', async (t) => {
+  const suite = await loadSuite();
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, suite.randomBytes(32)),
+      group: new TextEncoder().encode('g'),
+      arity: 4,
+    },
+    8,
+  );
+  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
+  const [a, x] = await Promise.all([0, 1].map((slot) => makeLeaf(suite, tree, slot, signer)));
+  const relay = await EdgeRelay.bind(suite, {
+    host: '127.0.0.1',
+    port: 0,
+    fanout: 1,
+    maxDatagramBytes: 8192,
+  });
+  try {
+    relay.installKey(tree.epoch, tree.groupKey()!);
+    const target = (l: Leaf): GossipTarget => ({
+      id: l.slot,
+      host: l.link.endpoint.host,
+      port: l.link.endpoint.port,
+      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
+    });
+    // Two overlays of one leaf each: nothing a gets reaches x by gossip.
+    a!.link.seed(relay.seedFor(0, [target(a!)]));
+    x!.link.seed(relay.seedFor(1, [target(x!)]));
+    const stream = relay.stream;
+    t.deepEqual(x!.link.coreStream, stream, 'the seed names the stream and where it stands');
+    const sealer = new DataSealer(suite, a!.keyring, { sender: 5 });
+    const say = (text: string, to: Leaf): boolean =>
+      relay.injectData(sealer.seal(new TextEncoder().encode(text)), [target(to)]);
+    t.true(say('m0', a!));
+    t.true(say('m1', a!));
+    t.true(say('m2', x!));
+    t.deepEqual(relay.stream, { origin: stream.origin, next: stream.next + 3 });
+    await until(
+      'x has m2 and asks the core for the gap',
+      () => x!.data.includes('m2') && x!.pulls.length > 0,
+    );
+    const req = x!.pulls[0]!;
+    t.is(req.fromSeq, stream.next, 'the pull starts at the first seq x lacks');
+    x!.link.onDataPull(relay.pull(x!.link.coreStream!.origin, req.fromSeq));
+    t.deepEqual(x!.data, ['m2', 'm0', 'm1'], 'the pulled items are delivered');
+    t.is(relay.stats.dataPulled, 3, 'the reply carried the stream from the gap on (m2 again, a duplicate)');
+    t.deepEqual(x!.link.coreStream, { origin: stream.origin, next: stream.next + 3 }, 'no gap left');
+    // A pull of another origin (a seed from another server) gets this stream, nothing else.
+    const other = relay.pull(stream.origin === 1 ? 2 : 1, 0);
+    t.deepEqual(other, { origin: stream.origin, next: stream.next + 3, head: stream.next + 3, items: [] });
+  } finally {
+    await Promise.all([relay.close(), a!.link.close(), x!.link.close()]);
   }
 });

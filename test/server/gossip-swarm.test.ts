@@ -124,6 +124,9 @@ const COUNTED = [
   'duplicates',
   'sent',
   'catchUps',
+  'dataPulls',
+  'pulledData',
+  'dataDuplicates',
   'rejoins',
   'moves',
   'gossipRefused',
@@ -148,7 +151,9 @@ function figures(leaves: readonly Counted[]): string {
     `rekeys applied: ${gr} via gossip, ${tr} via TLS (${pct(gr, tr)} % gossip); ` +
     `data: ${gd} via gossip, ${td} via TLS (${pct(gd, td)} % gossip); ` +
     `duplicate items suppressed: ${sum('duplicates')}; gossip datagrams sent: ${sum('sent')}; ` +
-    `catch-ups: ${sum('catchUps')}; rejoins: ${sum('rejoins')}; slot moves: ${sum('moves')}; ` +
+    `catch-ups: ${sum('catchUps')}; data pulls: ${sum('dataPulls')} (messages delivered by them: ` +
+    `${sum('pulledData')}, copies refused: ${sum('dataDuplicates')}); ` +
+    `rejoins: ${sum('rejoins')}; slot moves: ${sum('moves')}; ` +
     `refused items: ${sum('gossipRefused')}; early envelopes replayed: ${sum('replayedEarly')}`
   );
 }

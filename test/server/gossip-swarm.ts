@@ -29,6 +29,9 @@ export interface SwarmLeafReport {
   readonly duplicates: number;
   readonly sent: number;
   readonly catchUps: number;
+  readonly dataPulls: number;
+  readonly pulledData: number;
+  readonly dataDuplicates: number;
   readonly rejoins: number;
   readonly moves: number;
   readonly gossipRefused: number;

@@ -4,22 +4,33 @@ import { loadSuite } from '../../crypto/index.js';
 import type { TlsTransport } from '../../net/index.js';
 import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
 import { LeafEdge, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
-import { decodeLeafFrame, encodeLeafFrame } from '../../gossip-edge/index.js';
+import {
+  DataSealer,
+  DataKeyring,
+  decodeLeafFrame,
+  encodeLeafFrame,
+  type LeafFrame,
+} from '../../gossip-edge/index.js';
 
 async function edge(): Promise<{
   edge: LeafEdge;
   sent: Map<string, string[]>;
+  frames: Map<string, LeafFrame[]>;
   machine: LeafStateMachine;
   ordered: LeafCommand[];
 }> {
   const suite = await loadSuite();
   const sent = new Map<string, string[]>();
+  const frames = new Map<string, LeafFrame[]>();
   const transport = {
     send(peer: string, bytes: Uint8Array): boolean {
-      sent.set(peer, [...(sent.get(peer) ?? []), decodeLeafFrame(bytes).type]);
+      const f = decodeLeafFrame(bytes);
+      sent.set(peer, [...(sent.get(peer) ?? []), f.type]);
+      frames.set(peer, [...(frames.get(peer) ?? []), f]);
       return true;
     },
     disconnect(): void {},
+    remoteAddress: (): string => '127.0.0.1',
   } as unknown as TlsTransport;
   const machine = new LeafStateMachine({
     suite,
@@ -48,7 +59,7 @@ async function edge(): Promise<{
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
   });
-  return { edge: e, sent, machine, ordered };
+  return { edge: e, sent, frames, machine, ordered };
 }
 
 test('every acknowledged lease renewal reaches the next renewal command, up to a full leaf port', async (t) => {
@@ -84,4 +95,55 @@ test('a join repeated while its admission waits for the batch joins that admissi
   e.distribute(batch!);
   t.deepEqual(sent.get(peer), ['welcome']);
   t.is(machine.entry('slow')!.memberId, memberId, 'the first admission, not a replacement');
+});
+
+test('data pulls: gossip leaves get the relay history, rate-limited per link; lease acks name the stream', async (t) => {
+  const { edge: e, frames, machine } = await edge();
+  const suite = await loadSuite();
+  await e.startRelay({ host: '127.0.0.1', port: 0, fanout: 3, maxDatagramBytes: 8192 });
+  try {
+    const peers = ['g/leaf/a', 'g/leaf/b'];
+    peers.forEach((peer, i) => {
+      e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
+      e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+    });
+    const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+    e.distribute(batch!);
+    // Only a: gossip (its UDP endpoint on the address of its TLS link); b stays on TLS.
+    e.onMessage(peers[0]!, encodeLeafFrame('gossipHello', { host: '127.0.0.1', port: 40_000 }));
+    const last = (peer: string): LeafFrame => frames.get(peer)!.at(-1)!;
+    const seed = last(peers[0]!);
+    if (seed.type !== 'gossipSeed') return t.fail(`expected a seed, got ${seed.type}`);
+    const { origin } = seed.body.stream;
+    const keyring = new DataKeyring(suite);
+    keyring.install(machine.epoch, suite.randomBytes(32));
+    const sealer = new DataSealer(suite, keyring, { sender: 9 });
+    for (let k = 0; k < 3; k++) e.deliverData(undefined, sealer.seal(new Uint8Array([k])));
+    e.onMessage(peers[0]!, encodeLeafFrame('dataPull', { origin, fromSeq: 1 }));
+    const reply = last(peers[0]!);
+    if (reply.type !== 'dataPullReply') return t.fail(`expected a pull reply, got ${reply.type}`);
+    t.deepEqual(
+      reply.body.items.map((i) => i.seq),
+      [1, 2],
+    );
+    t.is(reply.body.head, 3);
+    const count = frames.get(peers[0]!)!.length;
+    e.onMessage(peers[0]!, encodeLeafFrame('dataPull', { origin, fromSeq: 0 }));
+    t.is(frames.get(peers[0]!)!.length, count, 'a second pull within MIN_PULL_INTERVAL_MS is not answered');
+    const before = frames.get(peers[1]!)!.length;
+    e.onMessage(peers[1]!, encodeLeafFrame('dataPull', { origin, fromSeq: 0 }));
+    t.is(
+      frames.get(peers[1]!)!.length,
+      before,
+      'a TLS leaf (it got every envelope on its link) is not answered',
+    );
+    e.onMessage(peers[0]!, encodeLeafFrame('leaseRenew', { seq: 1 }));
+    const ack = last(peers[0]!);
+    t.deepEqual(ack.type === 'leaseAck' && ack.body.stream, { origin, next: 3 });
+    e.onMessage(peers[1]!, encodeLeafFrame('leaseRenew', { seq: 1 }));
+    const tlsAck = last(peers[1]!);
+    t.is(tlsAck.type === 'leaseAck' ? tlsAck.body.stream : 'no ack', undefined);
+  } finally {
+    await e.stopRelay();
+  }
 });
