@@ -96,7 +96,8 @@ type WorkerEvent =
       joinMs: number[];
     }
   | { t: 'epoch'; epoch: number; first: number; last: number }
-  | { t: 'data'; delivered: number; last: number; latencies: number[] }
+  /** `pulled`: of the deliveries, those a data pull from a server's history brought (gossip gaps). */
+  | { t: 'data'; delivered: number; pulled: number; last: number; latencies: number[] }
   | { t: 'status'; holders: number; byEpoch: Record<number, number>; evicted: number };
 
 async function workerMain(spec: WorkerSpec): Promise<void> {
@@ -113,6 +114,7 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   const epochs = new Map<number, { n: number; first: number; last: number }>();
   const reached = new Map<LeafClient, number>(); // each leaf's newest epoch, so none counts twice
   const data = { delivered: 0, last: 0, latencies: [] as number[] };
+  let pulledReported = 0;
   let next = 0;
   let failed = 0;
   let evicted = 0;
@@ -194,7 +196,9 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
       }
       out({ t: 'status', holders, byEpoch, evicted });
     } else if (line === 'data') {
-      out({ t: 'data', ...data });
+      const pulled = clients.reduce((a, c) => a + c.stats.pulledData, 0);
+      out({ t: 'data', ...data, pulled: pulled - pulledReported });
+      pulledReported = pulled;
       data.delivered = 0;
       data.latencies = [];
     } else if (line === 'exit') break;
@@ -574,20 +578,22 @@ async function publishCases(
   /** Collects deliveries until `expected` arrived or none came for 3 s (the relay drops under overload). */
   const collectUntil = async (
     expected: number,
-  ): Promise<{ got: number; latencies: number[]; lastAt: number }> => {
+  ): Promise<{ got: number; pulled: number; latencies: number[]; lastAt: number }> => {
     const latencies: number[] = [];
     let got = 0;
+    let pulled = 0;
     let lastAt = 0;
     for (let idle = 0; got < expected && idle < 6;) {
       await new Promise((r) => setTimeout(r, 500));
       const d = await collect();
       const fresh = d.reduce((a, x) => a + x.delivered, 0);
       got += fresh;
+      pulled += d.reduce((a, x) => a + x.pulled, 0);
       for (const x of d) for (const l of x.latencies) latencies.push(l); // (spread: too many arguments)
       lastAt = Math.max(lastAt, ...d.map((x) => x.last));
       idle = fresh === 0 ? idle + 1 : 0;
     }
-    return { got, latencies, lastAt };
+    return { got, pulled, latencies, lastAt };
   };
 
   // Latency: messages spaced by population (0.05 ms per leaf: 495 ms at 10^4, where three servers
@@ -645,7 +651,7 @@ async function publishCases(
   const deferred = publisher.client.stats.publishesDeferred - deferredBefore;
   publisher.client.off('refused', onRefused);
   const expected = accepted * population;
-  const { got, lastAt } = await collectUntil(expected);
+  const { got, pulled, lastAt } = await collectUntil(expected);
   const bsecs = (lastAt - tb) / 1000;
   results.push({
     case: 'publish.throughput',
@@ -658,10 +664,11 @@ async function publishCases(
       notSent: down,
       deferredByWindow: deferred,
       deliveredPct: Number(((100 * got) / Math.max(1, expected)).toFixed(1)),
+      pulledFromServer: pulled,
     },
   });
   ctx.log(
-    `  burst of ${burst} × 1 KiB: ${accepted} accepted at ${Math.round(accepted / publishedSecs)} msgs/s (the publisher waited for its window ${deferred} times, published ${retried} again after a refusal, ${down} not sent), ${Math.round(got / bsecs)} deliveries/s, ${got}/${expected} delivered`,
+    `  burst of ${burst} × 1 KiB: ${accepted} accepted at ${Math.round(accepted / publishedSecs)} msgs/s (the publisher waited for its window ${deferred} times, published ${retried} again after a refusal, ${down} not sent), ${Math.round(got / bsecs)} deliveries/s, ${got}/${expected} delivered (${pulled} of them pulled from a server's data history)`,
   );
 
   const suite = await loadSuite();

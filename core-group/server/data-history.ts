@@ -84,10 +84,10 @@ export class DataHistory {
 
   /**
    * The answer to a pull: envelopes from `fromSeq` on (what is still held, at most
-   * MAX_PULL_ITEMS and MAX_PULL_REPLY_BYTES), `next` = where to resume, `head` = the stream's
-   * next seq. Another origin gets this stream and no items.
+   * MAX_PULL_ITEMS and `maxBytes` ≤ MAX_PULL_REPLY_BYTES), `next` = where to resume, `head` =
+   * the stream's next seq. Another origin gets this stream and no items.
    */
-  pull(origin: number, fromSeq: number): DataPullReply {
+  pull(origin: number, fromSeq: number, maxBytes = MAX_PULL_REPLY_BYTES): DataPullReply {
     const head = this.next;
     if (origin !== this.origin) return { origin: this.origin, next: head, head, items: [] };
     const oldest = head - this.count;
@@ -96,7 +96,7 @@ export class DataHistory {
     let bytes = 0;
     while (seq < head && items.length < MAX_PULL_ITEMS) {
       const envelope = this.ring[(this.start + (seq - oldest)) % this.ring.length]!;
-      if (items.length > 0 && bytes + envelope.length > MAX_PULL_REPLY_BYTES) break;
+      if (bytes + envelope.length > maxBytes) break;
       items.push({ seq, envelope });
       bytes += envelope.length;
       seq++;

@@ -37,6 +37,8 @@ import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
   LIMITS,
+  MAX_PULL_ITEMS,
+  MAX_PULL_REPLY_BYTES,
   MacAuthenticator,
   streamItem,
   emptyPushBytes,
@@ -61,6 +63,8 @@ export interface RelayOptions {
   readonly maxDatagramBytes: number;
   /** Bounds of the data stream's history (defaults: 4096 envelopes, 16 MiB). */
   readonly history?: DataHistoryOptions;
+  /** Bytes of pulled envelopes this server sends per second over all its leaves (default 4 MiB). */
+  readonly pullBytesPerSec?: number;
   /** Sizes of the seeds (the leaves' view sizes). */
   readonly seedShape?: Pick<
     GossipConfig,
@@ -82,9 +86,10 @@ export interface RelayStats {
   partsFallback: number;
   dataInjected: number;
   dataFallback: number;
-  /** Pulls of the data stream answered, and the envelopes they carried. */
+  /** Pulls of the data stream answered, the envelopes they carried, and replies the budget cut short. */
   dataPulls: number;
   dataPulled: number;
+  dataPullsThrottled: number;
   datagrams: number;
   sendQueueFull: number;
   seeds: number;
@@ -109,6 +114,9 @@ const randomInt = (n: number): number => uniform.int(n);
  * epoch before their current one for a grace period (node.ts), and a leaf behind holds it.
  */
 const MAC_LOOKBACK = 2;
+
+/** Default server-wide budget for data-pull replies (`RelayOptions.pullBytesPerSec`). */
+export const DEFAULT_PULL_BYTES_PER_SEC = 4 * 1024 * 1024;
 
 /**
  * Leaves an item is handed to: the fan-out plus log2 of the m leaves that should get it (a bigger
@@ -155,6 +163,7 @@ export class EdgeRelay {
     dataFallback: 0,
     dataPulls: 0,
     dataPulled: 0,
+    dataPullsThrottled: 0,
     datagrams: 0,
     sendQueueFull: 0,
     seeds: 0,
@@ -162,6 +171,8 @@ export class EdgeRelay {
   private readonly auth: MacAuthenticator;
   private epoch = -1;
   private readonly history: DataHistory;
+  private pullBudget: number;
+  private pullBudgetAt = 0;
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -172,6 +183,7 @@ export class EdgeRelay {
       throw new RangeError('relay fanout 1..32');
     this.auth = new MacAuthenticator(suite);
     this.history = new DataHistory(opts.history);
+    this.pullBudget = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
   }
 
   static async bind(suite: CipherSuite, opts: RelayOptions): Promise<EdgeRelay> {
@@ -286,11 +298,25 @@ export class EdgeRelay {
     return this.history.stream;
   }
 
-  /** A leaf's pull of the data stream, answered from the history. */
-  pull(origin: number, fromSeq: number): DataPullReply {
-    const reply = this.history.pull(origin, fromSeq);
+  /**
+   * A leaf's pull of the data stream, answered from the history within the server-wide budget
+   * (`pullBytesPerSec`, a token bucket holding at most one second's worth): a burst that gossip
+   * could not carry makes many leaves pull at once, and that must not become an implosion of
+   * TLS traffic at the core. A reply the budget cuts short (even to no items) says where to
+   * resume; the leaf pulls again a few rounds later.
+   */
+  pull(origin: number, fromSeq: number, now: number): DataPullReply {
+    const rate = this.opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
+    this.pullBudget = Math.min(rate, this.pullBudget + ((now - this.pullBudgetAt) * rate) / 1000);
+    this.pullBudgetAt = now;
+    const cap = Math.min(MAX_PULL_REPLY_BYTES, this.pullBudget);
+    const reply = this.history.pull(origin, fromSeq, cap);
+    for (const i of reply.items) this.pullBudget -= i.envelope.length;
     this.stats.dataPulls++;
     this.stats.dataPulled += reply.items.length;
+    // Short of the head, under the item cap, with less than a full reply's bytes: the budget cut it.
+    if (reply.next < reply.head && reply.items.length < MAX_PULL_ITEMS && cap < MAX_PULL_REPLY_BYTES)
+      this.stats.dataPullsThrottled++;
     return reply;
   }
 

@@ -232,7 +232,7 @@ export class LeafEdge {
         if (s?.gossip === undefined || this.relay === undefined || now - s.lastPullAt < MIN_PULL_INTERVAL_MS)
           return;
         s.lastPullAt = now;
-        this.send(peer, 'dataPullReply', this.relay.pull(frame.body.origin, frame.body.fromSeq));
+        this.send(peer, 'dataPullReply', this.relay.pull(frame.body.origin, frame.body.fromSeq, now));
         return;
       }
       case 'gossipReseed': {

@@ -378,14 +378,51 @@ test('data catch-up: a gap in the relay stream that gossip does not fill is pull
     );
     const req = x!.pulls[0]!;
     t.is(req.fromSeq, stream.next, 'the pull starts at the first seq x lacks');
-    x!.link.onDataPull(relay.pull(x!.link.coreStream!.origin, req.fromSeq));
+    x!.link.onDataPull(relay.pull(x!.link.coreStream!.origin, req.fromSeq, Date.now()));
     t.deepEqual(x!.data, ['m2', 'm0', 'm1'], 'the pulled items are delivered');
     t.is(relay.stats.dataPulled, 3, 'the reply carried the stream from the gap on (m2 again, a duplicate)');
     t.deepEqual(x!.link.coreStream, { origin: stream.origin, next: stream.next + 3 }, 'no gap left');
     // A pull of another origin (a seed from another server) gets this stream, nothing else.
-    const other = relay.pull(stream.origin === 1 ? 2 : 1, 0);
+    const other = relay.pull(stream.origin === 1 ? 2 : 1, 0, Date.now());
     t.deepEqual(other, { origin: stream.origin, next: stream.next + 3, head: stream.next + 3, items: [] });
   } finally {
     await Promise.all([relay.close(), a!.link.close(), x!.link.close()]);
+  }
+});
+
+test('data pulls share a server-wide byte budget: a reply it cuts short says where to resume', async (t) => {
+  const suite = await loadSuite();
+  const relay = await EdgeRelay.bind(suite, {
+    host: '127.0.0.1',
+    port: 0,
+    fanout: 1,
+    maxDatagramBytes: 8192,
+    pullBytesPerSec: 3000,
+  });
+  try {
+    const keyring = new DataKeyring(suite);
+    keyring.install(1, suite.randomBytes(32));
+    relay.installKey(1, suite.randomBytes(32));
+    const sealer = new DataSealer(suite, keyring, { sender: 2 });
+    const sink: GossipTarget = { id: 0, host: '127.0.0.1', port: 9, endpoint: '127.0.0.1:9' };
+    for (let k = 0; k < 4; k++) t.true(relay.injectData(sealer.seal(new Uint8Array(1000)), [sink]));
+    const { origin } = relay.stream;
+    const first = relay.pull(origin, 0, 0); // a full bucket: 3000 bytes, two ~1.1 KB envelopes
+    t.deepEqual(
+      first.items.map((i) => i.seq),
+      [0, 1],
+    );
+    t.is(first.next, 2);
+    const dry = relay.pull(origin, first.next, 0); // the same instant: the bucket is empty
+    t.deepEqual(dry.items, []);
+    t.is(dry.next, 2, 'nothing skipped: the leaf resumes at 2');
+    t.is(relay.stats.dataPullsThrottled, 2);
+    const later = relay.pull(origin, dry.next, 1000); // a second later: refilled
+    t.deepEqual(
+      later.items.map((i) => i.seq),
+      [2, 3],
+    );
+  } finally {
+    await relay.close();
   }
 });
