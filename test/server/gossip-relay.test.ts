@@ -252,8 +252,8 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
   }
 });
 
-/** Four leaves (slots 0-3) of an 8-slot tree over real UDP, a relay keyed for them, seeded. */
-async function fourLeaves(): Promise<{
+/** Leaves at `slots` of an 8-slot tree over real UDP and a relay keyed for them (fan-out 1). */
+async function smallGroup(slots: readonly number[]): Promise<{
   suite: CipherSuite;
   leaves: Leaf[];
   relay: EdgeRelay;
@@ -270,7 +270,7 @@ async function fourLeaves(): Promise<{
     8,
   );
   const signer = suite.ed25519PublicKey(suite.randomBytes(32));
-  const leaves = await Promise.all([0, 1, 2, 3].map((slot) => makeLeaf(suite, tree, slot, signer)));
+  const leaves = await Promise.all(slots.map((slot) => makeLeaf(suite, tree, slot, signer)));
   const relay = await EdgeRelay.bind(suite, {
     host: '127.0.0.1',
     port: 0,
@@ -280,13 +280,19 @@ async function fourLeaves(): Promise<{
   relay.installKey(tree.epoch, tree.groupKey()!);
   const targets = (ls: readonly Leaf[]): GossipTarget[] =>
     ls.map((l) => ({
-      id: l.link.self!,
+      id: l.link.self ?? l.slot,
       host: l.link.endpoint.host,
       port: l.link.endpoint.port,
       endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
     }));
-  for (const l of leaves) l.link.seed(relay.seedFor(l.slot, targets(leaves)));
   return { suite, leaves, relay, targets };
+}
+
+/** Four leaves (slots 0-3), seeded with each other. */
+async function fourLeaves(): ReturnType<typeof smallGroup> {
+  const group = await smallGroup([0, 1, 2, 3]);
+  for (const l of group.leaves) l.link.seed(group.relay.seedFor(l.slot, group.targets(group.leaves)));
+  return group;
 }
 
 test('a slot move (compaction): the link re-keys its node to the new id and keeps its views', async (t) => {
@@ -334,32 +340,10 @@ test('an idle link runs a round only every idleRoundEvery periods; an item makes
 });
 
 test('data catch-up: a gap in the relay stream that gossip does not fill is pulled from the history', async (t) => {
-  const suite = await loadSuite();
-  const tree = LeafKeyTree.create(
-    {
-      suite,
-      keySource: derivedKeySource(suite, suite.randomBytes(32)),
-      group: new TextEncoder().encode('g'),
-      arity: 4,
-    },
-    8,
-  );
-  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
-  const [a, x] = await Promise.all([0, 1].map((slot) => makeLeaf(suite, tree, slot, signer)));
-  const relay = await EdgeRelay.bind(suite, {
-    host: '127.0.0.1',
-    port: 0,
-    fanout: 1,
-    maxDatagramBytes: 8192,
-  });
+  const { suite, leaves, relay, targets } = await smallGroup([0, 1]);
+  const [a, x] = leaves;
+  const target = (l: Leaf): GossipTarget => targets([l])[0]!;
   try {
-    relay.installKey(tree.epoch, tree.groupKey()!);
-    const target = (l: Leaf): GossipTarget => ({
-      id: l.slot,
-      host: l.link.endpoint.host,
-      port: l.link.endpoint.port,
-      endpoint: `${l.link.endpoint.host}:${l.link.endpoint.port}`,
-    });
     // Two overlays of one leaf each: nothing a gets reaches x by gossip.
     a!.link.seed(relay.seedFor(0, [target(a!)]));
     x!.link.seed(relay.seedFor(1, [target(x!)]));
@@ -386,7 +370,7 @@ test('data catch-up: a gap in the relay stream that gossip does not fill is pull
     const other = relay.pull(stream.origin === 1 ? 2 : 1, 0, Date.now());
     t.deepEqual(other, { origin: stream.origin, next: stream.next + 3, head: stream.next + 3, items: [] });
   } finally {
-    await Promise.all([relay.close(), a!.link.close(), x!.link.close()]);
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
   }
 });
 
