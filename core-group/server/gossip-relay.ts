@@ -184,6 +184,7 @@ export class EdgeRelay {
     this.auth = new MacAuthenticator(suite);
     this.history = new DataHistory(opts.history);
     this.pullBudget = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
+    if (!(this.pullBudget > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
   }
 
   static async bind(suite: CipherSuite, opts: RelayOptions): Promise<EdgeRelay> {
