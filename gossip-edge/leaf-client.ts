@@ -879,7 +879,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /**
    * Before the node stores or relays an item: a rekey part must carry a signature of a core
    * server we know over its header (an insider holding the MAC key still cannot forge keys);
-   * a data item's id and epoch must match its envelope's clear header, and its epoch must be one
+   * a data item's epoch must match its envelope's clear header (its id is the relay's stream
+   * position, which the envelope does not carry), and that epoch must be one
    * whose key we hold.
    */
   private admitItem(item: Item): boolean {
@@ -888,7 +889,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       if (!isRekeyId(item.id)) {
         // Sealed under a key we do not hold yet (a peer answered our pull under our older
         // epoch): not stored, so the id stays unseen and anti-entropy offers it again once the
-        // rekey is in. A header that does not match the id is refused outright.
+        // rekey is in. An item whose epoch is not its header's is refused outright.
         const header = dataItemHeader(item);
         if (header === undefined) this.stats.gossipRefused++;
         return header !== undefined && header.epoch <= this.keys.epoch;
