@@ -134,6 +134,15 @@ export type RevocationListener = (revoked: readonly NewlyRevoked[]) => void;
  * The CRLs in force, one per issuing CA (keyed by the CA certificate's SHA-256 fingerprint).
  * Replacing a CRL is atomic: lookups see the old set or the new one, never a mix.
  */
+/** A CRL file's text (PEM), or a CrlError naming the file. */
+export async function readCrlFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CrlError(`cannot read CRL ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 export class RevocationRegistry {
   private readonly byIssuer = new Map<string, VerifiedCrl>();
   private readonly listeners = new Set<RevocationListener>();
@@ -174,13 +183,7 @@ export class RevocationRegistry {
 
   /** `load` from a file (e.g. on SIGHUP or a file watch); unreadable files are CrlErrors too. */
   async loadFile(path: string, issuers: readonly CertInfo[]): Promise<NewlyRevoked[]> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      throw new CrlError(`cannot read CRL ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    return this.load(text, issuers);
+    return this.load(await readCrlFile(path), issuers);
   }
 
   status(issuer: CertInfo, serial: string, now: Date): RevocationStatus {

@@ -30,6 +30,7 @@ export {
 export {
   verifyCrl,
   RevocationRegistry,
+  readCrlFile,
   CrlError,
   CRL_NUMBER_OID,
   encodeDerUnsigned,

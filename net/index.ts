@@ -3,3 +3,4 @@ export * from './transport.js';
 export * from './tls.js';
 export * from './udp.js';
 export * from './sim/index.js';
+export * from './tls-thread.js';

@@ -27,7 +27,7 @@
 import * as tls from 'node:tls';
 import { constants, type X509Certificate } from 'node:crypto';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, StreamDeframer, frameForStream } from '../wire/index.js';
-import type { LinkDownReason, Transport, TransportHandler } from './transport.js';
+import type { LinkDownReason, LinkTransport, TransportHandler } from './transport.js';
 
 /** OpenSSL's SSL_OP_NO_TICKET (node exports it as crypto.constants.SSL_OP_NO_TICKET). */
 const NO_SESSION_TICKETS = constants.SSL_OP_NO_TICKET;
@@ -92,7 +92,7 @@ interface Link {
 const CLOSE_GRACE_MS = 1000;
 const noHandler: TransportHandler<string> = { onMessage: () => {} };
 
-export class TlsTransport implements Transport<string> {
+export class TlsTransport implements LinkTransport {
   readonly local: string;
   readonly maxMessageBytes: number;
   readonly stats: TlsTransportStats = {

@@ -37,3 +37,17 @@ export interface Transport<A> {
   setHandler(handler: TransportHandler<A>): void;
   close(): Promise<void>;
 }
+
+/**
+ * A listening stream transport of authenticated links (addresses are verified peer identities):
+ * what a server's leaf port needs, whether its TLS runs on this thread (TlsTransport) or on a
+ * worker thread (ThreadTransport).
+ */
+export interface LinkTransport extends Transport<string> {
+  /** Accept links on host:port (port 0 = ephemeral); resolves with the bound address. */
+  listen(port: number, host?: string): Promise<{ host: string; port: number }>;
+  /** Close the link to `peer` (e.g. its credential was revoked). */
+  disconnect(peer: string, detail?: string): void;
+  /** The IP address the up link to `peer` comes from; undefined without an up link. */
+  remoteAddress(peer: string): string | undefined;
+}

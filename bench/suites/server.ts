@@ -61,6 +61,11 @@ const TRANSPORT_ENV = 'KG_SERVER_BENCH_TRANSPORT';
  * CPU grows with population × batches).
  */
 const BATCH_ENV = 'KG_SERVER_BENCH_BATCH_MS';
+/**
+ * KG_SERVER_BENCH_LEAF_TLS=main: the servers run the leaf port's TLS on their main thread
+ * (`leafTlsThread: false`) instead of the default worker thread, for comparison.
+ */
+const LEAF_TLS_ENV = 'KG_SERVER_BENCH_LEAF_TLS';
 /** KG_SERVER_BENCH_LOGS=DIR: copy each server's log there before the cluster is torn down. */
 const LOGS_ENV = 'KG_SERVER_BENCH_LOGS';
 const MSG_BYTES = 1024;
@@ -281,14 +286,28 @@ function percentile(xs: readonly number[], p: number): number {
 
 const ms = (x: number): number => Number(x.toFixed(1));
 
-/** A server's CPU time (prom-client default metric `process_cpu_seconds_total`, prefixed), in ms. */
-async function serverCpuMs(cluster: LocalCluster, s: LocalCluster['servers'][number]): Promise<number> {
+/**
+ * A server's CPU time in ms: the whole process (prom-client default metric
+ * `process_cpu_seconds_total`, prefixed) and its main and leaf-port TLS threads
+ * (`keyglass_thread_cpu_seconds_total`; 0 where absent, e.g. TLS on the main thread).
+ */
+interface ServerCpu {
+  readonly process: number;
+  readonly main: number;
+  readonly tls: number;
+}
+async function serverCpuMs(cluster: LocalCluster, s: LocalCluster['servers'][number]): Promise<ServerCpu> {
   const text = await (await cluster.get(s, '/metrics')).text();
   const m = /^keyglass_process_process_cpu_seconds_total (\S+)$/m.exec(text);
   if (m === null) throw new Error(`${s.name}: no keyglass_process_process_cpu_seconds_total in /metrics`);
-  return Number(m[1]) * 1000;
+  const thread = (name: string): number =>
+    Number(
+      new RegExp(`^keyglass_thread_cpu_seconds_total\\{thread="${name}"\\} (\\S+)$`, 'm').exec(text)?.[1] ??
+        0,
+    ) * 1000;
+  return { process: Number(m[1]) * 1000, main: thread('main'), tls: thread('leaf-tls') };
 }
-const allCpuMs = (cluster: LocalCluster): Promise<number[]> =>
+const allCpuMs = (cluster: LocalCluster): Promise<ServerCpu[]> =>
   Promise.all(cluster.servers.map((s) => serverCpuMs(cluster, s)));
 
 /** How a server bench runs: leaves on gossip or TLS only, the batch interval, the populations. */
@@ -327,6 +346,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       leaseMs: 120_000,
       batchIntervalMs,
       ...(gossip ? {} : { gossip: { enabled: false } }),
+      leafTlsThread: process.env[LEAF_TLS_ENV] !== 'main',
     });
     const localOptions = gossip ? {} : { gossip: false as const };
     const transport = gossip ? 'gossip' : 'tls';
@@ -381,9 +401,16 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       const perServer = n / secs / servers.length;
       const cpu = cluster.servers.map((s, i) => ({
         admitting: servers.includes(s),
-        ms: cpuAfter[i]! - cpuBefore[i]!,
+        ms: cpuAfter[i]!.process - cpuBefore[i]!.process,
+        main: cpuAfter[i]!.main - cpuBefore[i]!.main,
+        tls: cpuAfter[i]!.tls - cpuBefore[i]!.tls,
       }));
-      const admittingCpuMs = cpu.filter((c) => c.admitting).reduce((a, c) => a + c.ms, 0) / Math.max(1, n);
+      const perAdmission = (f: (c: (typeof cpu)[number]) => number): number =>
+        cpu.filter((c) => c.admitting).reduce((a, c) => a + f(c), 0) / Math.max(1, n);
+      const admittingCpuMs = perAdmission((c) => c.ms);
+      // With the leaf port's TLS on its own thread, each thread bounds the rate on its own core.
+      const mainMs = perAdmission((c) => c.main);
+      const tlsMs = perAdmission((c) => c.tls);
       const allCpuPerJoinMs = cpu.reduce((a, c) => a + c.ms, 0) / Math.max(1, n);
       // The leaves' side (TLS, certificate checks, and every welcomed leaf verifying each push).
       const clientCpuPerJoinMs = admitted.reduce((a, e) => a + e.cpuMs, 0) / Math.max(1, n);
@@ -399,6 +426,9 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
           admittingServerCpuMsPerAdmission: Number(admittingCpuMs.toFixed(2)),
           allServersCpuMsPerAdmission: Number(allCpuPerJoinMs.toFixed(2)),
           admittingServerCapacityPerSec: Math.round(1000 / admittingCpuMs),
+          mainThreadCpuMsPerAdmission: Number(mainMs.toFixed(2)),
+          tlsThreadCpuMsPerAdmission: Number(tlsMs.toFixed(2)),
+          twoCoreCapacityPerSec: Math.round(1000 / Math.max(mainMs, tlsMs)),
           clientCpuMsPerAdmission: Number(clientCpuPerJoinMs.toFixed(2)),
           joinP50Ms: ms(percentile(joinMs, 50)),
           joinP99Ms: ms(percentile(joinMs, 99)),
@@ -406,7 +436,7 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
         },
       });
       ctx.log(
-        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed); server CPU per admission ${admittingCpuMs.toFixed(2)} ms on the admitting server(s), ${allCpuPerJoinMs.toFixed(2)} ms on all → capacity ≈ ${Math.round(1000 / admittingCpuMs)}/s per server; leaf processes' CPU per admission ${clientCpuPerJoinMs.toFixed(2)} ms; join latency p50 ${ms(percentile(joinMs, 50))} ms, p99 ${ms(percentile(joinMs, 99))} ms; load average ${loadavg()[0]!.toFixed(2)}`,
+        `  ${target} leaves: +${n} admitted in ${secs.toFixed(2)} s = ${Math.round(n / secs)}/s over ${servers.length} server(s) (${failed} failed); server CPU per admission ${admittingCpuMs.toFixed(2)} ms on the admitting server(s), ${allCpuPerJoinMs.toFixed(2)} ms on all → capacity ≈ ${Math.round(1000 / admittingCpuMs)}/s per server core; of it ${mainMs.toFixed(2)} ms on the main thread, ${tlsMs.toFixed(2)} ms on the leaf TLS thread → ≈ ${Math.round(1000 / Math.max(mainMs, tlsMs))}/s per server with a core for each; leaf processes' CPU per admission ${clientCpuPerJoinMs.toFixed(2)} ms; join latency p50 ${ms(percentile(joinMs, 50))} ms, p99 ${ms(percentile(joinMs, 99))} ms; load average ${loadavg()[0]!.toFixed(2)}`,
       );
 
       // Rekey: a local leaf leaves; every leaf (workers' and local ones) must hold the new epoch.

@@ -25,6 +25,8 @@
  *                                              0 = only on view changes
  *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3 }
  *                                              optional: the edge relay (gossip-config.ts)
+ *   "leafTlsThread": true                      optional: run the leaf port's TLS on a worker
+ *                                              thread (leaf-port.ts); false = on the main thread
  * }
  * Relative paths are resolved against the config file's directory.
  */
@@ -72,6 +74,8 @@ export interface ServerConfig {
   readonly coreKeyRefreshMs: number;
   /** The edge relay into the leaves' UDP gossip overlay. */
   readonly gossip: GossipRelayConfig;
+  /** The leaf port's TLS on a worker thread (default) rather than the main thread. */
+  readonly leafTlsThread: boolean;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
@@ -104,6 +108,7 @@ const KNOWN_FIELDS = new Set([
   'handshakeTimeoutMs',
   'coreKeyRefreshMs',
   'gossip',
+  'leafTlsThread',
 ]);
 
 type Json = Record<string, unknown>;
@@ -112,6 +117,12 @@ function obj(v: unknown, field: string): Json {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new ConfigError(`${field}: must be an object`);
   return v as Json;
+}
+
+function bool(v: unknown, field: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ConfigError(`${field}: must be true or false`);
+  return v;
 }
 
 function str(v: unknown, field: string): string {
@@ -226,6 +237,7 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
     gossip: parseGossipConfig(c['gossip'], parseHostPort(listen['leaf'], 'listen.leaf').host, (msg) => {
       throw new ConfigError(msg);
     }),
+    leafTlsThread: bool(c['leafTlsThread'], 'leafTlsThread', true),
   };
 }
 

@@ -17,7 +17,8 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
-export { LeafEdge, MAX_LEAF_LINKS, type LeafCert, type LeafEdgeDeps } from './leaf-edge.js';
+export { LeafEdge, type LeafEdgeDeps } from './leaf-edge.js';
+export { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
 export {
   EdgeRelay,
   type GossipTarget,

@@ -49,15 +49,16 @@
  * otherwise the 32-byte seed in `signingKeyFile` (hex). Servers announce their signing public
  * keys to each other after every view change; welcomes list every key known.
  */
-import { randomBytes, createHash, type X509Certificate } from 'node:crypto';
+import { randomBytes, type X509Certificate } from 'node:crypto';
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
-import { TlsTransport, LinkError } from '../../net/index.js';
+import { TlsTransport, ThreadTransport, LinkError, threadCpuSeconds } from '../../net/index.js';
 import {
   CrlError,
   MutualTls,
+  readCrlFile,
   REFUSAL_REASONS,
   PeerVerifier,
   RevocationRegistry,
@@ -68,7 +69,7 @@ import {
   type CertInfo,
   type Credentials,
 } from '../../auth/index.js';
-import { MAX_LEAF_FRAME_BYTES, type SignerKey } from '../../gossip-edge/index.js';
+import type { SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
 import type { CoreKeyConfig, CoreKeyInfo } from '../rekey.js';
 import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
@@ -82,7 +83,15 @@ import {
 } from '../leaf-state/index.js';
 import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
-import { LeafEdge, MAX_LEAF_LINKS } from './leaf-edge.js';
+import { LeafEdge } from './leaf-edge.js';
+import {
+  leafIdentify,
+  leafLinkOptions,
+  spawnLeafPortThread,
+  type LeafLinkInfo,
+  type LeafPortCrl,
+  type LeafPortEvent,
+} from './leaf-port.js';
 import { CommandOutbox } from './command-outbox.js';
 import { jsonLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
@@ -135,7 +144,9 @@ export class KeyServer implements GroupApp {
   readonly log: Logger;
   private readonly member: GroupMember;
   private readonly core: TlsTransport;
-  private readonly leaf: TlsTransport;
+  private readonly leaf: TlsTransport | ThreadTransport;
+  /** The CRL text last loaded, and the number of the last load that revoked something (leaf-port.ts). */
+  private crl: LeafPortCrl | undefined;
   private readonly edge: LeafEdge;
   private readonly admin: AdminServer;
   private readonly outbox: CommandOutbox;
@@ -155,6 +166,7 @@ export class KeyServer implements GroupApp {
   /** Ordered commands delivered in the current stack event, not yet durable (see enqueueDelivered). */
   private delivered: LeafCommand[] = [];
   private stopped = false;
+  private memberStarted = false;
   private ports = { core: 0, leaf: 0, admin: 0 };
 
   private constructor(
@@ -179,10 +191,7 @@ export class KeyServer implements GroupApp {
     });
     const mtls = new MutualTls(creds, verifier);
     const local = `${cfg.group}/core/${cfg.name}`;
-    const refused = (port: string) => (reason: string, detail: string) => {
-      this.metrics.refusals.inc({ port, reason });
-      this.log.warn('peer refused', { port, reason, detail });
-    };
+    const refused = (port: string) => (reason: string, detail: string) => this.refused(port, reason, detail);
 
     const coreIdentify = mtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
     this.core = new TlsTransport({
@@ -205,26 +214,15 @@ export class KeyServer implements GroupApp {
       handshakeTimeoutMs: cfg.handshakeTimeoutMs,
       onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('core', remote, reason, detail),
     });
-    const leafIdentify = mtls.transportIdentify({ roles: ['leaf'], peerSide: 'client' }, refused('leaf'));
-    this.leaf = new TlsTransport({
-      local,
-      tls: mtls.contextOptions(),
-      identify: (cert: X509Certificate) => {
-        const id = leafIdentify(cert);
-        if (typeof id === 'string')
-          this.edge.rememberCert(id, {
-            name: id.slice(id.lastIndexOf('/') + 1),
-            serial: normalizeSerial(cert.serialNumber),
-            fingerprint: new Uint8Array(createHash('sha256').update(cert.raw).digest()),
-          });
-        return id;
-      },
-      maxMessageBytes: MAX_LEAF_FRAME_BYTES,
-      idleTimeoutMs: Math.max(3 * cfg.leaseMs, 30_000),
-      maxLinks: MAX_LEAF_LINKS,
-      handshakeTimeoutMs: cfg.handshakeTimeoutMs,
-      onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
-    });
+    this.leaf = cfg.leafTlsThread
+      ? this.leafPortThread(local, creds, anchors)
+      : new TlsTransport({
+          local,
+          tls: mtls.contextOptions(),
+          identify: leafIdentify(mtls, refused('leaf'), (id, cert) => this.edge.rememberCert(id, cert)),
+          ...leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs),
+          onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
+        });
 
     const signingPublic = suite.ed25519PublicKey(signingSeed);
     this.signers.set(cfg.name, signingPublic);
@@ -272,6 +270,7 @@ export class KeyServer implements GroupApp {
     });
     this.core.setHandler({
       onMessage: (_from, data) => {
+        if (!this.memberStarted) return; // the peer sends again
         this.member.receive(data);
         this.incarnationMayHaveChanged();
       },
@@ -314,7 +313,8 @@ export class KeyServer implements GroupApp {
       );
     const anchors = loadTrustAnchors(cfg.trustAnchors);
     const revocation = new RevocationRegistry();
-    if (cfg.crl !== undefined && existsSync(cfg.crl)) await revocation.loadFile(cfg.crl, anchors);
+    const crlPem = cfg.crl !== undefined && existsSync(cfg.crl) ? await readCrlFile(cfg.crl) : undefined;
+    if (crlPem !== undefined) await revocation.load(crlPem, anchors);
     const seed = signingSeedOf(creds.privateKey, cfg.signingKeyFile);
     const identitySeed = coreIdentitySeedOf(creds.privateKey);
 
@@ -348,6 +348,7 @@ export class KeyServer implements GroupApp {
       identitySeed,
       log,
     );
+    if (crlPem !== undefined) server.installedCrl(crlPem, false);
     await server.listen();
     return server;
   }
@@ -358,13 +359,21 @@ export class KeyServer implements GroupApp {
 
   private async listen(): Promise<void> {
     const { core, leaf, admin } = this.cfg.listen;
-    this.ports.core = (await this.core.listen(core.port, core.host)).port;
     this.ports.leaf = (await this.leaf.listen(leaf.port, leaf.host)).port;
     this.ports.admin = await this.admin.listen(admin.port, admin.host);
     const g = this.cfg.gossip;
     if (g.enabled) await this.edge.startRelay(g);
     this.metrics.observeRelay(() => this.edge.relayCounters());
+    this.metrics.observeThreads(() => {
+      const main = threadCpuSeconds(); // read on the main thread: scrapes are served there
+      const tls = this.leaf instanceof ThreadTransport ? this.leaf.threadCpuSeconds : undefined;
+      return { ...(main !== undefined ? { main } : {}), ...(tls !== undefined ? { 'leaf-tls': tls } : {}) };
+    });
+    // The core port last, right before the stack starts: a peer's hello must not reach a stack
+    // without a view (starting the leaf port's TLS thread takes a while).
+    this.ports.core = (await this.core.listen(core.port, core.host)).port;
     this.member.start();
+    this.memberStarted = true;
     this.every(this.member.tickMs, () => {
       this.member.tick();
       this.incarnationMayHaveChanged();
@@ -381,6 +390,7 @@ export class KeyServer implements GroupApp {
       core: this.ports.core,
       leaf: this.ports.leaf,
       admin: this.ports.admin,
+      leafTls: this.leaf instanceof ThreadTransport ? 'worker thread' : 'main thread',
       member: this.member.self,
     });
   }
@@ -425,6 +435,48 @@ export class KeyServer implements GroupApp {
         })
         .finally(() => this.dialing.delete(id));
     }
+  }
+
+  private refused(port: string, reason: string, detail: string): void {
+    this.metrics.refusals.inc({ port, reason });
+    this.log.warn('peer refused', { port, reason, detail });
+  }
+
+  /** The leaf port with its TLS on a worker thread (leaf-port.ts). */
+  private leafPortThread(local: string, creds: Credentials, anchors: readonly CertInfo[]): ThreadTransport {
+    const cfg = this.cfg;
+    return new ThreadTransport({
+      local,
+      maxMessageBytes: leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs).maxMessageBytes!,
+      // Called at listen and again whenever a dead thread is replaced: it starts from the CRL
+      // loaded last.
+      spawn: () =>
+        spawnLeafPortThread({
+          local,
+          group: cfg.group,
+          certChainPem: creds.certChainPem,
+          keyPem: creds.keyPem,
+          anchorsDer: anchors.map((a) => a.der),
+          policy: cfg.admissionPolicy,
+          crl: this.crl,
+          leaseMs: cfg.leaseMs,
+          handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+        }),
+      onLinkUp: (peer, raw) => {
+        const info = raw as LeafLinkInfo | undefined;
+        if (info === undefined) return 'no verified certificate';
+        if (info.crlVersion < (this.crl?.version ?? 0)) return 'judged against an older CRL';
+        this.edge.rememberCert(peer, info.cert);
+        return undefined;
+      },
+      onEvent: (raw) => {
+        const e = raw as LeafPortEvent;
+        if (e.kind === 'refused') this.refused('leaf', e.reason, e.detail);
+        else this.log.error('leaf TLS thread: CRL not installed', { error: e.error });
+      },
+      onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
+      onThreadExit: (detail) => this.log.error('leaf TLS thread exited; restarting it', { detail }),
+    });
   }
 
   private handshakeFailed(port: string, remote: string, reason: string, detail: string): void {
@@ -653,13 +705,16 @@ export class KeyServer implements GroupApp {
   private async reloadCrl(): Promise<void> {
     const path = this.cfg.crl!;
     let fresh;
+    let pem;
     try {
-      fresh = await this.revocation.loadFile(path, this.anchors);
+      pem = await readCrlFile(path);
+      fresh = await this.revocation.load(pem, this.anchors);
     } catch (e) {
       if (!(e instanceof CrlError)) throw e;
       this.log.warn('CRL not reloaded', { path, error: e.message });
       return;
     }
+    this.installedCrl(pem, fresh.length > 0);
     this.log.info('CRL reloaded', { path, newlyRevoked: fresh.length });
     if (fresh.length === 0) return;
     this.metrics.revocations.inc(fresh.length);
@@ -674,6 +729,13 @@ export class KeyServer implements GroupApp {
     if (this.machine.isPrimary)
       for (const serial of serials)
         this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
+  }
+
+  /** Keeps the loaded CRL's text for the leaf port's TLS thread and hands it over. */
+  private installedCrl(pem: string, revokedSomething: boolean): void {
+    const version = (this.crl?.version ?? 0) + (revokedSomething ? 1 : 0);
+    this.crl = { pem, version };
+    if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
   }
 
   // ── status and shutdown ──────────────────────────────────────────────────────────────────

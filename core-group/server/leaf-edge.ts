@@ -32,7 +32,7 @@ import {
   type PublishResult,
   type SignerKey,
 } from '../../gossip-edge/index.js';
-import { formatUdpAddress, parseUdpAddress, type TlsTransport } from '../../net/index.js';
+import { formatUdpAddress, parseUdpAddress, type LinkTransport } from '../../net/index.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
 import {
@@ -47,13 +47,7 @@ import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
 import type { Logger } from './log.js';
 import type { RelayCounters, ServerMetrics } from './metrics.js';
 import { EdgeRelay, type GossipTarget, type RelayOptions } from './gossip-relay.js';
-
-/** What a verified leaf certificate contributes to its admission. */
-export interface LeafCert {
-  readonly name: string;
-  readonly serial: string;
-  readonly fingerprint: Uint8Array;
-}
+import { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
 
 interface Session {
   readonly peer: string;
@@ -68,7 +62,7 @@ interface Session {
 }
 
 export interface LeafEdgeDeps {
-  readonly transport: TlsTransport;
+  readonly transport: LinkTransport;
   readonly machine: LeafStateMachine;
   readonly suite: CipherSuite;
   /** This server's rekey-signing key. */
@@ -89,13 +83,7 @@ export interface LeafEdgeDeps {
 const REWELCOME_CHUNK = 256;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
 export const MIN_PULL_INTERVAL_MS = 200;
-/**
- * Leaf links one server holds. It also bounds the renewals waiting for the next interval (one
- * name per linked leaf), so a renewal that was acknowledged is never dropped: a cap of 512 did
- * drop them while a server stood outside the primary component, and 380 leaves whose leases the
- * server had acknowledged expired in one 10^4-leaf run.
- */
-export const MAX_LEAF_LINKS = 4096;
+// MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
 if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
   throw new Error('leaf edge: one renewal command must carry every linked leaf');
 

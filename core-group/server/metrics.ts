@@ -5,6 +5,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** The server's threads whose CPU time is reported. */
+export type ServerThread = 'main' | 'leaf-tls';
+
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly viewSize = new Gauge({
@@ -163,6 +166,20 @@ export class ServerMetrics {
     },
   });
 
+  /** Read at scrape time (`observeThreads`): CPU seconds per thread, where the OS can say. */
+  private threads: () => Partial<Record<ServerThread, number>> = () => ({});
+  readonly threadCpu: Counter<'thread'> = new Counter({
+    name: 'keyglass_thread_cpu_seconds_total',
+    help: "CPU time of the server's main thread (core group, leaf protocol, store) and of its leaf-port TLS thread (handshakes, record encryption), user + system (Linux /proc)",
+    labelNames: ['thread'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      this.threadCpu.reset();
+      for (const [thread, seconds] of Object.entries(this.threads()))
+        if (seconds !== undefined) this.threadCpu.inc({ thread }, seconds);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'keyglass_process_' });
   }
@@ -170,6 +187,10 @@ export class ServerMetrics {
   /** The relay's monotonic counters, read at each scrape (the relay owns them; no double counting). */
   observeRelay(source: () => RelayCounters | undefined): void {
     this.relay = source;
+  }
+
+  observeThreads(source: () => Partial<Record<ServerThread, number>>): void {
+    this.threads = source;
   }
 }
 

@@ -102,6 +102,9 @@ test.serial('leaves on every server get the same key, data reaches all of them',
   const metrics = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
   t.regex(metrics, /keyglass_leaf_members 6/);
   t.regex(metrics, /keyglass_view_size 3/);
+  // The leaf port's TLS runs on its own thread (the default), and each thread's CPU is reported.
+  t.regex(metrics, /keyglass_thread_cpu_seconds_total\{thread="main"\} [\d.e-]+/);
+  t.regex(metrics, /keyglass_thread_cpu_seconds_total\{thread="leaf-tls"\} [\d.e-]+/);
   t.regex(metrics, /keyglass_joins_total 2/);
   // leaf-0 (on core-1) published once: answered, accepted, counted.
   await until('publish answered', () => leaves[0]!.client.stats.publishes.accepted === 1);
@@ -261,6 +264,20 @@ test.serial('a revoked leaf is evicted within a batch; the others rekey', async 
     await until(`${s.name} counted the revocation`, async () =>
       /keyglass_revocations_total 1\b/.test(await (await cluster.get(s, '/metrics')).text()),
     );
+  // The revoked certificate cannot link again: each leaf port (its TLS on a worker thread, judging
+  // with that thread's copy of the CRL) refuses it and counts the refusal.
+  for (const s of cluster.servers) {
+    await t.throwsAsync(
+      linkAs(victim.name, s.ports.leaf).then((l) => l.close()),
+      undefined,
+      `${s.name} refuses the revoked certificate`,
+    );
+    await until(`${s.name} counted the refusal`, async () =>
+      /keyglass_refusals_total\{port="leaf",reason="revoked"\} 1\b/.test(
+        await (await cluster.get(s, '/metrics')).text(),
+      ),
+    );
+  }
 });
 
 test.serial(

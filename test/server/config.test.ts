@@ -22,6 +22,8 @@ test('a minimal config gets defaults and absolute paths', (t) => {
   t.is(c.leaseMs, 30_000);
   t.is(c.generation, 0);
   t.is(c.coreKeyRefreshMs, 600_000);
+  t.true(c.leafTlsThread);
+  t.false(parseServerConfig({ ...good, leafTlsThread: false }, '/').leafTlsThread);
   t.is(parseServerConfig({ ...good, coreKeyRefreshMs: 0 }, '/').coreKeyRefreshMs, 0);
   t.is(c.credentials.cert, '/etc/keyglass/core-1.pem');
   t.is(c.dataDir, '/etc/keyglass/data');
@@ -63,6 +65,7 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
     /^credentials\.passphraseEnv: KG_TEST_SURELY_UNSET is not set$/,
   ],
   ['bad log level', { logLevel: 'loud' }, /^logLevel: must be one of debug, info, warn, error$/],
+  ['leafTlsThread not a boolean', { leafTlsThread: 'yes' }, /^leafTlsThread: must be true or false$/],
   ['bad policy', { admissionPolicy: 5 }, /^admissionPolicy: /],
 ];
 

@@ -1,0 +1,70 @@
+/**
+ * Worker-thread entry of a key server's leaf port (see leaf-port.ts): a TlsTransport with the
+ * leaf identify, served to the main thread through a LinkThreadHost. Its control messages are the
+ * CRLs the main thread loads.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  MutualTls,
+  PeerVerifier,
+  RevocationRegistry,
+  credentialsFromPem,
+  parseCertificate,
+} from '../../auth/index.js';
+import { LinkThreadHost, TlsTransport } from '../../net/index.js';
+import {
+  MAX_LEAF_LINKS,
+  leafIdentify,
+  leafLinkOptions,
+  type LeafLinkInfo,
+  type LeafPortCrl,
+  type LeafPortEvent,
+  type LeafPortThreadData,
+} from './leaf-port.js';
+
+async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadData): Promise<void> {
+  const anchors = data.anchorsDer.map((der) => parseCertificate(der));
+  const revocation = new RevocationRegistry();
+  let crlVersion = 0;
+  const installCrl = async (crl: LeafPortCrl): Promise<void> => {
+    await revocation.load(crl.pem, anchors); // the main thread loaded this text: it verifies here too
+    crlVersion = crl.version;
+  };
+  if (data.crl !== undefined) await installCrl(data.crl);
+
+  const verifier = new PeerVerifier({
+    anchors,
+    group: data.group,
+    revocation,
+    ...(data.policy !== undefined ? { policy: data.policy } : {}),
+  });
+  const mtls = new MutualTls(credentialsFromPem(data.certChainPem, data.keyPem), verifier);
+  // The newest accepted certificate per identity, for its link's up; the oldest entries go first
+  // beyond twice the link cap (an identity whose link never came up leaves one behind).
+  const accepted = new Map<string, LeafLinkInfo>();
+  const remember = (id: string, info: LeafLinkInfo): void => {
+    accepted.delete(id);
+    accepted.set(id, info);
+    if (accepted.size > 2 * MAX_LEAF_LINKS) accepted.delete(accepted.keys().next().value!);
+  };
+  const host = new LinkThreadHost(port, {
+    infoOf: (peer) => accepted.get(peer),
+    control: (payload) => installCrl(payload as LeafPortCrl),
+  });
+  const event = (e: LeafPortEvent): void => host.emit(e);
+  const transport = new TlsTransport({
+    local: data.local,
+    tls: mtls.contextOptions(),
+    identify: leafIdentify(
+      mtls,
+      (reason, detail) => event({ kind: 'refused', reason, detail }),
+      (id, cert) => remember(id, { cert, crlVersion }),
+    ),
+    ...leafLinkOptions(data.leaseMs, data.handshakeTimeoutMs),
+    onHandshakeFailed: (remote, reason, detail) => host.handshakeFailed(remote, reason, detail),
+  });
+  host.serve(transport);
+}
+
+if (parentPort === null) throw new Error('leaf-port-thread: not started as a worker thread');
+await main(parentPort, workerData as LeafPortThreadData);
