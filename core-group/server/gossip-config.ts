@@ -1,12 +1,17 @@
 /**
  * The optional `gossip` block of a server config (the edge relay's UDP side):
- *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3, "maxDatagramBytes": 8192 }
+ *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3, "maxDatagramBytes": 8192,
+ *               "historyItems": 4096, "historyBytes": 16777216, "pullBytesPerSec": 4194304 }
  * Every field is optional: enabled by default, bound to the leaf listener's host when that is a
  * literal IP (else 127.0.0.1), ephemeral port (leaves learn the relay's address from its
- * datagrams; they never send to it), fan-out 3, datagrams ≤ 8 KiB.
+ * datagrams; they never send to it), fan-out 3, datagrams ≤ 8 KiB; the data stream's history
+ * that leaves pull gaps from keeps the last 4096 envelopes / 16 MiB, and pull replies are sent at
+ * up to 4 MiB/s over all the server's leaves.
  */
 import { isIP } from 'node:net';
 import { DEFAULT_GOSSIP_DATAGRAM_BYTES } from '../../gossip-edge/index.js';
+import { DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_ITEMS } from './data-history.js';
+import { DEFAULT_PULL_BYTES_PER_SEC } from './gossip-relay.js';
 
 export interface GossipRelayConfig {
   readonly enabled: boolean;
@@ -14,9 +19,21 @@ export interface GossipRelayConfig {
   readonly port: number;
   readonly fanout: number;
   readonly maxDatagramBytes: number;
+  readonly history: { readonly maxItems: number; readonly maxBytes: number };
+  readonly pullBytesPerSec: number;
 }
 
-const FIELDS = new Set(['enabled', 'host', 'port', 'fanout', 'maxDatagramBytes']);
+const FIELDS = new Set([
+  'enabled',
+  'host',
+  'port',
+  'fanout',
+  'maxDatagramBytes',
+  'historyItems',
+  'historyBytes',
+  'pullBytesPerSec',
+]);
+const MIB = 1024 * 1024;
 export const DEFAULT_RELAY_FANOUT = 3;
 
 /** Parses the block; `fail` throws the config error naming the field. */
@@ -44,5 +61,10 @@ export function parseGossipConfig(
     port: int('port', 0, 65535, 0),
     fanout: int('fanout', 1, 32, DEFAULT_RELAY_FANOUT),
     maxDatagramBytes: int('maxDatagramBytes', 512, 65507, DEFAULT_GOSSIP_DATAGRAM_BYTES),
+    history: {
+      maxItems: int('historyItems', 1, 1 << 20, DEFAULT_HISTORY_ITEMS),
+      maxBytes: int('historyBytes', 64 * 1024, 1024 * MIB, DEFAULT_HISTORY_BYTES),
+    },
+    pullBytesPerSec: int('pullBytesPerSec', 1024, 1024 * MIB, DEFAULT_PULL_BYTES_PER_SEC),
   };
 }

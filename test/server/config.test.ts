@@ -31,6 +31,23 @@ test('a minimal config gets defaults and absolute paths', (t) => {
   t.is(c.crl, undefined);
 });
 
+test('the gossip block: defaults from the leaf listener, and every bound settable', (t) => {
+  t.deepEqual(parseServerConfig(good, '/').gossip, {
+    enabled: true,
+    host: '127.0.0.1', // the leaf listener's IP
+    port: 0,
+    fanout: 3,
+    maxDatagramBytes: 8192,
+    history: { maxItems: 4096, maxBytes: 16 * 1024 * 1024 },
+    pullBytesPerSec: 4 * 1024 * 1024,
+  });
+  const g = parseServerConfig(
+    { ...good, gossip: { historyItems: 100, historyBytes: 1 << 20, pullBytesPerSec: 65536, fanout: 5 } },
+    '/',
+  ).gossip;
+  t.deepEqual([g.history, g.pullBytesPerSec, g.fanout], [{ maxItems: 100, maxBytes: 1 << 20 }, 65536, 5]);
+});
+
 const cases: [string, Record<string, unknown>, RegExp][] = [
   ['missing name', { name: undefined }, /^name: must be a non-empty string$/],
   ['bad name', { name: 'a/b' }, /^name: 'a\/b' must be/],
@@ -67,6 +84,28 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
   ['bad log level', { logLevel: 'loud' }, /^logLevel: must be one of debug, info, warn, error$/],
   ['leafTlsThread not a boolean', { leafTlsThread: 'yes' }, /^leafTlsThread: must be true or false$/],
   ['bad policy', { admissionPolicy: 5 }, /^admissionPolicy: /],
+  ['unknown gossip field', { gossip: { fanOut: 3 } }, /^gossip\.fanOut: unknown field$/],
+  [
+    'gossip host not an IP',
+    { gossip: { host: 'localhost' } },
+    /^gossip\.host: must be a literal IP address$/,
+  ],
+  ['gossip fan-out 0', { gossip: { fanout: 0 } }, /^gossip\.fanout: must be a whole number in 1\.\.32$/],
+  [
+    'empty history',
+    { gossip: { historyItems: 0 } },
+    /^gossip\.historyItems: must be a whole number in 1\.\.1048576$/,
+  ],
+  [
+    'tiny history',
+    { gossip: { historyBytes: 1000 } },
+    /^gossip\.historyBytes: must be a whole number in 65536\.\./,
+  ],
+  [
+    'no pull budget',
+    { gossip: { pullBytesPerSec: 0 } },
+    /^gossip\.pullBytesPerSec: must be a whole number in 1024\.\./,
+  ],
 ];
 
 for (const [what, patch, re] of cases) {
