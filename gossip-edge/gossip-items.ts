@@ -10,14 +10,21 @@
  * - A sealed data envelope (data-envelope.ts): id dataId(origin, seq) of the core server's data
  *   stream that injected it (each relay numbers what it injects densely under its own origin,
  *   so a leaf can see what it missed and pull it from its server), whole-group scope, payload =
- *   the envelope bytes. Copies injected by several servers carry different ids; a leaf whose
+ *   a StreamEntry: the envelope signed by that server over (origin, seq, envelope), so the id
+ *   is bound to the envelope and only a core server can fill a stream position. Copies injected by several servers carry different ids; a leaf whose
  *   overlay mixes servers' leaves (after failovers) gets both, and its data replay window takes
  *   the second for what it is (`LeafClient` stats `dataDuplicates`).
  */
-import { decode, encode } from '../wire/index.js';
+import { DecodeError, decode, encode } from '../wire/index.js';
 import { decodeDataEnvelope, type DataEnvelopeHeader } from './data-envelope.js';
-import { dataId, rekeyId } from './ids.js';
-import { RekeyPush, MAX_LEAF_FRAME_BYTES } from './leaf-protocol.js';
+import { dataId, originOf, rekeyId, seqOf } from './ids.js';
+import {
+  MAX_LEAF_FRAME_BYTES,
+  MAX_STREAM_ENTRY_BYTES,
+  RekeyPush,
+  StreamEntry,
+  streamSignedBytes,
+} from './leaf-protocol.js';
 import { WHOLE_GROUP_END, type Item } from './messages.js';
 
 /** The item for one part of a signed epoch (a push with exactly that part). */
@@ -46,21 +53,77 @@ export function openRekeyItem(item: Item): RekeyPush {
   return push;
 }
 
-/** The item for a sealed envelope, seq `seq` of the data stream `origin`; throws DecodeError on garbage. */
-export function streamItem(envelope: Uint8Array, origin: number, seq: number): Item {
-  const h = decodeDataEnvelope(envelope).header;
+/** Signs a core server's data stream entries (its rekey-signing key). */
+export interface StreamSigner {
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+/** The encoded StreamEntry of `envelope` at seq `seq` of the signer's stream `origin`. */
+export function signStreamEntry(
+  signer: StreamSigner,
+  origin: number,
+  seq: number,
+  envelope: Uint8Array,
+): Uint8Array {
+  const sig = signer.sign(streamSignedBytes(origin, seq, envelope));
+  return encode(StreamEntry, { signer: signer.publicKey, signature: sig, envelope }, MAX_STREAM_ENTRY_BYTES);
+}
+
+/** The item for an encoded StreamEntry at (origin, seq); throws DecodeError on garbage. */
+export function streamItem(entry: Uint8Array, origin: number, seq: number): Item {
+  const h = decodeDataEnvelope(decode(StreamEntry, entry).envelope).header;
   return {
     id: dataId(origin, seq),
     epoch: h.epoch,
     scopeStart: 0,
     scopeEnd: WHOLE_GROUP_END,
-    bytes: envelope.length,
-    payload: envelope,
+    bytes: entry.length,
+    payload: entry,
   };
 }
 
-/** The clear header of a data item, if the item's epoch agrees with it (else undefined). */
-export function dataItemHeader(item: Item): DataEnvelopeHeader | undefined {
-  const h = decodeDataEnvelope(item.payload).header;
-  return item.epoch === h.epoch ? h : undefined;
+/** A data item opened: its entry and the envelope's clear header. */
+export interface OpenedStreamItem extends StreamEntry {
+  readonly header: DataEnvelopeHeader;
+}
+
+/**
+ * A data item's entry, if the item's epoch agrees with its envelope's (else undefined); throws
+ * DecodeError on garbage. Says nothing of the signature: see `judgeStreamItem`.
+ */
+export function openStreamItem(item: Item): OpenedStreamItem | undefined {
+  const entry = decode(StreamEntry, item.payload);
+  const header = decodeDataEnvelope(entry.envelope).header;
+  return item.epoch === header.epoch ? { ...entry, header } : undefined;
+}
+
+/** How a leaf judges a data item before storing, relaying or marking it seen. */
+export type StreamItemVerdict = 'ok' | 'later' | 'refused';
+
+/**
+ * `later`: sealed under an epoch newer than `heldEpoch` (not stored: the id stays unseen and
+ * anti-entropy offers it again once the rekey is in). `refused`: garbage, an epoch that is not
+ * its envelope's, a signer that is not a core server (`isSigner`), or a signature that does not
+ * bind the envelope to the item's stream position; the id stays unseen, so the real entry can
+ * still come. Else `ok`.
+ */
+export function judgeStreamItem(
+  item: Item,
+  heldEpoch: number,
+  isSigner: (publicKey: Uint8Array) => boolean,
+  verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean,
+): StreamItemVerdict {
+  let entry: OpenedStreamItem | undefined;
+  try {
+    entry = openStreamItem(item);
+  } catch (e) {
+    if (e instanceof DecodeError) return 'refused';
+    throw e;
+  }
+  if (entry === undefined) return 'refused';
+  if (entry.header.epoch > heldEpoch) return 'later';
+  if (!isSigner(entry.signer)) return 'refused';
+  const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelope);
+  return verify(entry.signer, message, entry.signature) ? 'ok' : 'refused';
 }

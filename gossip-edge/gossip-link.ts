@@ -283,9 +283,9 @@ export class GossipLink {
     checkStream(reply.origin, reply.head);
     if (reply.origin !== node.coreOrigin) return node.setCoreStream(reply.origin, reply.next);
     const items: Item[] = [];
-    for (const { seq, envelope } of reply.items) {
+    for (const { seq, entry } of reply.items) {
       checkStream(reply.origin, seq);
-      items.push(streamItem(envelope, reply.origin, seq));
+      items.push(streamItem(entry, reply.origin, seq));
     }
     node.onCoreReply(items, reply.next, reply.head);
   }

@@ -46,7 +46,17 @@ export {
   openAddrHints,
   type AddrHints,
 } from './addr-hints.js';
-export { rekeyItem, openRekeyItem, streamItem, dataItemHeader } from './gossip-items.js';
+export {
+  rekeyItem,
+  openRekeyItem,
+  streamItem,
+  signStreamEntry,
+  openStreamItem,
+  judgeStreamItem,
+  type StreamSigner,
+  type OpenedStreamItem,
+  type StreamItemVerdict,
+} from './gossip-items.js';
 export {
   GossipLink,
   DEFAULT_GOSSIP_DATAGRAM_BYTES,
@@ -73,6 +83,9 @@ export {
   DataStream,
   DataPull,
   DataPullReply,
+  StreamEntry,
+  MAX_STREAM_ENTRY_BYTES,
+  streamSignedBytes,
   MAX_PULL_ITEMS,
   MAX_PULL_REPLY_BYTES,
   LeafError,

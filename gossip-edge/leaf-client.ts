@@ -81,7 +81,7 @@ import {
   type SignerKey,
 } from './leaf-protocol.js';
 import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
-import { dataItemHeader, openRekeyItem } from './gossip-items.js';
+import { judgeStreamItem, openRekeyItem, openStreamItem } from './gossip-items.js';
 import { isRekeyId } from './ids.js';
 import { VerifiedHeaders } from './verified-headers.js';
 import type { Item } from './messages.js';
@@ -887,12 +887,16 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     if (this.keys === undefined) return false;
     try {
       if (!isRekeyId(item.id)) {
-        // Sealed under a key we do not hold yet (a peer answered our pull under our older
-        // epoch): not stored, so the id stays unseen and anti-entropy offers it again once the
-        // rekey is in. An item whose epoch is not its header's is refused outright.
-        const header = dataItemHeader(item);
-        if (header === undefined) this.stats.gossipRefused++;
-        return header !== undefined && header.epoch <= this.keys.epoch;
+        // Unseen unless 'ok': a later item comes again once its rekey is in, and the real entry
+        // of a position an insider tried to squat still gets through (gossip-items.ts).
+        const verdict = judgeStreamItem(
+          item,
+          this.keys.epoch,
+          (key) => this.signers.some((s) => constantTimeEqual(s.publicKey, key)),
+          (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
+        );
+        if (verdict === 'refused') this.stats.gossipRefused++;
+        return verdict === 'ok';
       }
       const push = openRekeyItem(item);
       return this.verifyPush(push).epoch === item.epoch;
@@ -906,9 +910,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private deliverItem(item: Item): void {
     if (this.keys === undefined) return;
     if (!isRekeyId(item.id)) {
+      const entry = openStreamItem(item)!; // checked in admitItem
       // Our own publications come back through the core relay: not news to us.
-      if (dataItemHeader(item)?.sender === this.memberId) return;
-      if (this.onData(item.payload, true)) {
+      if (entry.header.sender === this.memberId) return;
+      if (this.onData(entry.envelope, true)) {
         if (this.pulling) this.stats.pulledData++;
         else this.stats.gossipData++;
       }

@@ -130,6 +130,31 @@ export type RekeyPush = CodecValue<typeof RekeyPush>;
 export const DataFrame = struct({ envelope: bytes(MAX_ENVELOPE_BYTES) });
 export type DataFrame = CodecValue<typeof DataFrame>;
 
+/**
+ * An envelope at position (origin, seq) of a core server's data stream, as it travels in the
+ * gossip overlay and in pull replies: signed by the server that numbered it, over
+ * `streamSignedBytes(origin, seq, envelope)`. Leaves store, relay and mark as seen only entries
+ * whose signature checks under a core server's key, so an insider holding the group key cannot
+ * squat a future stream position with junk (or a replayed envelope) and have the real entry
+ * suppressed as already seen.
+ */
+export const StreamEntry = struct({ signer: ed25519Public, signature, envelope: bytes(MAX_ENVELOPE_BYTES) });
+export type StreamEntry = CodecValue<typeof StreamEntry>;
+/** An encoded StreamEntry: the envelope plus signer, signature and two length prefixes. */
+export const MAX_STREAM_ENTRY_BYTES = MAX_ENVELOPE_BYTES + ED25519_PUBLIC_BYTES + ED25519_SIGNATURE_BYTES + 8;
+const STREAM_ENTRY_LABEL = new TextEncoder().encode('keyglass/stream-entry/v1');
+
+/** What a core server signs for the envelope at seq `seq` of its data stream `origin`. */
+export function streamSignedBytes(origin: number, seq: number, envelope: Uint8Array): Uint8Array {
+  const out = new Uint8Array(STREAM_ENTRY_LABEL.length + 8 + envelope.length);
+  out.set(STREAM_ENTRY_LABEL);
+  const view = new DataView(out.buffer);
+  view.setUint32(STREAM_ENTRY_LABEL.length, origin);
+  view.setUint32(STREAM_ENTRY_LABEL.length + 4, seq);
+  out.set(envelope, STREAM_ENTRY_LABEL.length + 8);
+  return out;
+}
+
 export const LeaseRenew = struct({ seq: varuint });
 /** A core server's data stream: its origin and the seq of the next item it will inject. */
 export const DataStream = struct({ origin: varuint, next: varuint });
@@ -178,7 +203,7 @@ export const GossipSeed = struct({
 });
 export type GossipSeed = CodecValue<typeof GossipSeed>;
 
-/** Items one `dataPullReply` may carry, and their envelope bytes in total. */
+/** Items one `dataPullReply` may carry, and their entry bytes in total. */
 export const MAX_PULL_ITEMS = 256;
 export const MAX_PULL_REPLY_BYTES = 384 * 1024;
 
@@ -197,7 +222,8 @@ export const DataPullReply = struct({
   origin: varuint,
   next: varuint,
   head: varuint,
-  items: list(MAX_PULL_ITEMS, struct({ seq: varuint, envelope: bytes(MAX_ENVELOPE_BYTES) })),
+  /** Each an encoded StreamEntry (signed: the leaf relays what it pulls). */
+  items: list(MAX_PULL_ITEMS, struct({ seq: varuint, entry: bytes(MAX_STREAM_ENTRY_BYTES) })),
 });
 export type DataPullReply = CodecValue<typeof DataPullReply>;
 

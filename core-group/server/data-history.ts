@@ -1,6 +1,7 @@
 /**
  * One core server's data stream: the dense numbering of the envelopes its edge relay injects
- * into the leaves' gossip overlay, and a bounded history of them for leaves that pull what
+ * into the leaves' gossip overlay (each as a StreamEntry the server signed for its position),
+ * and a bounded history of those entries for leaves that pull what
  * gossip did not bring (leaf-protocol `dataPull`: DESIGN's "retention for a bounded number of
  * rounds, then catch-up from the core").
  *
@@ -15,7 +16,7 @@
  * and only ever meet in a leaf whose overlay mixes both servers' leaves. Past MAX_STREAM_SEQ the stream
  * starts over under a new origin (the seed tells the leaves).
  *
- * Bounded: at most `maxItems` envelopes and `maxBytes` of them; the oldest go first.
+ * Bounded: at most `maxItems` entries and `maxBytes` of them; the oldest go first.
  */
 import { UniformInts } from '../../crypto/index.js';
 import {
@@ -70,20 +71,23 @@ export class DataHistory {
     return this.count;
   }
 
-  /** Records the envelope injected as seq `stream.next` (read the stream before: it may restart after). */
-  append(envelope: Uint8Array): void {
+  /**
+   * Records the entry (the signed envelope) injected as seq `stream.next` (read the stream
+   * before: it may restart after).
+   */
+  append(entry: Uint8Array): void {
     const cap = this.ring.length;
-    while (this.count > 0 && (this.count === cap || this.bytes + envelope.length > this.maxBytes))
+    while (this.count > 0 && (this.count === cap || this.bytes + entry.length > this.maxBytes))
       this.dropOldest();
-    this.ring[(this.start + this.count) % cap] = envelope;
+    this.ring[(this.start + this.count) % cap] = entry;
     this.count++;
-    this.bytes += envelope.length;
+    this.bytes += entry.length;
     this.next++;
     if (this.next > MAX_STREAM_SEQ) this.restart();
   }
 
   /**
-   * The answer to a pull: envelopes from `fromSeq` on (what is still held, at most
+   * The answer to a pull: entries from `fromSeq` on (what is still held, at most
    * MAX_PULL_ITEMS and `maxBytes` ≤ MAX_PULL_REPLY_BYTES), `next` = where to resume, `head` =
    * the stream's next seq. Another origin gets this stream and no items.
    */
@@ -95,10 +99,10 @@ export class DataHistory {
     const items: DataPullReply['items'] = [];
     let bytes = 0;
     while (seq < head && items.length < MAX_PULL_ITEMS) {
-      const envelope = this.ring[(this.start + (seq - oldest)) % this.ring.length]!;
-      if (bytes + envelope.length > maxBytes) break;
-      items.push({ seq, envelope });
-      bytes += envelope.length;
+      const entry = this.ring[(this.start + (seq - oldest)) % this.ring.length]!;
+      if (bytes + entry.length > maxBytes) break;
+      items.push({ seq, entry });
+      bytes += entry.length;
       seq++;
     }
     return { origin: this.origin, next: seq, head, items };

@@ -41,6 +41,7 @@ import {
   MAX_PULL_REPLY_BYTES,
   MacAuthenticator,
   streamItem,
+  signStreamEntry,
   emptyPushBytes,
   itemBytes,
   lowerBound,
@@ -52,6 +53,7 @@ import {
   type GossipSeed,
   type Item,
   type PeerEndpoint,
+  type StreamSigner,
 } from '../../gossip-edge/index.js';
 
 export interface RelayOptions {
@@ -178,6 +180,7 @@ export class EdgeRelay {
     private readonly udp: UdpTransport,
     suite: CipherSuite,
     private readonly opts: RelayOptions,
+    private readonly signer: StreamSigner,
   ) {
     if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
       throw new RangeError('relay fanout 1..32');
@@ -187,13 +190,14 @@ export class EdgeRelay {
     if (!(this.pullBudget > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
   }
 
-  static async bind(suite: CipherSuite, opts: RelayOptions): Promise<EdgeRelay> {
+  /** `signer` (this server's rekey-signing key) signs each data stream entry for its position. */
+  static async bind(suite: CipherSuite, opts: RelayOptions, signer: StreamSigner): Promise<EdgeRelay> {
     const udp = await UdpTransport.bind({
       host: opts.host,
       port: opts.port,
       maxDatagramBytes: opts.maxDatagramBytes,
     });
-    return new EdgeRelay(udp, suite, opts);
+    return new EdgeRelay(udp, suite, opts, signer);
   }
 
   get local(): string {
@@ -276,7 +280,7 @@ export class EdgeRelay {
     const { origin, next } = this.history.stream;
     let item: Item;
     try {
-      item = streamItem(envelope, origin, next);
+      item = streamItem(signStreamEntry(this.signer, origin, next, envelope), origin, next);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.stats.dataFallback++;
@@ -287,7 +291,7 @@ export class EdgeRelay {
       this.stats.dataFallback++;
       return false;
     }
-    this.history.append(envelope);
+    this.history.append(item.payload);
     for (const i of pick(0, targets.length, entryFanout(this.opts.fanout, targets.length)))
       this.send(targets[i]!, [item], macEpoch);
     this.stats.dataInjected++;
@@ -312,7 +316,7 @@ export class EdgeRelay {
     this.pullBudgetAt = now;
     const cap = Math.min(MAX_PULL_REPLY_BYTES, this.pullBudget);
     const reply = this.history.pull(origin, fromSeq, cap);
-    for (const i of reply.items) this.pullBudget -= i.envelope.length;
+    for (const i of reply.items) this.pullBudget -= i.entry.length;
     this.stats.dataPulls++;
     this.stats.dataPulled += reply.items.length;
     // Short of the head, under the item cap, with less than a full reply's bytes: the budget cut it.

@@ -104,7 +104,11 @@ export class LeafEdge {
   /** Starts the edge relay (UDP); leaves that announce an endpoint are then served by gossip. */
   async startRelay(opts: RelayOptions): Promise<void> {
     if (this.relay !== undefined) throw new Error('relay already started');
-    this.relay = await EdgeRelay.bind(this.d.suite, opts);
+    const { suite, signingSeed, signingPublic } = this.d;
+    this.relay = await EdgeRelay.bind(suite, opts, {
+      publicKey: signingPublic,
+      sign: (message) => suite.ed25519Sign(signingSeed, message),
+    });
     this.installRelayKey();
     this.d.log.info('edge relay listening', { udp: this.relay.local, fanout: opts.fanout });
   }

@@ -80,7 +80,7 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
       origin: uint,
       next: uint,
       head: uint,
-      items: fc.array(fc.record({ seq: uint, envelope: bytes(300) }), { maxLength: 5 }),
+      items: fc.array(fc.record({ seq: uint, entry: bytes(300) }), { maxLength: 5 }),
     }),
   }),
   fc.record({

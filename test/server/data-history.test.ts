@@ -17,7 +17,7 @@ test('seqs are dense; a pull returns what is held from fromSeq on, and where the
   t.deepEqual(h.stream, { origin, next: 5 });
   const r = h.pull(origin, 2);
   t.deepEqual(
-    r.items.map((i) => [i.seq, i.envelope[0]]),
+    r.items.map((i) => [i.seq, i.entry[0]]),
     [
       [2, 2],
       [3, 3],

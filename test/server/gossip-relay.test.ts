@@ -30,9 +30,14 @@ import {
   isRekeyId,
   openAddrHints,
   openRekeyItem,
+  openStreamItem,
+  judgeStreamItem,
+  signStreamEntry,
+  streamItem,
   dataId,
   type CorePull,
   type Item,
+  type StreamSigner,
 } from '../../gossip-edge/index.js';
 import { EdgeRelay, type GossipTarget } from '../../core-group/server/index.js';
 
@@ -91,6 +96,11 @@ interface Leaf {
   keyring: DataKeyring;
 }
 
+/** A core server's stream signer from its signing seed. */
+function streamSigner(suite: CipherSuite, seed: Uint8Array): StreamSigner {
+  return { publicKey: suite.ed25519PublicKey(seed), sign: (m) => suite.ed25519Sign(seed, m) };
+}
+
 async function makeLeaf(
   suite: CipherSuite,
   tree: LeafKeyTree,
@@ -118,14 +128,24 @@ async function makeLeaf(
     suite,
     {
       admit: (item: Item) => {
-        if (!isRekeyId(item.id)) return true;
+        if (!isRekeyId(item.id))
+          // The leaf client's check: a data item signed by a core server for its stream position.
+          return (
+            judgeStreamItem(
+              item,
+              leaf.keys.epoch,
+              (key) => Buffer.from(key).equals(signer),
+              (key, m, sig) => suite.ed25519Verify(key, m, sig),
+            ) === 'ok'
+          );
         const push = openRekeyItem(item);
         return suite.ed25519Verify(signer, signedBytes(decodeHeader(push.header)), push.signature);
       },
       deliver: (item: Item) => {
         if (!isRekeyId(item.id)) {
           try {
-            leaf.data.push(new TextDecoder().decode(leaf.opener.open(item.payload).data));
+            const envelope = openStreamItem(item)!.envelope;
+            leaf.data.push(new TextDecoder().decode(leaf.opener.open(envelope).data));
           } catch (e) {
             // A departed leaf may still be handed the item by a peer answering its pull under
             // the old epoch's grace window: sealed under the new key, it cannot read it.
@@ -161,12 +181,11 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
   );
   const seed = suite.randomBytes(32);
   const signer = suite.ed25519PublicKey(seed);
-  const relay = await EdgeRelay.bind(suite, {
-    host: '127.0.0.1',
-    port: 0,
-    fanout: 3,
-    maxDatagramBytes: 8192,
-  });
+  const relay = await EdgeRelay.bind(
+    suite,
+    { host: '127.0.0.1', port: 0, fanout: 3, maxDatagramBytes: 8192 },
+    streamSigner(suite, seed),
+  );
   const leaves = await Promise.all(
     Array.from({ length: n }, (_, slot) => makeLeaf(suite, tree, slot, signer)),
   );
@@ -269,14 +288,13 @@ async function smallGroup(slots: readonly number[]): Promise<{
     },
     8,
   );
-  const signer = suite.ed25519PublicKey(suite.randomBytes(32));
-  const leaves = await Promise.all(slots.map((slot) => makeLeaf(suite, tree, slot, signer)));
-  const relay = await EdgeRelay.bind(suite, {
-    host: '127.0.0.1',
-    port: 0,
-    fanout: 1,
-    maxDatagramBytes: 8192,
-  });
+  const signer = streamSigner(suite, suite.randomBytes(32));
+  const leaves = await Promise.all(slots.map((slot) => makeLeaf(suite, tree, slot, signer.publicKey)));
+  const relay = await EdgeRelay.bind(
+    suite,
+    { host: '127.0.0.1', port: 0, fanout: 1, maxDatagramBytes: 8192 },
+    signer,
+  );
   relay.installKey(tree.epoch, tree.groupKey()!);
   const targets = (ls: readonly Leaf[]): GossipTarget[] =>
     ls.map((l) => ({
@@ -294,6 +312,77 @@ async function fourLeaves(): ReturnType<typeof smallGroup> {
   for (const l of group.leaves) l.link.seed(group.relay.seedFor(l.slot, group.targets(group.leaves)));
   return group;
 }
+
+test('an insider cannot squat a stream position: a forged or replayed entry is refused and the real one still arrives', async (t) => {
+  const { suite, leaves, relay, targets } = await fourLeaves();
+  try {
+    const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
+    const say = (text: string): Uint8Array => sealer.seal(new TextEncoder().encode(text));
+    t.true(relay.injectData(say('m0'), targets(leaves)));
+    await until('m0 everywhere', () => leaves.every((l) => l.data.includes('m0')));
+    const { origin, next } = relay.stream;
+    const genuine = relay.pull(origin, next - 1, Date.now()).items[0]!.entry; // m0's signed entry
+
+    // An insider holds the group key (its datagrams pass the MAC) and takes the NEXT position
+    // of the server's stream twice: junk signed by a key of its own, and m0's genuine entry
+    // replayed there. Both go straight to the target.
+    const target = leaves[3]!;
+    const epoch = target.keys.epoch;
+    const insider = new MacAuthenticator(suite);
+    insider.install(epoch, target.keys.groupKey());
+    const squat = (entry: Uint8Array): Uint8Array => {
+      const unsigned = {
+        epoch,
+        sender: leaves[1]!.link.self!,
+        body: { kind: 'push' as const, hop: 1, items: [streamItem(entry, origin, next)] },
+      };
+      return encodeEnvelope({ ...unsigned, tag: insider.tag(unsigned)! });
+    };
+    const junk = signStreamEntry(
+      { publicKey: suite.ed25519PublicKey(suite.randomBytes(32)), sign: () => new Uint8Array(64) },
+      origin,
+      next,
+      say('junk'),
+    );
+    const forgedBySelf = signStreamEntry(
+      (() => {
+        const seed = suite.randomBytes(32);
+        return {
+          publicKey: suite.ed25519PublicKey(seed),
+          sign: (m: Uint8Array) => suite.ed25519Sign(seed, m),
+        };
+      })(),
+      origin,
+      next,
+      say('junk'),
+    );
+    const before = target.link.counters.dropped['rejected'];
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    for (const entry of [junk, forgedBySelf, genuine])
+      await new Promise<void>((r) =>
+        sock.send(squat(entry), target.link.endpoint.port, '127.0.0.1', () => r()),
+      );
+    sock.close();
+    await until(
+      'the three squatting items refused',
+      () => target.link.counters.dropped['rejected'] >= before + 3,
+    );
+
+    // The real entry for that position, injected only at the other leaves: it reaches the target
+    // by gossip, because the target never took the position as seen.
+    t.true(relay.injectData(say('m1'), targets(leaves.slice(0, 3))));
+    await until('m1 everywhere, the target included', () => leaves.every((l) => l.data.includes('m1')));
+    t.false(leaves.some((l) => l.data.includes('junk')));
+    t.deepEqual(
+      target.data.filter((d) => d === 'm0'),
+      ['m0'],
+      'the replayed m0 was not delivered again',
+    );
+  } finally {
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
 
 test('a slot move (compaction): the link re-keys its node to the new id and keeps its views', async (t) => {
   const { suite, leaves, relay, targets } = await fourLeaves();
@@ -376,13 +465,11 @@ test('data catch-up: a gap in the relay stream that gossip does not fill is pull
 
 test('data pulls share a server-wide byte budget: a reply it cuts short says where to resume', async (t) => {
   const suite = await loadSuite();
-  const relay = await EdgeRelay.bind(suite, {
-    host: '127.0.0.1',
-    port: 0,
-    fanout: 1,
-    maxDatagramBytes: 8192,
-    pullBytesPerSec: 3000,
-  });
+  const relay = await EdgeRelay.bind(
+    suite,
+    { host: '127.0.0.1', port: 0, fanout: 1, maxDatagramBytes: 8192, pullBytesPerSec: 3000 },
+    streamSigner(suite, suite.randomBytes(32)),
+  );
   try {
     const keyring = new DataKeyring(suite);
     keyring.install(1, suite.randomBytes(32));
@@ -391,7 +478,7 @@ test('data pulls share a server-wide byte budget: a reply it cuts short says whe
     const sink: GossipTarget = { id: 0, host: '127.0.0.1', port: 9, endpoint: '127.0.0.1:9' };
     for (let k = 0; k < 4; k++) t.true(relay.injectData(sealer.seal(new Uint8Array(1000)), [sink]));
     const { origin } = relay.stream;
-    const first = relay.pull(origin, 0, 0); // a full bucket: 3000 bytes, two ~1.1 KB envelopes
+    const first = relay.pull(origin, 0, 0); // a full bucket: 3000 bytes, two ~1.2 KB entries
     t.deepEqual(
       first.items.map((i) => i.seq),
       [0, 1],
