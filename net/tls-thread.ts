@@ -9,7 +9,8 @@
  * sees the same interface, and the threads exchange operations in one message per event-loop
  * turn each way:
  *
- *   main → thread   send(peer, bytes) · disconnect(peer, detail) · control(payload) · listen · close
+ *   main → thread   send(peer, bytes) · ack(bytes) · disconnect(peer, detail) · control(payload) ·
+ *                   listen · close
  *   thread → main   up(peer, remote IP, info) · down(peer, reason, detail) · message(peer, bytes) ·
  *                   handshakeFailed(remote, reason, detail) · event(payload) · ack(bytes) ·
  *                   stats(counters, thread CPU) · listening / listenFailed · closed
@@ -22,7 +23,8 @@
  * knows the link is not up or the bytes handed to the thread and not yet taken by it exceed
  * `maxInFlightBytes` (bounded like a socket queue); a send the thread then cannot queue (link just
  * went down, its socket queue full) is dropped there and counted in `stats.sendQueueFull`.
- * `disconnect` takes effect on the thread; onPeerDown follows from there. If the thread dies, every
+ * `disconnect` takes effect on the thread; onPeerDown follows from there. The other way, message
+ * bytes the main thread has not taken yet are capped too: the thread stops reading (LinkThreadHost). If the thread dies, every
  * up link is reported down ('error') and a new thread listens again on the same address.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -32,6 +34,7 @@ import type { TlsTransport, TlsTransportStats } from './tls.js';
 
 type ToThread =
   | readonly ['send', string, Uint8Array]
+  | readonly ['ack', number]
   | readonly ['disconnect', string, string]
   | readonly ['control', unknown]
   | readonly ['listen', number, string]
@@ -105,6 +108,7 @@ const zeroStats = (): TlsTransportStats => ({
   badFrames: 0,
   handshakeFailures: 0,
   sendQueueFull: 0,
+  readPauses: 0,
 });
 
 function addStats(a: TlsTransportStats, b: TlsTransportStats): TlsTransportStats {
@@ -114,6 +118,7 @@ function addStats(a: TlsTransportStats, b: TlsTransportStats): TlsTransportStats
     badFrames: a.badFrames + b.badFrames,
     handshakeFailures: a.handshakeFailures + b.handshakeFailures,
     sendQueueFull: a.sendQueueFull + b.sendQueueFull,
+    readPauses: a.readPauses + b.readPauses,
   };
 }
 
@@ -126,17 +131,27 @@ export interface LinkThreadHooks {
   control?(payload: unknown): void | Promise<void>;
 }
 
-/** Runs on the worker thread: serves a TlsTransport to the main thread's ThreadTransport. */
+/**
+ * Runs on the worker thread: serves a TlsTransport to the main thread's ThreadTransport.
+ * Bounded the other way too: message bytes handed to the main thread and not yet taken by it
+ * are capped (`maxUnackedBytes`); beyond, the thread stops reading from every link until the
+ * main thread has caught up to half of it, so a main thread that falls behind (a long stack
+ * event, a state transfer) makes TCP push back on the leaves instead of queueing without bound.
+ */
 export class LinkThreadHost {
   private readonly out: OpBatch<FromThread>;
   private transport: TlsTransport | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
+  private unacked = 0;
+  private readonly maxUnackedBytes: number;
 
   constructor(
     private readonly port: MessagePort,
     private readonly hooks: LinkThreadHooks = {},
+    opts: { readonly maxUnackedBytes?: number } = {},
   ) {
     this.out = new OpBatch((ops) => port.postMessage(ops));
+    this.maxUnackedBytes = opts.maxUnackedBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
   }
 
   /** For the TlsTransport's onHandshakeFailed option. */
@@ -153,7 +168,11 @@ export class LinkThreadHost {
     if (this.transport !== undefined) throw new Error('LinkThreadHost: already serving');
     this.transport = transport;
     transport.setHandler({
-      onMessage: (from, data) => this.out.push(['message', from, ownBytes(data)]),
+      onMessage: (from, data) => {
+        this.out.push(['message', from, ownBytes(data)]);
+        this.unacked += data.length;
+        if (this.unacked > this.maxUnackedBytes) transport.setReading(false);
+      },
       onPeerUp: (peer) =>
         this.out.push(['up', peer, transport.remoteAddress(peer), this.hooks.infoOf?.(peer)]),
       onPeerDown: (peer, reason, detail) => this.out.push(['down', peer, reason, detail ?? '']),
@@ -175,6 +194,10 @@ export class LinkThreadHost {
         case 'send':
           taken += op[2].length;
           t.send(op[1], op[2]); // false: dropped here, counted by the transport if its queue was full
+          break;
+        case 'ack':
+          this.unacked = Math.max(0, this.unacked - op[1]);
+          if (this.unacked <= this.maxUnackedBytes / 2) t.setReading(true);
           break;
         case 'disconnect':
           t.disconnect(op[1], op[2]);
@@ -368,6 +391,7 @@ export class ThreadTransport implements LinkTransport {
   }
 
   private received(ops: FromThread[]): void {
+    let taken = 0;
     for (const op of ops) {
       switch (op[0]) {
         case 'up': {
@@ -385,6 +409,7 @@ export class ThreadTransport implements LinkTransport {
           if (this.up.delete(op[1])) this.handler.onPeerDown?.(op[1], op[2], op[3]);
           break;
         case 'message':
+          taken += op[2].length;
           if (this.up.has(op[1])) this.handler.onMessage(op[1], op[2]);
           break;
         case 'handshakeFailed':
@@ -413,6 +438,7 @@ export class ThreadTransport implements LinkTransport {
           break;
       }
     }
+    if (taken > 0) this.out?.push(['ack', taken]); // the thread may read again (LinkThreadHost)
   }
 
   private exited(worker: Worker, code: number): void {

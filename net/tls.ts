@@ -73,6 +73,8 @@ export interface TlsTransportStats {
   badFrames: number;
   handshakeFailures: number;
   sendQueueFull: number;
+  /** Times reading from the links stopped because their consumer fell behind (`setReading`). */
+  readPauses: number;
 }
 
 type LinkState = 'handshake' | 'up' | 'closed';
@@ -101,6 +103,7 @@ export class TlsTransport implements LinkTransport {
     badFrames: 0,
     handshakeFailures: 0,
     sendQueueFull: 0,
+    readPauses: 0,
   };
 
   private readonly maxQueuedBytes: number;
@@ -112,6 +115,7 @@ export class TlsTransport implements LinkTransport {
   private readonly sockets = new Set<Link>(); // every open socket, any state
   private readonly current = new Map<string, Link>(); // the one up link per identity
   private closing = false;
+  private reading = true;
 
   constructor(private readonly opts: TlsTransportOptions) {
     this.local = opts.local;
@@ -215,6 +219,23 @@ export class TlsTransport implements LinkTransport {
     }
     link.socket.write(frameForStream(data, this.maxMessageBytes));
     return true;
+  }
+
+  /**
+   * Stops (false) or restarts (true) reading from every link, for a consumer of onMessage that
+   * fell behind: the sockets' buffers fill and TCP pushes back on the peers.
+   */
+  setReading(on: boolean): void {
+    if (this.reading === on) return;
+    this.reading = on;
+    if (!on) this.stats.readPauses++;
+    // Only links that read through `received` (an accepted identity): resuming a dialed socket
+    // still in its handshake would set it flowing with no data listener, and lose what arrives.
+    for (const link of this.sockets) {
+      if (link.peer === undefined || link.state === 'closed') continue;
+      if (on) link.socket.resume();
+      else link.socket.pause();
+    }
   }
 
   /** Identities with an up link. */
@@ -334,6 +355,7 @@ export class TlsTransport implements LinkTransport {
     link.peer = id;
     link.socket.write(frameForStream(LINK_HELLO, this.maxMessageBytes));
     link.socket.on('data', (chunk: Buffer) => this.received(link, chunk));
+    if (!this.reading) link.socket.pause(); // a data listener set the socket flowing
   }
 
   private received(link: Link, chunk: Buffer): void {

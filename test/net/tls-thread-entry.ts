@@ -12,19 +12,24 @@ export interface EntryData {
   readonly group: string;
   readonly tls: { cert: string; key: string; ca: string };
   readonly maxMessageBytes: number;
+  readonly maxUnackedBytes?: number;
 }
 
 const d = workerData as EntryData;
-const host = new LinkThreadHost(parentPort!, {
-  infoOf: (peer) => ({ peer, threadId }),
-  control: (payload) => {
-    if (payload === 'crash')
-      setImmediate(() => {
-        throw new Error('boom on the TLS thread');
-      });
-    else host.emit({ echo: payload });
+const host = new LinkThreadHost(
+  parentPort!,
+  {
+    infoOf: (peer) => ({ peer, threadId }),
+    control: (payload) => {
+      if (payload === 'crash')
+        setImmediate(() => {
+          throw new Error('boom on the TLS thread');
+        });
+      else host.emit({ echo: payload });
+    },
   },
-});
+  d.maxUnackedBytes !== undefined ? { maxUnackedBytes: d.maxUnackedBytes } : {},
+);
 host.serve(
   new TlsTransport({
     local: d.local,

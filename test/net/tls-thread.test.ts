@@ -37,9 +37,16 @@ interface Events {
 function threaded(
   t: ExecutionContext,
   extra: Partial<ThreadTransportOptions> = {},
+  entry: Partial<EntryData> = {},
 ): { tr: ThreadTransport; ev: Events } {
   const ev: Events = { ups: [], downs: [], messages: [], infos: [], events: [], failures: [], exits: [] };
-  const data: EntryData = { local: server.uri, group: GROUP, tls: server.tls, maxMessageBytes: MAX_MESSAGE };
+  const data: EntryData = {
+    local: server.uri,
+    group: GROUP,
+    tls: server.tls,
+    maxMessageBytes: MAX_MESSAGE,
+    ...entry,
+  };
   const tr = new ThreadTransport({
     local: server.uri,
     maxMessageBytes: MAX_MESSAGE,
@@ -184,6 +191,30 @@ test('bounded: bytes handed to the thread and not yet taken are capped; the cap 
   await until(() => c.got.length === 4, 'the four accepted messages at the client');
   t.true(tr.send(client.uri, big), 'the thread took them: room again');
   await until(() => c.got.length === 5, 'the fifth');
+});
+
+test('bounded the other way: a main thread that falls behind makes the thread stop reading, then resume', async (t) => {
+  const { tr, ev } = threaded(t, {}, { maxUnackedBytes: 4 * MAX_MESSAGE });
+  const { port } = await tr.listen(0);
+  const c = dialer(t, client);
+  await c.tr.connect('127.0.0.1', port);
+  await until(() => ev.ups.length === 1, 'the link up');
+  const n = 40;
+  for (let i = 0; i < n; i++) t.true(c.tr.send(server.uri, new Uint8Array(MAX_MESSAGE - 8).fill(i)));
+  // The main thread is busy (one long synchronous stretch) while those arrive on the thread.
+  const until0 = Date.now() + 400;
+  while (Date.now() < until0) {
+    /* a stack event that takes its time */
+  }
+  await until(
+    () => ev.messages.length === n,
+    'every message taken, in order, once the main thread catches up',
+  );
+  t.deepEqual(
+    ev.messages.map((m) => m.data[0]),
+    Array.from({ length: n }, (_, i) => i),
+  );
+  await until(() => tr.stats.readPauses >= 1, 'the thread reporting that it paused reading');
 });
 
 test('close: up links reported down, later sends refused, a second close is a no-op', async (t) => {
