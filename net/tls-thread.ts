@@ -30,7 +30,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import type { LinkDownReason, LinkTransport, TransportHandler } from './transport.js';
-import type { TlsTransport, TlsTransportStats } from './tls.js';
+import { zeroTlsStats, type TlsTransport, type TlsTransportStats } from './tls.js';
 
 type ToThread =
   | readonly ['send', string, Uint8Array]
@@ -102,24 +102,10 @@ function ownBytes(b: Uint8Array): Uint8Array {
   return c;
 }
 
-const zeroStats = (): TlsTransportStats => ({
-  linksUp: 0,
-  replaced: 0,
-  badFrames: 0,
-  handshakeFailures: 0,
-  sendQueueFull: 0,
-  readPauses: 0,
-});
-
 function addStats(a: TlsTransportStats, b: TlsTransportStats): TlsTransportStats {
-  return {
-    linksUp: a.linksUp + b.linksUp,
-    replaced: a.replaced + b.replaced,
-    badFrames: a.badFrames + b.badFrames,
-    handshakeFailures: a.handshakeFailures + b.handshakeFailures,
-    sendQueueFull: a.sendQueueFull + b.sendQueueFull,
-    readPauses: a.readPauses + b.readPauses,
-  };
+  const sum = zeroTlsStats();
+  for (const k of Object.keys(sum) as (keyof TlsTransportStats)[]) sum[k] = a[k] + b[k];
+  return sum;
 }
 
 // ── the worker thread's side ─────────────────────────────────────────────────────────────────
@@ -266,8 +252,8 @@ export class ThreadTransport implements LinkTransport {
   private inFlight = 0;
   private localDrops = 0;
   /** Counters of dead threads, and the live thread's last report. */
-  private pastStats = zeroStats();
-  private threadStats = zeroStats();
+  private pastStats = zeroTlsStats();
+  private threadStats = zeroTlsStats();
   private pastCpu = 0;
   private threadCpu: number | undefined;
   private address: { host: string; port: number } | undefined;
@@ -447,7 +433,7 @@ export class ThreadTransport implements LinkTransport {
     this.out = undefined;
     this.inFlight = 0;
     this.pastStats = addStats(this.pastStats, this.threadStats);
-    this.threadStats = zeroStats();
+    this.threadStats = zeroTlsStats();
     this.pastCpu += this.threadCpu ?? 0;
     this.threadCpu = undefined;
     const detail = `TLS thread exited with code ${code}${this.threadError ? `: ${this.threadError}` : ''}`;

@@ -77,6 +77,11 @@ export interface TlsTransportStats {
   readPauses: number;
 }
 
+/** Every counter at zero. */
+export function zeroTlsStats(): TlsTransportStats {
+  return { linksUp: 0, replaced: 0, badFrames: 0, handshakeFailures: 0, sendQueueFull: 0, readPauses: 0 };
+}
+
 type LinkState = 'handshake' | 'up' | 'closed';
 
 interface Link {
@@ -97,14 +102,7 @@ const noHandler: TransportHandler<string> = { onMessage: () => {} };
 export class TlsTransport implements LinkTransport {
   readonly local: string;
   readonly maxMessageBytes: number;
-  readonly stats: TlsTransportStats = {
-    linksUp: 0,
-    replaced: 0,
-    badFrames: 0,
-    handshakeFailures: 0,
-    sendQueueFull: 0,
-    readPauses: 0,
-  };
+  readonly stats: TlsTransportStats = zeroTlsStats();
 
   private readonly maxQueuedBytes: number;
   private readonly handshakeTimeoutMs: number;

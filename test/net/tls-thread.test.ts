@@ -86,6 +86,20 @@ function dialer(t: ExecutionContext, member: TestMember) {
   return { tr, got, downs };
 }
 
+/** A threaded server with `client` linked to it (the link up on the main thread). */
+async function linked(
+  t: ExecutionContext,
+  extra: Partial<ThreadTransportOptions> = {},
+  entry: Partial<EntryData> = {},
+): Promise<{ tr: ThreadTransport; ev: Events; port: number; c: ReturnType<typeof dialer> }> {
+  const { tr, ev } = threaded(t, extra, entry);
+  const { port } = await tr.listen(0);
+  const c = dialer(t, client);
+  t.is(await c.tr.connect('127.0.0.1', port), server.uri);
+  await until(() => ev.ups.length === 1, 'the link up on the main thread');
+  return { tr, ev, port, c };
+}
+
 async function until(cond: () => boolean, what: string, ms = 8000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -95,11 +109,7 @@ async function until(cond: () => boolean, what: string, ms = 8000): Promise<void
 }
 
 test('a link through the TLS thread: info before up, messages both ways, remote address, disconnect', async (t) => {
-  const { tr, ev } = threaded(t);
-  const { port } = await tr.listen(0);
-  const c = dialer(t, client);
-  t.is(await c.tr.connect('127.0.0.1', port), server.uri);
-  await until(() => ev.ups.length === 1, 'the link up on the main thread');
+  const { tr, ev, c } = await linked(t);
   t.deepEqual(ev.ups, [client.uri]);
   t.like(ev.infos[0], { peer: client.uri }); // the thread entry's infoOf, delivered with the up
   t.is(tr.remoteAddress(client.uri), '127.0.0.1');
@@ -148,11 +158,7 @@ test('onLinkUp refusing a link closes it without onPeerUp; a refused certificate
 });
 
 test('the thread dies: its links go down, a new thread listens on the same port and peers link again', async (t) => {
-  const { tr, ev } = threaded(t);
-  const { port } = await tr.listen(0);
-  const c = dialer(t, client);
-  await c.tr.connect('127.0.0.1', port);
-  await until(() => ev.ups.length === 1, 'the first link up');
+  const { tr, ev, port, c } = await linked(t);
   const firstThread = (ev.infos[0] as { threadId: number }).threadId;
 
   tr.control('crash');
@@ -179,11 +185,7 @@ test('the thread dies: its links go down, a new thread listens on the same port 
 });
 
 test('bounded: bytes handed to the thread and not yet taken are capped; the cap frees as the thread takes them', async (t) => {
-  const { tr, ev } = threaded(t, { maxInFlightBytes: 4 * MAX_MESSAGE });
-  const { port } = await tr.listen(0);
-  const c = dialer(t, client);
-  await c.tr.connect('127.0.0.1', port);
-  await until(() => ev.ups.length === 1, 'the link up');
+  const { tr, c } = await linked(t, { maxInFlightBytes: 4 * MAX_MESSAGE });
   const big = new Uint8Array(MAX_MESSAGE).fill(5);
   const accepted = Array.from({ length: 6 }, () => tr.send(client.uri, big)); // one event-loop turn
   t.deepEqual(accepted, [true, true, true, true, false, false]);
@@ -194,11 +196,7 @@ test('bounded: bytes handed to the thread and not yet taken are capped; the cap 
 });
 
 test('bounded the other way: a main thread that falls behind makes the thread stop reading, then resume', async (t) => {
-  const { tr, ev } = threaded(t, {}, { maxUnackedBytes: 4 * MAX_MESSAGE });
-  const { port } = await tr.listen(0);
-  const c = dialer(t, client);
-  await c.tr.connect('127.0.0.1', port);
-  await until(() => ev.ups.length === 1, 'the link up');
+  const { tr, ev, c } = await linked(t, {}, { maxUnackedBytes: 4 * MAX_MESSAGE });
   const n = 40;
   for (let i = 0; i < n; i++) t.true(c.tr.send(server.uri, new Uint8Array(MAX_MESSAGE - 8).fill(i)));
   // The main thread is busy (one long synchronous stretch) while those arrive on the thread.
@@ -218,11 +216,7 @@ test('bounded the other way: a main thread that falls behind makes the thread st
 });
 
 test('close: up links reported down, later sends refused, a second close is a no-op', async (t) => {
-  const { tr, ev } = threaded(t);
-  const { port } = await tr.listen(0);
-  const c = dialer(t, client);
-  await c.tr.connect('127.0.0.1', port);
-  await until(() => ev.ups.length === 1, 'the link up');
+  const { tr, ev } = await linked(t);
   await tr.close();
   t.deepEqual(
     ev.downs.map((d) => [d.peer, d.reason]),
