@@ -7,11 +7,12 @@
  *   the part), payload = a leaf-protocol RekeyPush with that one part — the signed header, the
  *   signer's key and signature travel with every part, so each leaf verifies the core server's
  *   signature exactly as on the TLS path.
- * - A sealed data envelope (data-envelope.ts): id dataId(origin, seq) of the core server's data
+ * - Sealed data envelopes (data-envelope.ts): id dataId(origin, seq) of the core server's data
  *   stream that injected it (each relay numbers what it injects densely under its own origin,
  *   so a leaf can see what it missed and pull it from its server), whole-group scope, payload =
- *   a StreamEntry: the envelope signed by that server over (origin, seq, envelope), so the id
- *   is bound to the envelope and only a core server can fill a stream position. Copies injected by several servers carry different ids; a leaf whose
+ *   a StreamEntry: the envelopes the relay injected in one turn (one epoch), signed by that
+ *   server over (origin, seq, envelopes), so the id is bound to its content and only a core
+ *   server can fill a stream position. Copies injected by several servers carry different ids; a leaf whose
  *   overlay mixes servers' leaves (after failovers) gets both, and its data replay window takes
  *   the second for what it is (`LeafClient` stats `dataDuplicates`).
  */
@@ -53,29 +54,34 @@ export function openRekeyItem(item: Item): RekeyPush {
   return push;
 }
 
-/** Signs a core server's data stream entries (its rekey-signing key). */
+/** Signs a core server's data stream entries (with its rekey-signing key). */
 export interface StreamSigner {
   readonly publicKey: Uint8Array;
   sign(message: Uint8Array): Uint8Array;
 }
 
-/** The encoded StreamEntry of `envelope` at seq `seq` of the signer's stream `origin`. */
+/** The encoded StreamEntry of `envelopes` (one sealing epoch) at seq `seq` of the signer's stream `origin`. */
 export function signStreamEntry(
   signer: StreamSigner,
   origin: number,
   seq: number,
-  envelope: Uint8Array,
+  envelopes: readonly Uint8Array[],
 ): Uint8Array {
-  const sig = signer.sign(streamSignedBytes(origin, seq, envelope));
-  return encode(StreamEntry, { signer: signer.publicKey, signature: sig, envelope }, MAX_STREAM_ENTRY_BYTES);
+  const sig = signer.sign(streamSignedBytes(origin, seq, envelopes));
+  return encode(
+    StreamEntry,
+    { signer: signer.publicKey, signature: sig, envelopes: [...envelopes] },
+    MAX_STREAM_ENTRY_BYTES,
+  );
 }
 
-/** The item for an encoded StreamEntry at (origin, seq); throws DecodeError on garbage. */
+/** The item for an encoded StreamEntry at (origin, seq); throws DecodeError on garbage or no envelopes. */
 export function streamItem(entry: Uint8Array, origin: number, seq: number): Item {
-  const h = decodeDataEnvelope(decode(StreamEntry, entry).envelope).header;
+  const first = decode(StreamEntry, entry).envelopes[0];
+  if (first === undefined) throw new DecodeError('bad-value', 'a stream entry without envelopes');
   return {
     id: dataId(origin, seq),
-    epoch: h.epoch,
+    epoch: decodeDataEnvelope(first).header.epoch,
     scopeStart: 0,
     scopeEnd: WHOLE_GROUP_END,
     bytes: entry.length,
@@ -83,19 +89,21 @@ export function streamItem(entry: Uint8Array, origin: number, seq: number): Item
   };
 }
 
-/** A data item opened: its entry and the envelope's clear header. */
+/** A data item opened: its entry and its envelopes' clear headers. */
 export interface OpenedStreamItem extends StreamEntry {
-  readonly header: DataEnvelopeHeader;
+  readonly headers: readonly DataEnvelopeHeader[];
 }
 
 /**
- * A data item's entry, if the item's epoch agrees with its envelope's (else undefined); throws
- * DecodeError on garbage. Says nothing of the signature: see `judgeStreamItem`.
+ * A data item's entry, if it holds envelopes and all of them are of the item's epoch (else
+ * undefined); throws DecodeError on garbage. Says nothing of the signature: see
+ * `judgeStreamItem`.
  */
 export function openStreamItem(item: Item): OpenedStreamItem | undefined {
   const entry = decode(StreamEntry, item.payload);
-  const header = decodeDataEnvelope(entry.envelope).header;
-  return item.epoch === header.epoch ? { ...entry, header } : undefined;
+  const headers = entry.envelopes.map((e) => decodeDataEnvelope(e).header);
+  if (headers.length === 0 || headers.some((h) => h.epoch !== item.epoch)) return undefined;
+  return { ...entry, headers };
 }
 
 /** How a leaf judges a data item before storing, relaying or marking it seen. */
@@ -122,8 +130,8 @@ export function judgeStreamItem(
     throw e;
   }
   if (entry === undefined) return 'refused';
-  if (entry.header.epoch > heldEpoch) return 'later';
+  if (item.epoch > heldEpoch) return 'later';
   if (!isSigner(entry.signer)) return 'refused';
-  const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelope);
+  const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelopes);
   return verify(entry.signer, message, entry.signature) ? 'ok' : 'refused';
 }

@@ -84,6 +84,8 @@ export {
   DataPull,
   DataPullReply,
   StreamEntry,
+  MAX_ENTRY_ENVELOPES,
+  streamEntryBytes,
   MAX_STREAM_ENTRY_BYTES,
   streamSignedBytes,
   MAX_PULL_ITEMS,

@@ -911,12 +911,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     if (this.keys === undefined) return;
     if (!isRekeyId(item.id)) {
       const entry = openStreamItem(item)!; // checked in admitItem
-      // Our own publications come back through the core relay: not news to us.
-      if (entry.header.sender === this.memberId) return;
-      if (this.onData(entry.envelope, true)) {
-        if (this.pulling) this.stats.pulledData++;
-        else this.stats.gossipData++;
-      }
+      entry.envelopes.forEach((envelope, i) => {
+        // Our own publications come back through the core relay: not news to us.
+        if (entry.headers[i]!.sender === this.memberId) return;
+        if (this.onData(envelope, true)) {
+          if (this.pulling) this.stats.pulledData++;
+          else this.stats.gossipData++;
+        }
+      });
       return;
     }
     const push = openRekeyItem(item);

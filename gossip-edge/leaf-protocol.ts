@@ -32,6 +32,7 @@ import {
   string,
   struct,
   varuint,
+  varuintBytes,
   type Codec,
   type CodecValue,
 } from '../wire/index.js';
@@ -131,27 +132,50 @@ export const DataFrame = struct({ envelope: bytes(MAX_ENVELOPE_BYTES) });
 export type DataFrame = CodecValue<typeof DataFrame>;
 
 /**
- * An envelope at position (origin, seq) of a core server's data stream, as it travels in the
- * gossip overlay and in pull replies: signed by the server that numbered it, over
- * `streamSignedBytes(origin, seq, envelope)`. Leaves store, relay and mark as seen only entries
+ * The envelopes at position (origin, seq) of a core server's data stream, as they travel in the
+ * gossip overlay and in pull replies: the relay puts the envelopes of one sealing epoch that it
+ * injects in one event-loop turn into one entry (a burst costs one signature, one item id and
+ * one digest slot per entry, not per envelope), signed by the server that numbered it over
+ * `streamSignedBytes(origin, seq, envelopes)`. Leaves store, relay and mark as seen only entries
  * whose signature checks under a core server's key, so an insider holding the group key cannot
- * squat a future stream position with junk (or a replayed envelope) and have the real entry
+ * squat a future stream position with junk (or a replayed entry) and have the real entry
  * suppressed as already seen.
  */
-export const StreamEntry = struct({ signer: ed25519Public, signature, envelope: bytes(MAX_ENVELOPE_BYTES) });
+export const MAX_ENTRY_ENVELOPES = 64;
+export const StreamEntry = struct({
+  signer: ed25519Public,
+  signature,
+  envelopes: list(MAX_ENTRY_ENVELOPES, bytes(MAX_ENVELOPE_BYTES)),
+});
 export type StreamEntry = CodecValue<typeof StreamEntry>;
-/** An encoded StreamEntry: the envelope plus signer, signature and two length prefixes. */
-export const MAX_STREAM_ENTRY_BYTES = MAX_ENVELOPE_BYTES + ED25519_PUBLIC_BYTES + ED25519_SIGNATURE_BYTES + 8;
+/** The largest encoded StreamEntry (one datagram bounds the relay's far below this). */
+export const MAX_STREAM_ENTRY_BYTES = 96 * 1024;
 const STREAM_ENTRY_LABEL = new TextEncoder().encode('keyglass/stream-entry/v1');
 
-/** What a core server signs for the envelope at seq `seq` of its data stream `origin`. */
-export function streamSignedBytes(origin: number, seq: number, envelope: Uint8Array): Uint8Array {
-  const out = new Uint8Array(STREAM_ENTRY_LABEL.length + 8 + envelope.length);
+/** The encoded size of a StreamEntry holding envelopes of these lengths. */
+export function streamEntryBytes(envelopeLengths: readonly number[]): number {
+  let n = ED25519_PUBLIC_BYTES + ED25519_SIGNATURE_BYTES + varuintBytes(envelopeLengths.length);
+  for (const len of envelopeLengths) n += varuintBytes(len) + len;
+  return n;
+}
+
+/** What a core server signs for the envelopes at seq `seq` of its data stream `origin`. */
+export function streamSignedBytes(origin: number, seq: number, envelopes: readonly Uint8Array[]): Uint8Array {
+  let n = STREAM_ENTRY_LABEL.length + 12;
+  for (const e of envelopes) n += 4 + e.length;
+  const out = new Uint8Array(n);
   out.set(STREAM_ENTRY_LABEL);
   const view = new DataView(out.buffer);
-  view.setUint32(STREAM_ENTRY_LABEL.length, origin);
-  view.setUint32(STREAM_ENTRY_LABEL.length + 4, seq);
-  out.set(envelope, STREAM_ENTRY_LABEL.length + 8);
+  let at = STREAM_ENTRY_LABEL.length;
+  view.setUint32(at, origin);
+  view.setUint32(at + 4, seq);
+  view.setUint32(at + 8, envelopes.length);
+  at += 12;
+  for (const e of envelopes) {
+    view.setUint32(at, e.length);
+    out.set(e, at + 4);
+    at += 4 + e.length;
+  }
   return out;
 }
 

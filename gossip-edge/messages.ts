@@ -4,6 +4,7 @@
  * exact encoded size without encoding (tests hold it equal to the codec), so the simulator
  * can account bytes at a million nodes without serializing.
  */
+import { varuintBytes } from '../wire/index.js';
 import type { ItemId, PeerId } from './ids.js';
 
 /** Scope end of an item addressed to every leaf. */
@@ -83,12 +84,6 @@ export interface Envelope<P = Uint8Array> {
 
 export const MAC_BYTES = 16;
 const FRAME_HEADER = 10;
-
-function varuintBytes(v: number): number {
-  let n = 1;
-  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
-  return n;
-}
 
 function idsBytes(ids: readonly number[]): number {
   let n = varuintBytes(ids.length);

@@ -46,6 +46,13 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Growable output buffer with a hard size cap. Encoding past the cap is a programming error. */
+/** Bytes `Writer.varuint(v)` writes. */
+export function varuintBytes(v: number): number {
+  let n = 1;
+  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
+  return n;
+}
+
 export class Writer {
   private buf: Uint8Array;
   private view: DataView;
@@ -109,9 +116,7 @@ export class Writer {
   /** LEB128 unsigned, minimal, for values up to 2^53 − 1. */
   varuint(v: number): this {
     assertUint(v, MAX_SAFE, 'varuint');
-    let size = 1;
-    for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) size++;
-    this.ensure(size); // the exact size: a value that fits under the cap must not be refused
+    this.ensure(varuintBytes(v)); // the exact size: a value that fits under the cap must not be refused
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);

@@ -30,18 +30,24 @@
  */
 import { UniformInts, type CipherSuite } from '../../crypto/index.js';
 import { UdpTransport } from '../../net/index.js';
-import { DecodeError } from '../../wire/index.js';
+import { DecodeError, varuintBytes } from '../../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
   LIMITS,
+  MAX_ENTRY_ENVELOPES,
+  MAX_ORIGIN,
+  MAX_STREAM_SEQ,
   MAX_PULL_ITEMS,
   MAX_PULL_REPLY_BYTES,
   MacAuthenticator,
   streamItem,
+  streamEntryBytes,
   signStreamEntry,
+  dataId,
+  decodeDataEnvelope,
   emptyPushBytes,
   itemBytes,
   lowerBound,
@@ -86,9 +92,11 @@ export interface RelayStats {
   partsWithoutTarget: number;
   /** Parts / data that went over TLS instead (too large, or no key to MAC under). */
   partsFallback: number;
+  /** Envelopes handed to the overlay, and the stream entries they went in. */
   dataInjected: number;
+  dataEntries: number;
   dataFallback: number;
-  /** Pulls of the data stream answered, the envelopes they carried, and replies the budget cut short. */
+  /** Pulls of the data stream answered, the entries they carried, and replies the budget cut short. */
   dataPulls: number;
   dataPulled: number;
   dataPullsThrottled: number;
@@ -162,6 +170,7 @@ export class EdgeRelay {
     partsWithoutTarget: 0,
     partsFallback: 0,
     dataInjected: 0,
+    dataEntries: 0,
     dataFallback: 0,
     dataPulls: 0,
     dataPulled: 0,
@@ -175,6 +184,11 @@ export class EdgeRelay {
   private readonly history: DataHistory;
   private pullBudget: number;
   private pullBudgetAt = 0;
+  /** This turn's envelopes, not yet an entry (injectData). */
+  private pendingData:
+    | { epoch: number; macEpoch: number; targets: readonly GossipTarget[]; envelopes: Uint8Array[] }
+    | undefined;
+  private closed = false;
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -272,30 +286,66 @@ export class EdgeRelay {
   }
 
   /**
-   * Numbers a sealed envelope in this server's stream, keeps it in the history and hands it to
-   * `fanout` + log2(m) random targets; false: it must go over TLS instead.
+   * Hands a sealed envelope to the gossip leaves (false: it cannot go by datagram and must go
+   * over TLS instead). The envelopes of one sealing epoch injected in one event-loop turn become
+   * one entry of this server's stream (MAX_ENTRY_ENVELOPES, one datagram at most): numbered,
+   * signed once, kept in the history and handed to `fanout` + log2(m) random targets when the
+   * turn ends (`flushData`).
    */
   injectData(envelope: Uint8Array, targets: readonly GossipTarget[]): boolean {
     if (targets.length === 0) return true;
-    const { origin, next } = this.history.stream;
-    let item: Item;
+    let epoch: number;
     try {
-      item = streamItem(signStreamEntry(this.signer, origin, next, envelope), origin, next);
+      epoch = decodeDataEnvelope(envelope).header.epoch;
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.stats.dataFallback++;
       return false;
     }
-    const macEpoch = this.heldEpoch(item.epoch) ?? this.epoch;
-    if (!this.fits(macEpoch, item)) {
+    const macEpoch = this.heldEpoch(epoch) ?? this.epoch;
+    if (!this.fitsData(macEpoch, epoch, [envelope.length])) {
       this.stats.dataFallback++;
       return false;
     }
-    this.history.append(item.payload);
-    for (const i of pick(0, targets.length, entryFanout(this.opts.fanout, targets.length)))
-      this.send(targets[i]!, [item], macEpoch);
+    const p = this.pendingData;
+    if (
+      p !== undefined &&
+      (p.epoch !== epoch ||
+        p.macEpoch !== macEpoch ||
+        p.targets !== targets ||
+        p.envelopes.length >= MAX_ENTRY_ENVELOPES ||
+        !this.fitsData(macEpoch, epoch, [...p.envelopes.map((e) => e.length), envelope.length]))
+    )
+      this.flushData();
+    if (this.pendingData === undefined) {
+      this.pendingData = { epoch, macEpoch, targets, envelopes: [] };
+      setImmediate(() => this.flushData());
+    }
+    this.pendingData.envelopes.push(envelope);
     this.stats.dataInjected++;
     return true;
+  }
+
+  /** Numbers, signs, keeps and sends the entry of this turn's envelopes (see injectData). */
+  flushData(): void {
+    const p = this.pendingData;
+    if (p === undefined) return;
+    this.pendingData = undefined;
+    if (this.closed) return;
+    const { origin, next } = this.history.stream;
+    const item = streamItem(signStreamEntry(this.signer, origin, next, p.envelopes), origin, next);
+    this.history.append(item.payload);
+    for (const i of pick(0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
+      this.send(p.targets[i]!, [item], p.macEpoch);
+    this.stats.dataEntries++;
+  }
+
+  /** Can an entry of envelopes of these lengths (sealed in `epoch`) travel in one datagram under `macEpoch`? */
+  private fitsData(macEpoch: number, epoch: number, lengths: readonly number[]): boolean {
+    const payload = streamEntryBytes(lengths);
+    const item =
+      varuintBytes(dataId(MAX_ORIGIN, MAX_STREAM_SEQ)) + varuintBytes(epoch) + 8 + varuintBytes(payload);
+    return this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + item + payload <= this.udp.maxMessageBytes;
   }
 
   /** This server's data stream (what a seed tells a leaf). */
@@ -380,6 +430,7 @@ export class EdgeRelay {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.udp.close();
   }
 }

@@ -142,7 +142,7 @@ export class ServerMetrics {
   });
   readonly gossipItems: Counter<'kind' | 'path'> = new Counter({
     name: 'keyglass_gossip_items_total',
-    help: "Rekey parts and data envelopes for this server's gossip leaves, by path: into the overlay by the edge relay (gossip), pushed over TLS because they could not go by datagram (tls), or sent again from the relay's history to leaves that pulled what gossip did not bring them (pull)",
+    help: "Rekey parts and data envelopes for this server's gossip leaves, by path: into the overlay by the edge relay (gossip), pushed over TLS because they could not go by datagram (tls), or sent again from the relay's history to leaves that pulled what gossip did not bring them (pull: stream entries, each one or more envelopes)",
     labelNames: ['kind', 'path'] as const,
     registers: [this.registry],
     collect: (): void => {

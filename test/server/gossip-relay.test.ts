@@ -144,8 +144,8 @@ async function makeLeaf(
       deliver: (item: Item) => {
         if (!isRekeyId(item.id)) {
           try {
-            const envelope = openStreamItem(item)!.envelope;
-            leaf.data.push(new TextDecoder().decode(leaf.opener.open(envelope).data));
+            for (const envelope of openStreamItem(item)!.envelopes)
+              leaf.data.push(new TextDecoder().decode(leaf.opener.open(envelope).data));
           } catch (e) {
             // A departed leaf may still be handed the item by a peer answering its pull under
             // the old epoch's grace window: sealed under the new key, it cannot read it.
@@ -230,6 +230,8 @@ test('edge relay over real UDP: parts by subtree, data to all, departed leaf and
     const sealer = new DataSealer(suite, live[0]!.keyring, { sender: 1 });
     const sentBefore = relay.stats.datagrams;
     t.true(relay.injectData(sealer.seal(new TextEncoder().encode('hello')), targets.slice(10, 20)));
+    t.is(relay.stats.datagrams, sentBefore, 'sent when the turn ends, as one entry with what else came');
+    relay.flushData();
     t.is(relay.stats.datagrams - sentBefore, 3 + 3, 'handed to fan-out + log2(10) leaves');
     await until('the message reaches every remaining leaf', () =>
       live.every((l) => l.data.includes('hello')),
@@ -313,12 +315,39 @@ async function fourLeaves(): ReturnType<typeof smallGroup> {
   return group;
 }
 
+test('envelopes injected in one turn travel as one signed entry (split where a datagram is full); leaves deliver each', async (t) => {
+  const { suite, leaves, relay, targets } = await fourLeaves();
+  try {
+    const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
+    const all = targets(leaves);
+    const before = relay.stream.next;
+    for (const text of ['a', 'b', 'c'])
+      t.true(relay.injectData(sealer.seal(new TextEncoder().encode(text)), all));
+    await new Promise((r) => setImmediate(r)); // the turn ends: one entry
+    t.is(relay.stream.next, before + 1);
+    t.deepEqual([relay.stats.dataInjected, relay.stats.dataEntries], [3, 1]);
+    await until('a, b and c everywhere', () =>
+      leaves.every((l) => ['a', 'b', 'c'].every((x) => l.data.includes(x))),
+    );
+
+    // 3 KB envelopes: two fill an 8 KiB datagram, the third starts the next entry.
+    for (let k = 0; k < 3; k++) t.true(relay.injectData(sealer.seal(new Uint8Array(3000).fill(65 + k)), all));
+    relay.flushData();
+    t.is(relay.stream.next, before + 3);
+    t.deepEqual([relay.stats.dataInjected, relay.stats.dataEntries], [6, 3]);
+    await until('the big ones everywhere', () => leaves.every((l) => l.data.length === 6));
+  } finally {
+    await Promise.all([relay.close(), ...leaves.map((l) => l.link.close())]);
+  }
+});
+
 test('an insider cannot squat a stream position: a forged or replayed entry is refused and the real one still arrives', async (t) => {
   const { suite, leaves, relay, targets } = await fourLeaves();
   try {
     const sealer = new DataSealer(suite, leaves[0]!.keyring, { sender: 1 });
     const say = (text: string): Uint8Array => sealer.seal(new TextEncoder().encode(text));
     t.true(relay.injectData(say('m0'), targets(leaves)));
+    relay.flushData();
     await until('m0 everywhere', () => leaves.every((l) => l.data.includes('m0')));
     const { origin, next } = relay.stream;
     const genuine = relay.pull(origin, next - 1, Date.now()).items[0]!.entry; // m0's signed entry
@@ -342,7 +371,7 @@ test('an insider cannot squat a stream position: a forged or replayed entry is r
       { publicKey: suite.ed25519PublicKey(suite.randomBytes(32)), sign: () => new Uint8Array(64) },
       origin,
       next,
-      say('junk'),
+      [say('junk')],
     );
     const forgedBySelf = signStreamEntry(
       (() => {
@@ -354,7 +383,7 @@ test('an insider cannot squat a stream position: a forged or replayed entry is r
       })(),
       origin,
       next,
-      say('junk'),
+      [say('junk')],
     );
     const before = target.link.counters.dropped['rejected'];
     const sock = createSocket('udp4');
@@ -444,7 +473,12 @@ test('data catch-up: a gap in the relay stream that gossip does not fill is pull
     t.true(say('m0', a!));
     t.true(say('m1', a!));
     t.true(say('m2', x!));
-    t.deepEqual(relay.stream, { origin: stream.origin, next: stream.next + 3 });
+    relay.flushData();
+    t.deepEqual(
+      relay.stream,
+      { origin: stream.origin, next: stream.next + 3 },
+      'other targets: three entries',
+    );
     await until(
       'x has m2 and asks the core for the gap',
       () => x!.data.includes('m2') && x!.pulls.length > 0,
@@ -476,7 +510,10 @@ test('data pulls share a server-wide byte budget: a reply it cuts short says whe
     relay.installKey(1, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 2 });
     const sink: GossipTarget = { id: 0, host: '127.0.0.1', port: 9, endpoint: '127.0.0.1:9' };
-    for (let k = 0; k < 4; k++) t.true(relay.injectData(sealer.seal(new Uint8Array(1000)), [sink]));
+    for (let k = 0; k < 4; k++) {
+      t.true(relay.injectData(sealer.seal(new Uint8Array(1000)), [sink]));
+      relay.flushData(); // one envelope per entry
+    }
     const { origin } = relay.stream;
     const first = relay.pull(origin, 0, 0); // a full bucket: 3000 bytes, two ~1.2 KB entries
     t.deepEqual(

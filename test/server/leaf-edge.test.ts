@@ -118,7 +118,10 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     const keyring = new DataKeyring(suite);
     keyring.install(machine.epoch, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 9 });
-    for (let k = 0; k < 3; k++) e.deliverData(undefined, sealer.seal(new Uint8Array([k])));
+    for (let k = 0; k < 3; k++) {
+      e.deliverData(undefined, sealer.seal(new Uint8Array([k])));
+      await new Promise((r) => setImmediate(r)); // a turn each: three stream entries
+    }
     e.onMessage(peers[0]!, encodeLeafFrame('dataPull', { origin, fromSeq: 1 }));
     const reply = last(peers[0]!);
     if (reply.type !== 'dataPullReply') return t.fail(`expected a pull reply, got ${reply.type}`);
