@@ -33,6 +33,7 @@ import { credentialsFromPem } from '../../auth/index.js';
 import { LeafClient } from '../../gossip-edge/index.js';
 import { MAX_ISSUE_BATCH } from '../../ca-tools/index.js';
 import { MAX_LEAF_LINKS } from '../../core-group/server/index.js';
+import { THREAD_STATS_INTERVAL_MS } from '../../net/index.js';
 import { LocalCluster, childNodeArgs, until, type LocalLeaf } from '../../cli/cluster/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
@@ -391,6 +392,9 @@ async function runBench(ctx: BenchContext, variant: ServerBenchVariant): Promise
       workers.push(...stageWorkers);
       const cpuBefore = await allCpuMs(cluster);
       const admitted = await Promise.all(stageWorkers.map((w) => w.wait(isAdmitted, 600_000)));
+      // The TLS threads report their CPU every THREAD_STATS_INTERVAL_MS: let the last of the
+      // stage's work in.
+      await new Promise((r) => setTimeout(r, 2 * THREAD_STATS_INTERVAL_MS + 100));
       const cpuAfter = await allCpuMs(cluster);
       const n = admitted.reduce((a, e) => a + e.n, 0);
       const failed = admitted.reduce((a, e) => a + e.failed, 0);
