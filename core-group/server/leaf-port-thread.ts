@@ -28,7 +28,15 @@ async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadDa
   let crlVersion = 0;
   const installCrl = async (crl: LeafPortCrl): Promise<void> => {
     await revocation.load(crl.pem, anchors); // the main thread loaded this text: it verifies here too
-    crlVersion = crl.version;
+    crlVersion = Math.max(crlVersion, crl.version);
+  };
+  // One load at a time, in the order the main thread loaded them (a load is asynchronous); a
+  // failed one is reported (controlFailed) and does not stop the next.
+  let installing = Promise.resolve();
+  const installInOrder = (crl: LeafPortCrl): Promise<void> => {
+    const done = installing.then(() => installCrl(crl));
+    installing = done.catch(() => undefined);
+    return done;
   };
   if (data.crl !== undefined) await installCrl(data.crl);
 
@@ -49,7 +57,7 @@ async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadDa
   };
   const host = new LinkThreadHost(port, {
     infoOf: (peer) => accepted.get(peer),
-    control: (payload) => installCrl(payload as LeafPortCrl),
+    control: (payload) => installInOrder(payload as LeafPortCrl),
   });
   const event = (e: LeafPortEvent): void => host.emit(e);
   const transport = new TlsTransport({
