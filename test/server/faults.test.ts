@@ -7,6 +7,7 @@
  * Topology: core-3's core links all run through proxies (core-1 and core-2 dial core-3 through
  * `toCore3`; core-3 dials core-1 and core-2 through `fromCore3[…]`), so cutting those three
  * proxies partitions core-3 from the mesh. Leaf ports are direct: a leaf can still reach core-3.
+ * core-1's leaf port runs its TLS on the main thread, core-2's and core-3's on a worker thread.
  */
 import test from 'ava';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -63,10 +64,14 @@ async function sameKey(leaves: readonly Leaf[], atLeast: number, timeoutMs = 800
   );
 }
 
-function rewriteConfig(s: ServerProc, peers: Record<string, string>): void {
+function rewriteConfig(
+  s: ServerProc,
+  peers: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): void {
   const file = cluster.configFile(s);
   const cfg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({ ...cfg, peers }, null, 2));
+  writeFileSync(file, JSON.stringify({ ...cfg, peers, ...extra }, null, 2));
 }
 
 test.before(async () => {
@@ -83,7 +88,10 @@ test.before(async () => {
   const fromCore3To2 = await FaultProxy.start(c2.ports.core);
   proxies.push(toCore3, fromCore3To1, fromCore3To2);
   const at = (port: number): string => `127.0.0.1:${port}`;
-  rewriteConfig(c1, { [c2.name]: at(c2.ports.core), [c3.name]: at(toCore3.port) });
+  // core-1 runs its leaf port's TLS on the main thread (`leafTlsThread: false`), the others on
+  // their TLS thread (the default, which every other server test runs): the stalled-handshake
+  // and oversize-frame cases below hit core-1, so both paths meet hostile connections.
+  rewriteConfig(c1, { [c2.name]: at(c2.ports.core), [c3.name]: at(toCore3.port) }, { leafTlsThread: false });
   rewriteConfig(c2, { [c1.name]: at(c1.ports.core), [c3.name]: at(toCore3.port) });
   rewriteConfig(c3, { [c1.name]: at(fromCore3To1.port), [c2.name]: at(fromCore3To2.port) });
   await Promise.all(cluster.servers.map((s) => cluster.spawn(s)));
@@ -129,6 +137,10 @@ const PARTIAL_CLIENT_HELLO = Uint8Array.from([
 
 test.serial('stalled TLS handshakes on the leaf and core ports are closed after the timeout', async (t) => {
   const s = srv(0);
+  t.true(
+    s.logs.some((l) => l.includes('"msg":"listening"') && l.includes('"leafTls":"main thread"')),
+    'core-1 runs its leaf TLS on the main thread',
+  );
   const logsBefore = s.logs.length;
   const cases = [
     ['leaf', s.ports.leaf, new Uint8Array(0)],
