@@ -215,6 +215,16 @@ test('bounded the other way: a main thread that falls behind makes the thread st
   await until(() => tr.stats.readPauses >= 1, 'the thread reporting that it paused reading');
 });
 
+test('a port already taken: listen rejects with the reason, nothing restarts, and it can be tried again', async (t) => {
+  const first = threaded(t);
+  const { port } = await first.tr.listen(0);
+  const second = threaded(t);
+  await t.throwsAsync(second.tr.listen(port), { message: /EADDRINUSE/ });
+  t.deepEqual(second.ev.exits, [], 'a refused listen is not a crash, and nothing restarts');
+  await t.throwsAsync(second.tr.listen(port), { message: /EADDRINUSE/ }, 'it may be tried again');
+  await second.tr.close();
+});
+
 test('close: up links reported down, later sends refused, a second close is a no-op', async (t) => {
   const { tr, ev } = await linked(t);
   await tr.close();
