@@ -18,7 +18,14 @@ export {
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { LeafEdge, type LeafEdgeDeps } from './leaf-edge.js';
-export { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
+export {
+  MAX_LEAF_LINKS,
+  leafLinkRefusal,
+  nextLeafPortCrl,
+  type LeafCert,
+  type LeafLinkInfo,
+  type LeafPortCrl,
+} from './leaf-port.js';
 export {
   EdgeRelay,
   type GossipTarget,

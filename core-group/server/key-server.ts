@@ -87,6 +87,8 @@ import { LeafEdge } from './leaf-edge.js';
 import {
   leafIdentify,
   leafLinkOptions,
+  leafLinkRefusal,
+  nextLeafPortCrl,
   spawnLeafPortThread,
   type LeafLinkInfo,
   type LeafPortCrl,
@@ -464,10 +466,9 @@ export class KeyServer implements GroupApp {
         }),
       onLinkUp: (peer, raw) => {
         const info = raw as LeafLinkInfo | undefined;
-        if (info === undefined) return 'no verified certificate';
-        if (info.crlVersion < (this.crl?.version ?? 0)) return 'judged against an older CRL';
-        this.edge.rememberCert(peer, info.cert);
-        return undefined;
+        const refusal = leafLinkRefusal(info, this.crl?.version ?? 0);
+        if (refusal === undefined) this.edge.rememberCert(peer, info!.cert);
+        return refusal;
       },
       onEvent: (raw) => {
         const e = raw as LeafPortEvent;
@@ -733,8 +734,7 @@ export class KeyServer implements GroupApp {
 
   /** Keeps the loaded CRL's text for the leaf port's TLS thread and hands it over. */
   private installedCrl(pem: string, revokedSomething: boolean): void {
-    const version = (this.crl?.version ?? 0) + (revokedSomething ? 1 : 0);
-    this.crl = { pem, version };
+    this.crl = nextLeafPortCrl(this.crl, pem, revokedSomething);
     if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
   }
 

@@ -66,6 +66,30 @@ export interface LeafPortThreadData {
   readonly handshakeTimeoutMs: number;
 }
 
+/**
+ * The CRL record after a load: every load goes to the thread, and only a load that revoked
+ * something gets a new number (links judged before it must be judged again; links judged before
+ * a load that changed nothing, such as a new nextUpdate, need not).
+ */
+export function nextLeafPortCrl(
+  prev: LeafPortCrl | undefined,
+  pem: string,
+  revokedSomething: boolean,
+): LeafPortCrl {
+  return { pem, version: (prev?.version ?? 0) + (revokedSomething ? 1 : 0) };
+}
+
+/**
+ * The main thread's check of a leaf link its TLS thread brought up: why to close it, or undefined
+ * to take it. Closed: no verified certificate reached us, or it was judged against a CRL older than
+ * the newest one that revoked something here (a revocation must not slip through the hand-over).
+ */
+export function leafLinkRefusal(info: LeafLinkInfo | undefined, crlVersion: number): string | undefined {
+  if (info === undefined) return 'no verified certificate';
+  if (info.crlVersion < crlVersion) return 'judged against an older CRL';
+  return undefined;
+}
+
 export function leafCertOf(id: string, cert: X509Certificate): LeafCert {
   return {
     name: id.slice(id.lastIndexOf('/') + 1),
