@@ -3,7 +3,7 @@ export * from './suite.js';
 export { loadSuite, createTunedFastSuite, BACKENDS, type Backend } from './load.js';
 export { SODIUM_AEAD_MAX_BYTES } from './tuning.js';
 export type { FastSuiteOptions } from './backend-fast.js';
-export { constantTimeEqual, wipe, concatBytes } from './bytes.js';
+export { constantTimeEqual, wipe, concatBytes, ownBytes } from './bytes.js';
 export { randomBytes, randomXNonce, MAX_RANDOM_BYTES, UniformInts } from './random.js';
 export {
   WRAP_MIN_KEY_BYTES,

@@ -75,18 +75,33 @@ export function signStreamEntry(
   );
 }
 
-/** The item for an encoded StreamEntry at (origin, seq); throws DecodeError on garbage or no envelopes. */
-export function streamItem(entry: Uint8Array, origin: number, seq: number): Item {
-  const first = decode(StreamEntry, entry).envelopes[0];
-  if (first === undefined) throw new DecodeError('bad-value', 'a stream entry without envelopes');
+function entryItem(entry: Uint8Array, origin: number, seq: number, epoch: number): Item {
   return {
     id: dataId(origin, seq),
-    epoch: decodeDataEnvelope(first).header.epoch,
+    epoch,
     scopeStart: 0,
     scopeEnd: WHOLE_GROUP_END,
     bytes: entry.length,
     payload: entry,
   };
+}
+
+/** The item for an encoded StreamEntry at (origin, seq); throws DecodeError on garbage or no envelopes. */
+export function streamItem(entry: Uint8Array, origin: number, seq: number): Item {
+  const first = decode(StreamEntry, entry).envelopes[0];
+  if (first === undefined) throw new DecodeError('bad-value', 'a stream entry without envelopes');
+  return entryItem(entry, origin, seq, decodeDataEnvelope(first).header.epoch);
+}
+
+/** The relay's item for `envelopes`, all sealed in `epoch`: signed for (origin, seq), nothing decoded again. */
+export function signedStreamItem(
+  signer: StreamSigner,
+  origin: number,
+  seq: number,
+  envelopes: readonly Uint8Array[],
+  epoch: number,
+): Item {
+  return entryItem(signStreamEntry(signer, origin, seq, envelopes), origin, seq, epoch);
 }
 
 /** A data item opened: its entry and its envelopes' clear headers. */

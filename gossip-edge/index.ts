@@ -50,6 +50,7 @@ export {
   rekeyItem,
   openRekeyItem,
   streamItem,
+  signedStreamItem,
   signStreamEntry,
   openStreamItem,
   judgeStreamItem,

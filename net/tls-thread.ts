@@ -29,6 +29,7 @@
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
+import { ownBytes } from '../crypto/index.js';
 import type { LinkDownReason, LinkTransport, TransportHandler } from './transport.js';
 import { zeroTlsStats, type TlsTransport, type TlsTransportStats } from './tls.js';
 
@@ -95,11 +96,8 @@ class OpBatch<T> {
  * Bytes that own their buffer exactly: a structured clone copies a view's WHOLE underlying
  * buffer, and frames are often small views into a socket read or an encoder's buffer.
  */
-function ownBytes(b: Uint8Array): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  const c = new Uint8Array(b.length);
-  c.set(b);
-  return c;
+function exactBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : ownBytes(b);
 }
 
 function addStats(a: TlsTransportStats, b: TlsTransportStats): TlsTransportStats {
@@ -155,7 +153,7 @@ export class LinkThreadHost {
     this.transport = transport;
     transport.setHandler({
       onMessage: (from, data) => {
-        this.out.push(['message', from, ownBytes(data)]);
+        this.out.push(['message', from, exactBytes(data)]);
         this.unacked += data.length;
         if (this.unacked > this.maxUnackedBytes) transport.setReading(false);
       },
@@ -335,7 +333,7 @@ export class ThreadTransport implements LinkTransport {
       return false;
     }
     this.inFlight += data.length;
-    this.out.push(['send', to, ownBytes(data)]);
+    this.out.push(['send', to, exactBytes(data)]);
     return true;
   }
 

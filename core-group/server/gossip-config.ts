@@ -5,7 +5,7 @@
  * Every field is optional: enabled by default, bound to the leaf listener's host when that is a
  * literal IP (else 127.0.0.1), ephemeral port (leaves learn the relay's address from its
  * datagrams; they never send to it), fan-out 3, datagrams ≤ 8 KiB; the data stream's history
- * that leaves pull gaps from keeps the last 4096 envelopes / 16 MiB, and pull replies are sent at
+ * that leaves pull gaps from keeps the last 4096 entries / 16 MiB, and pull replies are sent at
  * up to 4 MiB/s over all the server's leaves.
  */
 import { isIP } from 'node:net';
@@ -65,6 +65,8 @@ export function parseGossipConfig(
       maxItems: int('historyItems', 1, 1 << 20, DEFAULT_HISTORY_ITEMS),
       maxBytes: int('historyBytes', 64 * 1024, 1024 * MIB, DEFAULT_HISTORY_BYTES),
     },
-    pullBytesPerSec: int('pullBytesPerSec', 1024, 1024 * MIB, DEFAULT_PULL_BYTES_PER_SEC),
+    // At least a largest datagram a second: the budget holds one second's worth, and an entry
+    // (≤ one datagram) that never fits it could never be pulled.
+    pullBytesPerSec: int('pullBytesPerSec', 65536, 1024 * MIB, DEFAULT_PULL_BYTES_PER_SEC),
   };
 }

@@ -23,14 +23,14 @@
  * contacts inside its subtree — all from this server's own gossip leaves, with their endpoints —
  * and where this server's data stream stands.
  *
- * Data stream: every envelope the relay injects gets the next seq of this server's stream
- * (data-history.ts) and stays in its bounded history; a leaf that sees a gap its peers do not
+ * Data stream: the envelopes the relay injects in one turn form one signed entry, which gets the
+ * next seq of this server's stream (data-history.ts) and stays in its bounded history; a leaf that sees a gap its peers do not
  * fill pulls it (`pull`, answered over the leaf's TLS link). An envelope that goes over TLS
  * instead takes no seq: every gossip leaf got it on its link.
  */
 import { UniformInts, type CipherSuite } from '../../crypto/index.js';
 import { UdpTransport } from '../../net/index.js';
-import { DecodeError, varuintBytes } from '../../wire/index.js';
+import { DecodeError } from '../../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
@@ -43,9 +43,8 @@ import {
   MAX_PULL_ITEMS,
   MAX_PULL_REPLY_BYTES,
   MacAuthenticator,
-  streamItem,
+  signedStreamItem,
   streamEntryBytes,
-  signStreamEntry,
   dataId,
   decodeDataEnvelope,
   emptyPushBytes,
@@ -69,9 +68,9 @@ export interface RelayOptions {
   /** Leaves each part / data item is handed to. */
   readonly fanout: number;
   readonly maxDatagramBytes: number;
-  /** Bounds of the data stream's history (defaults: 4096 envelopes, 16 MiB). */
+  /** Bounds of the data stream's history (defaults: 4096 entries, 16 MiB). */
   readonly history?: DataHistoryOptions;
-  /** Bytes of pulled envelopes this server sends per second over all its leaves (default 4 MiB). */
+  /** Bytes of pulled entries this server sends per second over all its leaves (default 4 MiB). */
   readonly pullBytesPerSec?: number;
   /** Sizes of the seeds (the leaves' view sizes). */
   readonly seedShape?: Pick<
@@ -124,6 +123,9 @@ const randomInt = (n: number): number => uniform.int(n);
  * epoch before their current one for a grace period (node.ts), and a leaf behind holds it.
  */
 const MAC_LOOKBACK = 2;
+
+/** The id of a data item that takes the most bytes to encode (for sizing before the seq is known). */
+const LARGEST_DATA_ID = dataId(MAX_ORIGIN, MAX_STREAM_SEQ);
 
 /** Default server-wide budget for data-pull replies (`RelayOptions.pullBytesPerSec`). */
 export const DEFAULT_PULL_BYTES_PER_SEC = 4 * 1024 * 1024;
@@ -333,7 +335,7 @@ export class EdgeRelay {
     this.pendingData = undefined;
     if (this.closed) return;
     const { origin, next } = this.history.stream;
-    const item = streamItem(signStreamEntry(this.signer, origin, next, p.envelopes), origin, next);
+    const item = signedStreamItem(this.signer, origin, next, p.envelopes, p.epoch);
     this.history.append(item.payload);
     for (const i of pick(0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
       this.send(p.targets[i]!, [item], p.macEpoch);
@@ -342,10 +344,9 @@ export class EdgeRelay {
 
   /** Can an entry of envelopes of these lengths (sealed in `epoch`) travel in one datagram under `macEpoch`? */
   private fitsData(macEpoch: number, epoch: number, lengths: readonly number[]): boolean {
-    const payload = streamEntryBytes(lengths);
-    const item =
-      varuintBytes(dataId(MAX_ORIGIN, MAX_STREAM_SEQ)) + varuintBytes(epoch) + 8 + varuintBytes(payload);
-    return this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + item + payload <= this.udp.maxMessageBytes;
+    const bytes = streamEntryBytes(lengths);
+    const largest = { id: LARGEST_DATA_ID, epoch, scopeStart: 0, scopeEnd: 0, bytes, payload: undefined };
+    return this.fitsBytes(macEpoch, itemBytes(largest));
   }
 
   /** This server's data stream (what a seed tells a leaf). */
@@ -383,9 +384,12 @@ export class EdgeRelay {
 
   /** Can `item` travel in a datagram (MAC'd under `macEpoch`, whose key we hold)? */
   private fits(macEpoch: number, item: Item): boolean {
-    return (
-      this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + itemBytes(item) <= this.udp.maxMessageBytes
-    );
+    return this.fitsBytes(macEpoch, itemBytes(item));
+  }
+
+  /** Can an item of `itemSize` encoded bytes travel in a datagram under `macEpoch`? */
+  private fitsBytes(macEpoch: number, itemSize: number): boolean {
+    return this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + itemSize <= this.udp.maxMessageBytes;
   }
 
   /** Eager pushes (hop 1) of `items` to `t` under `macEpoch`, as many items per datagram as fit. */

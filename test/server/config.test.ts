@@ -104,7 +104,7 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
   [
     'no pull budget',
     { gossip: { pullBytesPerSec: 0 } },
-    /^gossip\.pullBytesPerSec: must be a whole number in 1024\.\./,
+    /^gossip\.pullBytesPerSec: must be a whole number in 65536\.\./,
   ],
 ];
 
