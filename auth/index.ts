@@ -68,6 +68,10 @@ export {
   trustAnchorsFromPem,
   decodePrivateKey,
   encodePrivateKey,
+  describeKeyProtection,
+  checkNewPassphrase,
+  newPassphraseProblem,
+  MIN_PASSPHRASE_CHARS,
   keyMatchesCertificate,
   readTextFile,
   CredentialError,
@@ -76,6 +80,14 @@ export {
   type CredentialFiles,
   type CredentialErrorKind,
 } from './credentials.js';
+export {
+  encryptPkcs8,
+  keyProtectionWeakness,
+  reencryptHint,
+  KEY_KDF_ITERATIONS,
+  MAX_KEY_KDF_ITERATIONS,
+  type KeyProtection,
+} from './key-encryption.js';
 export {
   MutualTls,
   chainFromPeerCertificate,

@@ -18,7 +18,9 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   CredentialError,
   decodePrivateKey,
+  describeKeyProtection,
   encodePrivateKey,
+  newPassphraseProblem,
   ensureDir,
   identityUri,
   isValidName,
@@ -35,6 +37,7 @@ import {
   SECRET_FILE_MODE,
   PUBLIC_FILE_MODE,
   type CertInfo,
+  type KeyProtection,
   type Role,
   type StagedFile,
 } from '../auth/index.js';
@@ -168,6 +171,9 @@ export class CertificateAuthority {
       throw new CaError(`CA name '${opts.name}' must be 1-64 characters of letters, digits, space . _ -`);
     const days = opts.days ?? DEFAULT_CA_DAYS;
     checkDays(days, MAX_CA_DAYS, '--days');
+    const weak =
+      opts.passphrase === undefined ? undefined : newPassphraseProblem(opts.passphrase, 'CA key passphrase');
+    if (weak !== undefined) throw new CaError(weak);
     const paths = caPaths(opts.dir);
     if (existsSync(paths.cert)) throw new CaError(`${opts.dir} already holds a CA (ca.pem exists)`);
     try {
@@ -224,6 +230,16 @@ export class CertificateAuthority {
     const ca = new CertificateAuthority(paths, cert, pem);
     ca.readStore(); // validate now, so every command fails early on a corrupted store
     return ca;
+  }
+
+  /** How ca.key protects the key (the CLI warns when it is weaker than what Keyglass writes now). */
+  keyProtection(): KeyProtection {
+    try {
+      return describeKeyProtection(wrapRead(this.paths.key, 'CA key'), 'CA key');
+    } catch (e) {
+      if (e instanceof CredentialError) throw new CaError(e.message);
+      throw e;
+    }
   }
 
   /** True when ca.key is encrypted and `unlock` needs a passphrase. */

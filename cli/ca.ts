@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import {
   CredentialError,
   encodePrivateKey,
+  keyProtectionWeakness,
+  reencryptHint,
   isRole,
   type Role,
   PolicyError,
@@ -113,6 +115,14 @@ function keyAlgOf(v: string | undefined): KeyAlgorithm | undefined {
 }
 
 async function unlockCa(ca: CertificateAuthority, passphraseFile: string | undefined) {
+  // An unencrypted ca.key was the operator's explicit choice (--insecure-no-passphrase); an
+  // encrypted one under a weak KDF (earlier releases: 2,048 iterations) still opens, with a nudge.
+  const protection = ca.keyProtection();
+  const weakness = protection.kind === 'none' ? undefined : keyProtectionWeakness(protection);
+  if (weakness !== undefined)
+    console.error(
+      `keyglass ca: warning: ${ca.paths.key}: ${weakness}; re-encrypt it: ${reencryptHint(ca.paths.key)}`,
+    );
   const passphrase = ca.keyIsEncrypted()
     ? await resolvePassphrase(
         {

@@ -64,6 +64,8 @@ import {
   RevocationRegistry,
   ensureDir,
   loadCredentials,
+  keyProtectionWeakness,
+  reencryptHint,
   loadTrustAnchors,
   normalizeSerial,
   type CertInfo,
@@ -308,6 +310,15 @@ export class KeyServer implements GroupApp {
       keyFile: cfg.credentials.key,
       ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
     });
+    // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
+    const weakness =
+      creds.keyProtection.kind === 'none' ? undefined : keyProtectionWeakness(creds.keyProtection);
+    if (weakness !== undefined)
+      log.warn('private key weakly protected', {
+        file: cfg.credentials.key,
+        weakness,
+        fix: reencryptHint(cfg.credentials.key),
+      });
     const id = creds.identity;
     if (id === undefined || id.role !== 'core' || id.group !== cfg.group || id.name !== cfg.name)
       throw new ServerStartError(

@@ -5,9 +5,9 @@
  * parsed here with node-forge's ASN.1 layer, independently of the product's own reader, and the
  * thresholds are the issue's (PBKDF2-HMAC-SHA256 >= 600,000 iterations; a minimum length).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { encodePrivateKey } from '../../auth/index.js';
@@ -36,7 +36,8 @@ const kid = (a: Asn1, i: number): Asn1 => {
   return k;
 };
 const oidOf = (a: Asn1): string => forge.asn1.derToOid(a.value as string);
-const intOf = (a: Asn1): number => forge.util.createBuffer(a.value as string).getInt(8 * (a.value as string).length);
+const intOf = (a: Asn1): number =>
+  forge.util.createBuffer(a.value as string).getInt(8 * (a.value as string).length);
 const fromDer = (b: Uint8Array | string): Asn1 =>
   forge.asn1.fromDer(typeof b === 'string' ? b : Buffer.from(b).toString('latin1'));
 
@@ -72,7 +73,7 @@ function pemBody(pem: string, label: string): string {
   return Buffer.from((m[1] as string).replace(/\s+/g, ''), 'base64').toString('latin1');
 }
 
-function assertStrongKeyFile(t: import('ava').ExecutionContext, pem: string, what: string): void {
+function assertStrongKeyFile(t: ExecutionContext, pem: string, what: string): void {
   const p = pbes2Of(fromDer(pemBody(pem, 'ENCRYPTED PRIVATE KEY')));
   t.is(p.scheme, OID.pbes2, `${what}: PBES2`);
   t.is(p.kdf, OID.pbkdf2, `${what}: PBKDF2`);
@@ -122,7 +123,7 @@ test('a short CA or member key passphrase is refused with one clear line, and no
   });
   t.is(init.code, 1, init.stderr);
   t.regex(init.stderr, /^keyglass ca: CA key passphrase must be at least 12 characters \(got 1\)\n$/);
-  t.false((await import('node:fs')).existsSync(join(dir, 'ca.key')));
+  t.false(existsSync(join(dir, 'ca.key')));
 
   t.is((await keyglass(['ca', 'init', '--dir', dir, '--name', 'CA'], { env: STRONG })).code, 0);
   const out = join(work, 'm');
@@ -131,7 +132,7 @@ test('a short CA or member key passphrase is refused with one clear line, and no
   });
   t.is(issue.code, 1, issue.stderr);
   t.regex(issue.stderr, /^keyglass ca: member key passphrase must be at least 12 characters \(got 7\)\n$/);
-  t.false((await import('node:fs')).existsSync(`${out}.key`));
+  t.false(existsSync(`${out}.key`));
 });
 
 test('the library refuses short passphrases too (encodePrivateKey, CA init, PKCS#12)', async (t) => {
@@ -141,7 +142,10 @@ test('the library refuses short passphrases too (encodePrivateKey, CA init, PKCS
     CertificateAuthority.init({ dir: join(tempDir('kg-adv-lib-'), 'ca'), name: 'L', passphrase: 'short' }),
     { message: SHORT },
   );
-  t.throws(() => buildPkcs12({ privateKey, certificatesDer: [new Uint8Array([0x30, 0])], password: 'short' }), {
-    message: SHORT,
-  });
+  t.throws(
+    () => buildPkcs12({ privateKey, certificatesDer: [new Uint8Array([0x30, 0])], password: 'short' }),
+    {
+      message: SHORT,
+    },
+  );
 });
