@@ -12,6 +12,7 @@ import {
   describeEncryptedPkcs8,
   encryptPkcs8,
   keyProtectionTooCostly,
+  keyProtectionWarning,
   type KeyProtection,
 } from './key-encryption.js';
 import { MAX_PEM_FILE_BYTES, parsePem, PemError, toPem } from './pem.js';
@@ -136,6 +137,15 @@ export function describeKeyProtection(pem: string, what = 'private key'): KeyPro
   const block = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
   if (!block) throw new CredentialError('malformed', `${what}: no PRIVATE KEY PEM block`);
   return block.label === 'ENCRYPTED PRIVATE KEY' ? protectionOf(block.der, what) : { kind: 'none' };
+}
+
+/** keyProtectionWarning for a key file's text; a malformed file is the loader's to report. */
+export function weakKeyFileWarning(pem: string, file: string): string | undefined {
+  try {
+    return keyProtectionWarning(describeKeyProtection(pem, file), file);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

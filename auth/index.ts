@@ -69,6 +69,7 @@ export {
   decodePrivateKey,
   encodePrivateKey,
   describeKeyProtection,
+  weakKeyFileWarning,
   checkNewPassphrase,
   newPassphraseProblem,
   MIN_PASSPHRASE_CHARS,
@@ -83,6 +84,7 @@ export {
 export {
   encryptPkcs8,
   keyProtectionWeakness,
+  keyProtectionWarning,
   reencryptHint,
   KEY_KDF_ITERATIONS,
   MAX_KEY_KDF_ITERATIONS,

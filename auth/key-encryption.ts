@@ -146,6 +146,16 @@ export function keyProtectionTooCostly(p: KeyProtection): string | undefined {
   return undefined;
 }
 
+/**
+ * One line warning that an encrypted key is protected more weakly than Keyglass writes keys
+ * now, with the command that fixes it; undefined otherwise. An unencrypted key was the
+ * operator's explicit choice (--insecure-no-passphrase), so it does not warn.
+ */
+export function keyProtectionWarning(p: KeyProtection, file: string): string | undefined {
+  const weakness = p.kind === 'none' ? undefined : keyProtectionWeakness(p);
+  return weakness === undefined ? undefined : `${file}: ${weakness}; re-encrypt it: ${reencryptHint(file)}`;
+}
+
 /** The command that re-encrypts a weak key file in place of Keyglass (same passphrase, strong KDF). */
 export function reencryptHint(file: string): string {
   return `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter ${KEY_KDF_ITERATIONS} -in ${file} -out ${file}.new`;

@@ -18,7 +18,6 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   CredentialError,
   decodePrivateKey,
-  describeKeyProtection,
   encodePrivateKey,
   newPassphraseProblem,
   ensureDir,
@@ -37,7 +36,6 @@ import {
   SECRET_FILE_MODE,
   PUBLIC_FILE_MODE,
   type CertInfo,
-  type KeyProtection,
   type Role,
   type StagedFile,
 } from '../auth/index.js';
@@ -230,16 +228,6 @@ export class CertificateAuthority {
     const ca = new CertificateAuthority(paths, cert, pem);
     ca.readStore(); // validate now, so every command fails early on a corrupted store
     return ca;
-  }
-
-  /** How ca.key protects the key (the CLI warns when it is weaker than what Keyglass writes now). */
-  keyProtection(): KeyProtection {
-    try {
-      return describeKeyProtection(wrapRead(this.paths.key, 'CA key'), 'CA key');
-    } catch (e) {
-      if (e instanceof CredentialError) throw new CaError(e.message);
-      throw e;
-    }
   }
 
   /** True when ca.key is encrypted and `unlock` needs a passphrase. */

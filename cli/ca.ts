@@ -4,8 +4,7 @@ import { resolve } from 'node:path';
 import {
   CredentialError,
   encodePrivateKey,
-  keyProtectionWeakness,
-  reencryptHint,
+  weakKeyFileWarning,
   isRole,
   type Role,
   PolicyError,
@@ -115,14 +114,9 @@ function keyAlgOf(v: string | undefined): KeyAlgorithm | undefined {
 }
 
 async function unlockCa(ca: CertificateAuthority, passphraseFile: string | undefined) {
-  // An unencrypted ca.key was the operator's explicit choice (--insecure-no-passphrase); an
-  // encrypted one under a weak KDF (earlier releases: 2,048 iterations) still opens, with a nudge.
-  const protection = ca.keyProtection();
-  const weakness = protection.kind === 'none' ? undefined : keyProtectionWeakness(protection);
-  if (weakness !== undefined)
-    console.error(
-      `keyglass ca: warning: ${ca.paths.key}: ${weakness}; re-encrypt it: ${reencryptHint(ca.paths.key)}`,
-    );
+  // Keys of earlier releases (2,048 iterations) still open, with a nudge.
+  const warning = weakKeyFileWarning(readFileSync(ca.paths.key, 'utf8'), ca.paths.key);
+  if (warning !== undefined) console.error(`keyglass ca: warning: ${warning}`);
   const passphrase = ca.keyIsEncrypted()
     ? await resolvePassphrase(
         {

@@ -64,8 +64,7 @@ import {
   RevocationRegistry,
   ensureDir,
   loadCredentials,
-  keyProtectionWeakness,
-  reencryptHint,
+  keyProtectionWarning,
   loadTrustAnchors,
   normalizeSerial,
   type CertInfo,
@@ -311,14 +310,8 @@ export class KeyServer implements GroupApp {
       ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
     });
     // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
-    const weakness =
-      creds.keyProtection.kind === 'none' ? undefined : keyProtectionWeakness(creds.keyProtection);
-    if (weakness !== undefined)
-      log.warn('private key weakly protected', {
-        file: cfg.credentials.key,
-        weakness,
-        fix: reencryptHint(cfg.credentials.key),
-      });
+    const weakKey = keyProtectionWarning(creds.keyProtection, cfg.credentials.key);
+    if (weakKey !== undefined) log.warn('private key weakly protected', { detail: weakKey });
     const id = creds.identity;
     if (id === undefined || id.role !== 'core' || id.group !== cfg.group || id.name !== cfg.name)
       throw new ServerStartError(

@@ -11,6 +11,7 @@ import {
   keyProtectionWeakness,
   MAX_KEY_KDF_ITERATIONS,
   toPem,
+  weakKeyFileWarning,
 } from '../../auth/index.js';
 
 const PASS = 'twelve chars or more';
@@ -40,6 +41,19 @@ test('a key file of an earlier release (node export: 2,048 iterations) still ope
   t.deepEqual(p, { kind: 'pbkdf2', prf: 'HMAC-SHA256', iterations: 2048 });
   t.regex(keyProtectionWeakness(p) ?? '', /PBKDF2-HMAC-SHA256 at 2,048 iterations/);
   t.deepEqual(describeKeyProtection(encodePrivateKey(privateKey, undefined)), { kind: 'none' });
+  // the one line keyglass ca / leaf / server print: what is weak and the command that fixes it
+  t.is(
+    weakKeyFileWarning(legacy.toString(), 'm.key'),
+    'm.key: it is encrypted with PBKDF2-HMAC-SHA256 at 2,048 iterations (Keyglass writes HMAC-SHA256 at 600,000); ' +
+      're-encrypt it: openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 600000 -in m.key -out m.key.new',
+  );
+  t.is(weakKeyFileWarning(encodePrivateKey(privateKey, PASS), 'm.key'), undefined);
+  t.is(
+    weakKeyFileWarning(encodePrivateKey(privateKey, undefined), 'm.key'),
+    undefined,
+    'unencrypted: opted out',
+  );
+  t.is(weakKeyFileWarning('not a key', 'm.key'), undefined, 'malformed: the loader reports it');
 });
 
 test('a key file demanding more than MAX_KEY_KDF_ITERATIONS is refused before any derivation', (t) => {
