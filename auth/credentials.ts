@@ -7,9 +7,18 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CertificateParseError, parseCertificatesPem, type CertInfo } from './certificate.js';
 import type { Identity } from './identity.js';
-import { MAX_PEM_FILE_BYTES, parsePem, PemError } from './pem.js';
+import { DerError } from './der.js';
+import {
+  describeEncryptedPkcs8,
+  encryptPkcs8,
+  keyProtectionTooCostly,
+  keyProtectionWarning,
+  type KeyProtection,
+} from './key-encryption.js';
+import { MAX_PEM_FILE_BYTES, parsePem, PemError, toPem } from './pem.js';
 
-export type CredentialErrorKind = 'unreadable' | 'malformed' | 'bad-passphrase' | 'key-mismatch' | 'not-a-ca';
+export type CredentialErrorKind =
+  'unreadable' | 'malformed' | 'bad-passphrase' | 'weak-passphrase' | 'key-mismatch' | 'not-a-ca';
 
 export class CredentialError extends Error {
   override readonly name = 'CredentialError';
@@ -27,14 +36,38 @@ export interface Credentials {
   /** The decrypted private key as unencrypted PKCS#8 PEM, held in memory only. */
   readonly keyPem: string;
   readonly privateKey: KeyObject;
+  /** How the key file protected the key (callers warn when `keyProtectionWeakness` finds it weak). */
+  readonly keyProtection: KeyProtection;
   readonly certificate: CertInfo;
   readonly chain: readonly CertInfo[];
   /** The Keyglass identity of the certificate, if it carries one. */
   readonly identity: Identity | undefined;
 }
 
-/** PKCS#8 encryption used for every private key Keyglass writes. */
+/** PKCS#8 encryption used for every private key Keyglass writes (with PBKDF2-HMAC-SHA256, see key-encryption.ts). */
 export const KEY_CIPHER = 'aes-256-cbc';
+
+/**
+ * The shortest passphrase Keyglass encrypts a new key under. A stolen key file meets an offline
+ * attacker; 600,000 PBKDF2 iterations buy a factor of ~2^19 per guess, the passphrase must bring
+ * the rest. 12 characters (code points) is the floor that keeps even a lower-case-only phrase
+ * near 2^56 candidates; existing keys with shorter passphrases still open.
+ */
+export const MIN_PASSPHRASE_CHARS = 12;
+
+/** One line refusing a passphrase too short for a new key (`what` names it), or undefined. */
+export function newPassphraseProblem(passphrase: string, what: string): string | undefined {
+  const chars = [...passphrase].length;
+  return chars < MIN_PASSPHRASE_CHARS
+    ? `${what} must be at least ${MIN_PASSPHRASE_CHARS} characters (got ${chars})`
+    : undefined;
+}
+
+/** Throws CredentialError('weak-passphrase') for a passphrase too short to protect a new key. */
+export function checkNewPassphrase(passphrase: string, what = 'passphrase'): void {
+  const problem = newPassphraseProblem(passphrase, what);
+  if (problem !== undefined) throw new CredentialError('weak-passphrase', problem);
+}
 
 /** Reads a text file of bounded size, mapping I/O errors to CredentialError('unreadable'). */
 export function readTextFile(path: string, what: string, maxBytes = MAX_PEM_FILE_BYTES): string {
@@ -69,6 +102,8 @@ export function decodePrivateKey(
   if (encrypted && (passphrase === undefined || passphrase === '')) {
     throw new CredentialError('bad-passphrase', `${what} is encrypted and no passphrase was given`);
   }
+  const tooCostly = encrypted ? keyProtectionTooCostly(protectionOf(block.der, what)) : undefined;
+  if (tooCostly !== undefined) throw new CredentialError('malformed', `${what} is refused: ${tooCostly}`);
   try {
     return createPrivateKey(
       encrypted ? { key: pem, format: 'pem', passphrase: passphrase as string } : { key: pem, format: 'pem' },
@@ -81,11 +116,50 @@ export function decodePrivateKey(
   }
 }
 
-/** Serializes a private key as PKCS#8 PEM, encrypted with AES-256-CBC/PBKDF2 unless passphrase is undefined. */
+function protectionOf(der: Uint8Array, what: string): KeyProtection {
+  try {
+    return describeEncryptedPkcs8(der);
+  } catch (e) {
+    if (e instanceof DerError)
+      throw new CredentialError('malformed', `${what} does not parse (${e.message})`);
+    throw e;
+  }
+}
+
+/** How a private key PEM protects its key; throws CredentialError('malformed') if it does not parse. */
+export function describeKeyProtection(pem: string, what = 'private key'): KeyProtection {
+  let blocks;
+  try {
+    blocks = parsePem(pem);
+  } catch (e) {
+    throw new CredentialError('malformed', `${what}: ${e instanceof PemError ? e.message : String(e)}`);
+  }
+  const block = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
+  if (!block) throw new CredentialError('malformed', `${what}: no PRIVATE KEY PEM block`);
+  return block.label === 'ENCRYPTED PRIVATE KEY' ? protectionOf(block.der, what) : { kind: 'none' };
+}
+
+/** keyProtectionWarning for a key file's text; a malformed file is the loader's to report. */
+export function weakKeyFileWarning(pem: string, file: string): string | undefined {
+  try {
+    return keyProtectionWarning(describeKeyProtection(pem, file), file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Serializes a private key as PKCS#8 PEM, encrypted (PBES2: PBKDF2-HMAC-SHA256 at
+ * KEY_KDF_ITERATIONS, AES-256-CBC) unless passphrase is undefined. A passphrase shorter than
+ * MIN_PASSPHRASE_CHARS is refused: this is where every new key file gets its protection.
+ */
 export function encodePrivateKey(key: KeyObject, passphrase: string | undefined): string {
   if (passphrase === undefined) return key.export({ format: 'pem', type: 'pkcs8' }).toString();
-  if (passphrase.length === 0) throw new CredentialError('bad-passphrase', 'empty passphrase');
-  return key.export({ format: 'pem', type: 'pkcs8', cipher: KEY_CIPHER, passphrase }).toString();
+  checkNewPassphrase(passphrase);
+  return toPem(
+    'ENCRYPTED PRIVATE KEY',
+    encryptPkcs8(key.export({ format: 'der', type: 'pkcs8' }), passphrase),
+  );
 }
 
 function spkiOf(k: KeyObject): Buffer {
@@ -108,6 +182,7 @@ export function parseCertificatesOrThrow(pem: string, what: string): CertInfo[] 
 export function credentialsFromPem(certPem: string, keyPem: string, passphrase?: string): Credentials {
   const chain = parseCertificatesOrThrow(certPem, 'certificate');
   const privateKey = decodePrivateKey(keyPem, passphrase);
+  const keyProtection = describeKeyProtection(keyPem);
   const certificate = chain[0] as CertInfo;
   if (!keyMatchesCertificate(privateKey, certificate)) {
     throw new CredentialError(
@@ -119,6 +194,7 @@ export function credentialsFromPem(certPem: string, keyPem: string, passphrase?:
     certChainPem: certPem,
     keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     privateKey,
+    keyProtection,
     certificate,
     chain,
     identity: certificate.identity,

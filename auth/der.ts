@@ -201,3 +201,45 @@ export function latin1(b: Uint8Array): string {
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }
+
+/**
+ * DER writing, just enough to build the small structures Keyglass emits itself (a PKCS#8
+ * EncryptedPrivateKeyInfo): one TLV with a minimal length, OIDs, non-negative INTEGERs.
+ */
+export function derTlv(tag: number, ...bodies: readonly Uint8Array[]): Buffer {
+  const body = Buffer.concat(bodies);
+  const n = body.length;
+  const len =
+    n < 0x80
+      ? [n]
+      : n < 0x100
+        ? [0x81, n]
+        : n < 0x10000
+          ? [0x82, n >> 8, n & 0xff]
+          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  if (n >= 1 << 24) throw new DerError('element too long to write');
+  return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+
+export function derOid(oid: string): Buffer {
+  const arcs = oid.split('.').map(Number);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0))
+    throw new DerError(`bad OID ${oid}`);
+  const out: number[] = [];
+  const first = (arcs[0] as number) * 40 + (arcs[1] as number);
+  for (const arc of [first, ...arcs.slice(2)]) {
+    const bytes = [arc % 128];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) bytes.unshift(0x80 | (v % 128));
+    out.push(...bytes);
+  }
+  return derTlv(TAG_OID, Buffer.from(out));
+}
+
+/** A non-negative INTEGER up to 2^48 (the inverse of readSmallUnsigned). */
+export function derSmallUnsigned(n: number): Buffer {
+  if (!Number.isSafeInteger(n) || n < 0 || n >= 2 ** 48) throw new DerError(`INTEGER ${n} out of range`);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+  if (bytes.length === 0 || (bytes[0] as number) & 0x80) bytes.unshift(0);
+  return derTlv(TAG_INTEGER, Buffer.from(bytes));
+}

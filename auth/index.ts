@@ -68,6 +68,11 @@ export {
   trustAnchorsFromPem,
   decodePrivateKey,
   encodePrivateKey,
+  describeKeyProtection,
+  weakKeyFileWarning,
+  checkNewPassphrase,
+  newPassphraseProblem,
+  MIN_PASSPHRASE_CHARS,
   keyMatchesCertificate,
   readTextFile,
   CredentialError,
@@ -76,6 +81,15 @@ export {
   type CredentialFiles,
   type CredentialErrorKind,
 } from './credentials.js';
+export {
+  encryptPkcs8,
+  keyProtectionWeakness,
+  keyProtectionWarning,
+  reencryptHint,
+  KEY_KDF_ITERATIONS,
+  MAX_KEY_KDF_ITERATIONS,
+  type KeyProtection,
+} from './key-encryption.js';
 export {
   MutualTls,
   chainFromPeerCertificate,

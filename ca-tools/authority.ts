@@ -19,6 +19,7 @@ import {
   CredentialError,
   decodePrivateKey,
   encodePrivateKey,
+  newPassphraseProblem,
   ensureDir,
   identityUri,
   isValidName,
@@ -168,6 +169,9 @@ export class CertificateAuthority {
       throw new CaError(`CA name '${opts.name}' must be 1-64 characters of letters, digits, space . _ -`);
     const days = opts.days ?? DEFAULT_CA_DAYS;
     checkDays(days, MAX_CA_DAYS, '--days');
+    const weak =
+      opts.passphrase === undefined ? undefined : newPassphraseProblem(opts.passphrase, 'CA key passphrase');
+    if (weak !== undefined) throw new CaError(weak);
     const paths = caPaths(opts.dir);
     if (existsSync(paths.cert)) throw new CaError(`${opts.dir} already holds a CA (ca.pem exists)`);
     try {

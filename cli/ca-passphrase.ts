@@ -4,6 +4,7 @@
  * command fails with one line that names the options, rather than hang on a pipe.
  */
 import { readFileSync } from 'node:fs';
+import { newPassphraseProblem } from '../auth/index.js';
 import { CliError } from './command.js';
 
 const MAX_PASSPHRASE_BYTES = 1024;
@@ -57,15 +58,25 @@ function promptHidden(question: string): Promise<string> {
   });
 }
 
-/** Resolves a passphrase; `confirm` asks twice on a terminal (when creating a key). */
-export async function resolvePassphrase(src: PassphraseSource, confirm: boolean): Promise<string> {
-  if (src.file !== undefined) return fromFile(src.file, src.what);
+/**
+ * Resolves a passphrase. `creating` (a new key is about to be encrypted under it) asks twice on a
+ * terminal and refuses a passphrase shorter than MIN_PASSPHRASE_CHARS; unlocking an existing key
+ * takes any, so keys written before the minimum still open.
+ */
+export async function resolvePassphrase(src: PassphraseSource, creating: boolean): Promise<string> {
+  const checked = (p: string): string => {
+    const problem = creating ? newPassphraseProblem(p, src.what) : undefined;
+    if (problem !== undefined) throw new CliError(problem);
+    return p;
+  };
+  if (src.file !== undefined) return checked(fromFile(src.file, src.what));
   const env = process.env[src.envVar];
-  if (env !== undefined && env !== '') return env;
+  if (env !== undefined && env !== '') return checked(env);
   if (process.stdin.isTTY && process.stderr.isTTY) {
     const first = await promptHidden(`${src.what}: `);
     if (first.length === 0) throw new CliError(`empty ${src.what}`);
-    if (confirm && (await promptHidden(`repeat ${src.what}: `)) !== first)
+    checked(first);
+    if (creating && (await promptHidden(`repeat ${src.what}: `)) !== first)
       throw new CliError(`${src.what}s do not match`);
     return first;
   }

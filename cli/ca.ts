@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import {
   CredentialError,
   encodePrivateKey,
+  weakKeyFileWarning,
   isRole,
   type Role,
   PolicyError,
@@ -33,10 +34,11 @@ const SUBCOMMAND_HELP: Readonly<Record<string, string>> = {
                         [--passphrase-file F | --insecure-no-passphrase]
 
 Creates a self-signed root CA in DIR (which must not hold one): ca.pem (the trust anchor servers
-and leaves are configured with), ca.key (encrypted PKCS#8, AES-256-CBC, mode 0600) and an empty
-issuance database. --key defaults to ed25519; --days to 3650 (at most 36500). The passphrase comes
-from --passphrase-file, KEYGLASS_CA_PASSPHRASE or a terminal prompt; --insecure-no-passphrase
-stores the key unencrypted (throwaway CAs only).`,
+and leaves are configured with), ca.key (encrypted PKCS#8: AES-256-CBC under PBKDF2-HMAC-SHA256,
+600,000 iterations; mode 0600) and an empty issuance database. --key defaults to ed25519; --days
+to 3650 (at most 36500). The passphrase (at least 12 characters) comes from --passphrase-file,
+KEYGLASS_CA_PASSPHRASE or a terminal prompt; --insecure-no-passphrase stores the key unencrypted
+(throwaway CAs only).`,
   issue: `Usage: keyglass ca issue --dir DIR --group G --role core|leaf|operator --name N
                          [--host H]... [--days N] [--key ALG | --csr FILE] [--out PREFIX]
                          [--count K] [--p12] [--force] [--passphrase-file F]
@@ -49,7 +51,8 @@ not written with --csr, whose owner keeps the key) and PREFIX.p12 with --p12. PR
 N. --days defaults to 365 (at most 3650); --key to ed25519 (p256, rsa3072). Existing output files
 are refused unless --force (the old certificate stays valid until revoked). The CA key's
 passphrase: --passphrase-file, KEYGLASS_CA_PASSPHRASE or a prompt; the new key's (and the
-PKCS#12 password): --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE or a prompt. --count K issues K
+PKCS#12 password; at least 12 characters): --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE or a
+prompt. --count K issues K
 certificates in one transaction (all or none), named N-0 … N-(K-1) with outputs PREFIX-0 … (K at
 most ${MAX_ISSUE_BATCH}; not with --csr).`,
   revoke: `Usage: keyglass ca revoke --dir DIR (--serial S | --name N [--group G]) [--reason R]
@@ -79,7 +82,7 @@ const HELP = `Usage: keyglass ca <subcommand> [options]     (keyglass ca <subcom
 
   init    --dir DIR --name NAME [--key ed25519|p256|rsa3072] [--days N]
           [--passphrase-file F | --insecure-no-passphrase]
-          Create a self-signed root CA; its key is encrypted (AES-256-CBC PKCS#8).
+          Create a self-signed root CA; its key is encrypted (PKCS#8, PBKDF2-SHA256 600,000).
   issue   --dir DIR --group G --role core|leaf|operator --name N [--host H]... [--days N]
           [--key ALG] [--csr FILE] [--out PREFIX] [--p12] [--force]
           [--key-passphrase-file F | --insecure-no-passphrase]
@@ -91,7 +94,8 @@ const HELP = `Usage: keyglass ca <subcommand> [options]     (keyglass ca <subcom
 
 Passphrases: the CA key's from --passphrase-file, KEYGLASS_CA_PASSPHRASE, or a terminal prompt;
 a member key's (and the PKCS#12 password) from --key-passphrase-file, KEYGLASS_KEY_PASSPHRASE,
-or a prompt. --dir defaults to KEYGLASS_CA_DIR. Revocation reasons: unspecified, keyCompromise,
+or a prompt. A new key's passphrase needs at least 12 characters; key files of earlier releases
+(2,048 iterations) still open, with a warning. --dir defaults to KEYGLASS_CA_DIR. Revocation reasons: unspecified, keyCompromise,
 caCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn.`;
 
 function dirOf(v: string | undefined): string {
@@ -113,6 +117,9 @@ function keyAlgOf(v: string | undefined): KeyAlgorithm | undefined {
 }
 
 async function unlockCa(ca: CertificateAuthority, passphraseFile: string | undefined) {
+  // Keys of earlier releases (2,048 iterations) still open, with a nudge.
+  const warning = weakKeyFileWarning(readFileSync(ca.paths.key, 'utf8'), ca.paths.key);
+  if (warning !== undefined) console.error(`keyglass ca: warning: ${warning}`);
   const passphrase = ca.keyIsEncrypted()
     ? await resolvePassphrase(
         {

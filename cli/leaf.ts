@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { weakKeyFileWarning } from '../auth/index.js';
 import { LeafClient } from '../gossip-edge/index.js';
 import { CliError, parseFlags, type Command } from './command.js';
 
@@ -21,6 +22,7 @@ interface LeafConfig {
   servers: { host: string; port: number }[];
   certPem: string;
   keyPem: string;
+  keyFile: string;
   passphrase?: string;
   caPem: string;
 }
@@ -62,6 +64,7 @@ function loadLeafConfig(file: string): LeafConfig {
     servers: parsed,
     certPem: read(base, json['cert'], 'cert'),
     keyPem: read(base, json['key'], 'key'),
+    keyFile: resolve(base, json['key'] as string),
     ...(passphrase !== undefined ? { passphrase } : {}),
     caPem: read(base, json['trustAnchors'], 'trustAnchors'),
   };
@@ -77,6 +80,8 @@ export const leafCommand: Command = {
     const { values } = parseFlags(argv, { config: { type: 'string' } });
     if (values.config === undefined) throw new CliError('--config is required', 2);
     const cfg = loadLeafConfig(values.config);
+    const weakKey = weakKeyFileWarning(cfg.keyPem, cfg.keyFile);
+    if (weakKey !== undefined) process.stderr.write(`keyglass leaf: warning: ${weakKey}\n`);
     const client = new LeafClient();
     client.on('key', (k) => out({ event: 'key', ...k }));
     client.on('connected', (c) => out({ event: 'connected', ...c }));

@@ -64,6 +64,7 @@ import {
   RevocationRegistry,
   ensureDir,
   loadCredentials,
+  keyProtectionWarning,
   loadTrustAnchors,
   normalizeSerial,
   type CertInfo,
@@ -308,6 +309,9 @@ export class KeyServer implements GroupApp {
       keyFile: cfg.credentials.key,
       ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
     });
+    // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
+    const weakKey = keyProtectionWarning(creds.keyProtection, cfg.credentials.key);
+    if (weakKey !== undefined) log.warn('private key weakly protected', { detail: weakKey });
     const id = creds.identity;
     if (id === undefined || id.role !== 'core' || id.group !== cfg.group || id.name !== cfg.name)
       throw new ServerStartError(

@@ -48,8 +48,8 @@ test('encrypted keys load with the right passphrase only; files are checked agai
   const certFile = join(dir, 'm.pem');
   const keyFile = join(dir, 'm.key');
   writeFileSync(certFile, m.credentials.certChainPem);
-  writeFileSync(keyFile, encodePrivateKey(m.credentials.privateKey, 'secret'));
-  t.is(loadCredentials({ certFile, keyFile, passphrase: 'secret' }).identity?.name, 'm1');
+  writeFileSync(keyFile, encodePrivateKey(m.credentials.privateKey, 'a secret phrase'));
+  t.is(loadCredentials({ certFile, keyFile, passphrase: 'a secret phrase' }).identity?.name, 'm1');
   t.is(
     t.throws(() => loadCredentials({ certFile, keyFile, passphrase: 'wrong' }), {
       instanceOf: CredentialError,

@@ -8,7 +8,7 @@ import { parseCertificatesPem, toPem, x509 } from '../../auth/index.js';
 import { webcrypto } from 'node:crypto';
 import { issueArgs, keyglass, snapshot, tempDir, type CliResult } from './run-cli.js';
 
-const CA_PW = { KEYGLASS_CA_PASSPHRASE: 'ca secret', KEYGLASS_KEY_PASSPHRASE: 'member secret' };
+const CA_PW = { KEYGLASS_CA_PASSPHRASE: 'ca secret phrase', KEYGLASS_KEY_PASSPHRASE: 'member secret' };
 
 /** One clear line on stderr, a non-zero exit, no stack trace. */
 function assertCleanFailure(
@@ -301,7 +301,7 @@ test('issue --count: one transaction for many certificates; a clash anywhere iss
 test('issueMany refuses a name twice in one batch and leaves the store as it was', async (t) => {
   const { dir } = await newCa();
   const ca = CertificateAuthority.open(dir);
-  const key = ca.unlock('ca secret');
+  const key = ca.unlock('ca secret phrase');
   const before = snapshot(dir);
   const err = await t.throwsAsync(
     ca.issueMany(
