@@ -9,7 +9,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Cluster, keyglass, rawLeafLink, until, type Leaf } from './cluster.js';
 import type { ServerStatus } from '../../core-group/server/index.js';
