@@ -192,6 +192,8 @@ export interface LeafClientStats {
   dataDuplicates: number;
   /** Our publishes as our server answered them: accepted into the core relay, or refused. */
   publishes: Record<PublishResult, number>;
+  /** Requests our server refused as too frequent (`rate-limited`). */
+  rateLimited: number;
   /** `publish` calls that returned false because `publishWindow` publishes awaited an answer. */
   publishesDeferred: number;
   /** Publishes whose answer never came: the link went down first (they may or may not have gone out). */
@@ -209,6 +211,8 @@ interface Waiter {
 const KEY_ID_LABEL = new TextEncoder().encode('keyglass key id v1');
 /** Unanswered publishes per link: bounds what a slow core makes a publisher hold or lose. */
 export const DEFAULT_PUBLISH_WINDOW = 64;
+/** A catch-up our server refused as too frequent is asked again after this long (ms). */
+const CATCH_UP_RETRY_MS = 250;
 
 export class LeafClient extends EventEmitter<LeafClientEvents> {
   readonly stats: LeafClientStats = {
@@ -233,6 +237,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     dataDuplicates: 0,
     publishes: Object.fromEntries(PUBLISH_RESULTS.map((r) => [r, 0])) as Record<PublishResult, number>,
     publishesDeferred: 0,
+    rateLimited: 0,
     publishesUnanswered: 0,
   };
 
@@ -669,6 +674,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       case 'evicted':
         return this.onEvicted(frame.body.reason);
       case 'error': {
+        if (frame.body.code === 'rate-limited') return this.onRateLimited(frame.body.detail);
         const err = new LeafProtocolError(frame.body.code, frame.body.detail);
         if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
         // A server that can no longer serve us (not primary, overloaded): fail over.
@@ -807,6 +813,27 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.catchUpPending = true;
     this.stats.catchUps++;
     this.send('catchUpRequest', { fromEpoch: this.keys.epoch + 1, slot: this.keys.slot });
+  }
+
+  /**
+   * Our server refused a request: we asked faster than it serves one leaf. Not a reason to leave
+   * it: a refused catch-up is asked again a little later (if we are still behind), a refused
+   * gossip hello or reseed leaves us on TLS pushes. A refused join fails over like any refusal.
+   */
+  private onRateLimited(detail: string): void {
+    this.stats.rateLimited++;
+    if (detail.startsWith('join')) {
+      const err = new LeafProtocolError('rate-limited', detail);
+      if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
+      return this.dropLink(err);
+    }
+    if (!detail.startsWith('catchUpRequest') || !this.catchUpPending) return;
+    this.catchUpPending = false;
+    const peer = this.peer;
+    setTimeout(() => {
+      if (this.peer === peer && this.keys !== undefined && this.keys.epoch < this.newestSeen)
+        this.requestCatchUp();
+    }, CATCH_UP_RETRY_MS).unref();
   }
 
   /** Our gossip node lacks items of our server's data stream that its peers did not bring. */

@@ -70,6 +70,7 @@ export const LEAF_ERROR_CODES = [
   'not-primary', // this server is in a non-primary component: mutations refused
   'overloaded', // bounded queue full; retry later
   'internal',
+  'rate-limited', // the leaf asked faster than its server serves one leaf; the detail names the request
 ] as const;
 export type LeafErrorCode = (typeof LEAF_ERROR_CODES)[number];
 

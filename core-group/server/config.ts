@@ -27,6 +27,10 @@
  *                                              optional: the edge relay (gossip-config.ts)
  *   "leafTlsThread": true                      optional: run the leaf port's TLS on a worker
  *                                              thread (leaf-port.ts); false = on the main thread
+ *   "leafRequestsPerSec": 20, "leafRequestBurst": 40
+ *                                              optional: what one leaf may ask that costs the
+ *                                              server (catch-up, join, gossip hello/reseed):
+ *                                              a token bucket per leaf (request-limiter.ts)
  * }
  * Relative paths are resolved against the config file's directory.
  */
@@ -35,6 +39,7 @@ import { dirname, resolve } from 'node:path';
 import { isValidName, parseAdmissionPolicy, PolicyError, type AdmissionPolicy } from '../../auth/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { parseGossipConfig, type GossipRelayConfig } from './gossip-config.js';
+import { DEFAULT_LEAF_REQUEST_LIMITS, type RequestLimits } from './request-limiter.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -76,6 +81,8 @@ export interface ServerConfig {
   readonly gossip: GossipRelayConfig;
   /** The leaf port's TLS on a worker thread (default) rather than the main thread. */
   readonly leafTlsThread: boolean;
+  /** Per leaf: requests that cost the server (catch-up, join, gossip hello/reseed) per second, and burst. */
+  readonly leafRequests: RequestLimits;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
@@ -109,6 +116,8 @@ const KNOWN_FIELDS = new Set([
   'coreKeyRefreshMs',
   'gossip',
   'leafTlsThread',
+  'leafRequestsPerSec',
+  'leafRequestBurst',
 ]);
 
 type Json = Record<string, unknown>;
@@ -238,6 +247,16 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
       throw new ConfigError(msg);
     }),
     leafTlsThread: bool(c['leafTlsThread'], 'leafTlsThread', true),
+    leafRequests: {
+      perSec: int(
+        c['leafRequestsPerSec'],
+        'leafRequestsPerSec',
+        1,
+        10_000,
+        DEFAULT_LEAF_REQUEST_LIMITS.perSec,
+      ),
+      burst: int(c['leafRequestBurst'], 'leafRequestBurst', 1, 100_000, DEFAULT_LEAF_REQUEST_LIMITS.burst),
+    },
   };
 }
 

@@ -19,6 +19,13 @@ export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { LeafEdge, type LeafEdgeDeps } from './leaf-edge.js';
 export {
+  RequestLimiter,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  MAX_LIMITED_LEAVES,
+  type RequestLimits,
+  type RequestVerdict,
+} from './request-limiter.js';
+export {
   MAX_LEAF_LINKS,
   leafLinkRefusal,
   nextLeafPortCrl,

@@ -241,6 +241,7 @@ export class KeyServer implements GroupApp {
         this.member.multicast('fifo', encodeCoreMessage({ kind: 'data', value: { origin: peer, envelope } })),
       metrics: this.metrics,
       log,
+      requestLimits: cfg.leafRequests,
     });
 
     const names = [cfg.name, ...cfg.peers.keys()];
