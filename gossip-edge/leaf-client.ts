@@ -58,6 +58,7 @@ import {
 import {
   DATA_ERROR_REASONS,
   DataEnvelopeError,
+  RetiredKeyError,
   DataKeyring,
   DataOpener,
   DataSealer,
@@ -192,6 +193,8 @@ export interface LeafClientStats {
   dataDuplicates: number;
   /** Our publishes as our server answered them: accepted into the core relay, or refused. */
   publishes: Record<PublishResult, number>;
+  /** `publish` calls refused here, nothing sent: our newest key was retired beyond the grace window. */
+  publishesRetired: number;
   /** Requests our server refused as too frequent (`rate-limited`). */
   rateLimited: number;
   /** `publish` calls that returned false because `publishWindow` publishes awaited an answer. */
@@ -238,6 +241,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     publishes: Object.fromEntries(PUBLISH_RESULTS.map((r) => [r, 0])) as Record<PublishResult, number>,
     publishesDeferred: 0,
     rateLimited: 0,
+    publishesRetired: 0,
     publishesUnanswered: 0,
   };
 
@@ -401,7 +405,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /**
    * Seals and sends `data` to the group under the current epoch. False, and nothing sent, while
    * `publishWindow` publishes await their server's answer (wait for 'drain'), or when the link
-   * could not take it now. A refusal by the server comes as a 'refused' event.
+   * could not take it now, or when our newest key was retired longer than the grace window ago
+   * (we lag behind the group: a 'refused' event with reason 'retired-epoch' at once, 'drain' at
+   * our next key). A refusal by the server comes as a 'refused' event.
    */
   publish(data: Uint8Array): boolean {
     if (this.sealer === undefined || this.state !== 'up') throw new Error('LeafClient: not connected');
@@ -411,7 +417,19 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       return false;
     }
     const seq = this.sealer.seq;
-    if (!this.send('dataPublish', { envelope: this.sealer.seal(data) })) return false;
+    let envelope: Uint8Array;
+    try {
+      envelope = this.sealer.seal(data);
+    } catch (e) {
+      if (!(e instanceof RetiredKeyError)) throw e;
+      // We lag: the group moved past our newest key longer than the grace window ago, and a
+      // member evicted since may hold it. Nothing is sent; 'drain' follows our next key.
+      this.stats.publishesRetired++;
+      this.windowFull = true;
+      this.emit('refused', { seq, reason: 'retired-epoch' });
+      return false;
+    }
+    if (!this.send('dataPublish', { envelope })) return false;
     this.unanswered.push(seq);
     return true;
   }
@@ -752,7 +770,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       this.suite!.sha256(concatBytes(KEY_ID_LABEL, groupKey)).subarray(0, 8),
     ).toString('hex');
     groupKey.fill(0);
-    if (changed) this.emit('key', { epoch: keys.epoch, keyId });
+    if (changed) {
+      this.emit('key', { epoch: keys.epoch, keyId });
+      this.drainIfRoom(); // a publish refused under a retired key may go now
+    }
   }
 
   /** Verifies and applies one push. `live`: arrived unsolicited (a gap then asks for a catch-up). */
@@ -783,6 +804,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     const suite = this.suite!;
     const keys = this.keys!;
     if (header.epoch > this.newestSeen) this.newestSeen = header.epoch;
+    this.keyring?.noteNewer(header.epoch); // signed: our newest key is retired from now on
     if (header.epoch <= keys.epoch) {
       this.stats.rekeysIgnored++; // replayed or stale: we already moved past it
       return 'ignored';

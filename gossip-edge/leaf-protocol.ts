@@ -266,6 +266,7 @@ export const PUBLISH_RESULTS = [
   'overloaded', // the core's send queue is full: retry later
   'not-admitted', // published before the welcome
   'too-large', // larger than the core relays
+  'retired-epoch', // sealed under an epoch retired longer than the server's grace
 ] as const;
 export type PublishResult = (typeof PUBLISH_RESULTS)[number];
 

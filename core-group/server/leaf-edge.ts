@@ -6,7 +6,8 @@
  *                   `admit` command into the core's total order; the welcome follows when the
  *                   batch that admits the leaf is applied here
  *   leaseRenew    → acknowledged at once; renewals are batched into one ordered command per interval
- *   dataPublish   → handed to the core (relayed to every server's leaves)
+ *   dataPublish   → handed to the core (relayed to every server's leaves), unless sealed under an
+ *                   epoch retired beyond the grace (`publishAck` says 'retired-epoch')
  *   leave         → a `leave` command
  *   catchUpRequest→ served from this server's signed history: welcomed sessions only, and only
  *                   the leaf's own path (the slot the registry holds for it)
@@ -30,6 +31,8 @@
  */
 import { encodeWelcome } from '../../keytree/index.js';
 import {
+  DEFAULT_RETIRED_GRACE_MS,
+  decodeDataEnvelope,
   decodeLeafFrame,
   encodeLeafFrame,
   type EvictionReason,
@@ -92,6 +95,13 @@ export interface LeafEdgeDeps {
 
 /** Requests that draw on a leaf's budget: each costs the server far more than the frame. */
 const COSTLY: ReadonlySet<LeafFrameType> = new Set(['catchUpRequest', 'join', 'gossipHello', 'gossipReseed']);
+/**
+ * How long after this server moved past an epoch it still relays data sealed under it: the
+ * leaves' default grace (late publishes of a batch boundary), then refused as 'retired-epoch'.
+ */
+export const RETIRED_PUBLISH_GRACE_MS = DEFAULT_RETIRED_GRACE_MS;
+/** Retired epochs whose retirement time is kept (beyond, a publish under them is refused). */
+const RETIRED_TRACKED = 64;
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
@@ -112,6 +122,8 @@ export class LeafEdge {
   private readonly rewelcomes: Session[] = [];
   private rewelcomeScheduled = false;
   private readonly limiter: RequestLimiter;
+  /** When this server applied the epoch after each of the last RETIRED_TRACKED epochs. */
+  private readonly retiredAt = new Map<number, number>();
   /**
    * Links closed for flooding, until their down: what they sent before the close still arrives
    * (thousands of frames may be in flight) and is dropped unread, not answered frame by frame.
@@ -215,9 +227,11 @@ export class LeafEdge {
             ? 'not-admitted'
             : frame.body.envelope.length > MAX_RELAYED_ENVELOPE_BYTES
               ? 'too-large'
-              : this.d.publish(peer, frame.body.envelope)
-                ? 'accepted'
-                : 'overloaded';
+              : this.retired(frame.body.envelope)
+                ? 'retired-epoch'
+                : this.d.publish(peer, frame.body.envelope)
+                  ? 'accepted'
+                  : 'overloaded';
         this.d.metrics.publishes.inc({ result });
         this.send(peer, 'publishAck', { result });
         return;
@@ -261,6 +275,25 @@ export class LeafEdge {
       default:
         this.send(peer, 'error', { code: 'unexpected', detail: `a leaf sent ${frame.type}` });
     }
+  }
+
+  /**
+   * Sealed under an epoch this server retired longer than RETIRED_PUBLISH_GRACE_MS ago (or one
+   * older than it tracks)? A lagging or minority-side leaf must not reach the group under a key
+   * a member evicted since may hold. Newer epochs than ours pass (another server may have cut
+   * it first); an envelope that does not decode is relayed as before (receivers drop it).
+   */
+  private retired(envelope: Uint8Array): boolean {
+    let epoch: number;
+    try {
+      epoch = decodeDataEnvelope(envelope).header.epoch;
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return false;
+    }
+    if (epoch >= this.d.machine.epoch) return false;
+    const at = this.retiredAt.get(epoch);
+    return at === undefined || this.now() - at > RETIRED_PUBLISH_GRACE_MS;
   }
 
   /** Takes a token for a costly request; false (refused, maybe disconnected) when there is none. */
@@ -408,6 +441,8 @@ export class LeafEdge {
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */
   distribute(batch: BatchOutput): void {
+    this.retiredAt.set(batch.epoch - 1, this.now());
+    this.retiredAt.delete(batch.epoch - 1 - RETIRED_TRACKED);
     const signature = signBatch(this.d.suite, this.d.signingSeed, batch);
     this.history.record(batch, this.d.signingPublic, signature);
     // Gossip first, addressed by the slots the leaves held before this batch (their gossip ids).
@@ -490,6 +525,7 @@ export class LeafEdge {
   /** The replicated state was replaced (state transfer): history no longer matches; leaves catch up or rejoin. */
   onStateReplaced(): void {
     this.history.clear();
+    this.retiredAt.clear(); // epochs jumped: data under any epoch before the new one is refused
     this.targetCache = undefined;
     this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the
