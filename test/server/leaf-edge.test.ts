@@ -150,3 +150,49 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     await e.stopRelay();
   }
 });
+
+test('catch-up: welcomed sessions only, their own path only, within the per-leaf budget', async (t) => {
+  const { edge: e, frames, machine } = await edge();
+  const last = (peer: string): LeafFrame => frames.get(peer)!.at(-1)!;
+  const peers = ['g/leaf/a', 'g/leaf/b'];
+  peers.forEach((peer, i) =>
+    e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) }),
+  );
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: 1, slot: 0 }));
+  const early = last(peers[0]!);
+  t.true(early.type === 'error' && early.body.code === 'not-admitted', 'no session: refused');
+  for (const peer of peers) e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  for (let k = 0; k < 3; k++) {
+    const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+    e.distribute(batch!);
+    if (k === 0) {
+      // both welcomed at this epoch; one more leaf per batch after it
+      e.rememberCert(`g/leaf/x${k}`, { name: `x${k}`, serial: `x${k}`, fingerprint: new Uint8Array(32) });
+    }
+    e.onMessage(`g/leaf/x${k}`, encodeLeafFrame('join', { resume: undefined }));
+    e.rememberCert(`g/leaf/x${k + 1}`, {
+      name: `x${k + 1}`,
+      serial: `x${k + 1}`,
+      fingerprint: new Uint8Array(32),
+    });
+  }
+  const slotOf = (name: string): number => machine.entry(name)!.slot;
+  const from = e.history.oldest! + 1;
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n0') }));
+  const own = last(peers[0]!);
+  if (own.type !== 'catchUpReply') return t.fail(`expected a reply, got ${own.type}`);
+  t.false(own.body.rejoin);
+  t.true(own.body.pushes.length >= 1, 'its own path is served');
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n1') }));
+  const foreign = last(peers[0]!);
+  if (foreign.type !== 'catchUpReply') return t.fail(`expected a reply, got ${foreign.type}`);
+  t.deepEqual(foreign.body, { pushes: [], rejoin: true }, "another leaf's path: nothing but rejoin");
+  // The budget (default burst 40, shared with join): a burst, then refusals, then the link closes.
+  const before = frames.get(peers[1]!)?.length ?? 0;
+  for (let k = 0; k < 100; k++)
+    e.onMessage(peers[1]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n1') }));
+  const answers = frames.get(peers[1]!)!.slice(before);
+  const refused = answers.filter((f) => f.type === 'error' && f.body.code === 'rate-limited').length;
+  t.is(answers.length - refused, 40 - 1, 'the burst (default 40) less its join: served');
+  t.is(refused, 41, 'then a burst of refusals, the last closing the link; the rest dropped unanswered');
+});
