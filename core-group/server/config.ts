@@ -31,6 +31,8 @@
  *                                              optional: what one leaf may ask that costs the
  *                                              server (catch-up, join, gossip hello/reseed):
  *                                              a token bucket per leaf (request-limiter.ts)
+ *   "catchUpBytesPerSec": 16777216             optional: catch-up reply bytes per second over
+ *                                              all leaves (leaf-edge.ts)
  * }
  * Relative paths are resolved against the config file's directory.
  */
@@ -39,7 +41,12 @@ import { dirname, resolve } from 'node:path';
 import { isValidName, parseAdmissionPolicy, PolicyError, type AdmissionPolicy } from '../../auth/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { parseGossipConfig, type GossipRelayConfig } from './gossip-config.js';
-import { DEFAULT_LEAF_REQUEST_LIMITS, type RequestLimits } from './request-limiter.js';
+import {
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  type RequestLimits,
+} from './request-limiter.js';
+import { MAX_LEAF_FRAME_BYTES } from '../../gossip-edge/index.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -83,6 +90,8 @@ export interface ServerConfig {
   readonly leafTlsThread: boolean;
   /** Per leaf: requests that cost the server (catch-up, join, gossip hello/reseed) per second, and burst. */
   readonly leafRequests: RequestLimits;
+  /** Catch-up reply bytes per second over all leaves. */
+  readonly catchUpBytesPerSec: number;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
@@ -118,6 +127,7 @@ const KNOWN_FIELDS = new Set([
   'leafTlsThread',
   'leafRequestsPerSec',
   'leafRequestBurst',
+  'catchUpBytesPerSec',
 ]);
 
 type Json = Record<string, unknown>;
@@ -257,6 +267,14 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
       ),
       burst: int(c['leafRequestBurst'], 'leafRequestBurst', 1, 100_000, DEFAULT_LEAF_REQUEST_LIMITS.burst),
     },
+    // At least a largest reply a second: a budget below one reply could never serve it.
+    catchUpBytesPerSec: int(
+      c['catchUpBytesPerSec'],
+      'catchUpBytesPerSec',
+      MAX_LEAF_FRAME_BYTES,
+      1024 * 1024 * 1024,
+      DEFAULT_CATCH_UP_BYTES_PER_SEC,
+    ),
   };
 }
 

@@ -242,6 +242,7 @@ export class KeyServer implements GroupApp {
       metrics: this.metrics,
       log,
       requestLimits: cfg.leafRequests,
+      catchUpBytesPerSec: cfg.catchUpBytesPerSec,
     });
 
     const names = [cfg.name, ...cfg.peers.keys()];

@@ -24,7 +24,9 @@
  * What a leaf can ask cheaply and the server pays for — catch-up, join, gossipHello and
  * gossipReseed — draws on a token bucket per leaf identity (request-limiter.ts): beyond it the
  * request is refused (`error rate-limited`, counted in keyglass_refusals_total), and a leaf that
- * floods through a burst of refusals loses its link.
+ * floods through a burst of refusals loses its link. Catch-up replies also draw on one
+ * server-wide byte budget (`catchUpBytesPerSec`): thousands of leaves each within their own
+ * budget must not add up to a starved main thread either.
  *
  * Mutations need a primary component: a non-primary server still resumes known admissions and
  * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
@@ -35,6 +37,7 @@ import {
   decodeDataEnvelope,
   decodeLeafFrame,
   encodeLeafFrame,
+  MAX_LEAF_FRAME_BYTES,
   type EvictionReason,
   type LeafFrameBody,
   type LeafFrameType,
@@ -57,7 +60,12 @@ import type { Logger } from './log.js';
 import type { RelayCounters, ServerMetrics } from './metrics.js';
 import { EdgeRelay, type GossipTarget, type RelayOptions } from './gossip-relay.js';
 import { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
-import { RequestLimiter, type RequestLimits } from './request-limiter.js';
+import {
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  RequestLimiter,
+  TokenBucket,
+  type RequestLimits,
+} from './request-limiter.js';
 
 interface Session {
   readonly peer: string;
@@ -89,6 +97,8 @@ export interface LeafEdgeDeps {
   readonly log: Logger;
   /** Budget per leaf for the requests that cost the server (default DEFAULT_LEAF_REQUEST_LIMITS). */
   readonly requestLimits?: RequestLimits;
+  /** Catch-up reply bytes per second over all leaves (default DEFAULT_CATCH_UP_BYTES_PER_SEC). */
+  readonly catchUpBytesPerSec?: number;
   /** Clock of the request budget (default Date.now). */
   readonly now?: () => number;
 }
@@ -122,6 +132,8 @@ export class LeafEdge {
   private readonly rewelcomes: Session[] = [];
   private rewelcomeScheduled = false;
   private readonly limiter: RequestLimiter;
+  /** Catch-up reply bytes over all leaves: many leaves each within their budget still add up. */
+  private readonly catchUpBudget: TokenBucket;
   /** When this server applied the epoch after each of the last RETIRED_TRACKED epochs. */
   private readonly retiredAt = new Map<number, number>();
   /**
@@ -134,6 +146,9 @@ export class LeafEdge {
   constructor(private readonly d: LeafEdgeDeps) {
     this.limiter = new RequestLimiter(d.requestLimits);
     this.now = d.now ?? Date.now;
+    const rate = d.catchUpBytesPerSec ?? DEFAULT_CATCH_UP_BYTES_PER_SEC;
+    if (!(rate >= MAX_LEAF_FRAME_BYTES)) throw new RangeError('catchUpBytesPerSec must hold a largest reply');
+    this.catchUpBudget = new TokenBucket(rate, rate, this.now());
   }
 
   /** Starts the edge relay (UDP); leaves that announce an endpoint are then served by gossip. */
@@ -338,7 +353,19 @@ export class LeafEdge {
       this.send(peer, 'catchUpReply', { pushes: [], rejoin: true });
       return;
     }
-    this.send(peer, 'catchUpReply', this.history.catchUp(fromEpoch, slot));
+    // The server-wide budget: spent by what is sent, refused while in debt (a leaf retries).
+    const now = this.now();
+    if (this.catchUpBudget.tokens(now) < 0) {
+      this.d.metrics.refusals.inc({ port: 'leaf', reason: 'catch-up-budget' });
+      this.send(peer, 'error', {
+        code: 'rate-limited',
+        detail: 'catchUpRequest: server-wide catch-up budget spent',
+      });
+      return;
+    }
+    const reply = encodeLeafFrame('catchUpReply', this.history.catchUp(fromEpoch, slot));
+    this.catchUpBudget.spend(reply.length, now);
+    this.d.transport.send(peer, reply);
   }
 
   /** A welcomed leaf's UDP endpoint: serve it by gossip from now on (ignored without a relay). */

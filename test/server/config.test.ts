@@ -120,6 +120,7 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
 
 test('leaf request budget: defaults, and given values kept', (t) => {
   t.deepEqual(parseServerConfig(good, '/x').leafRequests, { perSec: 20, burst: 40 });
+  t.is(parseServerConfig(good, '/x').catchUpBytesPerSec, 16 * 1024 * 1024);
   t.deepEqual(parseServerConfig({ ...good, leafRequestsPerSec: 5, leafRequestBurst: 7 }, '/x').leafRequests, {
     perSec: 5,
     burst: 7,
