@@ -2,13 +2,13 @@
  * `catch-up` suite: what a leaf's catch-up request costs a core server's main thread, and what a
  * flood of them costs under the per-leaf request budget (issue 17, finding 4).
  *
- * One `LeafEdge` (the shipped server side of the leaf protocol) over a stand-in transport that
- * only counts bytes, on a replicated `LeafStateMachine` of n leaves with a 64-epoch history (one
+ * One `LeafEdge` (the shipped server side of the leaf protocol, default budgets) over a stand-in
+ * transport that only counts bytes, on a virtual clock that stands still within a case, on a replicated `LeafStateMachine` of n leaves with a 64-epoch history (one
  * leave and one join per batch, so every epoch rekeys a path). Cases:
  *   - catchUp.served: a welcomed leaf asks for the whole history of its own path — `cold` (the
  *     first leaf of its subtree to ask: parts built) and `cached` (parts built already);
  *     µs per request and reply bytes;
- *   - flood: one admitted leaf sends `frames` catch-up requests back to back (no time passes):
+ *   - flood: one admitted leaf sends `frames` catch-up requests back to back:
  *     its burst is served, a burst of refusals follows and its link is closed; the rest is
  *     dropped unread. µs per frame over the flood, and how many were served;
  *   - flood.honest: during that flood, other leaves' catch-ups (one per 1,000 attacker frames)
@@ -39,7 +39,7 @@ function fingerprint(suite: CipherSuite, name: string): Uint8Array {
 }
 
 /** n leaves, `welcomed` of them linked to this edge, and a full history of EPOCHS epochs. */
-function build(suite: CipherSuite, n: number, welcomed: number): World {
+function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: number }): World {
   const sent = new Map<string, { frames: number; bytes: number }>();
   const transport = {
     send(peer: string, bytes: Uint8Array): boolean {
@@ -73,7 +73,7 @@ function build(suite: CipherSuite, n: number, welcomed: number): World {
     publish: () => true,
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
-    now: () => 0, // no time passes: no budget refills during a case
+    now: () => clock.ms, // virtual: no budget refills within a case; the suite advances it between cases
   });
   let epoch = machine.epoch;
   const cut = (): void => {
@@ -135,7 +135,8 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   for (const n of sizes) {
     const welcomed = ctx.quick ? 64 : 256;
-    const w = build(suite, n, welcomed);
+    const clock = { ms: 0 };
+    const w = build(suite, n, welcomed, clock);
     const names = w.peers.map((p) => p.slice(p.lastIndexOf('/') + 1));
     const cold: number[] = [];
     const cached: number[] = [];
@@ -164,6 +165,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     // The flood: one welcomed leaf (its budget untouched so far: two requests above) sends
     // `frames` requests back to back; the other leaves' catch-ups go on meanwhile.
     const frames = ctx.quick ? 20_000 : 200_000;
+    clock.ms += 1000; // a second later: every budget (per leaf, server-wide) full again
     const attacker = w.peers[0]!;
     const request = encodeLeafFrame('catchUpRequest', {
       fromEpoch: w.edge.history.oldest!,
