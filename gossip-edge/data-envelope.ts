@@ -217,6 +217,17 @@ export class DataKeyring {
     }
   }
 
+  /**
+   * A signed header announced `epoch` (we cannot apply it yet: a gap, a lost part): if it is newer
+   * than our newest, our newest is retired from now on — its grace runs, and once over we neither
+   * read nor seal under it (a lagging member must not keep sealing under a key an evicted member
+   * may hold).
+   */
+  noteNewer(epoch: number): void {
+    if (this.newest >= 0 && epoch > this.newest && !this.retiredAt.has(this.newest))
+      this.retiredAt.set(this.newest, this.now());
+  }
+
   /** The newest epoch held, or undefined when empty. */
   get current(): number | undefined {
     return this.newest < 0 ? undefined : this.newest;
@@ -362,7 +373,18 @@ export interface SealerOptions {
   readonly firstSeq?: number;
 }
 
-/** One sender's outgoing side: numbers messages and seals them under the newest epoch. */
+/** Our newest key was retired longer than the grace window ago: nothing may be sealed under it. */
+export class RetiredKeyError extends Error {
+  override readonly name = 'RetiredKeyError';
+  constructor(readonly epoch: number) {
+    super(`epoch ${epoch} is retired beyond its grace window: no newer key yet, nothing sealed`);
+  }
+}
+
+/**
+ * One sender's outgoing side: numbers messages and seals them under the newest epoch, never
+ * under one retired longer than the keyring's grace window (RetiredKeyError; no seq is used).
+ */
 export class DataSealer {
   private nextSeq: number;
 
@@ -385,7 +407,8 @@ export class DataSealer {
       throw new RangeError(`data of ${data.length} bytes exceeds ${MAX_DATA_BYTES}`);
     const epoch = this.keyring.current;
     if (epoch === undefined) throw new Error('no group key yet: cannot seal');
-    const key = this.keyring.key(epoch)!;
+    const key = this.keyring.key(epoch);
+    if (key === undefined) throw new RetiredKeyError(epoch);
     const signed = this.opts.signingSeed !== undefined;
     const header: DataEnvelopeHeader = {
       version: DATA_ENVELOPE_VERSION,

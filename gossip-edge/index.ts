@@ -115,6 +115,7 @@ export {
   DataSealer,
   DataOpener,
   DataEnvelopeError,
+  RetiredKeyError,
   ReplayWindow,
   ReplayGuard,
   deriveDataKey,

@@ -58,6 +58,7 @@ import {
 import {
   DATA_ERROR_REASONS,
   DataEnvelopeError,
+  RetiredKeyError,
   DataKeyring,
   DataOpener,
   DataSealer,
@@ -192,6 +193,10 @@ export interface LeafClientStats {
   dataDuplicates: number;
   /** Our publishes as our server answered them: accepted into the core relay, or refused. */
   publishes: Record<PublishResult, number>;
+  /** `publish` calls refused here, nothing sent: our newest key was retired beyond the grace window. */
+  publishesRetired: number;
+  /** Requests our server refused as too frequent (`rate-limited`). */
+  rateLimited: number;
   /** `publish` calls that returned false because `publishWindow` publishes awaited an answer. */
   publishesDeferred: number;
   /** Publishes whose answer never came: the link went down first (they may or may not have gone out). */
@@ -209,6 +214,8 @@ interface Waiter {
 const KEY_ID_LABEL = new TextEncoder().encode('keyglass key id v1');
 /** Unanswered publishes per link: bounds what a slow core makes a publisher hold or lose. */
 export const DEFAULT_PUBLISH_WINDOW = 64;
+/** A catch-up our server refused as too frequent is asked again after this long (ms). */
+const CATCH_UP_RETRY_MS = 250;
 
 export class LeafClient extends EventEmitter<LeafClientEvents> {
   readonly stats: LeafClientStats = {
@@ -233,6 +240,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     dataDuplicates: 0,
     publishes: Object.fromEntries(PUBLISH_RESULTS.map((r) => [r, 0])) as Record<PublishResult, number>,
     publishesDeferred: 0,
+    rateLimited: 0,
+    publishesRetired: 0,
     publishesUnanswered: 0,
   };
 
@@ -396,7 +405,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /**
    * Seals and sends `data` to the group under the current epoch. False, and nothing sent, while
    * `publishWindow` publishes await their server's answer (wait for 'drain'), or when the link
-   * could not take it now. A refusal by the server comes as a 'refused' event.
+   * could not take it now, or when our newest key was retired longer than the grace window ago
+   * (we lag behind the group: a 'refused' event with reason 'retired-epoch' at once, 'drain' at
+   * our next key). A refusal by the server comes as a 'refused' event.
    */
   publish(data: Uint8Array): boolean {
     if (this.sealer === undefined || this.state !== 'up') throw new Error('LeafClient: not connected');
@@ -406,7 +417,19 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       return false;
     }
     const seq = this.sealer.seq;
-    if (!this.send('dataPublish', { envelope: this.sealer.seal(data) })) return false;
+    let envelope: Uint8Array;
+    try {
+      envelope = this.sealer.seal(data);
+    } catch (e) {
+      if (!(e instanceof RetiredKeyError)) throw e;
+      // We lag: the group moved past our newest key longer than the grace window ago, and a
+      // member evicted since may hold it. Nothing is sent; 'drain' follows our next key.
+      this.stats.publishesRetired++;
+      this.windowFull = true;
+      this.emit('refused', { seq, reason: 'retired-epoch' });
+      return false;
+    }
+    if (!this.send('dataPublish', { envelope })) return false;
     this.unanswered.push(seq);
     return true;
   }
@@ -669,6 +692,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       case 'evicted':
         return this.onEvicted(frame.body.reason);
       case 'error': {
+        if (frame.body.code === 'rate-limited') return this.onRateLimited(frame.body.detail);
         const err = new LeafProtocolError(frame.body.code, frame.body.detail);
         if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
         // A server that can no longer serve us (not primary, overloaded): fail over.
@@ -746,7 +770,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       this.suite!.sha256(concatBytes(KEY_ID_LABEL, groupKey)).subarray(0, 8),
     ).toString('hex');
     groupKey.fill(0);
-    if (changed) this.emit('key', { epoch: keys.epoch, keyId });
+    if (changed) {
+      this.emit('key', { epoch: keys.epoch, keyId });
+      this.drainIfRoom(); // a publish refused under a retired key may go now
+    }
   }
 
   /** Verifies and applies one push. `live`: arrived unsolicited (a gap then asks for a catch-up). */
@@ -777,6 +804,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     const suite = this.suite!;
     const keys = this.keys!;
     if (header.epoch > this.newestSeen) this.newestSeen = header.epoch;
+    this.keyring?.noteNewer(header.epoch); // signed: our newest key is retired from now on
     if (header.epoch <= keys.epoch) {
       this.stats.rekeysIgnored++; // replayed or stale: we already moved past it
       return 'ignored';
@@ -807,6 +835,27 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     this.catchUpPending = true;
     this.stats.catchUps++;
     this.send('catchUpRequest', { fromEpoch: this.keys.epoch + 1, slot: this.keys.slot });
+  }
+
+  /**
+   * Our server refused a request: we asked faster than it serves one leaf. Not a reason to leave
+   * it: a refused catch-up is asked again a little later (if we are still behind), a refused
+   * gossip hello or reseed leaves us on TLS pushes. A refused join fails over like any refusal.
+   */
+  private onRateLimited(detail: string): void {
+    this.stats.rateLimited++;
+    if (detail.startsWith('join')) {
+      const err = new LeafProtocolError('rate-limited', detail);
+      if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
+      return this.dropLink(err);
+    }
+    if (!detail.startsWith('catchUpRequest') || !this.catchUpPending) return;
+    this.catchUpPending = false;
+    const peer = this.peer;
+    setTimeout(() => {
+      if (this.peer === peer && this.keys !== undefined && this.keys.epoch < this.newestSeen)
+        this.requestCatchUp();
+    }, CATCH_UP_RETRY_MS).unref();
   }
 
   /** Our gossip node lacks items of our server's data stream that its peers did not bring. */

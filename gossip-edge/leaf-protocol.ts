@@ -70,6 +70,7 @@ export const LEAF_ERROR_CODES = [
   'not-primary', // this server is in a non-primary component: mutations refused
   'overloaded', // bounded queue full; retry later
   'internal',
+  'rate-limited', // the leaf asked faster than its server serves one leaf; the detail names the request
 ] as const;
 export type LeafErrorCode = (typeof LEAF_ERROR_CODES)[number];
 
@@ -265,6 +266,7 @@ export const PUBLISH_RESULTS = [
   'overloaded', // the core's send queue is full: retry later
   'not-admitted', // published before the welcome
   'too-large', // larger than the core relays
+  'retired-epoch', // sealed under an epoch retired longer than the server's grace
 ] as const;
 export type PublishResult = (typeof PUBLISH_RESULTS)[number];
 

@@ -144,6 +144,11 @@ export class RekeySplit {
     return this.frontier.length;
   }
 
+  /** The slot after this batch of the leaf at `slot` before it (compaction moves some leaves). */
+  slotAfter(slot: number): number {
+    return this.movedTo.get(slot) ?? slot;
+  }
+
   /** The part a leaf at `slot` (its slot before this batch) needs, or undefined if none covers it. */
   partIdFor(slot: number): number | undefined {
     const target = this.movedTo.get(slot) ?? slot;

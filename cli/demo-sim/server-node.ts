@@ -339,7 +339,12 @@ export class ServerNode implements GroupApp {
       this.toLeaf(node, 'catchUpReply', { pushes: [], rejoin: true });
       return;
     }
-    const reply = this.history.catchUp(fromEpoch, slot);
+    // Its own path only (as a real server): the walk from its slot must end at its slot now.
+    const at = this.history.slotNow(fromEpoch, slot);
+    const reply =
+      at !== undefined && at !== entry.slot
+        ? { pushes: [], rejoin: true }
+        : this.history.catchUp(fromEpoch, slot);
     this.toLeaf(node, 'catchUpReply', reply);
     // Serve the leaf from now on once the reply brings it to the newest epoch.
     const reaches = fromEpoch + reply.pushes.length - 1 >= this.machine.epoch;

@@ -7,6 +7,10 @@
  * catch-up walks forward from the leaf's slot, following compaction moves epoch by epoch; a gap
  * the history no longer covers, or a slot no part addresses, answers `rejoin`.
  *
+ * Encoded parts are cached per epoch (within `maxCachedPartBytes` over the whole history): a
+ * part covers a subtree, so the leaves under it — pushed one by one, or catching up the same
+ * epochs — cost one build (its wraps and Merkle proof), not one each.
+ *
  * Not replicated state: a replica restored from a snapshot starts with an empty history, and its
  * leaves that need older epochs re-join (a fresh welcome), which is always correct.
  */
@@ -17,6 +21,7 @@ import type { BatchOutput } from './machine.js';
 
 export const DEFAULT_HISTORY_EPOCHS = 64;
 export const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHED_PART_BYTES = 16 * 1024 * 1024;
 
 interface SignedEpoch {
   readonly epoch: number;
@@ -25,6 +30,9 @@ interface SignedEpoch {
   readonly signature: Uint8Array;
   readonly split: RekeySplit;
   readonly bytes: number;
+  /** Encoded parts built so far, by part id. */
+  readonly parts: Map<number, Uint8Array>;
+  partBytes: number;
 }
 
 /** Signs a batch's header: what every leaf verifies before applying a part. */
@@ -35,10 +43,12 @@ export function signBatch(suite: CipherSuite, seed: Uint8Array, batch: BatchOutp
 export class RekeyHistory {
   private readonly epochs: SignedEpoch[] = [];
   private bytes = 0;
+  private cachedPartBytes = 0;
 
   constructor(
     readonly maxEpochs = DEFAULT_HISTORY_EPOCHS,
     readonly maxBytes = DEFAULT_HISTORY_BYTES,
+    readonly maxCachedPartBytes = DEFAULT_CACHED_PART_BYTES,
   ) {
     if (!(Number.isInteger(maxEpochs) && maxEpochs >= 1)) throw new RangeError('maxEpochs must be ≥ 1');
   }
@@ -62,17 +72,22 @@ export class RekeyHistory {
       signature,
       split: batch.rekey.split,
       bytes: batch.rekey.encoded.length,
+      parts: new Map(),
+      partBytes: 0,
     };
     this.epochs.push(entry);
     this.bytes += entry.bytes;
     while (this.epochs.length > this.maxEpochs || (this.bytes > this.maxBytes && this.epochs.length > 1)) {
-      this.bytes -= this.epochs.shift()!.bytes;
+      const gone = this.epochs.shift()!;
+      this.bytes -= gone.bytes;
+      this.cachedPartBytes -= gone.partBytes;
     }
   }
 
   clear(): void {
     this.epochs.length = 0;
     this.bytes = 0;
+    this.cachedPartBytes = 0;
   }
 
   /**
@@ -85,11 +100,33 @@ export class RekeyHistory {
     const e = this.epochs[epoch - oldest]!;
     const id = e.split.partIdFor(slot);
     if (id === undefined) return undefined;
-    const part = e.split.part(id);
+    let part = e.parts.get(id);
+    if (part === undefined) {
+      part = encodePart(e.split.part(id));
+      if (this.cachedPartBytes + part.length <= this.maxCachedPartBytes) {
+        e.parts.set(id, part);
+        e.partBytes += part.length;
+        this.cachedPartBytes += part.length;
+      }
+    }
     return {
-      push: { header: e.header, signer: e.signer, signature: e.signature, parts: [encodePart(part)] },
-      slotAfter: part.movedFrom !== undefined ? part.index : slot,
+      push: { header: e.header, signer: e.signer, signature: e.signature, parts: [part] },
+      slotAfter: e.split.slotAfter(slot),
     };
+  }
+
+  /**
+   * Where the leaf that held `slot` before `fromEpoch` is after the newest epoch (following
+   * compaction moves; no part is built), or undefined when the history does not cover fromEpoch.
+   * A server serves a catch-up only when this is the slot the registry holds for the asking leaf
+   * now: a leaf gets the parts of its own path, not another leaf's.
+   */
+  slotNow(fromEpoch: number, slot: number): number | undefined {
+    const oldest = this.oldest;
+    if (oldest === undefined || fromEpoch < oldest) return undefined;
+    let at = slot;
+    for (let i = fromEpoch - oldest; i < this.epochs.length; i++) at = this.epochs[i]!.split.slotAfter(at);
+    return at;
   }
 
   /**

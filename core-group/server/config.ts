@@ -27,6 +27,12 @@
  *                                              optional: the edge relay (gossip-config.ts)
  *   "leafTlsThread": true                      optional: run the leaf port's TLS on a worker
  *                                              thread (leaf-port.ts); false = on the main thread
+ *   "leafRequestsPerSec": 20, "leafRequestBurst": 40
+ *                                              optional: what one leaf may ask that costs the
+ *                                              server (catch-up, join, gossip hello/reseed):
+ *                                              a token bucket per leaf (request-limiter.ts)
+ *   "catchUpBytesPerSec": 16777216             optional: catch-up reply bytes per second over
+ *                                              all leaves (leaf-edge.ts)
  * }
  * Relative paths are resolved against the config file's directory.
  */
@@ -35,6 +41,12 @@ import { dirname, resolve } from 'node:path';
 import { isValidName, parseAdmissionPolicy, PolicyError, type AdmissionPolicy } from '../../auth/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { parseGossipConfig, type GossipRelayConfig } from './gossip-config.js';
+import {
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  type RequestLimits,
+} from './request-limiter.js';
+import { MAX_LEAF_FRAME_BYTES } from '../../gossip-edge/index.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -76,6 +88,10 @@ export interface ServerConfig {
   readonly gossip: GossipRelayConfig;
   /** The leaf port's TLS on a worker thread (default) rather than the main thread. */
   readonly leafTlsThread: boolean;
+  /** Per leaf: requests that cost the server (catch-up, join, gossip hello/reseed) per second, and burst. */
+  readonly leafRequests: RequestLimits;
+  /** Catch-up reply bytes per second over all leaves. */
+  readonly catchUpBytesPerSec: number;
 }
 
 export const DEFAULT_BATCH_INTERVAL_MS = 100;
@@ -109,6 +125,9 @@ const KNOWN_FIELDS = new Set([
   'coreKeyRefreshMs',
   'gossip',
   'leafTlsThread',
+  'leafRequestsPerSec',
+  'leafRequestBurst',
+  'catchUpBytesPerSec',
 ]);
 
 type Json = Record<string, unknown>;
@@ -238,6 +257,24 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
       throw new ConfigError(msg);
     }),
     leafTlsThread: bool(c['leafTlsThread'], 'leafTlsThread', true),
+    leafRequests: {
+      perSec: int(
+        c['leafRequestsPerSec'],
+        'leafRequestsPerSec',
+        1,
+        10_000,
+        DEFAULT_LEAF_REQUEST_LIMITS.perSec,
+      ),
+      burst: int(c['leafRequestBurst'], 'leafRequestBurst', 1, 100_000, DEFAULT_LEAF_REQUEST_LIMITS.burst),
+    },
+    // At least a largest reply a second: a budget below one reply could never serve it.
+    catchUpBytesPerSec: int(
+      c['catchUpBytesPerSec'],
+      'catchUpBytesPerSec',
+      MAX_LEAF_FRAME_BYTES,
+      1024 * 1024 * 1024,
+      DEFAULT_CATCH_UP_BYTES_PER_SEC,
+    ),
   };
 }
 

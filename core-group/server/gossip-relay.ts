@@ -32,6 +32,7 @@ import { UniformInts, type CipherSuite } from '../../crypto/index.js';
 import { UdpTransport } from '../../net/index.js';
 import { DecodeError } from '../../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
+import { TokenBucket } from './request-limiter.js';
 import { encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
   CORE_RELAY_PEER,
@@ -184,8 +185,7 @@ export class EdgeRelay {
   private readonly auth: MacAuthenticator;
   private epoch = -1;
   private readonly history: DataHistory;
-  private pullBudget: number;
-  private pullBudgetAt = 0;
+  private readonly pullBudget: TokenBucket;
   /** This turn's envelopes, not yet an entry (injectData). */
   private pendingData:
     | { epoch: number; macEpoch: number; targets: readonly GossipTarget[]; envelopes: Uint8Array[] }
@@ -202,8 +202,9 @@ export class EdgeRelay {
       throw new RangeError('relay fanout 1..32');
     this.auth = new MacAuthenticator(suite);
     this.history = new DataHistory(opts.history);
-    this.pullBudget = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
-    if (!(this.pullBudget > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
+    const rate = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
+    if (!(rate > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
+    this.pullBudget = new TokenBucket(rate, rate, 0);
   }
 
   /** `signer` (this server's rekey-signing key) signs each data stream entry for its position. */
@@ -362,12 +363,9 @@ export class EdgeRelay {
    * resume; the leaf pulls again a few rounds later.
    */
   pull(origin: number, fromSeq: number, now: number): DataPullReply {
-    const rate = this.opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
-    this.pullBudget = Math.min(rate, this.pullBudget + ((now - this.pullBudgetAt) * rate) / 1000);
-    this.pullBudgetAt = now;
-    const cap = Math.min(MAX_PULL_REPLY_BYTES, this.pullBudget);
+    const cap = Math.min(MAX_PULL_REPLY_BYTES, this.pullBudget.tokens(now));
     const reply = this.history.pull(origin, fromSeq, cap);
-    for (const i of reply.items) this.pullBudget -= i.entry.length;
+    for (const i of reply.items) this.pullBudget.spend(i.entry.length, now);
     this.stats.dataPulls++;
     this.stats.dataPulled += reply.items.length;
     // Short of the head, under the item cap, with less than a full reply's bytes: the budget cut it.

@@ -17,7 +17,16 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
-export { LeafEdge, type LeafEdgeDeps } from './leaf-edge.js';
+export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps } from './leaf-edge.js';
+export {
+  RequestLimiter,
+  TokenBucket,
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  MAX_LIMITED_LEAVES,
+  type RequestLimits,
+  type RequestVerdict,
+} from './request-limiter.js';
 export {
   MAX_LEAF_LINKS,
   leafLinkRefusal,

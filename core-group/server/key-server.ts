@@ -242,6 +242,8 @@ export class KeyServer implements GroupApp {
         this.member.multicast('fifo', encodeCoreMessage({ kind: 'data', value: { origin: peer, envelope } })),
       metrics: this.metrics,
       log,
+      requestLimits: cfg.leafRequests,
+      catchUpBytesPerSec: cfg.catchUpBytesPerSec,
     });
 
     const names = [cfg.name, ...cfg.peers.keys()];

@@ -6,9 +6,11 @@
  *                   `admit` command into the core's total order; the welcome follows when the
  *                   batch that admits the leaf is applied here
  *   leaseRenew    → acknowledged at once; renewals are batched into one ordered command per interval
- *   dataPublish   → handed to the core (relayed to every server's leaves)
+ *   dataPublish   → handed to the core (relayed to every server's leaves), unless sealed under an
+ *                   epoch retired beyond the grace (`publishAck` says 'retired-epoch')
  *   leave         → a `leave` command
- *   catchUpRequest→ served from this server's signed history
+ *   catchUpRequest→ served from this server's signed history: welcomed sessions only, and only
+ *                   the leaf's own path (the slot the registry holds for it)
  *   dataPull      → served from the edge relay's data-stream history (gossip leaves only)
  * Each applied batch is signed once by this server. Leaves that announced a UDP endpoint
  * (`gossipHello`, after their welcome) get a `gossipSeed` and are served by the edge relay
@@ -19,13 +21,23 @@
  * TLS. Catch-up, welcomes and leases stay on TLS for everyone. Sessions of evicted leaves get
  * `evicted` and are closed.
  *
+ * What a leaf can ask cheaply and the server pays for — catch-up, join, gossipHello and
+ * gossipReseed — draws on a token bucket per leaf identity (request-limiter.ts): beyond it the
+ * request is refused (`error rate-limited`, counted in keyglass_refusals_total), and a leaf that
+ * floods through a burst of refusals loses its link. Catch-up replies also draw on one
+ * server-wide byte budget (`catchUpBytesPerSec`): thousands of leaves each within their own
+ * budget must not add up to a starved main thread either.
+ *
  * Mutations need a primary component: a non-primary server still resumes known admissions and
  * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
  */
 import { encodeWelcome } from '../../keytree/index.js';
 import {
+  DEFAULT_RETIRED_GRACE_MS,
+  decodeDataEnvelope,
   decodeLeafFrame,
   encodeLeafFrame,
+  MAX_LEAF_FRAME_BYTES,
   type EvictionReason,
   type LeafFrameBody,
   type LeafFrameType,
@@ -48,6 +60,12 @@ import type { Logger } from './log.js';
 import type { RelayCounters, ServerMetrics } from './metrics.js';
 import { EdgeRelay, type GossipTarget, type RelayOptions } from './gossip-relay.js';
 import { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
+import {
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  RequestLimiter,
+  TokenBucket,
+  type RequestLimits,
+} from './request-limiter.js';
 
 interface Session {
   readonly peer: string;
@@ -77,8 +95,23 @@ export interface LeafEdgeDeps {
   publish(originPeer: string, envelope: Uint8Array): boolean;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
+  /** Budget per leaf for the requests that cost the server (default DEFAULT_LEAF_REQUEST_LIMITS). */
+  readonly requestLimits?: RequestLimits;
+  /** Catch-up reply bytes per second over all leaves (default DEFAULT_CATCH_UP_BYTES_PER_SEC). */
+  readonly catchUpBytesPerSec?: number;
+  /** Clock of the request budget (default Date.now). */
+  readonly now?: () => number;
 }
 
+/** Requests that draw on a leaf's budget: each costs the server far more than the frame. */
+const COSTLY: ReadonlySet<LeafFrameType> = new Set(['catchUpRequest', 'join', 'gossipHello', 'gossipReseed']);
+/**
+ * How long after this server moved past an epoch it still relays data sealed under it: the
+ * leaves' default grace (late publishes of a batch boundary), then refused as 'retired-epoch'.
+ */
+export const RETIRED_PUBLISH_GRACE_MS = DEFAULT_RETIRED_GRACE_MS;
+/** Retired epochs whose retirement time is kept (beyond, a publish under them is refused). */
+const RETIRED_TRACKED = 64;
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
@@ -98,8 +131,25 @@ export class LeafEdge {
   /** Sessions to welcome again after a state transfer, oldest first (see onStateReplaced). */
   private readonly rewelcomes: Session[] = [];
   private rewelcomeScheduled = false;
+  private readonly limiter: RequestLimiter;
+  /** Catch-up reply bytes over all leaves: many leaves each within their budget still add up. */
+  private readonly catchUpBudget: TokenBucket;
+  /** When this server applied the epoch after each of the last RETIRED_TRACKED epochs. */
+  private readonly retiredAt = new Map<number, number>();
+  /**
+   * Links closed for flooding, until their down: what they sent before the close still arrives
+   * (thousands of frames may be in flight) and is dropped unread, not answered frame by frame.
+   */
+  private readonly dropping = new Set<string>();
+  private readonly now: () => number;
 
-  constructor(private readonly d: LeafEdgeDeps) {}
+  constructor(private readonly d: LeafEdgeDeps) {
+    this.limiter = new RequestLimiter(d.requestLimits);
+    this.now = d.now ?? Date.now;
+    const rate = d.catchUpBytesPerSec ?? DEFAULT_CATCH_UP_BYTES_PER_SEC;
+    if (!(rate >= MAX_LEAF_FRAME_BYTES)) throw new RangeError('catchUpBytesPerSec must hold a largest reply');
+    this.catchUpBudget = new TokenBucket(rate, rate, this.now());
+  }
 
   /** Starts the edge relay (UDP); leaves that announce an endpoint are then served by gossip. */
   async startRelay(opts: RelayOptions): Promise<void> {
@@ -151,6 +201,7 @@ export class LeafEdge {
   }
 
   onPeerDown(peer: string): void {
+    this.dropping.delete(peer);
     if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
     this.sessions.delete(peer);
     this.certs.delete(peer);
@@ -158,6 +209,7 @@ export class LeafEdge {
   }
 
   onMessage(peer: string, data: Uint8Array): void {
+    if (this.dropping.has(peer)) return;
     let frame;
     try {
       frame = decodeLeafFrame(data);
@@ -170,6 +222,7 @@ export class LeafEdge {
     }
     const cert = this.certs.get(peer);
     if (cert === undefined) return this.d.transport.disconnect(peer, 'no verified certificate');
+    if (COSTLY.has(frame.type) && !this.withinBudget(peer, cert, frame.type)) return;
     switch (frame.type) {
       case 'join':
         return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
@@ -189,9 +242,11 @@ export class LeafEdge {
             ? 'not-admitted'
             : frame.body.envelope.length > MAX_RELAYED_ENVELOPE_BYTES
               ? 'too-large'
-              : this.d.publish(peer, frame.body.envelope)
-                ? 'accepted'
-                : 'overloaded';
+              : this.retired(frame.body.envelope)
+                ? 'retired-epoch'
+                : this.d.publish(peer, frame.body.envelope)
+                  ? 'accepted'
+                  : 'overloaded';
         this.d.metrics.publishes.inc({ result });
         this.send(peer, 'publishAck', { result });
         return;
@@ -211,8 +266,7 @@ export class LeafEdge {
         return;
       }
       case 'catchUpRequest':
-        this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
-        return;
+        return this.onCatchUp(peer, cert, frame.body.fromEpoch, frame.body.slot);
       case 'gossipHello':
         return this.onGossipHello(peer, frame.body.host, frame.body.port);
       case 'dataPull': {
@@ -236,6 +290,82 @@ export class LeafEdge {
       default:
         this.send(peer, 'error', { code: 'unexpected', detail: `a leaf sent ${frame.type}` });
     }
+  }
+
+  /**
+   * Sealed under an epoch this server retired longer than RETIRED_PUBLISH_GRACE_MS ago (or one
+   * older than it tracks)? A lagging or minority-side leaf must not reach the group under a key
+   * a member evicted since may hold. Newer epochs than ours pass (another server may have cut
+   * it first); an envelope that does not decode is relayed as before (receivers drop it).
+   */
+  private retired(envelope: Uint8Array): boolean {
+    let epoch: number;
+    try {
+      epoch = decodeDataEnvelope(envelope).header.epoch;
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return false;
+    }
+    if (epoch >= this.d.machine.epoch) return false;
+    const at = this.retiredAt.get(epoch);
+    return at === undefined || this.now() - at > RETIRED_PUBLISH_GRACE_MS;
+  }
+
+  /** Takes a token for a costly request; false (refused, maybe disconnected) when there is none. */
+  private withinBudget(peer: string, cert: LeafCert, type: LeafFrameType): boolean {
+    const verdict = this.limiter.take(cert.name, this.now());
+    if (verdict === 'ok') return true;
+    this.d.metrics.refusals.inc({ port: 'leaf', reason: 'rate-limited' });
+    this.send(peer, 'error', {
+      code: 'rate-limited',
+      detail: `${type}: more than ${this.limiter.limits.perSec}/s (burst ${this.limiter.limits.burst})`,
+    });
+    if (verdict === 'abusive') {
+      this.d.log.warn('leaf link closed: it kept asking through a burst of refusals', {
+        leaf: cert.name,
+        request: type,
+      });
+      this.dropping.add(peer); // bounded: peers with a link (≤ MAX_LEAF_LINKS), until their down
+      this.d.transport.disconnect(peer, 'request flood');
+    }
+    return false;
+  }
+
+  /**
+   * The epochs a welcomed leaf missed, for its own path only: the request's slot must lead (through
+   * the history's compaction moves) to the slot the registry holds for this leaf now. Anything
+   * else answers `rejoin` (an honest leaf that lost track of its slot recovers by a welcome) and
+   * gives away no part of another leaf's path.
+   */
+  private onCatchUp(peer: string, cert: LeafCert, fromEpoch: number, slot: number): void {
+    const s = this.sessions.get(peer);
+    if (s === undefined) {
+      this.d.metrics.refusals.inc({ port: 'leaf', reason: 'catch-up-unwelcomed' });
+      this.send(peer, 'error', { code: 'not-admitted', detail: 'catch-up before a welcome on this link' });
+      return;
+    }
+    if (s.awaitingWelcome) return; // its welcome is coming (a re-welcome after a state transfer)
+    const entry = this.d.machine.entry(cert.name);
+    if (entry === undefined || entry.slot < 0 || entry.serial !== cert.serial) return; // its eviction is coming
+    const at = this.history.slotNow(fromEpoch, slot); // undefined: not covered, catchUp says rejoin
+    if (at !== undefined && at !== entry.slot) {
+      this.d.metrics.refusals.inc({ port: 'leaf', reason: 'catch-up-foreign' });
+      this.send(peer, 'catchUpReply', { pushes: [], rejoin: true });
+      return;
+    }
+    // The server-wide budget: spent by what is sent, refused while in debt (a leaf retries).
+    const now = this.now();
+    if (this.catchUpBudget.tokens(now) < 0) {
+      this.d.metrics.refusals.inc({ port: 'leaf', reason: 'catch-up-budget' });
+      this.send(peer, 'error', {
+        code: 'rate-limited',
+        detail: 'catchUpRequest: server-wide catch-up budget spent',
+      });
+      return;
+    }
+    const reply = encodeLeafFrame('catchUpReply', this.history.catchUp(fromEpoch, slot));
+    this.catchUpBudget.spend(reply.length, now);
+    this.d.transport.send(peer, reply);
   }
 
   /** A welcomed leaf's UDP endpoint: serve it by gossip from now on (ignored without a relay). */
@@ -338,6 +468,8 @@ export class LeafEdge {
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */
   distribute(batch: BatchOutput): void {
+    this.retiredAt.set(batch.epoch - 1, this.now());
+    this.retiredAt.delete(batch.epoch - 1 - RETIRED_TRACKED);
     const signature = signBatch(this.d.suite, this.d.signingSeed, batch);
     this.history.record(batch, this.d.signingPublic, signature);
     // Gossip first, addressed by the slots the leaves held before this batch (their gossip ids).
@@ -420,6 +552,7 @@ export class LeafEdge {
   /** The replicated state was replaced (state transfer): history no longer matches; leaves catch up or rejoin. */
   onStateReplaced(): void {
     this.history.clear();
+    this.retiredAt.clear(); // epochs jumped: data under any epoch before the new one is refused
     this.targetCache = undefined;
     this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the

@@ -357,6 +357,40 @@ test.serial(
 );
 
 test.serial(
+  'a lagging leaf: refused catch-ups are retried on the same link; no publish under a retired key meanwhile',
+  async (t) => {
+    const w = await world(t, 1);
+    const server = w.group.servers[0]!;
+    const a = await w.leaf('leaf-a', [0], { retiredEpochGraceMs: 300 });
+    const refused: { seq: number; reason: string }[] = [];
+    let drains = 0;
+    a.client.on('refused', (r) => refused.push(r));
+    a.client.on('drain', () => drains++);
+    await until('a welcomed', () => server.sessionOf('leaf-a')?.awaitingWelcome === false);
+    const lagging = a.client.epoch!;
+    // a misses one push, and its catch-ups are refused for a while: it lags behind the group.
+    server.withholdNextPush.add('leaf-a');
+    server.rateLimitCatchUps = 1_000;
+    await w.leaf('leaf-b', [0]);
+    await w.leaf('leaf-c', [0]);
+    await until('a saw the gap and was refused', () => a.client.stats.rateLimited >= 2);
+    t.is(a.client.epoch, lagging);
+    await new Promise((r) => setTimeout(r, 400)); // past its grace window
+    t.false(a.client.publish(text('under a retired key')), 'nothing sealed under the retired key');
+    t.deepEqual(
+      refused.map((r) => r.reason),
+      ['retired-epoch'],
+    );
+    t.is(a.client.stats.publishesRetired, 1);
+    server.rateLimitCatchUps = 0; // the budget refills: the next retry is served
+    await until('a caught up', () => a.client.epoch === server.machine.epoch, 5000);
+    t.deepEqual(a.connected, ['g/core/core-1'], 'refusals kept the link');
+    t.true(drains >= 1, "'drain' after the refused publish, at the next key");
+    t.true(a.client.publish(text('under the current key')));
+  },
+);
+
+test.serial(
   'no server reachable: connect gives up after the bounded attempts with every reason',
   async (t) => {
     const w = await world(t, 1);

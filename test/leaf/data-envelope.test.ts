@@ -7,6 +7,7 @@ import {
   DataKeyring,
   DataOpener,
   DataSealer,
+  RetiredKeyError,
   ReplayGuard,
   ReplayWindow,
   decodeDataEnvelope,
@@ -119,6 +120,28 @@ test('a retired epoch stays readable only for its grace period, however few batc
   t.truthy(receiver.key(6));
   now += 2_001;
   t.is(receiver.key(6), undefined);
+});
+
+test('a sender that saw a newer epoch seals under its old key only within the grace window', async (t) => {
+  const suite = await loadSuite();
+  let now = 1_000;
+  const ring = new DataKeyring(suite, { now: () => now, retiredGraceMs: 2_000 });
+  ring.install(7, key(8));
+  const sealer = new DataSealer(suite, ring, { sender: 9 });
+  ring.noteNewer(7); // not newer: nothing retires
+  ring.noteNewer(3);
+  now += 60_000;
+  sealer.seal(Uint8Array.of(1)); // the newest key, no newer one announced: never expires
+  ring.noteNewer(9); // a signed header of epoch 9 arrived; we cannot apply it yet (a gap)
+  now += 2_000;
+  t.is(decodeDataEnvelope(sealer.seal(Uint8Array.of(2))).header.epoch, 7, 'within the grace');
+  now += 1;
+  const seq = sealer.seq;
+  const e = t.throws(() => sealer.seal(Uint8Array.of(3)), { instanceOf: RetiredKeyError });
+  t.is(e!.epoch, 7);
+  t.is(sealer.seq, seq, 'a refused seal uses no sequence number');
+  ring.install(9, key(10)); // caught up: sealing works again, under the new epoch
+  t.is(decodeDataEnvelope(sealer.seal(Uint8Array.of(4))).header.epoch, 9);
 });
 
 test('the count bound holds within the grace period', async (t) => {

@@ -64,6 +64,8 @@ export class TestCoreServer {
   refuseJoins = false;
   /** The next this-many publishes are refused as 'overloaded'. */
   refusePublishes = 0;
+  /** The next this-many catch-ups are refused as 'rate-limited' (a real server's per-leaf budget). */
+  rateLimitCatchUps = 0;
   port = 0;
   alive = true;
   private readonly certs = new Map<string, { serial: string; fingerprint: Uint8Array }>();
@@ -195,6 +197,10 @@ export class TestCoreServer {
         return;
       }
       case 'catchUpRequest':
+        if (this.rateLimitCatchUps > 0) {
+          this.rateLimitCatchUps--;
+          return void this.send(peer, 'error', { code: 'rate-limited', detail: 'catchUpRequest: (test)' });
+        }
         this.send(peer, 'catchUpReply', this.history.catchUp(frame.body.fromEpoch, frame.body.slot));
         return;
       case 'gossipHello':

@@ -9,19 +9,11 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, Cluster, keyglass, until, type Leaf } from './cluster.js';
+import { BIN, Cluster, keyglass, rawLeafLink, until, type Leaf } from './cluster.js';
 import type { ServerStatus } from '../../core-group/server/index.js';
-import {
-  credentialsFromPem,
-  formatIdentity,
-  MutualTls,
-  PeerVerifier,
-  trustAnchorsFromPem,
-} from '../../auth/index.js';
-import { TlsTransport } from '../../net/index.js';
-import { encodeLeafFrame, MAX_LEAF_FRAME_BYTES } from '../../gossip-edge/index.js';
+import { encodeLeafFrame } from '../../gossip-edge/index.js';
 
 const cluster = new Cluster();
 const enc = new TextEncoder();
@@ -60,27 +52,6 @@ async function publishReaches(from: Leaf, to: readonly Leaf[], text: string): Pr
 }
 
 const leaves: Leaf[] = [];
-
-/** A bare authenticated link to a server's leaf port under a leaf's certificate (no LeafClient). */
-async function linkAs(
-  name: string,
-  port: number,
-): Promise<{ send(frame: Uint8Array): void; close(): Promise<void> }> {
-  const creds = credentialsFromPem(
-    readFileSync(join(cluster.dir, `${name}.pem`), 'utf8'),
-    readFileSync(join(cluster.dir, `${name}.key`), 'utf8'),
-  );
-  const mtls = new MutualTls(creds, new PeerVerifier({ anchors: trustAnchorsFromPem(cluster.caPem) }));
-  const transport = new TlsTransport({
-    local: formatIdentity(creds.identity!),
-    tls: mtls.contextOptions(),
-    identify: mtls.transportIdentify({ roles: ['core'], peerSide: 'server' }),
-    maxMessageBytes: MAX_LEAF_FRAME_BYTES,
-  });
-  transport.setHandler({ onMessage: () => {}, onPeerDown: () => {} });
-  const peer = await transport.connect('127.0.0.1', port);
-  return { send: (frame) => void transport.send(peer, frame), close: () => transport.close() };
-}
 
 test.serial('leaves on every server get the same key, data reaches all of them', async (t) => {
   const t0 = Date.now();
@@ -163,7 +134,7 @@ test.serial('graceful leave and a lapsed lease both leave the tree in a batch; t
   // A leave that names another admission than the leaver's current one (a stale client under the
   // same certificate) is ignored.
   // (to a server the leaver is not linked to: a second link there would replace its own)
-  const stale = await linkAs('leaf-leaver', cluster.servers[0]!.ports.leaf);
+  const stale = await rawLeafLink(cluster, 'leaf-leaver', cluster.servers[0]!.ports.leaf);
   stale.send(encodeLeafFrame('leave', { admittedEpoch: leaver.client.admissionEpoch! + 1000 }));
   await until('stale leave seen', () =>
     cluster.servers[0]!.logs.some((l) => l.includes('stale leave ignored')),
@@ -268,7 +239,7 @@ test.serial('a revoked leaf is evicted within a batch; the others rekey', async 
   // with that thread's copy of the CRL) refuses it and counts the refusal.
   for (const s of cluster.servers) {
     await t.throwsAsync(
-      linkAs(victim.name, s.ports.leaf).then((l) => l.close()),
+      rawLeafLink(cluster, victim.name, s.ports.leaf).then((l) => l.close()),
       undefined,
       `${s.name} refuses the revoked certificate`,
     );

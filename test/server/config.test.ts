@@ -106,7 +106,26 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
     { gossip: { pullBytesPerSec: 0 } },
     /^gossip\.pullBytesPerSec: must be a whole number in 65536\.\./,
   ],
+  [
+    'no leaf request budget',
+    { leafRequestsPerSec: 0 },
+    /^leafRequestsPerSec: must be a whole number in 1\.\.10000$/,
+  ],
+  [
+    'a fractional request burst',
+    { leafRequestBurst: 2.5 },
+    /^leafRequestBurst: must be a whole number in 1\.\.100000$/,
+  ],
 ];
+
+test('leaf request budget: defaults, and given values kept', (t) => {
+  t.deepEqual(parseServerConfig(good, '/x').leafRequests, { perSec: 20, burst: 40 });
+  t.is(parseServerConfig(good, '/x').catchUpBytesPerSec, 16 * 1024 * 1024);
+  t.deepEqual(parseServerConfig({ ...good, leafRequestsPerSec: 5, leafRequestBurst: 7 }, '/x').leafRequests, {
+    perSec: 5,
+    burst: 7,
+  });
+});
 
 for (const [what, patch, re] of cases) {
   test(`refused: ${what}`, (t) => {

@@ -3,16 +3,23 @@ import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import type { TlsTransport } from '../../net/index.js';
 import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
-import { LeafEdge, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
+import {
+  LeafEdge,
+  MAX_LEAF_LINKS,
+  ServerMetrics,
+  jsonLogger,
+  type LeafEdgeDeps,
+} from '../../core-group/server/index.js';
 import {
   DataSealer,
   DataKeyring,
   decodeLeafFrame,
   encodeLeafFrame,
+  MAX_LEAF_FRAME_BYTES,
   type LeafFrame,
 } from '../../gossip-edge/index.js';
 
-async function edge(): Promise<{
+async function edge(extra: Partial<LeafEdgeDeps> = {}): Promise<{
   edge: LeafEdge;
   sent: Map<string, string[]>;
   frames: Map<string, LeafFrame[]>;
@@ -58,6 +65,7 @@ async function edge(): Promise<{
     publish: () => true,
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
+    ...extra,
   });
   return { edge: e, sent, frames, machine, ordered };
 }
@@ -149,4 +157,100 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
   } finally {
     await e.stopRelay();
   }
+});
+
+test('catch-up: welcomed sessions only, their own path only, within the per-leaf budget', async (t) => {
+  const { edge: e, frames, machine } = await edge();
+  const last = (peer: string): LeafFrame => frames.get(peer)!.at(-1)!;
+  const peers = ['g/leaf/a', 'g/leaf/b'];
+  peers.forEach((peer, i) =>
+    e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) }),
+  );
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: 1, slot: 0 }));
+  const early = last(peers[0]!);
+  t.true(early.type === 'error' && early.body.code === 'not-admitted', 'no session: refused');
+  for (const peer of peers) e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  for (let k = 0; k < 3; k++) {
+    const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+    e.distribute(batch!);
+    if (k === 0) {
+      // both welcomed at this epoch; one more leaf per batch after it
+      e.rememberCert(`g/leaf/x${k}`, { name: `x${k}`, serial: `x${k}`, fingerprint: new Uint8Array(32) });
+    }
+    e.onMessage(`g/leaf/x${k}`, encodeLeafFrame('join', { resume: undefined }));
+    e.rememberCert(`g/leaf/x${k + 1}`, {
+      name: `x${k + 1}`,
+      serial: `x${k + 1}`,
+      fingerprint: new Uint8Array(32),
+    });
+  }
+  const slotOf = (name: string): number => machine.entry(name)!.slot;
+  const from = e.history.oldest! + 1;
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n0') }));
+  const own = last(peers[0]!);
+  if (own.type !== 'catchUpReply') return t.fail(`expected a reply, got ${own.type}`);
+  t.false(own.body.rejoin);
+  t.true(own.body.pushes.length >= 1, 'its own path is served');
+  e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n1') }));
+  const foreign = last(peers[0]!);
+  if (foreign.type !== 'catchUpReply') return t.fail(`expected a reply, got ${foreign.type}`);
+  t.deepEqual(foreign.body, { pushes: [], rejoin: true }, "another leaf's path: nothing but rejoin");
+  // The budget (default burst 40, shared with join): a burst, then refusals, then the link closes.
+  const before = frames.get(peers[1]!)?.length ?? 0;
+  for (let k = 0; k < 100; k++)
+    e.onMessage(peers[1]!, encodeLeafFrame('catchUpRequest', { fromEpoch: from, slot: slotOf('n1') }));
+  const answers = frames.get(peers[1]!)!.slice(before);
+  const refused = answers.filter((f) => f.type === 'error' && f.body.code === 'rate-limited').length;
+  t.is(answers.length - refused, 40 - 1, 'the burst (default 40) less its join: served');
+  t.is(refused, 41, 'then a burst of refusals, the last closing the link; the rest dropped unanswered');
+});
+
+test('catch-up replies over all leaves stay within the server-wide byte budget', async (t) => {
+  const budget = MAX_LEAF_FRAME_BYTES; // the smallest allowed: one second holds one largest reply
+  let now = 0;
+  const {
+    edge: e,
+    frames,
+    machine,
+  } = await edge({
+    catchUpBytesPerSec: budget,
+    requestLimits: { perSec: 1, burst: 100_000 }, // no per-leaf limit in the way
+    now: () => now,
+  });
+  const peer = 'g/leaf/a';
+  e.rememberCert(peer, { name: 'a', serial: '1', fingerprint: new Uint8Array(32) });
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  for (let k = 0; k < 3; k++) {
+    const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+    e.distribute(batch!);
+    machine.apply({
+      kind: 'admit',
+      value: { name: `x${k}`, serial: `x${k}`, fingerprint: new Uint8Array(32), now: 1 },
+    });
+  }
+  const request = encodeLeafFrame('catchUpRequest', {
+    fromEpoch: e.history.oldest! + 1,
+    slot: machine.entry('a')!.slot,
+  });
+  const served = (): number => frames.get(peer)!.filter((f) => f.type === 'catchUpReply').length;
+  let replyBytes = 0;
+  while (frames.get(peer)!.at(-1)!.type !== 'error') {
+    e.onMessage(peer, request);
+    const f = frames.get(peer)!.at(-1)!;
+    if (f.type === 'catchUpReply') replyBytes = encodeLeafFrame('catchUpReply', f.body).length;
+  }
+  const first = served();
+  t.true(
+    first * replyBytes >= budget && (first - 1) * replyBytes < budget,
+    `${first} replies of ${replyBytes} B`,
+  );
+  const refusal = frames.get(peer)!.at(-1)!;
+  t.true(
+    refusal.type === 'error' &&
+      refusal.body.code === 'rate-limited' &&
+      /server-wide/.test(refusal.body.detail),
+  );
+  now += 1000; // a second later the budget has refilled
+  e.onMessage(peer, request);
+  t.is(served(), first + 1);
 });
