@@ -39,6 +39,9 @@ function ownerAlive(owner: string): boolean {
   const [pidText, start] = owner.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  // Our own pid with no start time to tell: a predecessor in a recycled pid (a container
+  // restarted as pid 1), not this process.
+  if (pid === process.pid && (start === undefined || start === '')) return false;
   try {
     process.kill(pid, 0);
   } catch (e) {

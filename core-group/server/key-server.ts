@@ -63,6 +63,7 @@ import {
   INSTANCE_BYTES,
 } from '../../net/index.js';
 import {
+  CredentialError,
   CrlError,
   MutualTls,
   readCrlFile,
@@ -187,9 +188,16 @@ export class KeyServer implements GroupApp {
   /** Identity checks of the current trust anchors and credentials (replaced by a reload). */
   private coreIdentify!: (cert: X509Certificate) => string | Error;
   private leafIdentifyFn!: (cert: X509Certificate) => string | Error;
+  /** TLS options of the core port (coreCreds) and of the leaf port (creds, the newest). */
+  private coreTlsOptions!: ReturnType<MutualTls['contextOptions']>;
   private tlsOptions!: ReturnType<MutualTls['contextOptions']>;
-  /** The core identity key: the certificate's own Ed25519 key (a reload may rotate it). */
-  private identitySeed: Uint8Array;
+  /**
+   * The credentials the core port presents. Its key is this server's core identity key (peers
+   * verify its pairwise offers against the certificate of the link), which the stack holds for
+   * the process lifetime: a reloaded certificate with the SAME key replaces these; one with a new
+   * key serves the leaf port only, until a restart.
+   */
+  private coreCreds: Credentials;
   /** When each peer's duplicate-identity refusal was last logged (one line per peer per 10 s). */
   private readonly duplicateLogged = new Map<string, number>();
 
@@ -209,14 +217,14 @@ export class KeyServer implements GroupApp {
     private readonly dirLock: DirLock,
   ) {
     this.log = log;
-    this.identitySeed = identitySeed;
+    this.coreCreds = creds;
     this.readiness = new Readiness(this.metrics.registry, log, () => Date.now());
     this.buildTls();
     const local = `${cfg.group}/core/${cfg.name}`;
 
     this.core = new TlsTransport({
       local,
-      tls: this.tlsOptions,
+      tls: this.coreTlsOptions,
       // One process per server name on the mesh (net/tls.ts): a second process presenting this
       // server's certificate is refused by the peers while this one is live, and vice versa.
       instance: new Uint8Array(randomBytes(INSTANCE_BYTES)),
@@ -266,13 +274,9 @@ export class KeyServer implements GroupApp {
 
     const names = [cfg.name, ...cfg.peers.keys()];
     this.coreVerifyKeys.set(cfg.name, suite.ed25519PublicKey(identitySeed));
-    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     const keys: CoreKeyConfig = {
       suite,
-      // Read at every signature: a reload that rotates the certificate key rotates this with it.
-      get identitySeed() {
-        return self.identitySeed;
-      },
+      identitySeed,
       verifyKeyOf: (name) => this.coreVerifyKeys.get(name),
       random: uniform,
       refreshMs: cfg.coreKeyRefreshMs,
@@ -333,9 +337,11 @@ export class KeyServer implements GroupApp {
       ...(this.cfg.admissionPolicy !== undefined ? { policy: this.cfg.admissionPolicy } : {}),
     });
     const mtls = new MutualTls(this.creds, verifier);
+    const coreMtls = this.coreCreds === this.creds ? mtls : new MutualTls(this.coreCreds, verifier);
     const refused = (port: string) => (reason: string, detail: string) => this.refused(port, reason, detail);
-    this.coreIdentify = mtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
+    this.coreIdentify = coreMtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
     this.leafIdentifyFn = leafIdentify(mtls, refused('leaf'), (id, cert) => this.edge.rememberCert(id, cert));
+    this.coreTlsOptions = coreMtls.contextOptions();
     this.tlsOptions = mtls.contextOptions();
     return mtls;
   }
@@ -355,11 +361,19 @@ export class KeyServer implements GroupApp {
     log: Logger = jsonLogger(cfg.logLevel, { server: cfg.name }),
   ): Promise<KeyServer> {
     const suite = await loadSuite();
-    const creds = loadCredentials({
-      certFile: cfg.credentials.cert,
-      keyFile: cfg.credentials.key,
-      ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
-    });
+    let creds: Credentials;
+    try {
+      creds = loadCredentials({
+        certFile: cfg.credentials.cert,
+        keyFile: cfg.credentials.key,
+        ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
+      });
+    } catch (e) {
+      // "wrong passphrase for private key" alone does not say which file: name it.
+      if (e instanceof CredentialError && e.kind === 'bad-passphrase')
+        throw new ServerStartError(`credentials.key: ${e.message} ${cfg.credentials.key}`);
+      throw e;
+    }
     // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
     const weakKey = keyProtectionWarning(creds.keyProtection, cfg.credentials.key);
     if (weakKey !== undefined) log.warn('private key weakly protected', { detail: weakKey });
@@ -852,11 +866,10 @@ export class KeyServer implements GroupApp {
    * Takes trust anchors, this server's certificate and key, the CRL and the log level from `next`
    * (the config file read again; reload.ts). A piece that does not load keeps its old value and
    * is logged with why; links made from now on use the new certificate and anchors, up links keep
-   * theirs. A new certificate KEY is also this server's core identity key (its peers verify its
-   * pairwise offers against the certificate of the link): the core links are then remade at once,
-   * so the peers see the certificate that goes with the offers signed from now on. The leaf-batch
-   * signing key stays the one the server started with (leaves know it from their welcomes) until
-   * a restart.
+   * theirs. A certificate with a new KEY serves the leaf port only: on the core port the key is
+   * this server's core identity key (see coreCreds), so core links keep the old certificate until
+   * a restart (renew with the same key, from a CSR, to rotate them without one). The leaf-batch
+   * signing key stays the one the server started with until a restart too.
    */
   async reload(next: ServerConfig): Promise<void> {
     if (this.stopped) return;
@@ -865,18 +878,22 @@ export class KeyServer implements GroupApp {
     if (plan.restartNeeded.length > 0)
       this.log.warn('reload: changed fields need a restart', { fields: plan.restartNeeded });
     if (next.logLevel !== this.cfg.logLevel) this.setLogLevel(next.logLevel);
-    let keyRotated = false;
     if (plan.anchors !== undefined || plan.creds !== undefined) {
       if (plan.anchors !== undefined) this.anchors = plan.anchors;
       if (plan.creds !== undefined) {
-        const seed = coreIdentitySeedOf(plan.creds.privateKey);
-        keyRotated = !Buffer.from(seed).equals(Buffer.from(this.identitySeed));
         this.creds = plan.creds;
-        this.identitySeed = seed;
-        this.coreVerifyKeys.set(this.cfg.name, this.suite.ed25519PublicKey(seed));
+        if (plan.creds.privateKey.equals(this.coreCreds.privateKey)) this.coreCreds = plan.creds;
+        else
+          this.log.warn(
+            'reload: new key serves the leaf port; core links keep the old certificate until a restart',
+            {
+              detail:
+                "the certificate key is this server's core identity key, fixed for the process lifetime",
+            },
+          );
       }
       this.buildTls();
-      this.core.setTls(this.tlsOptions); // its identify calls this.coreIdentify, rebuilt above
+      this.core.setTls(this.coreTlsOptions); // its identify calls this.coreIdentify, rebuilt above
       if (this.leaf instanceof ThreadTransport)
         this.leaf.control({
           kind: 'tls',
@@ -893,8 +910,6 @@ export class KeyServer implements GroupApp {
       logLevel: next.logLevel,
     };
     this.log.info('reloaded', { changes: plan.changes, problems: plan.problems.length });
-    if (keyRotated)
-      for (const peer of this.core.peers()) this.core.disconnect(peer, 'own certificate key rotated');
     // The CRL last: it is checked against the anchors now in force (and reaches the TLS thread after them).
     if (this.cfg.crl !== undefined) await this.reloadCrl();
   }
@@ -953,7 +968,10 @@ async function bound<T>(
   try {
     return await listening;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    // The leaf port's TLS thread reports its listen failure as text: find the code in it.
+    const code =
+      (e as NodeJS.ErrnoException).code ??
+      /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec((e as Error).message)?.[1];
     const why =
       code === 'EADDRINUSE'
         ? 'is already in use'
