@@ -108,5 +108,5 @@ export {
   PUBLIC_FILE_MODE,
   type StagedFile,
 } from './durable-file.js';
-export { withDirLock, DirLockedError } from './dir-lock.js';
+export { withDirLock, lockDirForProcess, DirLockedError, type DirLock } from './dir-lock.js';
 export { x509 } from './x509-setup.js';

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { weakKeyFileWarning } from '../auth/index.js';
 import { LeafClient } from '../gossip-edge/index.js';
 import { CliError, parseFlags, type Command } from './command.js';
+import { joinFailure } from './join-failure.js';
 
 const HELP = `Usage: keyglass leaf --config FILE
 
@@ -107,7 +108,7 @@ export const leafCommand: Command = {
         trust: { caPem: cfg.caPem },
       });
     } catch (e) {
-      throw new CliError(`cannot join: ${(e as Error).message}`);
+      throw new CliError(`cannot join: ${joinFailure(e)}`);
     }
     const rl = createInterface({ input: process.stdin });
     for await (const line of rl) {

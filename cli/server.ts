@@ -6,8 +6,10 @@ import { CliError, parseFlags, type Command } from './command.js';
 const HELP = `Usage: keyglass server --config FILE
 
 Runs a core key server: the core mesh (TLS 1.3 mutual auth, core certificates only), the leaf
-port (leaf certificates of the group), and the admin HTTP port (/metrics, /healthz, /status).
-Logs are JSON lines on stderr. SIGTERM or SIGINT stops it.
+port (leaf certificates of the group), and the admin HTTP port (/metrics, /healthz, /readyz,
+/status). Logs are JSON lines on stderr. SIGTERM or SIGINT stops it. SIGHUP reads the config
+again and applies trustAnchors, credentials (new links use the new certificate), the CRL and
+logLevel; a file that does not load keeps its old value (logged).
 
 Config (JSON; relative paths are relative to the file; the README has the full reference):
   name, group, listen { core, leaf, admin: "host:port" }, peers { <name>: "host:port" },
@@ -18,8 +20,9 @@ Config (JSON; relative paths are relative to the file; the README has the full r
   coreKeyRefreshMs (600000; 0 = rekey the core only on view changes),
   gossip { enabled (true), host, port (0), fanout (3), maxDatagramBytes (8192) }.
 
-Exit codes: 0 after SIGTERM or SIGINT, 1 bad config or start failure, 2 bad arguments (one line
-on stderr, never a stack trace).`;
+Exit codes: 0 after SIGTERM or SIGINT, 1 bad config or start failure (a port in use, an
+unreadable key, a wrong passphrase, a data directory in use by another server), 2 bad arguments
+(one line on stderr, never a stack trace).`;
 
 export const serverCommand: Command = {
   name: 'server',
@@ -39,13 +42,29 @@ export const serverCommand: Command = {
         e instanceof CrlError
       )
         throw new CliError(e.message);
-      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError((e as Error).message);
       throw e;
     }
+    const configFile = values.config;
+    // One reload at a time; a SIGHUP during one runs another after it (the files may have changed).
+    let reloading: Promise<void> = Promise.resolve();
+    const reload = (): void => {
+      reloading = reloading.then(async () => {
+        server.log.info('SIGHUP: reloading', { config: configFile });
+        try {
+          await server.reload(loadServerConfig(configFile));
+        } catch (e) {
+          server.log.warn('reload failed: the running configuration is kept', {
+            error: (e as Error).message,
+          });
+        }
+      });
+    };
+    process.on('SIGHUP', reload);
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
+        process.off('SIGHUP', reload);
         void server.stop().then(resolve);
       };
       process.on('SIGTERM', stop);

@@ -23,6 +23,15 @@
  * The loser is closed without events. When an up link is replaced the handler sees
  * onPeerDown(peer, 'closed', 'replaced') then onPeerUp(peer): in-flight messages of the old
  * link may be lost, and its exporter secret is gone (re-derive from the new link).
+ *
+ * One identity, one process (option `instance`, the core mesh): the hello then carries a random
+ * id of the sending process (LINK_HELLO_V2). A second link to an identity from ANOTHER process
+ * while the up link's process was heard within `instanceLiveMs` is refused — whatever the
+ * directions — with a LINK_REFUSED frame saying why, so both ends can log it: a copied unit or a
+ * botched deploy running a second process under a live server's certificate is kept off the
+ * mesh instead of replacing that server's links. A restarted server is a new process too: its
+ * predecessor's link closes with its socket, or falls silent and stops counting after
+ * `instanceLiveMs`. First live process wins; the transport cannot tell the real one from a copy.
  */
 import * as tls from 'node:tls';
 import { constants, type X509Certificate } from 'node:crypto';
@@ -34,6 +43,14 @@ const NO_SESSION_TICKETS = constants.SSL_OP_NO_TICKET;
 
 /** First frame each side sends on a link once it has accepted the other side. */
 export const LINK_HELLO: Uint8Array = Uint8Array.of(0x4b, 0x47, 0x4c, 0x4e, 0x4b, 0x00, 0x00, 0x01); // "KGLNK" v1
+/** Hello of a transport with an `instance`: "KGLNK" v2 followed by the 16-byte process id. */
+const LINK_HELLO_V2_PREFIX = Uint8Array.of(0x4b, 0x47, 0x4c, 0x4e, 0x4b, 0x00, 0x00, 0x02);
+/** A link refused after its TLS handshake: this prefix, then why (UTF-8, at most 200 bytes). */
+const LINK_REFUSED_PREFIX = Uint8Array.of(0x4b, 0x47, 0x4c, 0x4e, 0x4b, 0x00, 0x00, 0xff);
+export const INSTANCE_BYTES = 16;
+const MAX_REFUSAL_TEXT_BYTES = 200;
+/** The detail of a link refused for another live process under the same identity (both ends). */
+export const DUPLICATE_IDENTITY = 'duplicate identity';
 
 export interface TlsTransportOptions {
   /** This endpoint's own identity (as `identify` would derive it from our certificate). */
@@ -54,6 +71,10 @@ export interface TlsTransportOptions {
   maxLinks?: number;
   /** Inbound connection that failed before its link came up (for metrics and logs). */
   onHandshakeFailed?(remote: string, reason: LinkDownReason, detail: string): void;
+  /** This process's random id (INSTANCE_BYTES): turns on one-process-per-identity (module comment). */
+  instance?: Uint8Array;
+  /** An up link's process counts as live while heard from within this (default 5000 ms). */
+  instanceLiveMs?: number;
 }
 
 /** Why `connect` failed. */
@@ -92,6 +113,8 @@ interface Link {
   state: LinkState;
   peer: string | undefined; // set once `identify` accepted the certificate
   helloReceived: boolean;
+  instance: string | undefined; // the peer process's id from its hello (hex), if it sent one
+  lastHeard: number;
   timer: NodeJS.Timeout | undefined;
   settle: ((err: LinkError | undefined, peer?: string) => void) | undefined; // outbound: connect()'s promise
 }
@@ -114,6 +137,9 @@ export class TlsTransport implements LinkTransport {
   private readonly current = new Map<string, Link>(); // the one up link per identity
   private closing = false;
   private reading = true;
+  private tlsOptions: tls.SecureContextOptions;
+  private identify: (cert: X509Certificate) => string | Error;
+  private readonly hello: Uint8Array;
 
   constructor(private readonly opts: TlsTransportOptions) {
     this.local = opts.local;
@@ -129,6 +155,34 @@ export class TlsTransport implements LinkTransport {
     }
     if (this.maxQueuedBytes < this.maxMessageBytes)
       throw new RangeError('maxQueuedBytes below maxMessageBytes');
+    if (opts.instance !== undefined && opts.instance.length !== INSTANCE_BYTES)
+      throw new RangeError(`instance must be ${INSTANCE_BYTES} bytes`);
+    this.tlsOptions = opts.tls;
+    this.identify = opts.identify;
+    this.hello = opts.instance === undefined ? LINK_HELLO : concat(LINK_HELLO_V2_PREFIX, opts.instance);
+  }
+
+  /**
+   * New credentials, anchors or identity check (a reload): links made from now on use them, up
+   * links keep what they were made with.
+   */
+  setTls(options: tls.SecureContextOptions, identify?: (cert: X509Certificate) => string | Error): void {
+    this.tlsOptions = options;
+    if (identify !== undefined) this.identify = identify;
+    this.server?.setSecureContext(this.serverContextOptions());
+  }
+
+  private serverContextOptions(): tls.SecureContextOptions {
+    return {
+      ...this.tlsOptions,
+      minVersion: 'TLSv1.3',
+      // No session tickets: every link is a full mutual-auth handshake judged by `identify`
+      // against the current CRL (a resumed session would skip the chain check) and our dialers
+      // never resume, so tickets are pure cost. How much varies on this machine: a bare node
+      // server with Ed25519 certificates used 1.4 vs 2.1 ms CPU per handshake without / with
+      // them on a quiet run, and 1.73 vs 1.74 ms on a loaded one.
+      secureOptions: (this.tlsOptions.secureOptions ?? 0) | NO_SESSION_TICKETS,
+    };
   }
 
   setHandler(handler: TransportHandler<string>): void {
@@ -140,16 +194,9 @@ export class TlsTransport implements LinkTransport {
     if (this.server !== undefined) throw new Error('TlsTransport: already listening');
     if (this.closing) throw new Error('TlsTransport: closed');
     const server = tls.createServer({
-      ...this.opts.tls,
-      minVersion: 'TLSv1.3',
+      ...this.serverContextOptions(),
       requestCert: true,
       rejectUnauthorized: true,
-      // No session tickets: every link is a full mutual-auth handshake judged by `identify`
-      // against the current CRL (a resumed session would skip the chain check) and our dialers
-      // never resume, so tickets are pure cost. How much varies on this machine: a bare node
-      // server with Ed25519 certificates used 1.4 vs 2.1 ms CPU per handshake without / with
-      // them on a quiet run, and 1.73 vs 1.74 ms on a loaded one.
-      secureOptions: (this.opts.tls.secureOptions ?? 0) | NO_SESSION_TICKETS,
       handshakeTimeout: this.handshakeTimeoutMs,
     });
     server.maxConnections = this.maxLinks;
@@ -186,7 +233,7 @@ export class TlsTransport implements LinkTransport {
     if (this.sockets.size >= this.maxLinks) return Promise.reject(new LinkError('error', 'too many links'));
     return new Promise((resolve, reject) => {
       const socket = tls.connect({
-        ...this.opts.tls,
+        ...this.tlsOptions,
         host,
         port,
         minVersion: 'TLSv1.3',
@@ -303,6 +350,8 @@ export class TlsTransport implements LinkTransport {
       state: 'handshake',
       peer: undefined,
       helloReceived: false,
+      instance: undefined,
+      lastHeard: Date.now(),
       timer: undefined,
       settle: undefined,
     };
@@ -342,7 +391,7 @@ export class TlsTransport implements LinkTransport {
     }
     let id: string | Error;
     try {
-      id = this.opts.identify(cert);
+      id = this.identify(cert);
     } catch (err) {
       id = err instanceof Error ? err : new Error(String(err));
     }
@@ -351,7 +400,7 @@ export class TlsTransport implements LinkTransport {
     if (expect !== undefined && id !== expect)
       return this.closeLink(link, 'auth', `expected ${expect}, got ${id}`);
     link.peer = id;
-    link.socket.write(frameForStream(LINK_HELLO, this.maxMessageBytes));
+    link.socket.write(frameForStream(this.hello, this.maxMessageBytes));
     link.socket.on('data', (chunk: Buffer) => this.received(link, chunk));
     if (!this.reading) link.socket.pause(); // a data listener set the socket flowing
   }
@@ -364,14 +413,28 @@ export class TlsTransport implements LinkTransport {
       this.stats.badFrames++;
       return this.closeLink(link, 'bad-frame', (err as Error).message);
     }
+    link.lastHeard = Date.now();
     for (const frame of frames) {
       if (link.state === 'closed') return;
+      // A refusal ends the link, before the hello or (on a transport with an instance, whose
+      // peer may have refused after its own hello left) right after it.
+      if (
+        (!link.helloReceived || this.opts.instance !== undefined) &&
+        startsWith(frame, LINK_REFUSED_PREFIX)
+      ) {
+        const why = new TextDecoder().decode(
+          frame.subarray(LINK_REFUSED_PREFIX.length, LINK_REFUSED_PREFIX.length + MAX_REFUSAL_TEXT_BYTES),
+        );
+        return this.closeLink(link, 'auth', `refused by peer: ${why.replace(/[^\x20-\x7e]/g, '?')}`);
+      }
       if (!link.helloReceived) {
-        if (!bytesEqual(frame, LINK_HELLO)) {
+        const instance = helloInstance(frame);
+        if (instance === undefined) {
           this.stats.badFrames++;
           return this.closeLink(link, 'bad-frame', 'first frame is not the link hello');
         }
         link.helloReceived = true;
+        link.instance = instance === null ? undefined : Buffer.from(instance).toString('hex');
         this.up(link);
         continue;
       }
@@ -379,11 +442,30 @@ export class TlsTransport implements LinkTransport {
     }
   }
 
+  /** Closes `link` after telling its peer why (a LINK_REFUSED frame, then a graceful close). */
+  private refuse(link: Link, detail: string): void {
+    const text = new TextEncoder().encode(detail).subarray(0, MAX_REFUSAL_TEXT_BYTES);
+    link.socket.write(frameForStream(concat(LINK_REFUSED_PREFIX, text), this.maxMessageBytes));
+    this.closeLink(link, 'auth', detail, true);
+  }
+
   private up(link: Link): void {
     const peer = link.peer!;
     clearTimeout(link.timer);
     link.timer = undefined;
     const existing = this.current.get(peer);
+    if (
+      existing !== undefined &&
+      this.opts.instance !== undefined &&
+      existing.instance !== undefined &&
+      link.instance !== existing.instance &&
+      Date.now() - existing.lastHeard < (this.opts.instanceLiveMs ?? 5000)
+    ) {
+      return this.refuse(
+        link,
+        `${DUPLICATE_IDENTITY}: ${peer} is already linked to another live process (instance ${existing.instance.slice(0, 8)}); this one (instance ${link.instance?.slice(0, 8) ?? 'none'}) is refused`,
+      );
+    }
     if (existing !== undefined && !this.prefer(link, existing)) {
       // An established link to this identity wins; the caller of connect() is still served.
       link.settle?.(undefined, peer);
@@ -438,6 +520,28 @@ export class TlsTransport implements LinkTransport {
 function remoteOf(socket: tls.TLSSocket): string {
   const host = socket.remoteAddress ?? '?';
   return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? 0}`;
+}
+
+/** The process id in a link hello: null for a v1 hello, undefined when `frame` is no hello. */
+function helloInstance(frame: Uint8Array): Uint8Array | null | undefined {
+  if (bytesEqual(frame, LINK_HELLO)) return null;
+  if (
+    frame.length === LINK_HELLO_V2_PREFIX.length + INSTANCE_BYTES &&
+    startsWith(frame, LINK_HELLO_V2_PREFIX)
+  )
+    return frame.subarray(LINK_HELLO_V2_PREFIX.length);
+  return undefined;
+}
+
+function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
+  return a.length >= prefix.length && bytesEqual(a.subarray(0, prefix.length), prefix);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

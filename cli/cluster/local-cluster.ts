@@ -153,16 +153,17 @@ export class LocalCluster {
     return { ca: this.ca, key: this.caKey };
   }
 
-  async issue(role: 'core' | 'leaf', name: string): Promise<Member> {
-    return (await this.issueMany(role, [name]))[0]!;
+  /** `force`: a second active certificate for the name (a rotation: new key, new serial, same files). */
+  async issue(role: 'core' | 'leaf', name: string, force = false): Promise<Member> {
+    return (await this.issueMany(role, [name], force))[0]!;
   }
 
   /** Issues certificates for several names in one CA transaction (one store rewrite for all). */
-  async issueMany(role: 'core' | 'leaf', names: readonly string[]): Promise<Member[]> {
+  async issueMany(role: 'core' | 'leaf', names: readonly string[], force = false): Promise<Member[]> {
     // The files are written inside the CA queue, which stop() drains before removing the dir.
     return this.withCa(async (ca, key) => {
       const issued = await ca.issueMany(
-        names.map((name) => ({ group: GROUP, role, name })),
+        names.map((name) => ({ group: GROUP, role, name, ...(force ? { force } : {}) })),
         key,
       );
       return issued.map((r) => {

@@ -1,11 +1,20 @@
-/** The admin HTTP endpoint: `/metrics` (Prometheus text), `/healthz`, `/status` (JSON). Read-only. */
+/**
+ * The admin HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (liveness: the process serves),
+ * `/readyz` (readiness: 200 or 503 with a JSON reason; see readiness.ts), `/status` (JSON).
+ * Read-only.
+ */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export class AdminServer {
   private readonly http: Server;
 
-  constructor(registry: Registry, status: () => unknown, healthy: () => boolean) {
+  constructor(
+    registry: Registry,
+    status: () => unknown,
+    healthy: () => boolean,
+    ready: () => { readonly ready: boolean } = () => ({ ready: healthy() }),
+  ) {
     this.http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET') {
@@ -20,6 +29,11 @@ export class AdminServer {
       } else if (path === '/healthz') {
         const ok = healthy();
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'stopping\n');
+      } else if (path === '/readyz') {
+        const r = ready();
+        res
+          .writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' })
+          .end(`${JSON.stringify(r)}\n`);
       } else if (path === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(status())}\n`);
       } else {

@@ -54,8 +54,16 @@ import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
-import { TlsTransport, ThreadTransport, LinkError, threadCpuSeconds } from '../../net/index.js';
 import {
+  TlsTransport,
+  ThreadTransport,
+  LinkError,
+  threadCpuSeconds,
+  DUPLICATE_IDENTITY,
+  INSTANCE_BYTES,
+} from '../../net/index.js';
+import {
+  CredentialError,
   CrlError,
   MutualTls,
   readCrlFile,
@@ -63,12 +71,15 @@ import {
   PeerVerifier,
   RevocationRegistry,
   ensureDir,
+  DirLockedError,
+  lockDirForProcess,
   loadCredentials,
   keyProtectionWarning,
   loadTrustAnchors,
   normalizeSerial,
   type CertInfo,
   type Credentials,
+  type DirLock,
 } from '../../auth/index.js';
 import type { SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
@@ -96,7 +107,9 @@ import {
   type LeafPortEvent,
 } from './leaf-port.js';
 import { CommandOutbox } from './command-outbox.js';
-import { jsonLogger, type Logger } from './log.js';
+import { jsonLogger, type Logger, type LogLevel } from './log.js';
+import { Readiness } from './readiness.js';
+import { planReload } from './reload.js';
 import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
 import {
@@ -171,12 +184,29 @@ export class KeyServer implements GroupApp {
   private stopped = false;
   private memberStarted = false;
   private ports = { core: 0, leaf: 0, admin: 0 };
+  readonly readiness: Readiness;
+  /** Identity checks of the current trust anchors and credentials (replaced by a reload). */
+  private coreIdentify!: (cert: X509Certificate) => string | Error;
+  private leafIdentifyFn!: (cert: X509Certificate) => string | Error;
+  /** TLS options of the core port (coreCreds) and of the leaf port (creds, the newest). */
+  private coreTlsOptions!: ReturnType<MutualTls['contextOptions']>;
+  private tlsOptions!: ReturnType<MutualTls['contextOptions']>;
+  /**
+   * The credentials the core port presents. Its key is this server's core identity key (peers
+   * verify its pairwise offers against the certificate of the link), which the stack holds for
+   * the process lifetime: a reloaded certificate with the SAME key replaces these; one with a new
+   * key serves the leaf port only, until a restart.
+   */
+  private coreCreds: Credentials;
+  /** When each peer's duplicate-identity refusal was last logged (one line per peer per 10 s). */
+  private readonly duplicateLogged = new Map<string, number>();
 
   private constructor(
-    readonly cfg: ServerConfig,
+    /** The config in force (a reload replaces the fields it applies). */
+    public cfg: ServerConfig,
     private readonly suite: CipherSuite,
-    private readonly creds: Credentials,
-    private readonly anchors: readonly CertInfo[],
+    private creds: Credentials,
+    private anchors: readonly CertInfo[],
     private readonly revocation: RevocationRegistry,
     private readonly machine: LeafStateMachine,
     private readonly store: LeafStore,
@@ -184,24 +214,22 @@ export class KeyServer implements GroupApp {
     signingSeed: Uint8Array,
     identitySeed: Uint8Array,
     log: Logger,
+    private readonly dirLock: DirLock,
   ) {
     this.log = log;
-    const verifier = new PeerVerifier({
-      anchors,
-      group: cfg.group,
-      revocation,
-      ...(cfg.admissionPolicy !== undefined ? { policy: cfg.admissionPolicy } : {}),
-    });
-    const mtls = new MutualTls(creds, verifier);
+    this.coreCreds = creds;
+    this.readiness = new Readiness(this.metrics.registry, log, () => Date.now());
+    this.buildTls();
     const local = `${cfg.group}/core/${cfg.name}`;
-    const refused = (port: string) => (reason: string, detail: string) => this.refused(port, reason, detail);
 
-    const coreIdentify = mtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
     this.core = new TlsTransport({
       local,
-      tls: mtls.contextOptions(),
+      tls: this.coreTlsOptions,
+      // One process per server name on the mesh (net/tls.ts): a second process presenting this
+      // server's certificate is refused by the peers while this one is live, and vice versa.
+      instance: new Uint8Array(randomBytes(INSTANCE_BYTES)),
       identify: (cert: X509Certificate) => {
-        const id = coreIdentify(cert);
+        const id = this.coreIdentify(cert);
         if (typeof id === 'string') {
           this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
           // The peer's newest certificate wins: a renewed one may carry a new key.
@@ -218,11 +246,11 @@ export class KeyServer implements GroupApp {
       onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('core', remote, reason, detail),
     });
     this.leaf = cfg.leafTlsThread
-      ? this.leafPortThread(local, creds, anchors)
+      ? this.leafPortThread(local)
       : new TlsTransport({
           local,
-          tls: mtls.contextOptions(),
-          identify: leafIdentify(mtls, refused('leaf'), (id, cert) => this.edge.rememberCert(id, cert)),
+          tls: this.tlsOptions,
+          identify: (cert) => this.leafIdentifyFn(cert),
           ...leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs),
           onHandshakeFailed: (remote, reason, detail) => this.handshakeFailed('leaf', remote, reason, detail),
         });
@@ -282,7 +310,8 @@ export class KeyServer implements GroupApp {
       onPeerUp: (peer) => this.log.info('core link up', { peer }),
       onPeerDown: (peer, reason, detail) => {
         this.corePeerSerials.delete(peer);
-        this.log.info('core link down', { peer, reason, detail });
+        if (detail?.includes(DUPLICATE_IDENTITY)) this.duplicateIdentity(peer, detail);
+        else this.log.info('core link down', { peer, reason, detail });
       },
     });
     this.leaf.setHandler({
@@ -297,7 +326,35 @@ export class KeyServer implements GroupApp {
       this.metrics.registry,
       () => this.status(),
       () => !this.stopped,
+      () => this.readiness.report(),
     );
+  }
+
+  /** The TLS options and identity checks of the current credentials and trust anchors. */
+  private buildTls(): MutualTls {
+    const verifier = new PeerVerifier({
+      anchors: this.anchors,
+      group: this.cfg.group,
+      revocation: this.revocation,
+      ...(this.cfg.admissionPolicy !== undefined ? { policy: this.cfg.admissionPolicy } : {}),
+    });
+    const mtls = new MutualTls(this.creds, verifier);
+    const coreMtls = this.coreCreds === this.creds ? mtls : new MutualTls(this.coreCreds, verifier);
+    const refused = (port: string) => (reason: string, detail: string) => this.refused(port, reason, detail);
+    this.coreIdentify = coreMtls.transportIdentify({ roles: ['core'], peerSide: 'either' }, refused('core'));
+    this.leafIdentifyFn = leafIdentify(mtls, refused('leaf'), (id, cert) => this.edge.rememberCert(id, cert));
+    this.coreTlsOptions = coreMtls.contextOptions();
+    this.tlsOptions = mtls.contextOptions();
+    return mtls;
+  }
+
+  /** A second process under one server name (net/tls.ts): an error line per peer per 10 s. */
+  private duplicateIdentity(peer: string, detail: string): void {
+    this.metrics.refusals.inc({ port: 'core', reason: 'duplicate-identity' });
+    const now = Date.now();
+    if (now - (this.duplicateLogged.get(peer) ?? -Infinity) < 10_000) return;
+    this.duplicateLogged.set(peer, now);
+    this.log.error('core link refused: another process runs under this server name', { peer, detail });
   }
 
   /** Loads credentials and state, binds every listener, joins the core group. */
@@ -306,11 +363,19 @@ export class KeyServer implements GroupApp {
     log: Logger = jsonLogger(cfg.logLevel, { server: cfg.name }),
   ): Promise<KeyServer> {
     const suite = await loadSuite();
-    const creds = loadCredentials({
-      certFile: cfg.credentials.cert,
-      keyFile: cfg.credentials.key,
-      ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
-    });
+    let creds: Credentials;
+    try {
+      creds = loadCredentials({
+        certFile: cfg.credentials.cert,
+        keyFile: cfg.credentials.key,
+        ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
+      });
+    } catch (e) {
+      // "wrong passphrase for private key" alone does not say which file: name it.
+      if (e instanceof CredentialError && e.kind === 'bad-passphrase')
+        throw new ServerStartError(`credentials.key: ${e.message} ${cfg.credentials.key}`);
+      throw e;
+    }
     // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
     const weakKey = keyProtectionWarning(creds.keyProtection, cfg.credentials.key);
     if (weakKey !== undefined) log.warn('private key weakly protected', { detail: weakKey });
@@ -327,6 +392,45 @@ export class KeyServer implements GroupApp {
     const identitySeed = coreIdentitySeedOf(creds.privateKey);
 
     ensureDir(cfg.dataDir, 0o700);
+    // One process per data dir, for this process's lifetime (a copied unit, a botched deploy).
+    let dirLock: DirLock;
+    try {
+      dirLock = lockDirForProcess(cfg.dataDir);
+    } catch (e) {
+      if (!(e instanceof DirLockedError)) throw e;
+      throw new ServerStartError(`dataDir: ${e.message}; another keyglass server uses this data directory`);
+    }
+    try {
+      return await KeyServer.open(
+        cfg,
+        log,
+        suite,
+        creds,
+        anchors,
+        revocation,
+        crlPem,
+        seed,
+        identitySeed,
+        dirLock,
+      );
+    } catch (e) {
+      dirLock.release();
+      throw e;
+    }
+  }
+
+  private static async open(
+    cfg: ServerConfig,
+    log: Logger,
+    suite: CipherSuite,
+    creds: Credentials,
+    anchors: readonly CertInfo[],
+    revocation: RevocationRegistry,
+    crlPem: string | undefined,
+    seed: Uint8Array,
+    identitySeed: Uint8Array,
+    dirLock: DirLock,
+  ): Promise<KeyServer> {
     const incarnation = IncarnationRecord.boot(cfg.dataDir, cfg.generation);
     const machine = new LeafStateMachine({
       suite,
@@ -355,9 +459,15 @@ export class KeyServer implements GroupApp {
       seed,
       identitySeed,
       log,
+      dirLock,
     );
     if (crlPem !== undefined) server.installedCrl(crlPem, false);
-    await server.listen();
+    try {
+      await server.listen();
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
     return server;
   }
 
@@ -367,8 +477,8 @@ export class KeyServer implements GroupApp {
 
   private async listen(): Promise<void> {
     const { core, leaf, admin } = this.cfg.listen;
-    this.ports.leaf = (await this.leaf.listen(leaf.port, leaf.host)).port;
-    this.ports.admin = await this.admin.listen(admin.port, admin.host);
+    this.ports.leaf = (await bound('listen.leaf', leaf, this.leaf.listen(leaf.port, leaf.host))).port;
+    this.ports.admin = await bound('listen.admin', admin, this.admin.listen(admin.port, admin.host));
     const g = this.cfg.gossip;
     if (g.enabled) await this.edge.startRelay(g);
     this.metrics.observeRelay(() => this.edge.relayCounters());
@@ -379,9 +489,11 @@ export class KeyServer implements GroupApp {
     });
     // The core port last, right before the stack starts: a peer's hello must not reach a stack
     // without a view (starting the leaf port's TLS thread takes a while).
-    this.ports.core = (await this.core.listen(core.port, core.host)).port;
+    this.ports.core = (await bound('listen.core', core, this.core.listen(core.port, core.host))).port;
     this.member.start();
     this.memberStarted = true;
+    this.readiness.start();
+    this.every(1000, () => this.readiness.tick());
     this.every(this.member.tickMs, () => {
       this.member.tick();
       this.incarnationMayHaveChanged();
@@ -438,7 +550,9 @@ export class KeyServer implements GroupApp {
       this.core
         .connect(addr.host, addr.port, id)
         .catch((e: unknown) => {
-          if (!(e instanceof LinkError && e.reason === 'error'))
+          if (e instanceof LinkError && e.detail.includes(DUPLICATE_IDENTITY))
+            this.duplicateIdentity(id, e.detail);
+          else if (!(e instanceof LinkError && e.reason === 'error'))
             this.log.debug('dial failed', { peer: id, error: (e as Error).message });
         })
         .finally(() => this.dialing.delete(id));
@@ -451,20 +565,20 @@ export class KeyServer implements GroupApp {
   }
 
   /** The leaf port with its TLS on a worker thread (leaf-port.ts). */
-  private leafPortThread(local: string, creds: Credentials, anchors: readonly CertInfo[]): ThreadTransport {
+  private leafPortThread(local: string): ThreadTransport {
     const cfg = this.cfg;
     return new ThreadTransport({
       local,
       maxMessageBytes: leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs).maxMessageBytes!,
-      // Called at listen and again whenever a dead thread is replaced: it starts from the CRL
-      // loaded last.
+      // Called at listen and again whenever a dead thread is replaced: it starts from the CRL,
+      // credentials and anchors loaded last.
       spawn: () =>
         spawnLeafPortThread({
           local,
           group: cfg.group,
-          certChainPem: creds.certChainPem,
-          keyPem: creds.keyPem,
-          anchorsDer: anchors.map((a) => a.der),
+          certChainPem: this.creds.certChainPem,
+          keyPem: this.creds.keyPem,
+          anchorsDer: this.anchors.map((a) => a.der),
           policy: cfg.admissionPolicy,
           crl: this.crl,
           leaseMs: cfg.leaseMs,
@@ -487,6 +601,7 @@ export class KeyServer implements GroupApp {
   }
 
   private handshakeFailed(port: string, remote: string, reason: string, detail: string): void {
+    if (detail.includes(DUPLICATE_IDENTITY)) return this.duplicateIdentity(remote, detail);
     // A certificate refusal was already counted under its own reason by the identify callback.
     if (REFUSAL_REASONS.some((r) => detail.startsWith(`${r}: `))) return;
     this.metrics.refusals.inc({ port, reason: reason === 'auth' ? 'handshake' : reason });
@@ -526,6 +641,7 @@ export class KeyServer implements GroupApp {
     this.metrics.viewSize.set(view.members.length);
     this.metrics.viewChanges.inc();
     this.metrics.primary.set(view.primary ? 1 : 0);
+    this.readiness.viewInstalled(`${view.id.epoch}@${view.id.coord}`, view.primary);
     this.viewInstalledAt = performance.now();
     if (this.blockedAt !== undefined) {
       this.metrics.viewChangeSeconds.observe((Date.now() - this.blockedAt) / 1000);
@@ -656,6 +772,7 @@ export class KeyServer implements GroupApp {
     if (!info.refresh && this.viewInstalledAt !== undefined)
       this.metrics.coreRekeySeconds.observe((performance.now() - this.viewInstalledAt) / 1000);
     this.viewInstalledAt = undefined;
+    this.readiness.keyCommitted(`${info.view.epoch}@${info.view.coord}`);
     this.log.info('core key committed', {
       epoch: info.epoch,
       view: `${info.view.epoch}@${info.view.coord}`,
@@ -691,6 +808,7 @@ export class KeyServer implements GroupApp {
 
   setState(state: Uint8Array): void {
     this.commitDelivered();
+    this.readiness.stateTransferStarted(); // done when the view that carried it is installed
     // A member merging back often already holds exactly this state (no batch since it left).
     // Then nothing is replaced: restoring, compacting the store and re-welcoming every linked
     // leaf would block this server's event loop for seconds at 10^4 leaves — past the failure
@@ -744,6 +862,66 @@ export class KeyServer implements GroupApp {
     if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
   }
 
+  // ── reload (SIGHUP) ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Takes trust anchors, this server's certificate and key, the CRL and the log level from `next`
+   * (the config file read again; reload.ts). A piece that does not load keeps its old value and
+   * is logged with why; links made from now on use the new certificate and anchors, up links keep
+   * theirs. A certificate with a new KEY serves the leaf port only: on the core port the key is
+   * this server's core identity key (see coreCreds), so core links keep the old certificate until
+   * a restart (renew with the same key, from a CSR, to rotate them without one). The leaf-batch
+   * signing key stays the one the server started with until a restart too.
+   */
+  async reload(next: ServerConfig): Promise<void> {
+    if (this.stopped) return;
+    const plan = planReload(this.cfg, next, this.anchors, this.creds);
+    for (const p of plan.problems) this.log.warn('reload: kept the old value', { detail: p });
+    if (plan.restartNeeded.length > 0)
+      this.log.warn('reload: changed fields need a restart', { fields: plan.restartNeeded });
+    if (next.logLevel !== this.cfg.logLevel) this.setLogLevel(next.logLevel);
+    if (plan.anchors !== undefined || plan.creds !== undefined) {
+      if (plan.anchors !== undefined) this.anchors = plan.anchors;
+      if (plan.creds !== undefined) {
+        this.creds = plan.creds;
+        if (plan.creds.privateKey.equals(this.coreCreds.privateKey)) this.coreCreds = plan.creds;
+        else
+          this.log.warn(
+            'reload: new key serves the leaf port; core links keep the old certificate until a restart',
+            {
+              detail:
+                "the certificate key is this server's core identity key, fixed for the process lifetime",
+            },
+          );
+      }
+      this.buildTls();
+      this.core.setTls(this.coreTlsOptions); // its identify calls this.coreIdentify, rebuilt above
+      if (this.leaf instanceof ThreadTransport)
+        this.leaf.control({
+          kind: 'tls',
+          certChainPem: this.creds.certChainPem,
+          keyPem: this.creds.keyPem,
+          anchorsDer: this.anchors.map((a) => a.der),
+        });
+      else this.leaf.setTls(this.tlsOptions);
+    }
+    this.cfg = {
+      ...this.cfg,
+      credentials: plan.creds !== undefined ? next.credentials : this.cfg.credentials,
+      trustAnchors: plan.anchors !== undefined ? next.trustAnchors : this.cfg.trustAnchors,
+      logLevel: next.logLevel,
+    };
+    this.log.info('reloaded', { changes: plan.changes, problems: plan.problems.length });
+    // The CRL last: it is checked against the anchors now in force (and reaches the TLS thread after them).
+    if (this.cfg.crl !== undefined) await this.reloadCrl();
+  }
+
+  private setLogLevel(level: LogLevel): void {
+    const l = this.log as Logger & { setLevel?: (level: LogLevel) => void };
+    if (l.setLevel === undefined) return;
+    l.setLevel(level);
+  }
+
   // ── status and shutdown ──────────────────────────────────────────────────────────────────
 
   status(): ServerStatus {
@@ -772,12 +950,39 @@ export class KeyServer implements GroupApp {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.readiness.stop();
     for (const t of this.timers) clearInterval(t);
     this.outbox.clear();
     if (this.cfg.crl !== undefined) unwatchFile(this.cfg.crl);
     await Promise.all([this.core.close(), this.leaf.close(), this.admin.close(), this.edge.stopRelay()]);
     this.store.close();
+    this.dirLock.release();
     this.log.info('stopped');
+  }
+}
+
+/** Listens, or names the config field and address that could not be bound (one start-up line). */
+async function bound<T>(
+  field: string,
+  addr: { host: string; port: number },
+  listening: Promise<T>,
+): Promise<T> {
+  try {
+    return await listening;
+  } catch (e) {
+    // The leaf port's TLS thread reports its listen failure as text: find the code in it.
+    const code =
+      (e as NodeJS.ErrnoException).code ??
+      /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec((e as Error).message)?.[1];
+    const why =
+      code === 'EADDRINUSE'
+        ? 'is already in use'
+        : code === 'EACCES'
+          ? 'needs privileges this process lacks'
+          : code === 'EADDRNOTAVAIL'
+            ? 'is not an address of this host'
+            : `cannot be bound (${code ?? (e as Error).message})`;
+    throw new ServerStartError(`${field}: ${addr.host}:${addr.port} ${why}`);
   }
 }
 

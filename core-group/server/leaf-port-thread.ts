@@ -17,13 +17,15 @@ import {
   leafIdentify,
   leafLinkOptions,
   type LeafLinkInfo,
+  type LeafPortControl,
   type LeafPortCrl,
   type LeafPortEvent,
+  type LeafPortTls,
   type LeafPortThreadData,
 } from './leaf-port.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadData): Promise<void> {
-  const anchors = data.anchorsDer.map((der) => parseCertificate(der));
+  let anchors = data.anchorsDer.map((der) => parseCertificate(der));
   const revocation = new RevocationRegistry();
   let crlVersion = 0;
   const installCrl = async (crl: LeafPortCrl): Promise<void> => {
@@ -33,20 +35,24 @@ async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadDa
   // One load at a time, in the order the main thread loaded them (a load is asynchronous); a
   // failed one is reported (controlFailed) and does not stop the next.
   let installing = Promise.resolve();
-  const installInOrder = (crl: LeafPortCrl): Promise<void> => {
-    const done = installing.then(() => installCrl(crl));
+  const installInOrder = (control: LeafPortControl): Promise<void> => {
+    const done = installing.then(() => ('kind' in control ? installTls(control) : installCrl(control)));
     installing = done.catch(() => undefined);
     return done;
   };
   if (data.crl !== undefined) await installCrl(data.crl);
 
-  const verifier = new PeerVerifier({
-    anchors,
-    group: data.group,
-    revocation,
-    ...(data.policy !== undefined ? { policy: data.policy } : {}),
-  });
-  const mtls = new MutualTls(credentialsFromPem(data.certChainPem, data.keyPem), verifier);
+  const mtlsOf = (certChainPem: string, keyPem: string): MutualTls =>
+    new MutualTls(
+      credentialsFromPem(certChainPem, keyPem),
+      new PeerVerifier({
+        anchors,
+        group: data.group,
+        revocation,
+        ...(data.policy !== undefined ? { policy: data.policy } : {}),
+      }),
+    );
+  const mtls = mtlsOf(data.certChainPem, data.keyPem);
   // The newest accepted certificate per identity, for its link's up; the oldest entries go first
   // beyond twice the link cap (an identity whose link never came up leaves one behind).
   const accepted = new Map<string, LeafLinkInfo>();
@@ -57,17 +63,25 @@ async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadDa
   };
   const host = new LinkThreadHost(port, {
     infoOf: (peer) => accepted.get(peer),
-    control: (payload) => installInOrder(payload as LeafPortCrl),
+    control: (payload) => installInOrder(payload as LeafPortControl),
   });
   const event = (e: LeafPortEvent): void => host.emit(e);
+  const identifyWith = (m: MutualTls): ReturnType<typeof leafIdentify> =>
+    leafIdentify(
+      m,
+      (reason, detail) => event({ kind: 'refused', reason, detail }),
+      (id, cert) => remember(id, { cert, crlVersion }),
+    );
+  // A reload: the main thread checked these already; links made from now on use them.
+  const installTls = (tls: LeafPortTls): void => {
+    anchors = tls.anchorsDer.map((der) => parseCertificate(der));
+    const m = mtlsOf(tls.certChainPem, tls.keyPem);
+    transport.setTls(m.contextOptions(), identifyWith(m));
+  };
   const transport = new TlsTransport({
     local: data.local,
     tls: mtls.contextOptions(),
-    identify: leafIdentify(
-      mtls,
-      (reason, detail) => event({ kind: 'refused', reason, detail }),
-      (id, cert) => remember(id, { cert, crlVersion }),
-    ),
+    identify: identifyWith(mtls),
     ...leafLinkOptions(data.leaseMs, data.handshakeTimeoutMs),
     onHandshakeFailed: (remote, reason, detail) => host.handshakeFailed(remote, reason, detail),
   });

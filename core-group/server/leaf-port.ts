@@ -53,6 +53,17 @@ export interface LeafPortCrl {
   readonly version: number;
 }
 
+/** New credentials and trust anchors for the TLS thread (a reload): links made from now on use them. */
+export interface LeafPortTls {
+  readonly kind: 'tls';
+  readonly certChainPem: string;
+  readonly keyPem: string;
+  readonly anchorsDer: readonly Uint8Array[];
+}
+
+/** What the main thread hands the TLS thread after it started. */
+export type LeafPortControl = LeafPortCrl | LeafPortTls;
+
 /** Everything the TLS thread needs to build its transport (structured-cloneable). */
 export interface LeafPortThreadData {
   readonly local: string;

@@ -11,17 +11,30 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
+/** A logger whose level can change while it runs (SIGHUP). */
+export interface LevelledLogger extends Logger {
+  setLevel(level: LogLevel): void;
+}
+
 export function jsonLogger(
   level: LogLevel,
   base: LogFields = {},
   write: (line: string) => void = (l) => void process.stderr.write(l),
-): Logger {
-  const min = LOG_LEVELS.indexOf(level);
+): LevelledLogger {
+  let min = LOG_LEVELS.indexOf(level);
   const at =
     (lvl: LogLevel) =>
     (msg: string, fields: LogFields = {}): void => {
       if (LOG_LEVELS.indexOf(lvl) < min) return;
       write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields })}\n`);
     };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    setLevel(next: LogLevel): void {
+      min = LOG_LEVELS.indexOf(next);
+    },
+  };
 }
