@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.js', import.meta.url));
 
+/**
+ * Per command. A PKCS#12 issuance derives its MAC and key-bag keys at 600,000 iterations each
+ * (~1-2 s of one core); on a loaded 2-core machine running two test files at once that can take
+ * many times longer.
+ */
+const CLI_TIMEOUT_MS = 90_000;
+
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;
@@ -30,10 +37,13 @@ export function keyglass(
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: opts.cwd, env: env as NodeJS.ProcessEnv, timeout: 30_000 },
+      { cwd: opts.cwd, env: env as NodeJS.ProcessEnv, timeout: CLI_TIMEOUT_MS },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
+        // A child the timeout killed says nothing itself: say it here, so a slow machine is not
+        // mistaken for a silent failure.
+        const killed = err?.killed === true ? `[killed after the test's ${CLI_TIMEOUT_MS} ms timeout]` : '';
+        resolve({ code, stdout, stderr: stderr + killed });
       },
     );
   });
