@@ -81,7 +81,7 @@ import {
   type SignerKey,
 } from './leaf-protocol.js';
 import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
-import { judgeStreamItem, openRekeyItem, openStreamItem } from './gossip-items.js';
+import { judgeStreamItem, openRekeyItem, openStreamItem, rekeyItemBound } from './gossip-items.js';
 import { isRekeyId } from './ids.js';
 import { VerifiedHeaders } from './verified-headers.js';
 import type { Item } from './messages.js';
@@ -181,6 +181,8 @@ export interface LeafClientStats {
   tlsData: number;
   /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
   gossipRefused: number;
+  /** Gossiped rekey parts that do not name our path (relayed through us; never a re-join). */
+  gossipNotOurs: number;
   /** Pulls of our server's data stream (gaps gossip did not fill) and the messages they delivered. */
   dataPulls: number;
   pulledData: number;
@@ -228,6 +230,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     tlsRekeys: 0,
     tlsData: 0,
     gossipRefused: 0,
+    gossipNotOurs: 0,
     dataPulls: 0,
     pulledData: 0,
     dataDuplicates: 0,
@@ -769,10 +772,16 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return header;
   }
 
+  /**
+   * `gossip`: the push is one gossiped part. A part that does not name our path (another
+   * subtree's, relayed through us, or one we moved past) is ignored there; only a part that
+   * names our path and still fails — or a push from our server with no part for us — re-joins.
+   */
   private applyPush(
     push: RekeyPush,
     header: EpochHeader,
     live: boolean,
+    gossip = false,
   ): 'applied' | 'ignored' | 'gap' | 'rejoin' {
     const suite = this.suite!;
     const keys = this.keys!;
@@ -785,6 +794,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       if (live) this.requestCatchUp();
       return 'gap';
     }
+    let addressed = false;
     for (const bytes of push.parts) {
       try {
         const next = keys.processPart(suite, header, decodePart(bytes));
@@ -793,8 +803,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         return 'applied';
       } catch (e) {
         if (!(e instanceof KeytreeError)) throw e;
-        if (e.code !== 'not-addressed') break;
+        if (e.code !== 'not-addressed') {
+          addressed = true;
+          break;
+        }
       }
+    }
+    if (gossip && !addressed) {
+      this.stats.gossipNotOurs++;
+      return 'ignored';
     }
     // No part recovers our path (a key we lack, a failed unwrap, no part for us): re-join.
     this.stats.rejoins++;
@@ -878,13 +895,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   /**
    * Before the node stores or relays an item: a rekey part must carry a signature of a core
-   * server we know over its header (an insider holding the MAC key still cannot forge keys);
-   * a data item's epoch must match its envelope's clear header (its id is the relay's stream
-   * position, which the envelope does not carry), and that epoch must be one
-   * whose key we hold.
+   * server we know over its header (an insider holding the MAC key still cannot forge keys),
+   * and its id, epoch and scope must be those of the part the header signs at that position
+   * (`rekeyItemBound`: a relabelled genuine part never takes the id the real one needs); a data
+   * item's epoch must match its envelope's clear header (its id is the relay's stream position,
+   * which the envelope does not carry), and that epoch must be one whose key we hold.
    */
-  private admitItem(item: Item): boolean {
-    if (this.keys === undefined) return false;
+  private admitItem(item: Item): boolean | 'later' {
+    if (this.keys === undefined) return 'later'; // re-joining: no blame, the item comes again
     try {
       if (!isRekeyId(item.id)) {
         // Unseen unless 'ok': a later item comes again once its rekey is in, and the real entry
@@ -896,12 +914,23 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
           (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
         );
         if (verdict === 'refused') this.stats.gossipRefused++;
-        return verdict === 'ok';
+        return verdict === 'ok' ? true : verdict === 'later' ? 'later' : false;
       }
       const push = openRekeyItem(item);
-      return this.verifyPush(push).epoch === item.epoch;
+      const header = this.verifyPush(push);
+      if (rekeyItemBound(this.suite!, item, header, decodePart(push.parts[0]!))) return true;
+      this.stats.gossipRefused++;
+      return false;
     } catch (e) {
-      if (!(e instanceof DecodeError || e instanceof LeafProtocolError || e instanceof RangeError)) throw e;
+      if (
+        !(
+          e instanceof DecodeError ||
+          e instanceof LeafProtocolError ||
+          e instanceof RangeError ||
+          e instanceof KeytreeError
+        )
+      )
+        throw e;
       this.stats.gossipRefused++;
       return false;
     }
@@ -923,7 +952,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     }
     const push = openRekeyItem(item);
     const header = decodeHeader(push.header); // verified in admitItem
-    if (this.applyPush(push, header, true) === 'applied') this.stats.gossipRekeys++;
+    if (this.applyPush(push, header, true, true) === 'applied') this.stats.gossipRekeys++;
   }
 
   private onEvicted(reason: EvictionReason): void {
