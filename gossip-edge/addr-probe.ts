@@ -10,7 +10,16 @@
  * so an answer proves only "a member receives at this address", never "this is peer P": the
  * address book therefore asks the address it already holds (see address-book.ts AddressClaims).
  */
-import { bool, defineFrames, encode, fixedBytes, struct, u32, varuint, type CodecValue } from '../wire/index.js';
+import {
+  bool,
+  defineFrames,
+  encode,
+  fixedBytes,
+  struct,
+  u32,
+  varuint,
+  type CodecValue,
+} from '../wire/index.js';
 import type { MacAuthenticator } from './auth.js';
 import { MAC_BYTES } from './messages.js';
 

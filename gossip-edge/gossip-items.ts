@@ -85,7 +85,12 @@ export function farAhead(itemEpoch: number, epoch: number): boolean {
  * signed by a core server. A relabelled copy of a genuine part (another position, a wider or
  * other scope, a future epoch) fails here, so it is never stored under an id the real part needs.
  */
-export function rekeyItemBound(suite: CipherSuite, item: Item, header: EpochHeader, part: RekeyPart): boolean {
+export function rekeyItemBound(
+  suite: CipherSuite,
+  item: Item,
+  header: EpochHeader,
+  part: RekeyPart,
+): boolean {
   if (item.epoch !== header.epoch || part.epoch !== header.epoch) return false;
   if (item.id !== rekeyId(header.epoch, part.position)) return false;
   const scope = partScope(part, header.arity);

@@ -505,7 +505,12 @@ export class GossipLink {
       this.stats.probeAnswersIn++;
       return this.claims.answered(p.sender, from, p.nonce);
     }
-    const answer = encodeAddrProbe(this.auth, { answer: true, epoch: p.epoch, sender: node.self, nonce: p.nonce });
+    const answer = encodeAddrProbe(this.auth, {
+      answer: true,
+      epoch: p.epoch,
+      sender: node.self,
+      nonce: p.nonce,
+    });
     if (answer !== undefined && this.datagram(from, answer)) this.stats.probesAnswered++;
   }
 

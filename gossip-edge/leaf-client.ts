@@ -922,14 +922,12 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       this.stats.gossipRefused++;
       return false;
     } catch (e) {
-      if (
-        !(
-          e instanceof DecodeError ||
-          e instanceof LeafProtocolError ||
-          e instanceof RangeError ||
-          e instanceof KeytreeError
-        )
-      )
+      if (!(
+        e instanceof DecodeError ||
+        e instanceof LeafProtocolError ||
+        e instanceof RangeError ||
+        e instanceof KeytreeError
+      ))
         throw e;
       this.stats.gossipRefused++;
       return false;

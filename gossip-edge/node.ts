@@ -510,7 +510,8 @@ export class GossipNode<P = Uint8Array> {
     for (const id of ids) {
       if (this.seen(id)) continue;
       // Not worth a pull: parts of epochs we hold, or of epochs too far ahead to be taken.
-      if (isRekeyId(id) && (rekeyEpochOf(id) <= this.epoch || farAhead(rekeyEpochOf(id), this.epoch))) continue;
+      if (isRekeyId(id) && (rekeyEpochOf(id) <= this.epoch || farAhead(rekeyEpochOf(id), this.epoch)))
+        continue;
       this.noteCoreId(id);
       (missing ??= []).push(id);
       if (missing.length >= this.c.maxItemsPerReply) break;

@@ -143,7 +143,6 @@ export class LeafKeys {
       );
     }
   }
-
 }
 
 /**
@@ -166,7 +165,10 @@ export function verifyPartProof(
   if (part.level >= h.height || part.index >= span(d, h.height - part.level))
     throw new KeytreeError('not-addressed', `part (${part.level}, ${part.index}) is outside the tree`);
   if (part.wraps.length !== h.height - part.level)
-    throw new KeytreeError('bad-proof', `part has ${part.wraps.length} wraps for ${h.height - part.level} levels`);
+    throw new KeytreeError(
+      'bad-proof',
+      `part has ${part.wraps.length} wraps for ${h.height - part.level} levels`,
+    );
   if (part.position >= h.partCount)
     throw new KeytreeError('bad-proof', `part ${part.position} of ${h.partCount}`);
   const top = part.wraps[part.wraps.length - 1]!;

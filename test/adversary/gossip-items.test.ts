@@ -65,7 +65,10 @@ test.before(async () => {
   peer = await cluster.leaf('peer', 0);
   await rekey();
   await settled();
-  await until('the victim reaches its peer by a seeded address', () => linkOf(victim).book.peek(slotOf(peer)) !== undefined);
+  await until(
+    'the victim reaches its peer by a seeded address',
+    () => linkOf(victim).book.peek(slotOf(peer)) !== undefined,
+  );
 });
 
 test.after.always(async () => {
@@ -73,38 +76,41 @@ test.after.always(async () => {
   await cluster.stop();
 });
 
-test.serial('(a) relabelled genuine parts squatting the next epoch: refused; the real parts still apply by gossip', async (t) => {
-  const e = await settled();
-  const push = mallory.newestPush();
-  const v = victim.client.stats;
-  const before = { gossip: v.gossipRekeys, tls: v.tlsRekeys, rejoins: v.rejoins, catchUps: v.catchUps };
-  const slot = slotOf(victim);
-  const squatted: number[] = [];
-  for (let p = 0; p < 16; p++) {
-    const id = rekeyId(e + 1, p);
-    squatted.push(id);
-    const items = [
-      // The header's own epoch, another epoch's id, a scope over everyone.
-      relabelled(push, { id, epoch: e, scopeStart: 0, scopeEnd: WHOLE_GROUP_END }),
-      // Labels that agree with each other (and name the victim's slot), content of another epoch.
-      relabelled(push, { id, epoch: e + 1, scopeStart: slot, scopeEnd: slot + 1 }),
-    ];
-    for (const item of items) await mallory.send(endpointOf(victim), mallory.push([item]));
-  }
-  await sleep(300);
-  const stored = squatted.filter((id) => nodeOf(linkOf(victim))!.seen(id));
-  const relayed = squatted.filter((id) => nodeOf(linkOf(peer))!.seen(id));
-  t.deepEqual(stored, [], 'the victim stored no relabelled part');
-  t.deepEqual(relayed, [], 'the victim relayed no relabelled part');
+test.serial(
+  '(a) relabelled genuine parts squatting the next epoch: refused; the real parts still apply by gossip',
+  async (t) => {
+    const e = await settled();
+    const push = mallory.newestPush();
+    const v = victim.client.stats;
+    const before = { gossip: v.gossipRekeys, tls: v.tlsRekeys, rejoins: v.rejoins, catchUps: v.catchUps };
+    const slot = slotOf(victim);
+    const squatted: number[] = [];
+    for (let p = 0; p < 16; p++) {
+      const id = rekeyId(e + 1, p);
+      squatted.push(id);
+      const items = [
+        // The header's own epoch, another epoch's id, a scope over everyone.
+        relabelled(push, { id, epoch: e, scopeStart: 0, scopeEnd: WHOLE_GROUP_END }),
+        // Labels that agree with each other (and name the victim's slot), content of another epoch.
+        relabelled(push, { id, epoch: e + 1, scopeStart: slot, scopeEnd: slot + 1 }),
+      ];
+      for (const item of items) await mallory.send(endpointOf(victim), mallory.push([item]));
+    }
+    await sleep(300);
+    const stored = squatted.filter((id) => nodeOf(linkOf(victim))!.seen(id));
+    const relayed = squatted.filter((id) => nodeOf(linkOf(peer))!.seen(id));
+    t.deepEqual(stored, [], 'the victim stored no relabelled part');
+    t.deepEqual(relayed, [], 'the victim relayed no relabelled part');
 
-  await rekey();
-  await until('the victim has the next epoch', () => (victim.client.epoch ?? 0) > e, 15_000);
-  t.is(v.gossipRekeys, before.gossip + 1, 'the next epoch came by gossip');
-  t.is(v.tlsRekeys, before.tls, 'no rekey over TLS');
-  t.is(v.catchUps, before.catchUps, 'no catch-up');
-  t.is(v.rejoins, before.rejoins, 'no re-join');
-  t.true(dropped(linkOf(victim), 'mislabelled') + dropped(linkOf(victim), 'rejected') >= 32);
-});
+    await rekey();
+    await until('the victim has the next epoch', () => (victim.client.epoch ?? 0) > e, 15_000);
+    t.is(v.gossipRekeys, before.gossip + 1, 'the next epoch came by gossip');
+    t.is(v.tlsRekeys, before.tls, 'no rekey over TLS');
+    t.is(v.catchUps, before.catchUps, 'no catch-up');
+    t.is(v.rejoins, before.rejoins, 'no re-join');
+    t.true(dropped(linkOf(victim), 'mislabelled') + dropped(linkOf(victim), 'rejected') >= 32);
+  },
+);
 
 test.serial('(b) ids 2, 50 and 100000 epochs ahead: refused, not stored, not relayed', async (t) => {
   const e = await settled();
@@ -173,7 +179,9 @@ test.serial('(d) claiming a live peer from the attacker address: no sample hijac
   const envelopes = mallory.received
     .slice(seen)
     .filter((d) => peekFrameHeader(d.data, 1 << 16).type === GOSSIP_FRAME_TYPE).length;
-  t.log(`samples hijacked: ${hijacked} of ${samples}; gossip envelopes the victim sent Mallory: ${envelopes}`);
+  t.log(
+    `samples hijacked: ${hijacked} of ${samples}; gossip envelopes the victim sent Mallory: ${envelopes}`,
+  );
   t.is(hijacked, 0);
   t.is(envelopes, 0, 'the victim sent the peer nothing at the attacker address');
   t.is(link.book.peek(target), genuine);
@@ -205,7 +213,11 @@ test.serial('(e) malformed and oversize datagrams: refused, counted, the victim 
   await until('the junk is counted', () => link.stats.malformed >= before + junk.length - 1, 5000);
   const gossipBefore = victim.client.stats.gossipRekeys;
   await rekey();
-  await until('the victim still takes rekeys by gossip', () => victim.client.stats.gossipRekeys > gossipBefore, 15_000);
+  await until(
+    'the victim still takes rekeys by gossip',
+    () => victim.client.stats.gossipRekeys > gossipBefore,
+    15_000,
+  );
   t.deepEqual(victim.errors, []);
   t.deepEqual(victim.evicted, []);
 });
