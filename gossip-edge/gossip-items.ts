@@ -2,11 +2,13 @@
  * What the real gossip tier carries as items, and how a leaf checks them before it stores or
  * relays anything (GossipHost.admit).
  *
- * - A rekey part of epoch E: id rekeyId(E, part), scope = the part's slot range (for a part a
- *   compaction moved, the single OLD slot: the leaf is still addressed by it until it applies
- *   the part), payload = a leaf-protocol RekeyPush with that one part — the signed header, the
- *   signer's key and signature travel with every part, so each leaf verifies the core server's
- *   signature exactly as on the TLS path.
+ * - A rekey part of epoch E: id rekeyId(E, part position), scope = the part's slot range (for a
+ *   part a compaction moved, the single OLD slot: the leaf is still addressed by it until it
+ *   applies the part), payload = a leaf-protocol RekeyPush with that one part — the signed
+ *   header, the signer's key and signature travel with every part, so each leaf verifies the
+ *   core server's signature exactly as on the TLS path, and then that the labels are the part's
+ *   own (`rekeyItemBound`): the id, epoch and scope are not signed, the part's position, subtree
+ *   and epoch are (Merkle proof to the header's partsRoot).
  * - Sealed data envelopes (data-envelope.ts): id dataId(origin, seq) of the core server's data
  *   stream that injected it (each relay numbers what it injects densely under its own origin,
  *   so a leaf can see what it missed and pull it from its server), whole-group scope, payload =

@@ -13,7 +13,9 @@
  * `gossip` option) and announces it after each welcome (`gossipHello`). A server with an edge
  * relay then stops pushing rekeys and data over TLS and seeds our views instead: rekey parts
  * (routed by subtree) and data envelopes reach us leaf to leaf. Every rekey item is checked
- * against the signers the welcome listed before it is stored, relayed or applied; data is
+ * against the signers the welcome listed, and its id, epoch and scope against the part the
+ * signed header commits to, before it is stored, relayed or applied (a peer that sends one that
+ * fails is dropped from our views); a gossiped part for another path never makes us re-join; data is
  * delivered only after AEAD (and signature when required). The TLS link stays for the welcome,
  * catch-up (a gap, or a newer epoch we cannot get from peers, pulls from the server), leases,
  * publishing, and as the whole path to a server without a relay. `stats` counts what arrived

@@ -43,7 +43,16 @@ import type { GossipConfig } from './config.js';
 import type { DropReason, GossipCounters } from './counters.js';
 import { FifoDelivery } from './fifo.js';
 import { farAhead, itemLabelsAgree } from './gossip-items.js';
-import { dataId, isRekeyId, originOf, rekeyEpochOf, seqOf, type ItemId, type PeerId } from './ids.js';
+import {
+  CORE_RELAY_PEER,
+  dataId,
+  isRekeyId,
+  originOf,
+  rekeyEpochOf,
+  seqOf,
+  type ItemId,
+  type PeerId,
+} from './ids.js';
 import {
   emptyPushBytes,
   itemBytes,
@@ -439,7 +448,8 @@ export class GossipNode<P = Uint8Array> {
       else if (ok === 'invalid') invalid = true;
     }
     if (fresh !== undefined && hop > 0 && hop < this.c.maxHops) this.forward(fresh, hop + 1, from);
-    if (invalid && from >= 0) this.distrust(from);
+    // The core relay's id is in no view: nothing to drop (and no member is blamed for it).
+    if (invalid && from >= 0 && from !== CORE_RELAY_PEER) this.distrust(from);
   }
 
   /**
