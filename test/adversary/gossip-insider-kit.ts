@@ -10,7 +10,8 @@
  * sent): private fields, read here by name because an attacker has its whole process memory.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { encode } from '../../wire/index.js';
+import { encode, peekFrameHeader } from '../../wire/index.js';
+import * as gossipEdge from '../../gossip-edge/index.js';
 import {
   MAX_LEAF_FRAME_BYTES,
   MacAuthenticator,
@@ -25,6 +26,22 @@ import {
 import type { CipherSuite } from '../../crypto/index.js';
 import type { LeafKeys } from '../../keytree/index.js';
 import type { LocalCluster, LocalLeaf } from '../../cli/cluster/index.js';
+
+/** Address probes as this build speaks them (absent before issue 17: then nothing to answer). */
+interface ProbeCodec {
+  PROBE_FRAME_TYPE: number;
+  openAddrProbe(
+    auth: MacAuthenticator,
+    bytes: Uint8Array,
+  ): { answer: boolean; epoch: number; nonce: Uint8Array } | undefined;
+  encodeAddrProbe(
+    auth: MacAuthenticator,
+    p: { answer: boolean; epoch: number; sender: number; nonce: Uint8Array },
+  ): Uint8Array | undefined;
+}
+const probeCodec = (gossipEdge as unknown as Partial<ProbeCodec>).openAddrProbe
+  ? (gossipEdge as unknown as ProbeCodec)
+  : undefined;
 
 /** What an insider reads from its own client. */
 interface ClientInsides {
@@ -83,10 +100,34 @@ export class Insider {
     suite: CipherSuite,
   ) {
     this.auth = new MacAuthenticator(suite, 8);
-    socket.on('message', (data, rinfo) =>
-      this.received.push({ from: `${rinfo.address}:${rinfo.port}`, data: new Uint8Array(data) }),
-    );
+    socket.on('message', (data, rinfo) => {
+      const bytes = new Uint8Array(data);
+      this.received.push({ from: `${rinfo.address}:${rinfo.port}`, data: bytes });
+      this.answerProbe(bytes, rinfo);
+    });
   }
+
+  /** Claiming sender id; when set, every address challenge is answered as that peer (a full insider). */
+  answerAs: number | undefined;
+
+  /** Echoes a challenge's nonce from here, as `answerAs` would: the MAC key is all it takes. */
+  private answerProbe(bytes: Uint8Array, to: { address: string; port: number }): void {
+    if (probeCodec === undefined || this.answerAs === undefined) return;
+    if (peekFrameHeader(bytes, 1 << 16).type !== probeCodec.PROBE_FRAME_TYPE) return;
+    const p = probeCodec.openAddrProbe(this.auth, bytes);
+    if (p === undefined || p.answer) return;
+    const answer = probeCodec.encodeAddrProbe(this.auth, {
+      answer: true,
+      epoch: p.epoch,
+      sender: this.answerAs,
+      nonce: p.nonce,
+    });
+    if (answer !== undefined) this.socket.send(answer, to.port, to.address);
+    this.probesAnswered++;
+  }
+
+  /** Challenges it answered (as `answerAs`). */
+  probesAnswered = 0;
 
   /** Admits a leaf without a gossip link, records the pushes it is sent from then on, binds its socket. */
   static async join(cluster: LocalCluster, name: string, suite: CipherSuite, server = 0): Promise<Insider> {
@@ -94,17 +135,20 @@ export class Insider {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
     const insider = new Insider(leaf, socket, socket.address().port, suite);
+    insider.holdKey();
     insider.tap();
     return insider;
   }
 
-  /** Records the pushes the client is sent from now on. */
+  /** Records the pushes the client is sent from now on, and the key each one leads to. */
   private tap(): void {
     const c = this.client as unknown as ClientInsides;
     const original = c.onPush.bind(c);
     c.onPush = (push, live) => {
       this.pushes.push(push);
-      return original(push, live);
+      const outcome = original(push, live);
+      if (c.keys !== undefined) this.holdKey(); // every epoch's key, as the client installs it
+      return outcome;
     };
   }
 

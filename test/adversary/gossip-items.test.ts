@@ -166,6 +166,8 @@ test.serial('(d) claiming a live peer from the attacker address: no sample hijac
   const genuine = link.book.peek(target);
   t.not(genuine, undefined);
   const seen = mallory.received.length;
+  // A full insider: it also answers every address challenge as the peer it claims to be.
+  mallory.answerAs = target;
   let hijacked = 0;
   const samples = 140;
   for (let k = 0; k < samples; k++) {
@@ -180,11 +182,12 @@ test.serial('(d) claiming a live peer from the attacker address: no sample hijac
     .slice(seen)
     .filter((d) => peekFrameHeader(d.data, 1 << 16).type === GOSSIP_FRAME_TYPE).length;
   t.log(
-    `samples hijacked: ${hijacked} of ${samples}; gossip envelopes the victim sent Mallory: ${envelopes}`,
+    `samples hijacked: ${hijacked} of ${samples}; gossip envelopes the victim sent Mallory: ${envelopes}; challenges Mallory answered: ${mallory.probesAnswered}`,
   );
   t.is(hijacked, 0);
   t.is(envelopes, 0, 'the victim sent the peer nothing at the attacker address');
   t.is(link.book.peek(target), genuine);
+  mallory.answerAs = undefined;
 });
 
 test.serial('(e) malformed and oversize datagrams: refused, counted, the victim keeps working', async (t) => {
