@@ -14,7 +14,8 @@ export type DropReason =
   | 'stale-item' // an item of an epoch we already moved past
   | 'mislabelled' // a rekey id that names another epoch than the item's
   | 'far-future' // an item more than LIMITS.maxEpochsAhead epochs ahead of ours
-  | 'later'; // the host cannot check it yet (sealed under an epoch we do not hold yet)
+  | 'later' // the host cannot check it yet (sealed under an epoch we do not hold yet)
+  | 'foreign'; // signed by a key we do not know (no core server of our welcome)
 
 export const DROP_REASONS: readonly DropReason[] = [
   'bad-mac',
@@ -27,6 +28,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'mislabelled',
   'far-future',
   'later',
+  'foreign',
 ];
 
 /** Per-round send counts above this share the last histogram bucket. */

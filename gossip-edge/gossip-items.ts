@@ -181,14 +181,15 @@ export function openStreamItem(item: Item): OpenedStreamItem | undefined {
 }
 
 /** How a leaf judges a data item before storing, relaying or marking it seen. */
-export type StreamItemVerdict = 'ok' | 'later' | 'refused';
+export type StreamItemVerdict = 'ok' | 'later' | 'foreign' | 'refused';
 
 /**
  * `later`: sealed under an epoch newer than `heldEpoch` (not stored: the id stays unseen and
- * anti-entropy offers it again once the rekey is in). `refused`: garbage, an epoch that is not
- * its envelope's, a signer that is not a core server (`isSigner`), or a signature that does not
- * bind the envelope to the item's stream position; the id stays unseen, so the real entry can
- * still come. Else `ok`.
+ * anti-entropy offers it again once the rekey is in). `foreign`: signed by a key that is not one
+ * of our core servers (`isSigner`) — refused, but perhaps a server newer than our welcome, so no
+ * relaying peer is blamed. `refused`: garbage, an epoch that is not its envelope's, or a
+ * signature that does not bind the envelope to the item's stream position. Refused items stay
+ * unseen, so the real entry can still come. Else `ok`.
  */
 export function judgeStreamItem(
   item: Item,
@@ -205,7 +206,7 @@ export function judgeStreamItem(
   }
   if (entry === undefined) return 'refused';
   if (item.epoch > heldEpoch) return 'later';
-  if (!isSigner(entry.signer)) return 'refused';
+  if (!isSigner(entry.signer)) return 'foreign';
   const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelopes);
   return verify(entry.signer, message, entry.signature) ? 'ok' : 'refused';
 }

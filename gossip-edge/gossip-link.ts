@@ -67,7 +67,7 @@ import { CORE_RELAY_PEER, MAX_ORIGIN, MAX_STREAM_SEQ, type PeerId } from './ids.
 import { streamItem } from './gossip-items.js';
 import type { DataPullReply, DataStream, GossipSeed } from './leaf-protocol.js';
 import type { Envelope, Item } from './messages.js';
-import { GossipNode, type CorePull, type GossipHost } from './node.js';
+import { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 import type { RandomSource } from './random.js';
 import { GossipStore } from './store.js';
 
@@ -102,8 +102,8 @@ export interface GossipLinkOptions {
 
 /** What the leaf above the link decides. */
 export interface GossipLinkHandler {
-  /** true: valid; false: invalid (its sender is distrusted); 'later': not checkable yet. */
-  admit(item: Item): boolean | 'later';
+  /** See node.ts AdmitVerdict. */
+  admit(item: Item): AdmitVerdict;
   deliver(item: Item): void;
   pullFromCore(req: CorePull): void;
   reseed(): void;

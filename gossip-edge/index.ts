@@ -32,7 +32,7 @@ export { GossipCounters, DROP_REASONS, SEND_HISTOGRAM_MAX, type DropReason } fro
 export { GossipStore } from './store.js';
 export { PeerSampling, subtreeOf } from './peer-sampling.js';
 export { FifoDelivery } from './fifo.js';
-export { GossipNode, type CorePull, type GossipHost } from './node.js';
+export { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 export type { RandomSource } from './random.js';
 export { routeRekeyParts, lowerBound, type RekeyPartSource } from './relay.js';
 export { LeaseClient, LeaseTable } from './lease.js';

@@ -83,6 +83,7 @@ import {
   type SignerKey,
 } from './leaf-protocol.js';
 import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
+import type { AdmitVerdict } from './node.js';
 import { judgeStreamItem, openRekeyItem, openStreamItem, rekeyItemBound } from './gossip-items.js';
 import { isRekeyId } from './ids.js';
 import { VerifiedHeaders } from './verified-headers.js';
@@ -759,10 +760,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.applyPush(push, this.verifyPush(push), live);
   }
 
+  /** Is `key` the signing key of a core server our welcome listed? */
+  private isSigner(key: Uint8Array): boolean {
+    return this.signers.some((s) => constantTimeEqual(s.publicKey, key));
+  }
+
   /** The push's header if a core server we know signed it; throws LeafProtocolError if not. */
   private verifyPush(push: RekeyPush): EpochHeader {
     const header: EpochHeader = decodeHeader(push.header);
-    if (!this.signers.some((s) => constantTimeEqual(s.publicKey, push.signer)))
+    if (!this.isSigner(push.signer))
       throw new LeafProtocolError(
         'unknown-signer',
         `rekey of epoch ${header.epoch} signed by an unknown key`,
@@ -903,7 +909,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
    * item's epoch must match its envelope's clear header (its id is the relay's stream position,
    * which the envelope does not carry), and that epoch must be one whose key we hold.
    */
-  private admitItem(item: Item): boolean | 'later' {
+  private admitItem(item: Item): AdmitVerdict {
     if (this.keys === undefined) return 'later'; // re-joining: no blame, the item comes again
     try {
       if (!isRekeyId(item.id)) {
@@ -912,13 +918,18 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         const verdict = judgeStreamItem(
           item,
           this.keys.epoch,
-          (key) => this.signers.some((s) => constantTimeEqual(s.publicKey, key)),
+          (key) => this.isSigner(key),
           (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
         );
-        if (verdict === 'refused') this.stats.gossipRefused++;
-        return verdict === 'ok' ? true : verdict === 'later' ? 'later' : false;
+        if (verdict === 'refused' || verdict === 'foreign') this.stats.gossipRefused++;
+        return verdict === 'ok' ? true : verdict === 'refused' ? false : verdict;
       }
       const push = openRekeyItem(item);
+      // A signer we do not know may be a core server newer than our welcome: no blame.
+      if (!this.isSigner(push.signer)) {
+        this.stats.gossipRefused++;
+        return 'foreign';
+      }
       const header = this.verifyPush(push);
       if (rekeyItemBound(this.suite!, item, header, decodePart(push.parts[0]!))) return true;
       this.stats.gossipRefused++;

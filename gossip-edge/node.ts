@@ -88,16 +88,20 @@ import {
   type GossipStore,
 } from './store.js';
 
+/**
+ * A host's word on an item. `true`: valid. `false`: invalid — no honest node sends it (a bad
+ * signature, labels that are not its content): refused, and its sender dropped from our views.
+ * `'later'`: not checkable yet (an epoch whose key we lack): refused for now. `'foreign'`: signed
+ * by a key we do not know, perhaps a core server newer than our welcome: refused, nobody blamed.
+ */
+export type AdmitVerdict = boolean | 'later' | 'foreign';
+
 export interface GossipHost<P> {
   send(to: PeerId, env: Envelope<P>): void;
   /** First receipt of an item in scope (data in FIFO order if configured). */
   deliver(item: Item<P>): void;
-  /**
-   * Validates an item before it is stored or relayed (rekey signature and binding, AEAD);
-   * default: accept. `false`: invalid (its sender is dropped from our views); `'later'`: not
-   * checkable yet (an epoch whose key we lack) — refused for now, no blame.
-   */
-  admit?(item: Item<P>): boolean | 'later';
+  /** Validates an item before it is stored or relayed (rekey signature and binding, AEAD); default: accept. */
+  admit?(item: Item<P>): AdmitVerdict;
   /**
    * Did the message being handled come from where we reach `peer`? The MAC only proves the group
    * key, and every member holds it, so a sender id alone may be another member's claim: a host
@@ -485,7 +489,8 @@ export class GossipNode<P = Uint8Array> {
     if (farAhead(item.epoch, this.epoch)) return 'far-future';
     if (this.host.admit === undefined) return undefined;
     const verdict = this.host.admit(item);
-    return verdict === true ? undefined : verdict === 'later' ? 'later' : 'rejected';
+    if (verdict === true) return undefined;
+    return verdict === 'later' ? 'later' : verdict === 'foreign' ? 'foreign' : 'rejected';
   }
 
   /**
