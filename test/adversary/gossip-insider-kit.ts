@@ -60,6 +60,21 @@ export function nodeOf(link: GossipLink): NodeInsides | undefined {
   return (link as unknown as { node: NodeInsides | undefined }).node;
 }
 
+/**
+ * Makes a link deaf to every datagram but those from `allowed` addresses until the returned
+ * function is called (a victim that lags behind its peers, e.g. a congested network path).
+ */
+export function deafen(link: GossipLink, allowed: readonly string[]): () => void {
+  const l = link as unknown as { onDatagram(from: string, data: Uint8Array): void };
+  const original = l.onDatagram.bind(l);
+  l.onDatagram = (from, data) => {
+    if (allowed.includes(from)) original(from, data);
+  };
+  return () => {
+    l.onDatagram = original;
+  };
+}
+
 /** Every peer in any view of a link's node. */
 export function viewsOf(link: GossipLink, levels = 10): number[] {
   const v = nodeOf(link)?.views;

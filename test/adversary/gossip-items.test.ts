@@ -6,6 +6,8 @@
  *     epoch: parked there, they made the real parts look like duplicates — one datagram per batch
  *     defeated the gossip tier. Now refused (not stored, not relayed), and the victim still takes
  *     the next epoch by gossip with no catch-up and no re-join.
+ * (a2) a victim one epoch behind is sent another path's genuine part of the next epoch under
+ *     its own part's labels: it used to take it, fail to apply it and re-join; now refused.
  * (b) ids claimed 2, 50 and 100000 epochs ahead: refused, not stored, not relayed.
  * (c) an invalid item (bad signature) from a peer in the victim's view: the peer is dropped.
  * (d) datagrams claiming a live peer's id from the attacker's address: the victim's traffic to
@@ -18,7 +20,7 @@ import { GOSSIP_FRAME_TYPE, WHOLE_GROUP_END, rekeyId, type GossipLink } from '..
 import { decodeHeader } from '../../keytree/index.js';
 import { peekFrameHeader } from '../../wire/index.js';
 import { Cluster, until, type Leaf } from '../server/cluster.js';
-import { Insider, dropped, nodeOf, relabelled, viewsOf } from './gossip-insider-kit.js';
+import { Insider, deafen, dropped, nodeOf, relabelled, viewsOf } from './gossip-insider-kit.js';
 
 const cluster = new Cluster();
 let suite: CipherSuite;
@@ -109,6 +111,50 @@ test.serial(
     t.is(v.catchUps, before.catchUps, 'no catch-up');
     t.is(v.rejoins, before.rejoins, 'no re-join');
     t.true(dropped(linkOf(victim), 'mislabelled') + dropped(linkOf(victim), 'rejected') >= 32);
+  },
+);
+
+test.serial(
+  "(a2) a victim one epoch behind, sent another path's part of the next epoch under its own labels: no re-join",
+  async (t) => {
+    const e = await settled();
+    const link = linkOf(victim);
+    const v = victim.client.stats;
+    const rejoins = v.rejoins;
+    // The victim misses the next epoch's datagrams (only Mallory's reach it) …
+    const hear = deafen(link, [mallory.address]);
+    try {
+      await rekey();
+      // … while Mallory holds that epoch's genuine push (her own path's part) over TLS.
+      await until(
+        'Mallory has the next epoch',
+        () => decodeHeader(mallory.newestPush().header).epoch === e + 1,
+      );
+      mallory.holdKey();
+      const push = mallory.newestPush();
+      const header = decodeHeader(push.header);
+      const slot = slotOf(victim);
+      const ids: number[] = [];
+      // Under every position of that epoch, scoped to the victim: one of them is the victim's part.
+      for (let p = 0; p < header.partCount; p++) {
+        const id = rekeyId(e + 1, p);
+        ids.push(id);
+        const item = relabelled(push, { id, epoch: e + 1, scopeStart: slot, scopeEnd: slot + 1 });
+        await mallory.send(endpointOf(victim), mallory.push([item], { epoch: e }));
+      }
+      await sleep(300);
+      t.is(victim.client.epoch, e, 'still behind');
+      t.deepEqual(
+        ids.filter((id) => nodeOf(link)!.seen(id)),
+        [],
+        'stored by the victim',
+      );
+      t.is(v.rejoins, rejoins, 'no re-join');
+    } finally {
+      hear();
+    }
+    await until('the victim catches up', () => victim.client.epoch === e + 1, 15_000);
+    t.is(v.rejoins, rejoins, 'no re-join');
   },
 );
 
