@@ -6,8 +6,8 @@
  *     epoch: parked there, they made the real parts look like duplicates — one datagram per batch
  *     defeated the gossip tier. Now refused (not stored, not relayed), and the victim still takes
  *     the next epoch by gossip with no catch-up and no re-join.
- * (a2) a victim one epoch behind is sent another path's genuine part of the next epoch under
- *     its own part's labels: it used to take it, fail to apply it and re-join; now refused.
+ * (a2) a leaf one epoch behind is sent another path's genuine part of the next epoch under its
+ *     own part's labels: it used to take it, fail to apply it and re-join; now refused.
  * (b) ids claimed 2, 50 and 100000 epochs ahead: refused, not stored, not relayed.
  * (c) an invalid item (bad signature) from a peer in the victim's view: the peer is dropped.
  * (d) datagrams claiming a live peer's id from the attacker's address: the victim's traffic to
@@ -17,7 +17,7 @@
 import test from 'ava';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { GOSSIP_FRAME_TYPE, WHOLE_GROUP_END, rekeyId, type GossipLink } from '../../gossip-edge/index.js';
-import { decodeHeader } from '../../keytree/index.js';
+import { decodeHeader, decodePart } from '../../keytree/index.js';
 import { peekFrameHeader } from '../../wire/index.js';
 import { Cluster, until, type Leaf } from '../server/cluster.js';
 import { Insider, deafen, dropped, nodeOf, relabelled, viewsOf } from './gossip-insider-kit.js';
@@ -115,14 +115,12 @@ test.serial(
 );
 
 test.serial(
-  "(a2) a victim one epoch behind, sent another path's part of the next epoch under its own labels: no re-join",
+  "(a2) a leaf one epoch behind, sent another path's part of the next epoch under its own labels: no re-join",
   async (t) => {
     const e = await settled();
-    const link = linkOf(victim);
-    const v = victim.client.stats;
-    const rejoins = v.rejoins;
-    // The victim misses the next epoch's datagrams (only Mallory's reach it) …
-    const hear = deafen(link, [mallory.address]);
+    const leaves = cluster.leaves.filter((l) => l.client.gossip !== undefined);
+    // Every gossip leaf misses the next epoch's datagrams (only Mallory's reach them) …
+    const deaf = leaves.map((l) => deafen(linkOf(l), [mallory.address]));
     try {
       await rekey();
       // … while Mallory holds that epoch's genuine push (her own path's part) over TLS.
@@ -133,28 +131,35 @@ test.serial(
       mallory.holdKey();
       const push = mallory.newestPush();
       const header = decodeHeader(push.header);
-      const slot = slotOf(victim);
+      const own = decodePart(push.parts[0]!);
+      const width = 4 ** own.level;
+      // The victim: a leaf that her part does not cover (its own part is another one).
+      const target = leaves.find((l) => Math.floor(slotOf(l) / width) !== own.index && l.client.epoch === e);
+      if (target === undefined) return t.fail('every leaf is under Mallory part');
+      const v = target.client.stats;
+      const rejoins = v.rejoins;
+      const link = linkOf(target);
+      const slot = slotOf(target);
       const ids: number[] = [];
       // Under every position of that epoch, scoped to the victim: one of them is the victim's part.
       for (let p = 0; p < header.partCount; p++) {
         const id = rekeyId(e + 1, p);
         ids.push(id);
         const item = relabelled(push, { id, epoch: e + 1, scopeStart: slot, scopeEnd: slot + 1 });
-        await mallory.send(endpointOf(victim), mallory.push([item], { epoch: e }));
+        await mallory.send(link.endpoint, mallory.push([item], { epoch: e }));
       }
       await sleep(300);
-      t.is(victim.client.epoch, e, 'still behind');
+      t.is(v.rejoins, rejoins, 'no re-join');
       t.deepEqual(
         ids.filter((id) => nodeOf(link)!.seen(id)),
         [],
         'stored by the victim',
       );
-      t.is(v.rejoins, rejoins, 'no re-join');
+      t.is(target.client.epoch, e, 'still behind: nothing it took moved it');
     } finally {
-      hear();
+      for (const hear of deaf) hear();
     }
-    await until('the victim catches up', () => victim.client.epoch === e + 1, 15_000);
-    t.is(v.rejoins, rejoins, 'no re-join');
+    await until('every leaf catches up', () => leaves.every((l) => l.client.epoch === e + 1), 15_000);
   },
 );
 
