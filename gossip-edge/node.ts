@@ -494,8 +494,8 @@ export class GossipNode<P = Uint8Array> {
   }
 
   /**
-   * `peer` sent an invalid item: out of every view of ours (and its push is not read further).
-   * Only if the message came from where we reach `peer` — else the sender id may be another
+   * `peer` sent an invalid item: out of every view of ours (the push's valid items are still
+   * taken and relayed). Only if the message came from where we reach `peer` — else the sender id may be another
    * member's claim, and blaming it would let anyone cut us off from honest peers.
    */
   private distrust(peer: PeerId): void {
