@@ -182,7 +182,7 @@ export interface LeafClientStats {
   /** … that arrived over the TLS link (pushes, catch-up replies, data deliveries). */
   tlsRekeys: number;
   tlsData: number;
-  /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
+  /** Gossip items refused before storing (bad signature, unknown signer, labels not their content, garbage). */
   gossipRefused: number;
   /** Gossiped rekey parts that do not name our path (relayed through us; never a re-join). */
   gossipNotOurs: number;
