@@ -106,6 +106,19 @@ export const LIMITS = Object.freeze({
   maxPushItems: 64,
   maxShuffle: 64,
   maxItemBytes: 64 * 1024,
+  /**
+   * How far ahead of a node's epoch an item may be to be stored or relayed. A leaf applies one
+   * epoch at a time; parts of the next few epochs reach it legitimately when the core signs
+   * batches back to back (the relay MACs epoch E's parts under E − 1, peers answer pulls under
+   * the asker's epoch), but one more than 4 ahead means the leaf is `behind` and catches up from
+   * its core server anyway — so refusing it loses nothing (its id stays unseen), while an insider
+   * can no longer park items under ids of epochs far in the future. An honest peer never sends
+   * one: what reaches us is MAC'd under an epoch we hold, so the sender is at most
+   * MacAuthenticator's key window (4) − 1 epochs ahead, and so are its data items; its rekey parts
+   * are MAC'd under min(its epoch, part epoch − 1). Keep this ≥ that window − 1, since a node
+   * distrusts a peer that sends an item this far ahead.
+   */
+  maxEpochsAhead: 4,
 });
 
 export function gossipConfig(patch: Partial<GossipConfig> = {}): GossipConfig {

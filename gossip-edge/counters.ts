@@ -10,8 +10,12 @@ export type DropReason =
   | 'stale-epoch' // a previous epoch past its grace period
   | 'rate-limited' // our own send budget for the round was exhausted (and no deferral room)
   | 'out-of-scope' // an item for a subtree we are not in
-  | 'rejected' // the host refused the item (bad signature, AEAD failure, stale rekey)
-  | 'stale-item'; // an item of an epoch we already moved past
+  | 'rejected' // the host refused the item (bad signature, not bound to its content, garbage)
+  | 'stale-item' // an item of an epoch we already moved past
+  | 'mislabelled' // a rekey id that names another epoch than the item's
+  | 'far-future' // an item more than LIMITS.maxEpochsAhead epochs ahead of ours
+  | 'later' // the host cannot check it yet (sealed under an epoch we do not hold yet)
+  | 'foreign'; // signed by a key we do not know (no core server of our welcome)
 
 export const DROP_REASONS: readonly DropReason[] = [
   'bad-mac',
@@ -21,6 +25,10 @@ export const DROP_REASONS: readonly DropReason[] = [
   'out-of-scope',
   'rejected',
   'stale-item',
+  'mislabelled',
+  'far-future',
+  'later',
+  'foreign',
 ];
 
 /** Per-round send counts above this share the last histogram bucket. */
@@ -36,6 +44,8 @@ export class GossipCounters {
   pullsFromCore = 0;
   /** Fresh seeds asked of the core by cut-off nodes. */
   reseeds = 0;
+  /** Peers dropped from every view for sending an invalid item (see GossipNode.distrust). */
+  peersDistrusted = 0;
   /** Eager pushes that waited for a later round's budget (see GossipConfig.deferredPushes). */
   deferred = 0;
   /** histogram[k] = node-rounds in which a node sent k messages (k ≥ 63 in the last bucket). */

@@ -2,11 +2,13 @@
  * What the real gossip tier carries as items, and how a leaf checks them before it stores or
  * relays anything (GossipHost.admit).
  *
- * - A rekey part of epoch E: id rekeyId(E, part), scope = the part's slot range (for a part a
- *   compaction moved, the single OLD slot: the leaf is still addressed by it until it applies
- *   the part), payload = a leaf-protocol RekeyPush with that one part — the signed header, the
- *   signer's key and signature travel with every part, so each leaf verifies the core server's
- *   signature exactly as on the TLS path.
+ * - A rekey part of epoch E: id rekeyId(E, part position), scope = the part's slot range (for a
+ *   part a compaction moved, the single OLD slot: the leaf is still addressed by it until it
+ *   applies the part), payload = a leaf-protocol RekeyPush with that one part — the signed
+ *   header, the signer's key and signature travel with every part, so each leaf verifies the
+ *   core server's signature exactly as on the TLS path, and then that the labels are the part's
+ *   own (`rekeyItemBound`): the id, epoch and scope are not signed, the part's position, subtree
+ *   and epoch are (Merkle proof to the header's partsRoot).
  * - Sealed data envelopes (data-envelope.ts): id dataId(origin, seq) of the core server's data
  *   stream that injected it (each relay numbers what it injects densely under its own origin,
  *   so a leaf can see what it missed and pull it from its server), whole-group scope, payload =
@@ -16,9 +18,12 @@
  *   overlay mixes servers' leaves (after failovers) gets both, and its data replay window takes
  *   the second for what it is (`LeafClient` stats `dataDuplicates`).
  */
+import type { CipherSuite } from '../crypto/index.js';
+import { KeytreeError, span, verifyPartProof, type EpochHeader, type RekeyPart } from '../keytree/index.js';
 import { DecodeError, decode, encode } from '../wire/index.js';
+import { LIMITS } from './config.js';
 import { decodeDataEnvelope, type DataEnvelopeHeader } from './data-envelope.js';
-import { dataId, originOf, rekeyId, seqOf } from './ids.js';
+import { dataId, isRekeyId, originOf, rekeyEpochOf, rekeyId, seqOf } from './ids.js';
 import {
   MAX_LEAF_FRAME_BYTES,
   MAX_STREAM_ENTRY_BYTES,
@@ -28,23 +33,77 @@ import {
 } from './leaf-protocol.js';
 import { WHOLE_GROUP_END, type Item } from './messages.js';
 
-/** The item for one part of a signed epoch (a push with exactly that part). */
-export function rekeyItem(
-  push: RekeyPush,
-  epoch: number,
-  part: number,
-  scope: { start: number; end: number },
-): Item {
+/**
+ * The slots a part is addressed to: its subtree's range, or for a part a compaction moved the one
+ * old slot of the leaf it moved (its gossip id until it applies the part).
+ */
+export function partScope(part: RekeyPart, arity: number): { start: number; end: number } {
+  if (part.movedFrom !== undefined) return { start: part.movedFrom, end: part.movedFrom + 1 };
+  const width = span(arity, part.level);
+  return { start: part.index * width, end: (part.index + 1) * width };
+}
+
+/**
+ * The item for one part of a signed epoch (a push with exactly that part, encoded as `encoded`):
+ * its id, epoch and scope are derived from the part itself, so a relay cannot label a part
+ * otherwise than `rekeyItemBound` checks.
+ */
+export function rekeyItem(push: RekeyPush, part: RekeyPart, arity: number): Item {
   if (push.parts.length !== 1) throw new RangeError('a rekey item carries exactly one part');
   const payload = encode(RekeyPush, push, MAX_LEAF_FRAME_BYTES);
+  const scope = partScope(part, arity);
   return {
-    id: rekeyId(epoch, part),
-    epoch,
+    id: rekeyId(part.epoch, part.position),
+    epoch: part.epoch,
     scopeStart: scope.start,
     scopeEnd: scope.end,
     bytes: payload.length,
     payload,
   };
+}
+
+/**
+ * The labels a node sees before anything is verified agree with each other: a rekey id names the
+ * item's epoch. (What the labels say is then checked against the signed content by the host:
+ * `rekeyItemBound`, `judgeStreamItem`.)
+ */
+export function itemLabelsAgree(item: Item<unknown>): boolean {
+  return !isRekeyId(item.id) || rekeyEpochOf(item.id) === item.epoch;
+}
+
+/**
+ * Is an item of `itemEpoch` too far ahead of a node at `epoch` to be stored or relayed? A leaf
+ * applies one epoch at a time and asks its server for a gap, so an item more than
+ * LIMITS.maxEpochsAhead ahead helps nobody near us; refused, its id stays unseen and can come again.
+ */
+export function farAhead(itemEpoch: number, epoch: number): boolean {
+  return itemEpoch > epoch + LIMITS.maxEpochsAhead;
+}
+
+/**
+ * A rekey item is bound to its signed content: its id is (header epoch, the part's position),
+ * its epoch the header's, its scope the part's subtree (`partScope`), and the part is the one
+ * the header signs at that position (Merkle proof). `header` must already be verified as
+ * signed by a core server. A relabelled copy of a genuine part (another position, a wider or
+ * other scope, a future epoch) fails here, so it is never stored under an id the real part needs.
+ */
+export function rekeyItemBound(
+  suite: CipherSuite,
+  item: Item,
+  header: EpochHeader,
+  part: RekeyPart,
+): boolean {
+  if (item.epoch !== header.epoch || part.epoch !== header.epoch) return false;
+  if (item.id !== rekeyId(header.epoch, part.position)) return false;
+  const scope = partScope(part, header.arity);
+  if (item.scopeStart !== scope.start || item.scopeEnd !== scope.end) return false;
+  try {
+    verifyPartProof(suite, header, part);
+    return true;
+  } catch (e) {
+    if (e instanceof KeytreeError) return false;
+    throw e;
+  }
 }
 
 /** The push inside a rekey item; throws DecodeError on garbage. */
@@ -122,14 +181,15 @@ export function openStreamItem(item: Item): OpenedStreamItem | undefined {
 }
 
 /** How a leaf judges a data item before storing, relaying or marking it seen. */
-export type StreamItemVerdict = 'ok' | 'later' | 'refused';
+export type StreamItemVerdict = 'ok' | 'later' | 'foreign' | 'refused';
 
 /**
  * `later`: sealed under an epoch newer than `heldEpoch` (not stored: the id stays unseen and
- * anti-entropy offers it again once the rekey is in). `refused`: garbage, an epoch that is not
- * its envelope's, a signer that is not a core server (`isSigner`), or a signature that does not
- * bind the envelope to the item's stream position; the id stays unseen, so the real entry can
- * still come. Else `ok`.
+ * anti-entropy offers it again once the rekey is in). `foreign`: signed by a key that is not one
+ * of our core servers (`isSigner`) — refused, but perhaps a server newer than our welcome, so no
+ * relaying peer is blamed. `refused`: garbage, an epoch that is not its envelope's, or a
+ * signature that does not bind the envelope to the item's stream position. Refused items stay
+ * unseen, so the real entry can still come. Else `ok`.
  */
 export function judgeStreamItem(
   item: Item,
@@ -146,7 +206,7 @@ export function judgeStreamItem(
   }
   if (entry === undefined) return 'refused';
   if (item.epoch > heldEpoch) return 'later';
-  if (!isSigner(entry.signer)) return 'refused';
+  if (!isSigner(entry.signer)) return 'foreign';
   const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelopes);
   return verify(entry.signer, message, entry.signature) ? 'ok' : 'refused';
 }

@@ -5,9 +5,17 @@
  *
  * Datagrams, each one frame:
  *   0x0601 gossip envelope (codec.ts)   — handed to the node; when its MAC verifies, the source
- *                                          address is learned for the sender id ('direct')
+ *                                          address is noted for the sender id ('direct'; see below)
  *   0x0602 address hints (addr-hints.ts) — sent next to every shuffle / shuffle reply, naming the
  *                                          endpoints of the peers it lists ('hint')
+ *   0x0603 address probe (addr-probe.ts) — a challenge to an address, or the answer echoing it
+ *
+ * Addresses from traffic: the MAC proves only the group key, which every member holds, so a
+ * verified datagram naming sender P from a new address is a claim. It is taken where we know
+ * nothing better of P; where a seed or earlier traffic put P elsewhere, the address we hold is
+ * challenged and P's traffic moves only if that address stays silent and the new one answers
+ * (address-book.ts AddressClaims): a member cannot pull a live peer's traffic to itself, and a
+ * peer behind a NAT that rebinds is reached again within CLAIM_PERIODS timer periods.
  * Bounds: a datagram is at most `maxDatagramBytes` (default 8 KiB: one rekey part or a typical
  * data envelope with headers). A send that would not fit is refused and counted (`oversize`);
  * the core relay never injects such an item into the overlay (it falls back to TLS), so this
@@ -28,8 +36,15 @@
  */
 import { DecodeError, peekFrameHeader } from '../wire/index.js';
 import { UdpTransport, formatUdpAddress, parseUdpAddress } from '../net/index.js';
-import { UniformInts, type CipherSuite } from '../crypto/index.js';
-import { AddressBook, DEFAULT_ADDRESS_BOOK_SIZE } from './address-book.js';
+import { UniformInts, randomBytes, type CipherSuite } from '../crypto/index.js';
+import { AddressBook, AddressClaims, DEFAULT_ADDRESS_BOOK_SIZE, type ProbeOut } from './address-book.js';
+import {
+  MAX_PROBE_FRAME_BYTES,
+  PROBE_FRAME_TYPE,
+  PROBE_NONCE_BYTES,
+  encodeAddrProbe,
+  openAddrProbe,
+} from './addr-probe.js';
 import {
   ADDR_FRAME_TYPE,
   MAX_ADDR_FRAME_BYTES,
@@ -52,7 +67,7 @@ import { CORE_RELAY_PEER, MAX_ORIGIN, MAX_STREAM_SEQ, type PeerId } from './ids.
 import { streamItem } from './gossip-items.js';
 import type { DataPullReply, DataStream, GossipSeed } from './leaf-protocol.js';
 import type { Envelope, Item } from './messages.js';
-import { GossipNode, type CorePull, type GossipHost } from './node.js';
+import { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 import type { RandomSource } from './random.js';
 import { GossipStore } from './store.js';
 
@@ -87,7 +102,8 @@ export interface GossipLinkOptions {
 
 /** What the leaf above the link decides. */
 export interface GossipLinkHandler {
-  admit(item: Item): boolean;
+  /** See node.ts AdmitVerdict. */
+  admit(item: Item): AdmitVerdict;
   deliver(item: Item): void;
   pullFromCore(req: CorePull): void;
   reseed(): void;
@@ -108,6 +124,11 @@ export interface GossipLinkStats {
   /** Envelopes kept for a key not yet held, and those later replayed once it was. */
   heldEarly: number;
   replayedEarly: number;
+  /** Address probes: challenges sent, challenges answered, answers taken, probes refused (bad MAC, old epoch). */
+  probesSent: number;
+  probesAnswered: number;
+  probeAnswersIn: number;
+  probesRefused: number;
 }
 
 /** A core stream position from the server must fit the node's cursor. */
@@ -142,8 +163,16 @@ export class GossipLink {
     moves: 0,
     heldEarly: 0,
     replayedEarly: 0,
+    probesSent: 0,
+    probesAnswered: 0,
+    probeAnswersIn: 0,
+    probesRefused: 0,
   };
   readonly book: AddressBook;
+  /** Claims that a peer moved (stats: started, refused, rebinds…). */
+  readonly claims: AddressClaims;
+  /** Timer periods since the first seed (the clock of address claims; idle or not). */
+  private periods = 0;
   private readonly auth: MacAuthenticator;
   private node: GossipNode | undefined;
   private config: GossipConfig | undefined;
@@ -167,6 +196,7 @@ export class GossipLink {
     readonly endpoint: { readonly host: string; readonly port: number },
   ) {
     this.book = new AddressBook(opts.addressBookSize ?? DEFAULT_ADDRESS_BOOK_SIZE);
+    this.claims = new AddressClaims(this.book, () => randomBytes(PROBE_NONCE_BYTES));
     this.auth = new MacAuthenticator(suite);
     udp.setHandler({ onMessage: (from, data) => this.onDatagram(from, data) });
   }
@@ -294,6 +324,7 @@ export class GossipLink {
   private onTimer(): void {
     const node = this.node;
     if (node === undefined) return;
+    this.sendProbes(node, this.claims.tick(++this.periods));
     if (!node.busy && ++this.idlePeriods < (this.opts.idleRoundEvery ?? DEFAULT_IDLE_ROUND_EVERY)) return;
     this.idlePeriods = 0;
     this.stats.rounds++;
@@ -345,8 +376,8 @@ export class GossipLink {
           raw !== undefined && raw.env === env && typeof env.tag !== 'number'
             ? auth.verifyFrame(env.epoch, raw.frame, env.tag)
             : auth.verify(env);
-        if (ok && this.source !== undefined && env.sender !== CORE_RELAY_PEER)
-          this.book.learn(env.sender, this.source, 'direct');
+        if (ok && this.source !== undefined && env.sender !== CORE_RELAY_PEER && this.node !== undefined)
+          this.sendProbes(this.node, this.claims.observe(env.sender, this.source, this.periods));
         return ok;
       },
     };
@@ -356,6 +387,8 @@ export class GossipLink {
       admit: (item) => this.handler.admit(item),
       pullFromCore: (req) => this.handler.pullFromCore(req),
       reseed: () => this.handler.reseed(),
+      // Blame a sender id only for a datagram from where we reach that peer (see node.ts distrust).
+      fromKnownAddress: (peer) => this.source !== undefined && this.book.peek(peer) === this.source,
     };
     return new GossipNode(new GossipStore(c, 1), 0, slot, learning, osRandom, host, this.counters, epoch);
   }
@@ -421,6 +454,8 @@ export class GossipLink {
         }
       } else if (type === ADDR_FRAME_TYPE && data.length <= MAX_ADDR_FRAME_BYTES) {
         this.onHints(node, data);
+      } else if (type === PROBE_FRAME_TYPE && data.length <= MAX_PROBE_FRAME_BYTES) {
+        this.onProbe(node, data, from);
       } else this.stats.malformed++;
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
@@ -435,6 +470,48 @@ export class GossipLink {
     } finally {
       this.source = undefined;
     }
+  }
+
+  /**
+   * Challenges (whoever answers echoes the nonce from the address probed), under the epoch
+   * before ours while we hold it: a peer still one rekey behind can answer too, so a claim made
+   * right after a rekey does not win because the held address could not read the challenge.
+   */
+  private sendProbes(node: GossipNode, probes: readonly ProbeOut[]): void {
+    if (probes.length === 0) return;
+    const epoch = node.epoch > 0 && this.auth.holds(node.epoch - 1) ? node.epoch - 1 : node.epoch;
+    for (const p of probes) {
+      const frame = encodeAddrProbe(this.auth, {
+        answer: false,
+        epoch,
+        sender: node.self,
+        nonce: p.nonce,
+      });
+      if (frame !== undefined && this.datagram(p.to, frame)) this.stats.probesSent++;
+    }
+  }
+
+  /**
+   * A challenge is answered from here, under the epoch it came in (one answer of the same size
+   * per challenge: no amplification, and only a key holder can ask). An answer goes to the claims.
+   */
+  private onProbe(node: GossipNode, data: Uint8Array, from: string): void {
+    const p = openAddrProbe(this.auth, data);
+    if (p === undefined || p.epoch + this.config!.epochWindow < node.epoch) {
+      this.stats.probesRefused++;
+      return;
+    }
+    if (p.answer) {
+      this.stats.probeAnswersIn++;
+      return this.claims.answered(p.sender, from, p.nonce);
+    }
+    const answer = encodeAddrProbe(this.auth, {
+      answer: true,
+      epoch: p.epoch,
+      sender: node.self,
+      nonce: p.nonce,
+    });
+    if (answer !== undefined && this.datagram(from, answer)) this.stats.probesAnswered++;
   }
 
   private onHints(node: GossipNode, data: Uint8Array): void {

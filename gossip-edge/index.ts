@@ -32,11 +32,29 @@ export { GossipCounters, DROP_REASONS, SEND_HISTOGRAM_MAX, type DropReason } fro
 export { GossipStore } from './store.js';
 export { PeerSampling, subtreeOf } from './peer-sampling.js';
 export { FifoDelivery } from './fifo.js';
-export { GossipNode, type CorePull, type GossipHost } from './node.js';
+export { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 export type { RandomSource } from './random.js';
 export { routeRekeyParts, lowerBound, type RekeyPartSource } from './relay.js';
 export { LeaseClient, LeaseTable } from './lease.js';
-export { AddressBook, DEFAULT_ADDRESS_BOOK_SIZE, type AddressSource } from './address-book.js';
+export {
+  AddressBook,
+  AddressClaims,
+  CLAIM_PERIODS,
+  MAX_CLAIM_CHECKS,
+  DEFAULT_ADDRESS_BOOK_SIZE,
+  type AddressSource,
+  type ClaimStats,
+  type ProbeOut,
+} from './address-book.js';
+export {
+  PROBE_FRAME_TYPE,
+  PROBE_NONCE_BYTES,
+  MAX_PROBE_FRAME_BYTES,
+  ProbeFrames,
+  encodeAddrProbe,
+  openAddrProbe,
+  type AddrProbe,
+} from './addr-probe.js';
 export {
   ADDR_FRAME_TYPE,
   AddrFrames,
@@ -48,6 +66,10 @@ export {
 } from './addr-hints.js';
 export {
   rekeyItem,
+  partScope,
+  rekeyItemBound,
+  itemLabelsAgree,
+  farAhead,
   openRekeyItem,
   streamItem,
   signedStreamItem,

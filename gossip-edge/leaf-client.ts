@@ -13,7 +13,9 @@
  * `gossip` option) and announces it after each welcome (`gossipHello`). A server with an edge
  * relay then stops pushing rekeys and data over TLS and seeds our views instead: rekey parts
  * (routed by subtree) and data envelopes reach us leaf to leaf. Every rekey item is checked
- * against the signers the welcome listed before it is stored, relayed or applied; data is
+ * against the signers the welcome listed, and its id, epoch and scope against the part the
+ * signed header commits to, before it is stored, relayed or applied (a peer that sends one that
+ * fails is dropped from our views); a gossiped part for another path never makes us re-join; data is
  * delivered only after AEAD (and signature when required). The TLS link stays for the welcome,
  * catch-up (a gap, or a newer epoch we cannot get from peers, pulls from the server), leases,
  * publishing, and as the whole path to a server without a relay. `stats` counts what arrived
@@ -82,7 +84,8 @@ import {
   type SignerKey,
 } from './leaf-protocol.js';
 import { GossipLink, type GossipLinkOptions } from './gossip-link.js';
-import { judgeStreamItem, openRekeyItem, openStreamItem } from './gossip-items.js';
+import type { AdmitVerdict } from './node.js';
+import { judgeStreamItem, openRekeyItem, openStreamItem, rekeyItemBound } from './gossip-items.js';
 import { isRekeyId } from './ids.js';
 import { VerifiedHeaders } from './verified-headers.js';
 import type { Item } from './messages.js';
@@ -180,8 +183,10 @@ export interface LeafClientStats {
   /** … that arrived over the TLS link (pushes, catch-up replies, data deliveries). */
   tlsRekeys: number;
   tlsData: number;
-  /** Gossip rekey items refused before storing (bad signature, unknown signer, garbage). */
+  /** Gossip items refused before storing (bad signature, unknown signer, labels not their content, garbage). */
   gossipRefused: number;
+  /** Gossiped rekey parts that do not name our path (relayed through us; never a re-join). */
+  gossipNotOurs: number;
   /** Pulls of our server's data stream (gaps gossip did not fill) and the messages they delivered. */
   dataPulls: number;
   pulledData: number;
@@ -235,6 +240,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     tlsRekeys: 0,
     tlsData: 0,
     gossipRefused: 0,
+    gossipNotOurs: 0,
     dataPulls: 0,
     pulledData: 0,
     dataDuplicates: 0,
@@ -781,10 +787,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.applyPush(push, this.verifyPush(push), live);
   }
 
+  /** Is `key` the signing key of a core server our welcome listed? */
+  private isSigner(key: Uint8Array): boolean {
+    return this.signers.some((s) => constantTimeEqual(s.publicKey, key));
+  }
+
   /** The push's header if a core server we know signed it; throws LeafProtocolError if not. */
   private verifyPush(push: RekeyPush): EpochHeader {
     const header: EpochHeader = decodeHeader(push.header);
-    if (!this.signers.some((s) => constantTimeEqual(s.publicKey, push.signer)))
+    if (!this.isSigner(push.signer))
       throw new LeafProtocolError(
         'unknown-signer',
         `rekey of epoch ${header.epoch} signed by an unknown key`,
@@ -796,10 +807,16 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return header;
   }
 
+  /**
+   * `gossip`: the push is one gossiped part. A part that does not name our path (another
+   * subtree's, relayed through us, or one we moved past) is ignored there; only a part that
+   * names our path and still fails — or a push from our server with no part for us — re-joins.
+   */
   private applyPush(
     push: RekeyPush,
     header: EpochHeader,
     live: boolean,
+    gossip = false,
   ): 'applied' | 'ignored' | 'gap' | 'rejoin' {
     const suite = this.suite!;
     const keys = this.keys!;
@@ -813,6 +830,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       if (live) this.requestCatchUp();
       return 'gap';
     }
+    let addressed = false;
     for (const bytes of push.parts) {
       try {
         const next = keys.processPart(suite, header, decodePart(bytes));
@@ -821,8 +839,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         return 'applied';
       } catch (e) {
         if (!(e instanceof KeytreeError)) throw e;
-        if (e.code !== 'not-addressed') break;
+        if (e.code !== 'not-addressed') {
+          addressed = true;
+          break;
+        }
       }
+    }
+    if (gossip && !addressed) {
+      this.stats.gossipNotOurs++;
+      return 'ignored';
     }
     // No part recovers our path (a key we lack, a failed unwrap, no part for us): re-join.
     this.stats.rejoins++;
@@ -927,13 +952,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   /**
    * Before the node stores or relays an item: a rekey part must carry a signature of a core
-   * server we know over its header (an insider holding the MAC key still cannot forge keys);
-   * a data item's epoch must match its envelope's clear header (its id is the relay's stream
-   * position, which the envelope does not carry), and that epoch must be one
-   * whose key we hold.
+   * server we know over its header (an insider holding the MAC key still cannot forge keys),
+   * and its id, epoch and scope must be those of the part the header signs at that position
+   * (`rekeyItemBound`: a relabelled genuine part never takes the id the real one needs); a data
+   * item's epoch must match its envelope's clear header (its id is the relay's stream position,
+   * which the envelope does not carry), and that epoch must be one whose key we hold.
    */
-  private admitItem(item: Item): boolean {
-    if (this.keys === undefined) return false;
+  private admitItem(item: Item): AdmitVerdict {
+    if (this.keys === undefined) return 'later'; // re-joining: no blame, the item comes again
     try {
       if (!isRekeyId(item.id)) {
         // Unseen unless 'ok': a later item comes again once its rekey is in, and the real entry
@@ -941,16 +967,30 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         const verdict = judgeStreamItem(
           item,
           this.keys.epoch,
-          (key) => this.signers.some((s) => constantTimeEqual(s.publicKey, key)),
+          (key) => this.isSigner(key),
           (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
         );
-        if (verdict === 'refused') this.stats.gossipRefused++;
-        return verdict === 'ok';
+        if (verdict === 'refused' || verdict === 'foreign') this.stats.gossipRefused++;
+        return verdict === 'ok' ? true : verdict === 'refused' ? false : verdict;
       }
       const push = openRekeyItem(item);
-      return this.verifyPush(push).epoch === item.epoch;
+      // A signer we do not know may be a core server newer than our welcome: no blame.
+      if (!this.isSigner(push.signer)) {
+        this.stats.gossipRefused++;
+        return 'foreign';
+      }
+      const header = this.verifyPush(push);
+      if (rekeyItemBound(this.suite!, item, header, decodePart(push.parts[0]!))) return true;
+      this.stats.gossipRefused++;
+      return false;
     } catch (e) {
-      if (!(e instanceof DecodeError || e instanceof LeafProtocolError || e instanceof RangeError)) throw e;
+      if (!(
+        e instanceof DecodeError ||
+        e instanceof LeafProtocolError ||
+        e instanceof RangeError ||
+        e instanceof KeytreeError
+      ))
+        throw e;
       this.stats.gossipRefused++;
       return false;
     }
@@ -972,7 +1012,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     }
     const push = openRekeyItem(item);
     const header = decodeHeader(push.header); // verified in admitItem
-    if (this.applyPush(push, header, true) === 'applied') this.stats.gossipRekeys++;
+    if (this.applyPush(push, header, true, true) === 'applied') this.stats.gossipRekeys++;
   }
 
   private onEvicted(reason: EvictionReason): void {

@@ -42,7 +42,17 @@ import type { Authenticator } from './auth.js';
 import type { GossipConfig } from './config.js';
 import type { DropReason, GossipCounters } from './counters.js';
 import { FifoDelivery } from './fifo.js';
-import { dataId, isRekeyId, originOf, rekeyEpochOf, seqOf, type ItemId, type PeerId } from './ids.js';
+import { farAhead, itemLabelsAgree } from './gossip-items.js';
+import {
+  CORE_RELAY_PEER,
+  dataId,
+  isRekeyId,
+  originOf,
+  rekeyEpochOf,
+  seqOf,
+  type ItemId,
+  type PeerId,
+} from './ids.js';
 import {
   emptyPushBytes,
   itemBytes,
@@ -78,12 +88,26 @@ import {
   type GossipStore,
 } from './store.js';
 
+/**
+ * A host's word on an item. `true`: valid. `false`: invalid — no honest node sends it (a bad
+ * signature, labels that are not its content): refused, and its sender dropped from our views.
+ * `'later'`: not checkable yet (an epoch whose key we lack): refused for now. `'foreign'`: signed
+ * by a key we do not know, perhaps a core server newer than our welcome: refused, nobody blamed.
+ */
+export type AdmitVerdict = boolean | 'later' | 'foreign';
+
 export interface GossipHost<P> {
   send(to: PeerId, env: Envelope<P>): void;
   /** First receipt of an item in scope (data in FIFO order if configured). */
   deliver(item: Item<P>): void;
-  /** Validates an item before it is stored or relayed (rekey signature, AEAD); default: accept. */
-  admit?(item: Item<P>): boolean;
+  /** Validates an item before it is stored or relayed (rekey signature and binding, AEAD); default: accept. */
+  admit?(item: Item<P>): AdmitVerdict;
+  /**
+   * Did the message being handled come from where we reach `peer`? The MAC only proves the group
+   * key, and every member holds it, so a sender id alone may be another member's claim: a host
+   * that knows addresses says whether blaming `peer` for the message is fair (default: yes).
+   */
+  fromKnownAddress?(peer: PeerId): boolean;
   /** Peers did not help: ask the core server for what we lack (answer: `onCoreReply`). */
   pullFromCore(req: CorePull): void;
   /** The node is cut off (silent, or no active peer): it needs a fresh seed from its core server. */
@@ -421,12 +445,22 @@ export class GossipNode<P = Uint8Array> {
   /** Items of one push: keep and deliver the new ones, then forward those together (hop > 0). */
   private onPush(items: readonly Item<P>[], hop: number, from: PeerId): void {
     let fresh: Item<P>[] | undefined;
-    for (const item of items) if (this.accept(item)) (fresh ??= []).push(item);
+    let invalid = false;
+    for (const item of items) {
+      const ok = this.accept(item);
+      if (ok === true) (fresh ??= []).push(item);
+      else if (ok === 'invalid') invalid = true;
+    }
     if (fresh !== undefined && hop > 0 && hop < this.c.maxHops) this.forward(fresh, hop + 1, from);
+    // The core relay's id is in no view: nothing to drop (and no member is blamed for it).
+    if (invalid && from >= 0 && from !== CORE_RELAY_PEER) this.distrust(from);
   }
 
-  /** First receipt of an admissible item: retain and deliver it; false if seen or refused. */
-  private accept(item: Item<P>): boolean {
+  /**
+   * First receipt of an admissible item: retain and deliver it (true); false if seen or refused;
+   * 'invalid' if no honest node would have sent it (relabelled, far ahead, refused by the host).
+   */
+  private accept(item: Item<P>): boolean | 'invalid' {
     if (this.seen(item.id)) {
       this.counters.duplicates++;
       return false;
@@ -434,7 +468,7 @@ export class GossipNode<P = Uint8Array> {
     const why = this.itemRefusal(item);
     if (why !== undefined) {
       this.counters.dropped[why]++;
-      return false;
+      return why === 'mislabelled' || why === 'far-future' || why === 'rejected' ? 'invalid' : false;
     }
     this.retain(item);
     this.deliverItem(item);
@@ -442,15 +476,32 @@ export class GossipNode<P = Uint8Array> {
     return true;
   }
 
+  /**
+   * Why an item is not taken, cheapest checks first. Only labels that agree are trusted (a rekey
+   * id's epoch is the item's; the host then binds both to the signed content), and nothing far
+   * ahead of our epoch is stored or relayed.
+   */
   private itemRefusal(item: Item<P>): DropReason | undefined {
+    if (!itemLabelsAgree(item)) return 'mislabelled';
     if (this.self < item.scopeStart || this.self >= item.scopeEnd) return 'out-of-scope';
-    if (
-      isRekeyId(item.id) ? rekeyEpochOf(item.id) <= this.epoch : item.epoch + this.c.epochWindow < this.epoch
-    ) {
+    if (isRekeyId(item.id) ? item.epoch <= this.epoch : item.epoch + this.c.epochWindow < this.epoch)
       return 'stale-item';
-    }
-    if (this.host.admit !== undefined && !this.host.admit(item)) return 'rejected';
-    return undefined;
+    if (farAhead(item.epoch, this.epoch)) return 'far-future';
+    if (this.host.admit === undefined) return undefined;
+    const verdict = this.host.admit(item);
+    if (verdict === true) return undefined;
+    return verdict === 'later' ? 'later' : verdict === 'foreign' ? 'foreign' : 'rejected';
+  }
+
+  /**
+   * `peer` sent an invalid item: out of every view of ours (the push's valid items are still
+   * taken and relayed). Only if the message came from where we reach `peer` — else the sender id may be another
+   * member's claim, and blaming it would let anyone cut us off from honest peers.
+   */
+  private distrust(peer: PeerId): void {
+    if (this.host.fromKnownAddress !== undefined && !this.host.fromKnownAddress(peer)) return;
+    this.counters.peersDistrusted++;
+    this.views.forget(peer);
   }
 
   private onDigest(
@@ -472,7 +523,10 @@ export class GossipNode<P = Uint8Array> {
     }
     let missing: ItemId[] | undefined;
     for (const id of ids) {
-      if (this.seen(id) || (isRekeyId(id) && rekeyEpochOf(id) <= this.epoch)) continue;
+      if (this.seen(id)) continue;
+      // Not worth a pull: parts of epochs we hold, or of epochs too far ahead to be taken.
+      if (isRekeyId(id) && (rekeyEpochOf(id) <= this.epoch || farAhead(rekeyEpochOf(id), this.epoch)))
+        continue;
       this.noteCoreId(id);
       (missing ??= []).push(id);
       if (missing.length >= this.c.maxItemsPerReply) break;
@@ -558,7 +612,7 @@ export class GossipNode<P = Uint8Array> {
    * MAC it under that epoch (while we hold it), or they could not verify it.
    */
   private macEpochFor(item: Item<P>): number {
-    return isRekeyId(item.id) ? Math.min(this.epoch, rekeyEpochOf(item.id) - 1) : this.epoch;
+    return isRekeyId(item.id) ? Math.min(this.epoch, item.epoch - 1) : this.epoch;
   }
 
   /** Up to `fanout` distinct random peers for a scope, never `except`. */

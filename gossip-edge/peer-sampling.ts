@@ -206,6 +206,19 @@ export class PeerSampling {
     ints[this.b + H_PASSIVE_N] = n - 1;
   }
 
+  /** Drops p from every view (active, passive, subtree contacts), without telling it. */
+  forget(p: PeerId): void {
+    this.removeActive(p, false);
+    this.removePassive(p);
+    const oc = this.b + this.store.oContacts;
+    for (let s = 0; s < this.store.contactSlots; s++) {
+      if (this.ints[oc + s] === p) {
+        this.ints[oc + s] = -1;
+        this.ints[this.b + this.store.oContactMiss + s] = 0;
+      }
+    }
+  }
+
   /** Takes p as a contact at `level` if it lies in our level subtree and a slot is free. */
   offerContact(p: PeerId, level: number): boolean {
     if (p < 0 || p === this.self || level < 1 || level > this.c.levels) return false;

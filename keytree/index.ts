@@ -37,7 +37,7 @@ export {
   type Departed,
   type TreeOptions,
 } from './tree.js';
-export { LeafKeys } from './leaf.js';
+export { LeafKeys, verifyPartProof } from './leaf.js';
 export { encodeSnapshot, decodeSnapshot, MAX_SNAPSHOT_BYTES } from './snapshot.js';
 export {
   SecrecyChecker,

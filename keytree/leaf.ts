@@ -101,7 +101,7 @@ export class LeafKeys {
         `part has ${part.wraps.length} wraps for ${h.height - part.level} levels`,
       );
     }
-    this.verifyPart(suite, h, part, newSlot);
+    verifyPartProof(suite, h, part, newSlot);
 
     // The key the part starts from: unchanged in this batch (a moved leaf keeps its leaf key).
     const first = part.wraps[0]!;
@@ -143,25 +143,48 @@ export class LeafKeys {
       );
     }
   }
+}
 
-  /** Recomputes the part's digest chain from the root down and checks its Merkle proof. */
-  private verifyPart(suite: CipherSuite, h: EpochHeader, part: RekeyPart, slot: number): void {
-    const d = this.arity;
-    const top = part.wraps[part.wraps.length - 1]!;
-    if (top.parentVersion !== h.rootVersion)
-      throw new KeytreeError('bad-proof', 'part root version differs from header');
-    let digest = rootDigest(suite, h.group, h.epoch, h.height, h.rootVersion);
-    for (let level = h.height - 1; level > part.level; level--) {
-      const i = level - part.level;
-      if (part.wraps[i]!.childVersion !== part.wraps[i - 1]!.parentVersion) {
-        throw new KeytreeError('bad-proof', `part versions do not chain at level ${level}`);
-      }
-      digest = pathDigest(suite, digest, level, Math.floor(slot / span(d, level)), part.wraps[i]!);
+/**
+ * Checks that `part` is one of the parts `h` signs, at its position (its Merkle proof against
+ * `h.partsRoot`, its digest chain from the root down to its subtree), without any leaf key:
+ * anyone holding a signed header can tell a genuine part from a relabelled or forged one (a
+ * gossip relay before it stores or forwards an item). `slot`: any slot under the part's
+ * subtree (default: the first; a moved part's is its new slot `index`). Throws
+ * KeytreeError('bad-proof' | 'not-addressed').
+ */
+export function verifyPartProof(
+  suite: CipherSuite,
+  h: EpochHeader,
+  part: RekeyPart,
+  slot = part.index * span(h.arity, part.level),
+): void {
+  const d = h.arity;
+  if (part.epoch !== h.epoch)
+    throw new KeytreeError('not-addressed', `part of epoch ${part.epoch} under header of epoch ${h.epoch}`);
+  if (part.level >= h.height || part.index >= span(d, h.height - part.level))
+    throw new KeytreeError('not-addressed', `part (${part.level}, ${part.index}) is outside the tree`);
+  if (part.wraps.length !== h.height - part.level)
+    throw new KeytreeError(
+      'bad-proof',
+      `part has ${part.wraps.length} wraps for ${h.height - part.level} levels`,
+    );
+  if (part.position >= h.partCount)
+    throw new KeytreeError('bad-proof', `part ${part.position} of ${h.partCount}`);
+  const top = part.wraps[part.wraps.length - 1]!;
+  if (top.parentVersion !== h.rootVersion)
+    throw new KeytreeError('bad-proof', 'part root version differs from header');
+  let digest = rootDigest(suite, h.group, h.epoch, h.height, h.rootVersion);
+  for (let level = h.height - 1; level > part.level; level--) {
+    const i = level - part.level;
+    if (part.wraps[i]!.childVersion !== part.wraps[i - 1]!.parentVersion) {
+      throw new KeytreeError('bad-proof', `part versions do not chain at level ${level}`);
     }
-    const leafDigest = partDigest(suite, digest, part.level, part.index, part.movedFrom, part.wraps[0]!);
-    if (!verifyMerkle(suite, leafDigest, part.position, h.partCount, part.proof, h.partsRoot)) {
-      throw new KeytreeError('bad-proof', `part ${part.position} does not match the signed part root`);
-    }
+    digest = pathDigest(suite, digest, level, Math.floor(slot / span(d, level)), part.wraps[i]!);
+  }
+  const leafDigest = partDigest(suite, digest, part.level, part.index, part.movedFrom, part.wraps[0]!);
+  if (!verifyMerkle(suite, leafDigest, part.position, h.partCount, part.proof, h.partsRoot)) {
+    throw new KeytreeError('bad-proof', `part ${part.position} does not match the signed part root`);
   }
 }
 

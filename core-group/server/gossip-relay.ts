@@ -33,7 +33,7 @@ import { UdpTransport } from '../../net/index.js';
 import { DecodeError } from '../../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { TokenBucket } from './request-limiter.js';
-import { encodePart, type RekeySplit } from '../../keytree/index.js';
+import { decodeHeader, encodePart, type RekeySplit } from '../../keytree/index.js';
 import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
@@ -235,13 +235,14 @@ export class EdgeRelay {
   routeEpoch(signed: SignedEpochParts, targets: readonly GossipTarget[]): number[] {
     const fallback: number[] = [];
     const { split, epoch } = signed;
+    const arity = decodeHeader(signed.header).arity;
     const macEpoch = this.heldEpoch(epoch - 1);
     const slots = targets.map((t) => t.id);
     // Every part a leaf is handed travels in the same datagrams: one push per leaf (or a few).
     const outbox = new Map<GossipTarget, Item[]>();
     this.stats.epochs++;
     for (let id = 0; id < split.count; id++) {
-      let { start, end } = split.range(id);
+      const { start, end } = split.range(id);
       let lo = lowerBound(slots, start);
       let hi = lowerBound(slots, end);
       // A level-0 part may be a moved leaf's: then it is addressed to the leaf's old slot.
@@ -250,16 +251,7 @@ export class EdgeRelay {
         continue;
       }
       const part = split.part(id);
-      if (part.movedFrom !== undefined) {
-        start = part.movedFrom;
-        end = start + 1;
-        lo = lowerBound(slots, start);
-        hi = lowerBound(slots, end);
-      }
-      if (hi === lo) {
-        this.stats.partsWithoutTarget++;
-        continue;
-      }
+      // The item's id and scope come from the part itself (what every leaf checks them against).
       const item = rekeyItem(
         {
           header: signed.header,
@@ -267,10 +259,17 @@ export class EdgeRelay {
           signature: signed.signature,
           parts: [encodePart(part)],
         },
-        epoch,
-        id,
-        { start, end },
+        part,
+        arity,
       );
+      if (part.movedFrom !== undefined) {
+        lo = lowerBound(slots, item.scopeStart);
+        hi = lowerBound(slots, item.scopeEnd);
+      }
+      if (hi === lo) {
+        this.stats.partsWithoutTarget++;
+        continue;
+      }
       if (macEpoch === undefined || !this.fits(macEpoch, item)) {
         this.stats.partsFallback++;
         fallback.push(id);
