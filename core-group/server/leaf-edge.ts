@@ -9,6 +9,9 @@
  *   dataPublish   → handed to the core (relayed to every server's leaves)
  *   leave         → a `leave` command
  *   catchUpRequest→ served from this server's signed history
+ * Revocation in band: welcomes carry this server's CRLs (unless the join says the leaf holds
+ * them) and a newer CRL goes out to every welcomed leaf as `crlUpdate`, with the signer list
+ * filtered through it; leaves verify the CRLs themselves (gossip-edge/leaf-client.ts).
  *   dataPull      → served from the edge relay's data-stream history (gossip leaves only)
  * Each applied batch is signed once by this server. Leaves that announced a UDP endpoint
  * (`gossipHello`, after their welcome) get a `gossipSeed` and are served by the edge relay
@@ -59,6 +62,20 @@ interface Session {
   gossip: { host: string; port: number; endpoint: string } | undefined;
   /** When it last pulled the data stream (pulls are rate-limited per link). */
   lastPullAt: number;
+  /** The lowest CRL number the leaf holds (its join, then what we sent it); undefined: none. */
+  crlNumber: bigint | undefined;
+}
+
+/** The CRLs a server hands its leaves in band (bounded, see MAX_IN_BAND_CRL_BYTES). */
+export interface InBandCrls {
+  readonly ders: readonly Uint8Array[];
+  /** The lowest CRL number among them; undefined when one has none (always sent then). */
+  readonly lowest: bigint | undefined;
+}
+
+/** A join's `crlNumber` (decimal), or undefined when absent or not a plain number. */
+function parseCrlNumber(s: string | undefined): bigint | undefined {
+  return s !== undefined && /^[0-9]{1,48}$/.test(s) ? BigInt(s) : undefined;
 }
 
 export interface LeafEdgeDeps {
@@ -69,8 +86,10 @@ export interface LeafEdgeDeps {
   readonly signingSeed: Uint8Array;
   readonly signingPublic: Uint8Array;
   readonly leaseMs: number;
-  /** Every core server's signing key known here (listed in welcomes). */
+  /** Every core server's signing key known here that our CRL does not revoke (listed in welcomes). */
   signers(): SignerKey[];
+  /** The CRLs in force here, as sent in band (none without a CRL or when too large). */
+  crls(): InBandCrls;
   /** Submit a command to the core's total order; false if refused (backpressure). */
   order(cmd: LeafCommand): boolean;
   /** Relay a sealed envelope through the core to every leaf. */
@@ -172,7 +191,12 @@ export class LeafEdge {
     if (cert === undefined) return this.d.transport.disconnect(peer, 'no verified certificate');
     switch (frame.type) {
       case 'join':
-        return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
+        return this.onJoin(
+          peer,
+          cert,
+          frame.body.resume?.admittedEpoch,
+          parseCrlNumber(frame.body.crlNumber),
+        );
       case 'leaseRenew':
         this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
         this.send(peer, 'leaseAck', {
@@ -269,7 +293,12 @@ export class LeafEdge {
     this.send(peer, 'gossipSeed', this.relay.seedFor(s.slot, this.targets()));
   }
 
-  private onJoin(peer: string, cert: LeafCert, resumeEpoch: number | undefined): void {
+  private onJoin(
+    peer: string,
+    cert: LeafCert,
+    resumeEpoch: number | undefined,
+    crlNumber: bigint | undefined,
+  ): void {
     if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
     const session: Session = {
       peer,
@@ -278,6 +307,7 @@ export class LeafEdge {
       slot: -1,
       gossip: undefined,
       lastPullAt: -Infinity,
+      crlNumber,
     };
     this.sessions.set(peer, session);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -333,7 +363,33 @@ export class LeafEdge {
       memberId: entry.memberId,
       leaseMs: this.d.leaseMs,
       signers: this.d.signers(),
+      crls: this.crlsFor(s),
     });
+  }
+
+  /** Our CRLs unless the leaf already holds CRLs at least as new (then nothing: a resume is cheap). */
+  private crlsFor(s: Session): Uint8Array[] {
+    const crls = this.d.crls();
+    if (crls.ders.length === 0) return [];
+    if (crls.lowest !== undefined && s.crlNumber !== undefined && s.crlNumber >= crls.lowest) return [];
+    s.crlNumber = crls.lowest;
+    return [...crls.ders];
+  }
+
+  /**
+   * A newer CRL was loaded: every welcomed leaf gets it with the signer list filtered through it
+   * (a revoked server's key leaves the leaves' lists at once). Bounded by the links we hold
+   * (MAX_LEAF_LINKS) and each link's send queue; CRL loads are rare operator actions.
+   */
+  pushCrl(): number {
+    const signers = this.d.signers();
+    let sent = 0;
+    for (const s of this.sessions.values()) {
+      if (s.awaitingWelcome) continue; // its welcome will carry the CRL
+      const crls = this.crlsFor(s);
+      if (this.send(s.peer, 'crlUpdate', { crls, signers })) sent++;
+    }
+    return sent;
   }
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */

@@ -25,12 +25,19 @@ const push = fc.record({
   parts: fc.array(bytes(300), { maxLength: MAX_PARTS_PER_PUSH }),
 });
 
+const signer = fc.record({
+  name: fc.string({ maxLength: 16 }),
+  publicKey: fixed(32),
+  serial: fc.stringMatching(/^[0-9a-f]{0,40}$/),
+});
+
 const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
   fc.record({
     type: fc.constant('join' as const),
     flags: fc.constant(0),
     body: fc.record({
       resume: fc.option(fc.record({ admittedEpoch: uint, epoch: uint }), { nil: undefined }),
+      crlNumber: fc.option(fc.stringMatching(/^[0-9]{1,40}$/), { nil: undefined }),
     }),
   }),
   fc.record({
@@ -42,9 +49,16 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
       admittedEpoch: uint,
       memberId: uint,
       leaseMs: uint,
-      signers: fc.array(fc.record({ name: fc.string({ maxLength: 16 }), publicKey: fixed(32) }), {
-        maxLength: 5,
-      }),
+      signers: fc.array(signer, { maxLength: 5 }),
+      crls: fc.array(bytes(600), { maxLength: 2 }),
+    }),
+  }),
+  fc.record({
+    type: fc.constant('crlUpdate' as const),
+    flags: fc.constant(0),
+    body: fc.record({
+      crls: fc.array(bytes(600), { maxLength: 2 }),
+      signers: fc.array(signer, { maxLength: 5 }),
     }),
   }),
   fc.record({ type: fc.constant('rekeyPush' as const), flags: fc.constant(0), body: push }),

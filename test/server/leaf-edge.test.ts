@@ -49,6 +49,7 @@ async function edge(): Promise<{
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 60_000,
     signers: () => [],
+    crls: () => ({ ders: [], lowest: undefined }),
     // The total order of one replica: applied at once.
     order: (cmd) => {
       ordered.push(cmd);
@@ -83,13 +84,13 @@ test('a join repeated while its admission waits for the batch joins that admissi
   const { edge: e, sent, machine, ordered } = await edge();
   const peer = 'g/leaf/slow';
   e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
-  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   t.is(machine.entry('slow')?.slot, -1, 'ordered, waiting for the batch');
   const memberId = machine.entry('slow')!.memberId;
   // The leaf gave up waiting and asked again (the same link, or a new one: the same identity).
   e.onPeerDown(peer);
   e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
-  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   t.is(ordered.filter((c) => c.kind === 'admit').length, 1, 'no second admission');
   const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
   e.distribute(batch!);
@@ -105,7 +106,7 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     const peers = ['g/leaf/a', 'g/leaf/b'];
     peers.forEach((peer, i) => {
       e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
-      e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+      e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
     });
     const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
     e.distribute(batch!);
