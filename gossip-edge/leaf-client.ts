@@ -381,6 +381,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.link;
   }
 
+  /**
+   * The core servers whose rekeys and stream entries we accept now: those our server listed,
+   * minus any whose certificate a CRL we hold revokes.
+   */
+  get trustedSigners(): readonly { name: string; serial: string }[] {
+    return this.signers.map((s) => ({ name: s.name, serial: s.serial }));
+  }
+
   /** The identity of the core server we are linked to. */
   get server(): string | undefined {
     return this.state === 'up' ? this.peer : undefined;

@@ -62,6 +62,8 @@ export class TestCoreServer {
   /** Publish answers are held back while set (flow-control tests); `releasePublishAnswers` sends them. */
   holdPublishAnswers = false;
   private readonly heldAnswers: { peer: string; result: PublishResult }[] = [];
+  /** CRLs (DER) this server hands out in its welcomes (revocation in band). */
+  crls: Uint8Array[] = [];
   /** Joins are answered 'not-primary' while set. */
   refuseJoins = false;
   /** The next this-many publishes are refused as 'overloaded'. */
@@ -219,7 +221,7 @@ export class TestCoreServer {
       memberId: entry.memberId,
       leaseMs: this.group.leaseMs,
       signers: this.group.signers(),
-      crls: [],
+      crls: this.crls,
     });
   }
 
