@@ -27,7 +27,7 @@ export const DEFAULT_CRL_POLL_MS = 1000;
 const MIN_CRL_POLL_MS = 50;
 const MAX_CRL_POLL_MS = 3_600_000;
 
-interface LeafConfig {
+export interface LeafConfig {
   servers: { host: string; port: number }[];
   certPem: string;
   keyPem: string;
@@ -48,7 +48,7 @@ function read(base: string, v: unknown, field: string): string {
   }
 }
 
-function loadLeafConfig(file: string): LeafConfig {
+export function loadLeafConfig(file: string): LeafConfig {
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;

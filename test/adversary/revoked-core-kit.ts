@@ -5,8 +5,6 @@
  * that keeps running can do with its stolen key: welcome leaves, and sign rekeys and data-stream
  * entries that it injects into a leaf's UDP gossip endpoint through the shipped edge relay.
  */
-import { toPem } from '../../auth/index.js';
-import { buildCrl } from '../../ca-tools/index.js';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import {
   DataKeyring,
@@ -20,31 +18,8 @@ import { signBatch } from '../../core-group/leaf-state/index.js';
 import { makeCa, makeMember, type TestCa } from '../auth/pki-helpers.js';
 import { TestCoreGroup, type TestCoreServer } from '../leaf/server-double.js';
 
-const HOUR = 3_600_000;
-
-export interface Crl {
-  readonly der: Uint8Array;
-  readonly pem: string;
-}
-
-/** A CRL of `ca` numbered `crlNumber` that revokes `serials` (valid for an hour unless told). */
-export async function crlOf(
-  ca: TestCa,
-  serials: readonly string[],
-  crlNumber: bigint,
-  opts: { nextUpdate?: Date } = {},
-): Promise<Crl> {
-  const now = Date.now();
-  const der = await buildCrl({
-    caCertificateDer: ca.der,
-    caPrivateKey: ca.key,
-    crlNumber,
-    thisUpdate: new Date(now - 60_000),
-    nextUpdate: opts.nextUpdate ?? new Date(now + HOUR),
-    entries: serials.map((serial) => ({ serial, revokedAt: new Date(now - 1000), reason: 'keyCompromise' })),
-  });
-  return { der, pem: toPem('X509 CRL', der) };
-}
+/** CA-signed CRLs for the attacks (the test PKI's). */
+export { makeCrl as crlOf } from '../auth/pki-helpers.js';
 
 export interface AdversaryLeaf {
   readonly client: LeafClient;

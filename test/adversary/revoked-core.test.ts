@@ -104,3 +104,15 @@ test('CRL rollback: an older CRL offered in band or by the application is ignore
     [9n],
   );
 });
+
+test('requireFreshCrl: a CRL past its nextUpdate refuses every server', async (t) => {
+  const w = await coreWorld(t, ['good']);
+  const stale = await crlOf(w.ca, [], 4n, { nextUpdate: new Date(Date.now() - 60_000) });
+  const err = await t.throwsAsync(
+    w.leaf('l1', ['good'], { crlPem: stale.pem, options: { requireFreshCrl: true, maxAttempts: 2 } }),
+  );
+  t.regex(err!.message, /no core server welcomed us/);
+  // Without the option a stale CRL still revokes what it lists, and servers are accepted.
+  const leaf = await w.leaf('l2', ['good'], { crlPem: stale.pem });
+  t.is(leaf.client.server, id('good'));
+});
