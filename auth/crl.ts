@@ -240,13 +240,6 @@ export class RevocationRegistry {
     return false;
   }
 
-  /** Every serial some installed CRL revokes (each once). */
-  revokedSerials(): Set<string> {
-    const out = new Set<string>();
-    for (const crl of this.byIssuer.values()) for (const serial of crl.revoked.keys()) out.add(serial);
-    return out;
-  }
-
   /** The CRLs in force, one per issuer. */
   installed(): VerifiedCrl[] {
     return [...this.byIssuer.values()];

@@ -60,10 +60,11 @@ export const MAX_SIGNERS = 64;
  * Revocation in band: CRLs (DER, CA-signed: the leaf verifies each against its trust anchors)
  * one welcome or crlUpdate may carry, and the bytes of each. Together with a largest welcome
  * they stay under MAX_LEAF_FRAME_BYTES; a server whose CRLs are larger sends none (its leaves
- * then need `trust.crlPem`). 384 KiB holds ~9,000 revoked serials.
+ * then need `trust.crlPem`). 96 KiB holds ~1,950 revoked serials (~49 bytes each), about what
+ * the CRL parser (asn1js, bounded node count) takes at all: 2,000 entries no longer parse.
  */
 export const MAX_IN_BAND_CRLS = 4;
-export const MAX_IN_BAND_CRL_BYTES = 384 * 1024;
+export const MAX_IN_BAND_CRL_BYTES = 96 * 1024;
 /** Certificate serials as carried here: lower-case hex, at most 20 octets (RFC 5280). */
 export const MAX_SERIAL_CHARS = 64;
 export const MAX_DETAIL_BYTES = 256;

@@ -761,15 +761,23 @@ export class KeyServer implements GroupApp {
   /**
    * Every registered leaf whose certificate our CRL revokes: order its revoke (a primary view
    * only; idempotent — a serial whose leaf is gone is a no-op at every replica, so several
-   * servers ordering the same one do no harm). Bounded by the CRL's entries (≤ 10^6 lookups).
+   * servers ordering the same one do no harm). It runs on every view change, on the thread that
+   * heartbeats the core: it walks the smaller of the CRLs and the registry, one map lookup each.
    */
   private orderCrlRevocations(why: string): void {
     if (!this.machine.isPrimary) return;
+    const crls = this.revocation.installed();
+    const entries = this.machine.parts().entries;
     let ordered = 0;
-    for (const serial of this.revocation.revokedSerials()) {
-      if (!this.machine.hasSerial(serial)) continue;
+    const revoke = (serial: string): void => {
       this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
       ordered++;
+    };
+    if (crls.reduce((n, c) => n + c.revoked.size, 0) <= entries.size) {
+      for (const c of crls)
+        for (const serial of c.revoked.keys()) if (this.machine.hasSerial(serial)) revoke(serial);
+    } else {
+      for (const e of entries.values()) if (this.revocation.isRevokedSerial(e.serial)) revoke(e.serial);
     }
     if (ordered > 0) this.log.info('revocations ordered for registered leaves', { why, ordered });
   }

@@ -30,7 +30,6 @@ test('verified CRLs install only forward; serial lookups span every issuer', asy
   reg.install([o1]);
   t.true(reg.isRevokedSerial('a') && reg.isRevokedSerial('b') && reg.isRevokedSerial('c'));
   t.false(reg.isRevokedSerial('d'));
-  t.deepEqual([...reg.revokedSerials()].sort(), ['a', 'b', 'c']);
   t.deepEqual(
     reg.installed().map((c) => c.crlNumber),
     [3n, 1n],
