@@ -132,6 +132,22 @@ export async function verifyCrl(
   };
 }
 
+/** Verifies every CRL of a PEM text (at least one; nothing but X509 CRL blocks) against `issuers`. */
+export async function verifyCrlPem(pemText: string, issuers: readonly CertInfo[]): Promise<VerifiedCrl[]> {
+  let blocks;
+  try {
+    blocks = parsePem(pemText);
+  } catch (e) {
+    throw new CrlError(e instanceof PemError ? e.message : String(e));
+  }
+  const verified: VerifiedCrl[] = [];
+  for (const b of blocks) {
+    if (b.label !== 'X509 CRL') throw new CrlError(`expected X509 CRL PEM, found ${b.label}`);
+    verified.push(await verifyCrl(b.der, issuers));
+  }
+  return verified;
+}
+
 export interface NewlyRevoked {
   readonly issuerFingerprint: string;
   readonly serial: string;
@@ -158,18 +174,7 @@ export class RevocationRegistry {
 
   /** Verifies and installs CRLs (a PEM text may hold several); returns the serials newly revoked. */
   async load(pemText: string, issuers: readonly CertInfo[]): Promise<NewlyRevoked[]> {
-    let blocks;
-    try {
-      blocks = parsePem(pemText);
-    } catch (e) {
-      throw new CrlError(e instanceof PemError ? e.message : String(e));
-    }
-    const verified: VerifiedCrl[] = [];
-    for (const b of blocks) {
-      if (b.label !== 'X509 CRL') throw new CrlError(`expected X509 CRL PEM, found ${b.label}`);
-      verified.push(await verifyCrl(b.der, issuers));
-    }
-    return this.install(verified);
+    return this.install(await verifyCrlPem(pemText, issuers));
   }
 
   /**

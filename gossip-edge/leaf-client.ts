@@ -55,10 +55,9 @@ import {
   credentialsFromPem,
   formatIdentity,
   parseCertificatesPem,
-  parsePem,
-  PemError,
   trustAnchorsFromPem,
   verifyCrl,
+  verifyCrlPem,
   type AcceptedPeer,
   type CertInfo,
   type Credentials,
@@ -493,18 +492,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
    */
   async updateCrl(pem: string): Promise<{ applied: number; ignored: number }> {
     if (this.crlIssuers.length === 0) throw new Error('LeafClient: updateCrl before connect');
-    let blocks;
-    try {
-      blocks = parsePem(pem);
-    } catch (e) {
-      throw new CrlError(e instanceof PemError ? e.message : String(e));
-    }
-    if (blocks.length === 0) throw new CrlError('no X509 CRL PEM block');
-    const verified: VerifiedCrl[] = [];
-    for (const b of blocks) {
-      if (b.label !== 'X509 CRL') throw new CrlError(`expected X509 CRL PEM, found ${b.label}`);
-      verified.push(await verifyCrl(b.der, this.crlIssuers));
-    }
+    const verified = await verifyCrlPem(pem, this.crlIssuers);
+    if (verified.length === 0) throw new CrlError('no X509 CRL PEM block');
     return this.installCrls(verified);
   }
 
@@ -561,7 +550,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
    * its issuer's CRL went stale): the failover's handshakes then refuse it.
    */
   private enforceRevocation(): void {
-    this.signers = this.announcedSigners.filter((s) => !this.revocation.isRevokedSerial(s.serial));
+    this.filterSigners();
     const peer = this.peer;
     const accepted = peer === undefined ? undefined : this.acceptedServers.get(peer);
     if (accepted === undefined || this.verifier === undefined) return;
@@ -576,6 +565,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       this.revocation.status(accepted.issuer, accepted.certificate.serial, new Date()) === 'stale'
     )
       this.dropLink(new LeafProtocolError('stale-crl', `the CRL of ${peer}'s issuer is past nextUpdate`));
+  }
+
+  /** Accept the signers our server listed whose certificates no CRL we hold revokes. */
+  private filterSigners(): void {
+    this.signers = this.announcedSigners.filter((s) => !this.revocation.isRevokedSerial(s.serial));
   }
 
   /** The lowest CRL number we hold (decimal) for joins: the server then sends only newer CRLs. */
@@ -896,7 +890,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       });
     }
     this.announcedSigners = body.signers;
-    this.signers = body.signers.filter((s) => !this.revocation.isRevokedSerial(s.serial));
+    this.filterSigners();
     this.offerCrls(body.crls);
     this.memberId = body.memberId;
     this.admittedEpoch = body.admittedEpoch;
