@@ -742,7 +742,7 @@ export class KeyServer implements GroupApp {
     this.installedCrl(pem, fresh.length > 0);
     this.log.info('CRL reloaded', { path, newlyRevoked: fresh.length });
     if (!sameCrls(before, this.inBandCrls))
-      this.log.info('CRL pushed to leaves', { leaves: this.edge.pushCrl() });
+      this.log.info('CRL going out to linked leaves', { leaves: this.edge.pushCrl() });
     if (fresh.length === 0) return;
     this.metrics.revocations.inc(fresh.length);
     const serials = new Set(fresh.map((r) => r.serial));

@@ -100,6 +100,9 @@ export interface LeafEdgeDeps {
 
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
+/** crlUpdates sent per event-loop turn after a CRL load, and the wait when every link was busy. */
+const CRL_PUSH_CHUNK = 256;
+const CRL_PUSH_RETRY_MS = 50;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
 export const MIN_PULL_INTERVAL_MS = 200;
 // MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
@@ -117,6 +120,9 @@ export class LeafEdge {
   /** Sessions to welcome again after a state transfer, oldest first (see onStateReplaced). */
   private readonly rewelcomes: Session[] = [];
   private rewelcomeScheduled = false;
+  /** Welcomed sessions a crlUpdate is owed to (pushCrl), and the pending chunk. */
+  private readonly crlOwed = new Set<Session>();
+  private crlPushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: LeafEdgeDeps) {}
 
@@ -133,6 +139,8 @@ export class LeafEdge {
   }
 
   async stopRelay(): Promise<void> {
+    clearTimeout(this.crlPushTimer);
+    this.crlPushTimer = undefined;
     const r = this.relay;
     this.relay = undefined;
     await r?.close();
@@ -170,7 +178,9 @@ export class LeafEdge {
   }
 
   onPeerDown(peer: string): void {
-    if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
+    const s = this.sessions.get(peer);
+    if (s !== undefined) this.crlOwed.delete(s);
+    if (s?.gossip !== undefined) this.targetCache = undefined;
     this.sessions.delete(peer);
     this.certs.delete(peer);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -370,26 +380,63 @@ export class LeafEdge {
   /** Our CRLs unless the leaf already holds CRLs at least as new (then nothing: a resume is cheap). */
   private crlsFor(s: Session): Uint8Array[] {
     const crls = this.d.crls();
-    if (crls.ders.length === 0) return [];
-    if (crls.lowest !== undefined && s.crlNumber !== undefined && s.crlNumber >= crls.lowest) return [];
+    if (!this.owesCrls(s, crls)) return [];
     s.crlNumber = crls.lowest;
     return [...crls.ders];
   }
 
+  private owesCrls(s: Session, crls: InBandCrls): boolean {
+    if (crls.ders.length === 0) return false;
+    return crls.lowest === undefined || s.crlNumber === undefined || s.crlNumber < crls.lowest;
+  }
+
   /**
-   * A newer CRL was loaded: every welcomed leaf gets it with the signer list filtered through it
-   * (a revoked server's key leaves the leaves' lists at once). Bounded by the links we hold
-   * (MAX_LEAF_LINKS) and each link's send queue; CRL loads are rare operator actions.
+   * A newer CRL was loaded: every welcomed leaf is owed a `crlUpdate` with it and the signer list
+   * filtered through it (a revoked server's key leaves the leaves' lists). Sent in chunks, one
+   * per event-loop turn (the core stack heartbeats on this thread); a link whose queue is full
+   * keeps its debt and is tried again a little later. Returns how many leaves are owed.
    */
   pushCrl(): number {
+    for (const s of this.sessions.values()) if (!s.awaitingWelcome) this.crlOwed.add(s);
+    this.scheduleCrlPush(0);
+    return this.crlOwed.size;
+  }
+
+  private scheduleCrlPush(delayMs: number): void {
+    if (this.crlPushTimer !== undefined || this.crlOwed.size === 0) return;
+    this.crlPushTimer = setTimeout(() => {
+      this.crlPushTimer = undefined;
+      this.crlPushChunk();
+    }, delayMs);
+    this.crlPushTimer.unref();
+  }
+
+  private crlPushChunk(): void {
+    const crls = this.d.crls();
     const signers = this.d.signers();
-    let sent = 0;
-    for (const s of this.sessions.values()) {
-      if (s.awaitingWelcome) continue; // its welcome will carry the CRL
-      const crls = this.crlsFor(s);
-      if (this.send(s.peer, 'crlUpdate', { crls, signers })) sent++;
+    // Encoded once for every leaf: with our CRLs, or (a leaf that holds them) the signers alone.
+    let full: Uint8Array | undefined;
+    const bare = encodeLeafFrame('crlUpdate', { crls: [], signers });
+    let tried = 0;
+    let busy = 0;
+    for (const s of [...this.crlOwed]) {
+      if (tried >= CRL_PUSH_CHUNK) break;
+      if (this.sessions.get(s.peer) !== s) {
+        this.crlOwed.delete(s); // gone: a new link gets our CRLs in its welcome
+        continue;
+      }
+      tried++;
+      const owes = this.owesCrls(s, crls);
+      if (owes) full ??= encodeLeafFrame('crlUpdate', { crls: [...crls.ders], signers });
+      if (!this.d.transport.send(s.peer, owes ? full! : bare)) {
+        busy++;
+        continue;
+      }
+      if (owes) s.crlNumber = crls.lowest;
+      this.crlOwed.delete(s);
     }
-    return sent;
+    // Links that were busy wait a little (their queues drain); the rest go on next turn.
+    this.scheduleCrlPush(busy > 0 && busy === tried ? CRL_PUSH_RETRY_MS : 0);
   }
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */

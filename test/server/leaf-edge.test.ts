@@ -3,7 +3,13 @@ import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import type { TlsTransport } from '../../net/index.js';
 import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
-import { LeafEdge, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
+import {
+  LeafEdge,
+  MAX_LEAF_LINKS,
+  ServerMetrics,
+  jsonLogger,
+  type InBandCrls,
+} from '../../core-group/server/index.js';
 import {
   DataSealer,
   DataKeyring,
@@ -12,7 +18,7 @@ import {
   type LeafFrame,
 } from '../../gossip-edge/index.js';
 
-async function edge(): Promise<{
+async function edge(opts: { crls?: () => InBandCrls; busy?: ReadonlySet<string> } = {}): Promise<{
   edge: LeafEdge;
   sent: Map<string, string[]>;
   frames: Map<string, LeafFrame[]>;
@@ -24,6 +30,7 @@ async function edge(): Promise<{
   const frames = new Map<string, LeafFrame[]>();
   const transport = {
     send(peer: string, bytes: Uint8Array): boolean {
+      if (opts.busy?.has(peer) === true) return false;
       const f = decodeLeafFrame(bytes);
       sent.set(peer, [...(sent.get(peer) ?? []), f.type]);
       frames.set(peer, [...(frames.get(peer) ?? []), f]);
@@ -49,7 +56,7 @@ async function edge(): Promise<{
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 60_000,
     signers: () => [],
-    crls: () => ({ ders: [], lowest: undefined }),
+    crls: opts.crls ?? (() => ({ ders: [], lowest: undefined })),
     // The total order of one replica: applied at once.
     order: (cmd) => {
       ordered.push(cmd);
@@ -150,4 +157,44 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
   } finally {
     await e.stopRelay();
   }
+});
+
+test('CRLs in band: welcomes carry them unless the leaf holds them; a newer CRL goes out to every leaf, busy links later', async (t) => {
+  let crls: InBandCrls = { ders: [new Uint8Array([7])], lowest: 7n };
+  const busy = new Set<string>();
+  const { edge: e, frames, machine } = await edge({ crls: () => crls, busy });
+  const peers = ['g/leaf/a', 'g/leaf/b', 'g/leaf/c'];
+  peers.forEach((peer, i) => {
+    e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
+    // a holds CRL number 7 already; b and c hold none.
+    e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: i === 0 ? '7' : undefined }));
+  });
+  e.distribute(machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } }).batch!);
+  const crlsOf = (f: LeafFrame | undefined): number[] =>
+    f?.type === 'welcome' || f?.type === 'crlUpdate' ? f.body.crls.map((d) => d[0]!) : [-1];
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[], [7], [7]],
+  );
+
+  crls = { ders: [new Uint8Array([8])], lowest: 8n };
+  busy.add(peers[2]!);
+  t.is(e.pushCrl(), 3);
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[8], [8], [7]],
+    'c’s link is busy: it still owes',
+  );
+  busy.clear();
+  await new Promise((r) => setTimeout(r, 120));
+  t.deepEqual(crlsOf(frames.get(peers[2]!)!.at(-1)), [8], 'c got it once its link had room');
+  // Nothing newer: another push carries the signer list alone.
+  e.pushCrl();
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[], [], []],
+  );
+  await e.stopRelay();
 });
