@@ -24,7 +24,7 @@ async function cluster(
   t.teardown(() => c.stop());
   await c.init('Adversary Cluster CA');
   await c.startServers(3, { leaseMs });
-  await c.untilOnePrimaryView();
+  await c.untilOnePrimaryView(30_000);
   return c;
 }
 
@@ -46,7 +46,7 @@ test.serial(
         const st = await c.status(c.servers[0]!);
         return st.view.primary && st.view.members.length === 2;
       },
-      10_000,
+      20_000,
     );
 
     // A leaf linked to the revoked server leaves it (the server's own CRL push tells it).
@@ -95,7 +95,7 @@ test.serial(
       JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, 'utf8')), crl: 'core-3.crl' }),
     );
     await c.spawn(core3);
-    await c.untilOnePrimaryView();
+    await c.untilOnePrimaryView(30_000);
     const victim = await c.leaf('victim', 0, { gossip: false });
     const other = await c.leaf('other', 1, { gossip: false });
 
@@ -123,7 +123,7 @@ test.serial(
     );
     const epochBefore = (await c.status(core3)).leafEpoch;
     resume();
-    await c.untilOnePrimaryView();
+    await c.untilOnePrimaryView(30_000);
     const back = Date.now();
     // Out of the registry and the tree: every replica holds the other leaf only.
     const gone = await until(
