@@ -1135,6 +1135,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       if (Date.now() - this.lastAckAt > (2 * this.leaseMs) / 3 + every) {
         return this.dropLink(new LeafProtocolError('unexpected', 'lease renewals not acknowledged'));
       }
+      // A CRL goes stale with time alone: with requireFreshCrl the link ends when it does.
+      if (this.opts.requireFreshCrl === true) this.enforceRevocation();
       this.send('leaseRenew', { seq: this.leaseSeq++ });
     }, every);
     this.leaseTimer.unref();

@@ -116,3 +116,18 @@ test('requireFreshCrl: a CRL past its nextUpdate refuses every server', async (t
   const leaf = await w.leaf('l2', ['good'], { crlPem: stale.pem });
   t.is(leaf.client.server, id('good'));
 });
+
+test('requireFreshCrl: a linked server is left when the CRL held goes stale', async (t) => {
+  const w = await coreWorld(t, ['good']);
+  const soon = await crlOf(w.ca, [], 6n, { nextUpdate: new Date(Date.now() + 1500) });
+  const leaf = await w.leaf('l1', ['good'], {
+    crlPem: soon.pem,
+    options: { requireFreshCrl: true, maxAttempts: 1 },
+  });
+  t.is(leaf.client.server, id('good'));
+  t.true(
+    await settle(() => leaf.errors.some((e) => /stale-crl/.test(e.message)), 5000),
+    'the link ended when the CRL went past nextUpdate',
+  );
+  t.true(await settle(() => leaf.client.server === undefined, 3000), 'and no server takes it back');
+});
