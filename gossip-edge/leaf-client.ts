@@ -556,6 +556,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     if (accepted === undefined || this.verifier === undefined) return;
     if (this.verifier.isRevoked(accepted)) {
       this.stats.serversRevoked++;
+      // Its signer list is its word alone (it could have put a key of its own under a good
+      // server's serial): nothing is accepted until a good server welcomes us with its list.
+      this.announcedSigners = [];
+      this.signers = [];
       return this.dropLink(
         new LeafProtocolError('revoked-server', `the certificate of ${peer} is revoked (CRL)`),
       );

@@ -47,9 +47,15 @@ test('a server revoked while linked: the link is dropped and the leaf fails over
   t.is(leaf.client.server, id('evil'));
   const crl = await crlOf(w.ca, [evil.serial], 7n);
   t.deepEqual(await leaf.client.updateCrl(crl.pem), { applied: 1, ignored: 0 });
+  t.deepEqual(leaf.client.trustedSigners, [], 'nothing the revoked server listed is trusted meanwhile');
   await settle(() => leaf.client.server === id('good'), 8000);
   t.is(leaf.client.server, id('good'), 'failed over to the good server');
   t.deepEqual(leaf.connected, [id('evil'), id('good')]);
+  t.deepEqual(
+    leaf.client.trustedSigners.map((s) => s.name),
+    ['good'],
+    'the good server’s list, filtered through the CRL',
+  );
   t.true(leaf.client.stats.serversRevoked >= 1);
 });
 
