@@ -5,25 +5,29 @@
  *    servers push the new CRL to their leaves, new welcomes list no revoked signer, a leaf linked
  *    to the revoked server drops it, and a failing-over leaf refuses it at the handshake;
  *  - a leaf revoked while the only server that loads the new CRL is outside the primary
- *    component is evicted as soon as that server is back in a primary view.
+ *    component is evicted as soon as that server is back in a primary view;
+ *  - `keyglass leaf` with a `crl` file leaves its server when the file says it is revoked (the
+ *    servers themselves never saw that CRL: nothing comes in band).
  */
 import test from 'ava';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { normalizeSerial } from '../../auth/index.js';
-import { LocalCluster, until, type ServerProc } from '../../cli/cluster/index.js';
+import { spawn } from 'node:child_process';
+import { BIN, LocalCluster, until, type ServerProc } from '../../cli/cluster/index.js';
 
 const id = (name: string): string => `g/core/${name}`;
 
 async function cluster(
   t: { teardown(fn: () => Promise<void>): void },
   leaseMs: number,
+  extra: Record<string, unknown> = {},
 ): Promise<LocalCluster> {
   const c = new LocalCluster('kg-adversary-');
   t.teardown(() => c.stop());
   await c.init('Adversary Cluster CA');
-  await c.startServers(3, { leaseMs });
+  await c.startServers(3, { leaseMs, ...extra });
   await c.untilOnePrimaryView(30_000);
   return c;
 }
@@ -159,6 +163,54 @@ test.serial(
     t.deepEqual(other.evicted, [], 'the other leaf stays');
   },
 );
+
+test.serial('keyglass leaf reloads its crl file and leaves a server it revokes', async (t) => {
+  // The servers read their CRL file at start only here: nothing can reach the leaf in band.
+  const c = await cluster(t, 5000, { crlPollMs: 600_000 });
+  const m = await c.issue('leaf', 'leaf-cli');
+  const leafCrl = join(c.dir, 'leaf-cli.crl');
+  copyFileSync(c.crlPath, leafCrl);
+  const cfgFile = join(c.dir, 'leaf-cli.json');
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      servers: c.servers.map((x) => `127.0.0.1:${x.ports.leaf}`),
+      cert: m.certFile,
+      key: m.keyFile,
+      trustAnchors: c.caPemPath,
+      crl: leafCrl,
+      crlPollMs: 100,
+    }),
+  );
+  const child = spawn(process.execPath, [BIN, 'leaf', '--config', cfgFile], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const lines: string[] = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => lines.push(...chunk.split('\n').filter((x) => x !== '')));
+  const printed = (re: RegExp): boolean => lines.some((l) => re.test(l));
+  await until(
+    'the CLI leaf on core-1',
+    () => printed(/"event":"connected","server":"g\/core\/core-1"/),
+    10_000,
+  );
+  // The CA revokes core-1; only the leaf's file gets the new CRL (the servers' stays as it was).
+  const before = readFileSync(c.crlPath);
+  await c.revoke(certSerial(c, 'core-1'));
+  copyFileSync(c.crlPath, leafCrl);
+  writeFileSync(c.crlPath, before);
+  const moved = await until(
+    'the CLI leaf leaves core-1',
+    () => printed(/"server":"g\/core\/core-2"/),
+    10_000,
+  ).then(
+    () => true,
+    () => false,
+  );
+  t.true(moved, `stdout: ${lines.join(' | ')}`);
+  t.true(printed(/"event":"crl".*"applied":1/), 'the reload was reported');
+});
 
 /** The serial of a server certificate the cluster issued (from its PEM file). */
 function certSerial(c: LocalCluster, name: string): string {
