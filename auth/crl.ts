@@ -29,6 +29,8 @@ export interface VerifiedCrl {
   readonly nextUpdate: Date | undefined;
   readonly crlNumber: bigint | undefined;
   readonly revoked: ReadonlyMap<string, RevokedEntry>;
+  /** The CRL as signed (DER): what a server hands its leaves in band. */
+  readonly der: Uint8Array;
 }
 
 export type RevocationStatus = 'good' | 'revoked' | 'stale' | 'unknown';
@@ -120,7 +122,30 @@ export async function verifyCrl(
       reason: REASON_NAMES[e.reason ?? 0] ?? 'unspecified',
     });
   }
-  return { issuer, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, crlNumber, revoked };
+  return {
+    issuer,
+    thisUpdate: crl.thisUpdate,
+    nextUpdate: crl.nextUpdate,
+    crlNumber,
+    revoked,
+    der: new Uint8Array(der),
+  };
+}
+
+/** Verifies every CRL of a PEM text (at least one; nothing but X509 CRL blocks) against `issuers`. */
+export async function verifyCrlPem(pemText: string, issuers: readonly CertInfo[]): Promise<VerifiedCrl[]> {
+  let blocks;
+  try {
+    blocks = parsePem(pemText);
+  } catch (e) {
+    throw new CrlError(e instanceof PemError ? e.message : String(e));
+  }
+  const verified: VerifiedCrl[] = [];
+  for (const b of blocks) {
+    if (b.label !== 'X509 CRL') throw new CrlError(`expected X509 CRL PEM, found ${b.label}`);
+    verified.push(await verifyCrl(b.der, issuers));
+  }
+  return verified;
 }
 
 export interface NewlyRevoked {
@@ -149,21 +174,19 @@ export class RevocationRegistry {
 
   /** Verifies and installs CRLs (a PEM text may hold several); returns the serials newly revoked. */
   async load(pemText: string, issuers: readonly CertInfo[]): Promise<NewlyRevoked[]> {
-    let blocks;
-    try {
-      blocks = parsePem(pemText);
-    } catch (e) {
-      throw new CrlError(e instanceof PemError ? e.message : String(e));
-    }
-    const verified: VerifiedCrl[] = [];
-    for (const b of blocks) {
-      if (b.label !== 'X509 CRL') throw new CrlError(`expected X509 CRL PEM, found ${b.label}`);
-      verified.push(await verifyCrl(b.der, issuers));
-    }
+    return this.install(await verifyCrlPem(pemText, issuers));
+  }
+
+  /**
+   * Installs CRLs already verified (verifyCrl): all or none. Throws CrlError when one of them
+   * is older (lower CRL number) than the one installed for its issuer; an equal number replaces
+   * it harmlessly. Returns the serials newly revoked.
+   */
+  install(verified: readonly VerifiedCrl[]): NewlyRevoked[] {
     // Check every CRL before installing any: a bad file changes nothing.
     for (const v of verified) {
-      const cur = this.byIssuer.get(v.issuer.sha256);
-      if (cur?.crlNumber !== undefined && (v.crlNumber === undefined || v.crlNumber < cur.crlNumber)) {
+      if (this.isOlder(v)) {
+        const cur = this.byIssuer.get(v.issuer.sha256)!;
         throw new CrlError(
           `CRL number ${String(v.crlNumber)} is older than the installed ${cur.crlNumber} (replayed CRL?)`,
         );
@@ -181,6 +204,20 @@ export class RevocationRegistry {
     return fresh;
   }
 
+  /** Whether `v` would roll its issuer's CRL back (a lower CRL number, or none after a numbered one). */
+  isOlder(v: VerifiedCrl): boolean {
+    const cur = this.byIssuer.get(v.issuer.sha256);
+    return cur?.crlNumber !== undefined && (v.crlNumber === undefined || v.crlNumber < cur.crlNumber);
+  }
+
+  /** Whether `v` is newer than the CRL installed for its issuer (or the first one of that issuer). */
+  isNewer(v: VerifiedCrl): boolean {
+    const cur = this.byIssuer.get(v.issuer.sha256);
+    if (cur === undefined) return true;
+    if (v.crlNumber === undefined || cur.crlNumber === undefined) return false;
+    return v.crlNumber > cur.crlNumber;
+  }
+
   /** `load` from a file (e.g. on SIGHUP or a file watch); unreadable files are CrlErrors too. */
   async loadFile(path: string, issuers: readonly CertInfo[]): Promise<NewlyRevoked[]> {
     return this.load(await readCrlFile(path), issuers);
@@ -196,6 +233,21 @@ export class RevocationRegistry {
 
   crlFor(issuer: CertInfo): VerifiedCrl | undefined {
     return this.byIssuer.get(issuer.sha256);
+  }
+
+  /**
+   * Whether any installed CRL lists `serial`. For keys known by certificate serial alone (core
+   * servers' rekey-signing keys, registered leaves): a serial another trusted CA revoked also
+   * counts, which errs on the side of refusing (serials of `keyglass ca` are random 128-bit).
+   */
+  isRevokedSerial(serial: string): boolean {
+    for (const crl of this.byIssuer.values()) if (crl.revoked.has(serial)) return true;
+    return false;
+  }
+
+  /** The CRLs in force, one per issuer. */
+  installed(): VerifiedCrl[] {
+    return [...this.byIssuer.values()];
   }
 
   /** Subscribes to newly revoked serials; returns the unsubscribe function. */

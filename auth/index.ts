@@ -29,6 +29,7 @@ export {
 } from './certificate.js';
 export {
   verifyCrl,
+  verifyCrlPem,
   RevocationRegistry,
   readCrlFile,
   CrlError,

@@ -113,10 +113,13 @@ export class MutualTls {
    * An `identify` callback for transports that hand over the peer's leaf certificate
    * (net/tls TlsTransport): the identity string 'group/role/name', or a PeerRefusedError
    * carrying the typed reason. Intermediates must then be configured on the verifier.
+   * `onAccepted` sees the accepted peer (its certificate and issuer, e.g. for a later
+   * revocation check of a live link).
    */
   transportIdentify(
     expect: PeerExpectation,
     onRefused?: (reason: RefusalReason, detail: string) => void,
+    onAccepted?: (peer: AcceptedPeer) => void,
   ): (cert: { readonly raw: Uint8Array }) => string | Error {
     return (cert) => {
       // node's X509Certificate of a TLS socket is reused as is: no second parse of its bytes.
@@ -124,7 +127,10 @@ export class MutualTls {
         [cert instanceof X509Certificate ? cert : new Uint8Array(cert.raw)],
         expect,
       );
-      if (v.ok) return formatIdentity(v.identity);
+      if (v.ok) {
+        onAccepted?.(v);
+        return formatIdentity(v.identity);
+      }
       onRefused?.(v.reason, v.detail);
       return new PeerRefusedError(v.reason, v.detail);
     };

@@ -34,19 +34,36 @@
  * fresh welcome. Malformed frames from a server: error event, link dropped, fail-over — never a
  * crash. `error` events are emitted only while someone listens (so an application that does not
  * care is not killed by EventEmitter's unhandled-'error' rule); failures are also counted in `stats`.
+ *
+ * Revocation of core servers: the client holds the CA-signed CRLs it was given (`trust.crlPem`,
+ * `updateCrl`) or learned in band (welcomes and `crlUpdate` frames carry the server's CRLs as
+ * DER). Each is verified against our trust anchors and installed only if its CRL number does not
+ * go backwards (a replayed older CRL is ignored and counted). The TLS verifier consults the CRLs
+ * held at each handshake, so a revoked core server is refused there; a link to a server that a
+ * newer CRL revokes is dropped (we fail over); and the signing keys of revoked servers (each
+ * signer entry names its server's certificate serial) leave our signer list, so their rekeys and
+ * stream entries are refused. With `requireFreshCrl` a server is refused while the CRL of its
+ * issuer is past nextUpdate.
  */
 import { EventEmitter } from 'node:events';
 import { constantTimeEqual, concatBytes, loadSuite, type CipherSuite } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
 import { LinkError, TlsTransport, type LinkDownReason } from '../net/index.js';
 import {
+  CrlError,
   MutualTls,
   PeerVerifier,
+  RevocationRegistry,
   credentialsFromPem,
   formatIdentity,
   parseCertificatesPem,
   trustAnchorsFromPem,
+  verifyCrl,
+  verifyCrlPem,
+  type AcceptedPeer,
+  type CertInfo,
   type Credentials,
+  type VerifiedCrl,
 } from '../auth/index.js';
 import {
   KeytreeError,
@@ -100,8 +117,12 @@ export interface LeafConnectOptions {
   readonly servers: readonly LeafServerAddress[];
   /** PEM certificate chain + private key (optionally encrypted), or already loaded credentials. */
   readonly credentials: { certPem: string; keyPem: string; passphrase?: string } | Credentials;
-  /** Trust anchors (the Keyglass CA) and optional intermediates; `group` defaults to ours. */
-  readonly trust: { caPem: string; intermediatesPem?: string; group?: string };
+  /**
+   * Trust anchors (the Keyglass CA) and optional intermediates; `group` defaults to ours.
+   * `crlPem`: the CA's CRL(s) to start from (core servers it revokes are refused); newer ones
+   * arrive in band from the servers, or by `updateCrl`.
+   */
+  readonly trust: { caPem: string; intermediatesPem?: string; group?: string; crlPem?: string };
 }
 
 export interface LeafClientOptions {
@@ -130,6 +151,11 @@ export interface LeafClientOptions {
   readonly random?: () => number;
   /** UDP gossip tier (default: on, bound to 127.0.0.1, ephemeral port); false: TLS only. */
   readonly gossip?: GossipLinkOptions | false;
+  /**
+   * Refuse core servers while the CRL we hold for their issuer is past its nextUpdate (default
+   * false: a stale CRL still revokes what it lists, and servers bring newer ones in band).
+   */
+  readonly requireFreshCrl?: boolean;
 }
 
 export interface LeafClientEvents {
@@ -149,7 +175,8 @@ export interface LeafClientEvents {
 export class LeafProtocolError extends Error {
   override readonly name = 'LeafProtocolError';
   constructor(
-    readonly code: LeafErrorCode | 'bad-signature' | 'unknown-signer' | 'bad-frame',
+    readonly code:
+      LeafErrorCode | 'bad-signature' | 'unknown-signer' | 'bad-frame' | 'revoked-server' | 'stale-crl',
     message: string,
   ) {
     super(`${code}: ${message}`);
@@ -206,6 +233,14 @@ export interface LeafClientStats {
   publishesDeferred: number;
   /** Publishes whose answer never came: the link went down first (they may or may not have gone out). */
   publishesUnanswered: number;
+  /** CRLs installed (newer than the one held for their issuer), given or in band. */
+  crlsApplied: number;
+  /** CRLs offered that were older than the one held (a replayed CRL): not installed. */
+  crlsIgnored: number;
+  /** CRLs offered in band that did not verify under our trust anchors. */
+  crlsInvalid: number;
+  /** Core servers refused as revoked: at the TLS handshake, or a live link dropped by a newer CRL. */
+  serversRevoked: number;
 }
 
 type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
@@ -249,6 +284,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     rateLimited: 0,
     publishesRetired: 0,
     publishesUnanswered: 0,
+    crlsApplied: 0,
+    crlsIgnored: 0,
+    crlsInvalid: 0,
+    serversRevoked: 0,
   };
 
   private suite: CipherSuite | undefined;
@@ -261,7 +300,18 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private keyring: DataKeyring | undefined;
   private sealer: DataSealer | undefined;
   private opener: DataOpener | undefined;
+  /** Signers the server listed, and those of them no CRL we hold revokes (the ones we accept). */
+  private announcedSigners: readonly SignerKey[] = [];
   private signers: readonly SignerKey[] = [];
+  /** The CRLs we hold (the TLS verifier reads them at every handshake). */
+  private readonly revocation = new RevocationRegistry();
+  /** CAs a CRL may come from: our anchors and intermediates (set by connect). */
+  private crlIssuers: readonly CertInfo[] = [];
+  private verifier: PeerVerifier | undefined;
+  /** Core servers as the TLS verifier accepted them (certificate, issuer), by link identity. */
+  private readonly acceptedServers = new Map<string, AcceptedPeer>();
+  /** In-band CRLs are verified one batch after another, in arrival order. */
+  private crlQueue: Promise<void> = Promise.resolve();
   private memberId: number | undefined;
   private admittedEpoch: number | undefined;
   private leaseMs = 0;
@@ -345,6 +395,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return this.link;
   }
 
+  /**
+   * The core servers whose rekeys and stream entries we accept now: those our server listed,
+   * minus any whose certificate a CRL we hold revokes.
+   */
+  get trustedSigners(): readonly { name: string; serial: string }[] {
+    return this.signers.map((s) => ({ name: s.name, serial: s.serial }));
+  }
+
   /** The identity of the core server we are linked to. */
   get server(): string | undefined {
     return this.state === 'up' ? this.peer : undefined;
@@ -369,13 +427,22 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         throw new RangeError(
           'LeafClient: credentials must carry a leaf identity (keyglass://<group>/leaf/<name>)',
         );
+      const anchors = trustAnchorsFromPem(target.trust.caPem);
+      const intermediates =
+        target.trust.intermediatesPem !== undefined
+          ? parseCertificatesPem(target.trust.intermediatesPem)
+          : [];
+      this.crlIssuers = [...anchors, ...intermediates];
+      if (target.trust.crlPem !== undefined) await this.updateCrl(target.trust.crlPem);
       const verifier = new PeerVerifier({
-        anchors: trustAnchorsFromPem(target.trust.caPem),
-        ...(target.trust.intermediatesPem !== undefined
-          ? { intermediates: parseCertificatesPem(target.trust.intermediatesPem) }
-          : {}),
+        anchors,
+        intermediates,
         group: target.trust.group ?? creds.identity.group,
+        // Live: every handshake reads the CRLs held at that moment.
+        revocation: this.revocation,
+        refuseStaleCrl: this.opts.requireFreshCrl ?? false,
       });
+      this.verifier = verifier;
       const mtls = new MutualTls(creds, verifier);
       if (this.opts.gossip !== false)
         this.link = await GossipLink.bind(
@@ -446,6 +513,111 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   }
 
   /**
+   * Installs the CA's CRL(s) (PEM; e.g. a file the application reloads): each must verify under
+   * our trust anchors (CrlError otherwise, nothing installed). A CRL older than the one held for
+   * its issuer is ignored (counted); a newer one is installed and enforced at once: a link to a
+   * server it revokes is dropped, and its servers' signing keys are no longer accepted. Callable
+   * before `connect` only through `trust.crlPem`.
+   */
+  async updateCrl(pem: string): Promise<{ applied: number; ignored: number }> {
+    if (this.crlIssuers.length === 0) throw new Error('LeafClient: updateCrl before connect');
+    const verified = await verifyCrlPem(pem, this.crlIssuers);
+    if (verified.length === 0) throw new CrlError('no X509 CRL PEM block');
+    return this.installCrls(verified);
+  }
+
+  /** The CRLs held now, one per issuer (what `updateCrl`, `trust.crlPem` and servers brought). */
+  get crls(): readonly { issuer: string; crlNumber: bigint | undefined; nextUpdate: Date | undefined }[] {
+    return this.revocation
+      .installed()
+      .map((c) => ({ issuer: c.issuer.subject, crlNumber: c.crlNumber, nextUpdate: c.nextUpdate }));
+  }
+
+  /** Installs each verified CRL that is newer than the one held for its issuer, then enforces them. */
+  private installCrls(verified: readonly VerifiedCrl[]): { applied: number; ignored: number } {
+    let applied = 0;
+    let ignored = 0;
+    for (const v of verified) {
+      if (this.revocation.isOlder(v))
+        ignored++; // rollback: a replayed older CRL un-revokes nobody
+      else if (this.revocation.isNewer(v)) {
+        this.revocation.install([v]);
+        applied++;
+      }
+    }
+    this.stats.crlsApplied += applied;
+    this.stats.crlsIgnored += ignored;
+    if (applied > 0) this.enforceRevocation();
+    return { applied, ignored };
+  }
+
+  /** CRLs a server sent (DER): verified off the frame path, in order; bad ones are counted and reported. */
+  private offerCrls(ders: readonly Uint8Array[]): void {
+    if (ders.length === 0) return;
+    this.crlQueue = this.crlQueue
+      .then(async () => {
+        const verified: VerifiedCrl[] = [];
+        for (const der of ders) {
+          try {
+            verified.push(await verifyCrl(der, this.crlIssuers));
+          } catch (e) {
+            if (!(e instanceof CrlError)) throw e;
+            this.stats.crlsInvalid++;
+            this.report(
+              new LeafProtocolError('unexpected', `a server sent a CRL that does not verify: ${e.message}`),
+            );
+          }
+        }
+        if (this.state !== 'closed') this.installCrls(verified);
+      })
+      .catch((e: unknown) => this.report(e as Error));
+  }
+
+  /**
+   * After a CRL change (or a new signer list): keep only signers whose server the CRLs do not
+   * revoke, and drop the link to our server if it is revoked now (or, with requireFreshCrl, if
+   * its issuer's CRL went stale): the failover's handshakes then refuse it.
+   */
+  private enforceRevocation(): void {
+    this.filterSigners();
+    const peer = this.peer;
+    const accepted = peer === undefined ? undefined : this.acceptedServers.get(peer);
+    if (accepted === undefined || this.verifier === undefined) return;
+    if (this.verifier.isRevoked(accepted)) {
+      this.stats.serversRevoked++;
+      // Its signer list is its word alone (it could have put a key of its own under a good
+      // server's serial): nothing is accepted until a good server welcomes us with its list.
+      this.announcedSigners = [];
+      this.signers = [];
+      return this.dropLink(
+        new LeafProtocolError('revoked-server', `the certificate of ${peer} is revoked (CRL)`),
+      );
+    }
+    if (
+      this.opts.requireFreshCrl === true &&
+      this.revocation.status(accepted.issuer, accepted.certificate.serial, new Date()) === 'stale'
+    )
+      this.dropLink(new LeafProtocolError('stale-crl', `the CRL of ${peer}'s issuer is past nextUpdate`));
+  }
+
+  /** Accept the signers our server listed whose certificates no CRL we hold revokes. */
+  private filterSigners(): void {
+    this.signers = this.announcedSigners.filter((s) => !this.revocation.isRevokedSerial(s.serial));
+  }
+
+  /** The lowest CRL number we hold (decimal) for joins: the server then sends only newer CRLs. */
+  private heldCrlNumber(): string | undefined {
+    const held = this.revocation.installed();
+    if (held.length === 0) return undefined;
+    let lowest: bigint | undefined;
+    for (const c of held) {
+      if (c.crlNumber === undefined) return undefined;
+      if (lowest === undefined || c.crlNumber < lowest) lowest = c.crlNumber;
+    }
+    return lowest?.toString();
+  }
+
+  /**
    * Leaves the group (the server evicts us in its next batch) and closes. A client that is
    * failing over when asked to leave first waits (at most `leaveWaitMs`, default the welcome
    * timeout) for the new link, and one whose failover gave up links again just to leave, so that
@@ -471,7 +643,16 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return new TlsTransport({
       local: id.local,
       tls: id.mtls.contextOptions(),
-      identify: id.mtls.transportIdentify({ roles: ['core'], peerSide: 'server' }),
+      identify: id.mtls.transportIdentify(
+        { roles: ['core'], peerSide: 'server' },
+        (reason) => {
+          if (reason === 'revoked') this.stats.serversRevoked++;
+        },
+        (peer) => {
+          // Bounded by the core servers' identities (one entry each, the newest certificate).
+          this.acceptedServers.set(formatIdentity(peer.identity), peer);
+        },
+      ),
       maxMessageBytes: MAX_LEAF_FRAME_BYTES,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       maxLinks: 4,
@@ -553,7 +734,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         reject(new Error(`no welcome within ${this.opts.welcomeTimeoutMs} ms`));
       }, this.opts.welcomeTimeoutMs);
       this.welcomeWaiter = { resolve, reject, timer };
-      if (!this.send('join', { resume })) this.failWaiter(new Error('could not send join'));
+      if (!this.send('join', { resume, crlNumber: this.heldCrlNumber() }))
+        this.failWaiter(new Error('could not send join'));
     });
   }
 
@@ -697,6 +879,11 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       }
       case 'evicted':
         return this.onEvicted(frame.body.reason);
+      case 'crlUpdate':
+        // From a server that passed our CRL check: same trust as the welcome's list.
+        this.announcedSigners = frame.body.signers;
+        this.enforceRevocation();
+        return this.offerCrls(frame.body.crls);
       case 'error': {
         if (frame.body.code === 'rate-limited') return this.onRateLimited(frame.body.detail);
         const err = new LeafProtocolError(frame.body.code, frame.body.detail);
@@ -736,7 +923,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         requireSignature: this.opts.requireSignatures ?? false,
       });
     }
-    this.signers = body.signers;
+    this.announcedSigners = body.signers;
+    this.filterSigners();
+    this.offerCrls(body.crls);
     this.memberId = body.memberId;
     this.admittedEpoch = body.admittedEpoch;
     this.leaseMs = body.leaseMs;
@@ -921,7 +1110,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       this.admittedEpoch !== undefined && this.keys !== undefined
         ? { admittedEpoch: this.admittedEpoch, epoch: this.keys.epoch }
         : undefined;
-    this.send('join', { resume });
+    this.send('join', { resume, crlNumber: this.heldCrlNumber() });
   }
 
   /** For an envelope that decoded (its epoch was unknown): sealed before our admission? */
@@ -1039,6 +1228,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       if (Date.now() - this.lastAckAt > (2 * this.leaseMs) / 3 + every) {
         return this.dropLink(new LeafProtocolError('unexpected', 'lease renewals not acknowledged'));
       }
+      // A CRL goes stale with time alone: with requireFreshCrl the link ends when it does.
+      if (this.opts.requireFreshCrl === true) this.enforceRevocation();
       this.send('leaseRenew', { seq: this.leaseSeq++ });
     }, every);
     this.leaseTimer.unref();

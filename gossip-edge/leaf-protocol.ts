@@ -1,12 +1,12 @@
 /**
  * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
  * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
- * frame names its sender. Frame types 0x0701..0x0712.
+ * frame names its sender. Frame types 0x0701..0x0713.
  *
  *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave, gossipHello,
  *                   gossipReseed, dataPull
  *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error,
- *                   publishAck, gossipSeed, dataPullReply
+ *                   publishAck, gossipSeed, dataPullReply, crlUpdate
  *
  * Flow: the leaf sends `join` (with `resume` when it held an admission before: the admission
  * epoch names that admission in the replicated registry, so any core server can recognise it and
@@ -56,6 +56,17 @@ export const MAX_PARTS_PER_PUSH = 8;
 export const MAX_CATCH_UP_EPOCHS = 64;
 /** Core servers whose signing keys a welcome may list. */
 export const MAX_SIGNERS = 64;
+/**
+ * Revocation in band: CRLs (DER, CA-signed: the leaf verifies each against its trust anchors)
+ * one welcome or crlUpdate may carry, and the bytes of each. Together with a largest welcome
+ * they stay under MAX_LEAF_FRAME_BYTES; a server whose CRLs are larger sends none (its leaves
+ * then need `trust.crlPem`). 96 KiB holds ~1,950 revoked serials (~49 bytes each), about what
+ * the CRL parser (asn1js, bounded node count) takes at all: 2,000 entries no longer parse.
+ */
+export const MAX_IN_BAND_CRLS = 4;
+export const MAX_IN_BAND_CRL_BYTES = 96 * 1024;
+/** Certificate serials as carried here: lower-case hex, at most 20 octets (RFC 5280). */
+export const MAX_SERIAL_CHARS = 64;
 export const MAX_DETAIL_BYTES = 256;
 
 /** Why a server removed a leaf; stable strings, safe as metric labels. */
@@ -94,13 +105,26 @@ function enumCodec<T extends string>(values: readonly T[], what: string): Codec<
 const ed25519Public = fixedBytes(ED25519_PUBLIC_BYTES);
 const signature = fixedBytes(ED25519_SIGNATURE_BYTES);
 
-/** A core server's rekey-signing key as a welcome announces it. */
-export const SignerKey = struct({ name: string(64), publicKey: ed25519Public });
+/**
+ * A core server's rekey-signing key as a welcome announces it, with the serial of that server's
+ * certificate (as its peers saw it on the authenticated mesh): a leaf that learns the
+ * certificate is revoked stops accepting anything signed by the key.
+ */
+export const SignerKey = struct({
+  name: string(64),
+  publicKey: ed25519Public,
+  serial: string(MAX_SERIAL_CHARS),
+});
 export type SignerKey = CodecValue<typeof SignerKey>;
 
 export const JoinRequest = struct({
   /** A previous admission to resume: its admission epoch and the last epoch the leaf holds. */
   resume: option(struct({ admittedEpoch: varuint, epoch: varuint })),
+  /**
+   * The lowest CRL number among the CRLs the leaf holds (decimal), if it holds any: a server
+   * whose CRLs are no newer leaves them out of the welcome (a reconnect does not cost a CRL).
+   */
+  crlNumber: option(string(48)),
 });
 export type JoinRequest = CodecValue<typeof JoinRequest>;
 
@@ -114,10 +138,24 @@ export const WelcomeFrame = struct({
   memberId: varuint,
   /** Renew the lease at least this often (ms); the server evicts after leaseMs of silence. */
   leaseMs: varuint,
-  /** Keys that sign rekey headers: every core server of the group. */
+  /** Keys that sign rekey headers: every core server of the group the server's CRL does not revoke. */
   signers: list(MAX_SIGNERS, SignerKey),
+  /** The server's CRLs (DER), unless the join said the leaf holds them already. */
+  crls: list(MAX_IN_BAND_CRLS, bytes(MAX_IN_BAND_CRL_BYTES)),
 });
 export type WelcomeFrame = CodecValue<typeof WelcomeFrame>;
+
+/**
+ * Pushed to welcomed leaves when the server loads a newer CRL: the CRLs and the signer list
+ * filtered through them. A leaf installs a CRL only if it verifies under its anchors and its
+ * number does not go backwards; it drops its link to a server the CRL revokes and forgets the
+ * signing keys of revoked servers.
+ */
+export const CrlUpdate = struct({
+  crls: list(MAX_IN_BAND_CRLS, bytes(MAX_IN_BAND_CRL_BYTES)),
+  signers: list(MAX_SIGNERS, SignerKey),
+});
+export type CrlUpdate = CodecValue<typeof CrlUpdate>;
 
 /** One signed epoch and the parts of it that a leaf (or a subtree) needs. */
 export const RekeyPush = struct({
@@ -297,6 +335,7 @@ export const LeafFrames = defineFrames(
     publishAck: [0x0710, struct({ result: enumCodec(PUBLISH_RESULTS, 'publish result') })],
     dataPull: [0x0711, DataPull],
     dataPullReply: [0x0712, DataPullReply],
+    crlUpdate: [0x0713, CrlUpdate],
   },
   { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
 );

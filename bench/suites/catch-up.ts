@@ -69,6 +69,7 @@ function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: num
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 3_600_000,
     signers: () => [],
+    crls: () => ({ ders: [], lowest: undefined }),
     order,
     publish: () => true,
     metrics: new ServerMetrics(),
@@ -92,7 +93,7 @@ function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: num
     const name = `w${i}`;
     const peer = `bench/leaf/${name}`;
     edge.rememberCert(peer, { name, serial: name, fingerprint: fingerprint(suite, name) });
-    edge.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+    edge.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
     peers.push(peer);
   }
   for (let i = welcomed; i < n; i++) {

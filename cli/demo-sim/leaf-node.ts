@@ -82,7 +82,7 @@ export class LeafNode {
   join(): void {
     this.phase = 'joining';
     this.joinSentAt = this.env.now();
-    this.send('join', { resume: undefined });
+    this.send('join', { resume: undefined, crlNumber: undefined });
     this.env.setTimer(WELCOME_TIMEOUT_MS, this.welcomeTimeout);
   }
 

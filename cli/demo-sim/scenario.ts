@@ -110,6 +110,7 @@ export async function runDemo(opts: DemoOptions, hooks: DemoHooks = {}): Promise
   const signers: SignerKey[] = names.map((name, i) => ({
     name,
     publicKey: suite.ed25519PublicKey(seeds[i]!),
+    serial: '', // no certificates in the simulation: nothing to revoke by serial
   }));
   const servers: (ServerNode | undefined)[] = new Array<ServerNode | undefined>(S).fill(undefined);
   const leafNodes: LeafNode[] = [];

@@ -266,6 +266,7 @@ export class ServerNode implements GroupApp {
         memberId: a.memberId,
         leaseMs: this.cfg.leaseMs,
         signers: [...this.cfg.signers],
+        crls: [],
       });
     }
     rec.serverCpuMs.push(performance.now() - t0);

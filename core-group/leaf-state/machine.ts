@@ -201,6 +201,11 @@ export class LeafStateMachine {
     return this.s.revoked.has(serial);
   }
 
+  /** Whether a registered leaf (admitted or pending) holds a certificate of this serial. */
+  hasSerial(serial: string): boolean {
+    return this.bySerial.has(serial);
+  }
+
   leaseUntil(name: string): number | undefined {
     return this.s.leases.get(name);
   }

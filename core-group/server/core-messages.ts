@@ -3,7 +3,8 @@
  *   commands  leaf-state commands, on the ordered channel: the replicated input (a server packs
  *             the commands of one event-loop turn into one message, see command-outbox.ts)
  *   data      a sealed data envelope a leaf published, on the FIFO channel: relayed to every leaf
- *   signer    a server's rekey-signing public key, on the FIFO channel after each view change
+ *   signer    a server's rekey-signing public key and its certificate serial, on the FIFO
+ *             channel after each view change
  * Canonical and bounded like every other codec (payloads stay under what the keyed stack takes
  * from the application, MAX_APP_PAYLOAD_BYTES).
  */
@@ -35,7 +36,7 @@ export const MAX_COMMANDS_PER_MESSAGE = 4096;
 export const CoreMessage = union({
   commands: [1, struct({ commands: list(MAX_COMMANDS_PER_MESSAGE, bytes(MAX_COMMAND_BYTES)) })],
   data: [2, struct({ origin: string(64), envelope: bytes(MAX_RELAYED_ENVELOPE_BYTES) })],
-  signer: [3, struct({ name: string(64), publicKey: fixedBytes(ED25519_PUBLIC_BYTES) })],
+  signer: [3, struct({ name: string(64), publicKey: fixedBytes(ED25519_PUBLIC_BYTES), serial: string(64) })],
 });
 export type CoreMessage = CodecValue<typeof CoreMessage>;
 

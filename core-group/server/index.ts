@@ -17,7 +17,7 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
-export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps } from './leaf-edge.js';
+export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
 export {
   RequestLimiter,
   TokenBucket,

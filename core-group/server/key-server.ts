@@ -47,7 +47,14 @@
  *
  * Signing key: the certificate's key when it is Ed25519 (the default of `keyglass ca issue`),
  * otherwise the 32-byte seed in `signingKeyFile` (hex). Servers announce their signing public
- * keys to each other after every view change; welcomes list every key known.
+ * keys (with their certificate serials) to each other after every view change; welcomes list
+ * every key known whose server's certificate our CRL does not revoke, and carry the CRL itself
+ * (leaves verify it and refuse revoked servers; see leaf-edge.ts).
+ *
+ * Revocations reach the tree: the leaf registry is changed only by a primary view, so a CRL
+ * loaded at start-up or while outside the primary would otherwise never be ordered. On every
+ * primary view (and after a state transfer or CRL load in one) each server orders a `revoke`
+ * for every registered leaf its CRL revokes; replicas apply the first and ignore the rest.
  */
 import { randomBytes, type X509Certificate } from 'node:crypto';
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
@@ -81,7 +88,7 @@ import {
   type Credentials,
   type DirLock,
 } from '../../auth/index.js';
-import type { SignerKey } from '../../gossip-edge/index.js';
+import { MAX_IN_BAND_CRL_BYTES, MAX_IN_BAND_CRLS, type SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
 import type { CoreKeyConfig, CoreKeyInfo } from '../rekey.js';
 import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
@@ -95,7 +102,7 @@ import {
 } from '../leaf-state/index.js';
 import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
-import { LeafEdge } from './leaf-edge.js';
+import { LeafEdge, type InBandCrls } from './leaf-edge.js';
 import {
   leafIdentify,
   leafLinkOptions,
@@ -166,7 +173,10 @@ export class KeyServer implements GroupApp {
   private readonly edge: LeafEdge;
   private readonly admin: AdminServer;
   private readonly outbox: CommandOutbox;
-  private readonly signers = new Map<string, Uint8Array>();
+  /** Rekey-signing keys of core servers by name, with their certificate serials. */
+  private readonly signers = new Map<string, { publicKey: Uint8Array; serial: string }>();
+  /** What welcomes and crlUpdates carry (installedCrl). */
+  private inBandCrls: InBandCrls = { ders: [], lowest: undefined };
   private readonly corePeerSerials = new Map<string, string>();
   /** Ed25519 certificate keys of core peers, by name, as seen on authenticated links (verifyKeyOf). */
   private readonly coreVerifyKeys = new Map<string, Uint8Array>();
@@ -256,7 +266,7 @@ export class KeyServer implements GroupApp {
         });
 
     const signingPublic = suite.ed25519PublicKey(signingSeed);
-    this.signers.set(cfg.name, signingPublic);
+    this.signers.set(cfg.name, { publicKey: signingPublic, serial: creds.certificate.serial });
     this.edge = new LeafEdge({
       transport: this.leaf,
       machine,
@@ -265,6 +275,7 @@ export class KeyServer implements GroupApp {
       signingPublic,
       leaseMs: cfg.leaseMs,
       signers: () => this.signerList(),
+      crls: () => this.inBandCrls,
       order: (cmd) => this.order(cmd),
       publish: (peer, envelope) =>
         this.member.multicast('fifo', encodeCoreMessage({ kind: 'data', value: { origin: peer, envelope } })),
@@ -657,11 +668,15 @@ export class KeyServer implements GroupApp {
     const coordinator = this.isCoordinator();
     if (coordinator && !this.wasCoordinator) this.graceRenewal();
     this.wasCoordinator = coordinator;
-    const publicKey = this.signers.get(this.cfg.name)!;
+    const own = this.signers.get(this.cfg.name)!;
     this.member.multicast(
       'fifo',
-      encodeCoreMessage({ kind: 'signer', value: { name: this.cfg.name, publicKey } }),
+      encodeCoreMessage({
+        kind: 'signer',
+        value: { name: this.cfg.name, publicKey: own.publicKey, serial: own.serial },
+      }),
     );
+    this.orderCrlRevocations('primary view');
   }
 
   deliver(d: Delivery): void {
@@ -693,9 +708,16 @@ export class KeyServer implements GroupApp {
           d.sender === this.member.self ? msg.value.origin : undefined,
           msg.value.envelope,
         );
-      case 'signer':
-        if (nameOf(d.sender) === msg.value.name) this.signers.set(msg.value.name, msg.value.publicKey);
+      case 'signer': {
+        const name = nameOf(d.sender);
+        if (name !== msg.value.name) return;
+        // The serial its certificate showed on our mesh link wins over the announced one.
+        const seen = this.corePeerSerials.get(`${this.cfg.group}/core/${name}`);
+        if (seen !== undefined && seen !== msg.value.serial)
+          this.log.warn('signer serial differs from its mesh certificate', { server: name });
+        this.signers.set(name, { publicKey: msg.value.publicKey, serial: seen ?? msg.value.serial });
         return;
+      }
     }
   }
 
@@ -820,6 +842,7 @@ export class KeyServer implements GroupApp {
     this.machine.restore(state);
     this.store.compact(); // the transferred state (and its secret) is now this replica's durable state
     this.edge.onStateReplaced();
+    this.orderCrlRevocations('state transfer');
     this.metrics.leafEpoch.set(this.machine.epoch);
     this.metrics.leafMembers.set(this.machine.members);
     this.log.info('state transferred', { epoch: this.machine.epoch, leaves: this.machine.members });
@@ -839,8 +862,11 @@ export class KeyServer implements GroupApp {
       this.log.warn('CRL not reloaded', { path, error: e.message });
       return;
     }
+    const before = this.inBandCrls;
     this.installedCrl(pem, fresh.length > 0);
     this.log.info('CRL reloaded', { path, newlyRevoked: fresh.length });
+    if (!sameCrls(before, this.inBandCrls))
+      this.log.info('CRL going out to linked leaves', { leaves: this.edge.pushCrl() });
     if (fresh.length === 0) return;
     this.metrics.revocations.inc(fresh.length);
     const serials = new Set(fresh.map((r) => r.serial));
@@ -856,10 +882,48 @@ export class KeyServer implements GroupApp {
         this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
   }
 
+  /**
+   * Every registered leaf whose certificate our CRL revokes: order its revoke (a primary view
+   * only; idempotent — a serial whose leaf is gone is a no-op at every replica, so several
+   * servers ordering the same one do no harm). It runs on every view change, on the thread that
+   * heartbeats the core: it walks the smaller of the CRLs and the registry, one map lookup each.
+   */
+  private orderCrlRevocations(why: string): void {
+    if (!this.machine.isPrimary) return;
+    const crls = this.revocation.installed();
+    const entries = this.machine.parts().entries;
+    let ordered = 0;
+    const revoke = (serial: string): void => {
+      this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
+      ordered++;
+    };
+    if (crls.reduce((n, c) => n + c.revoked.size, 0) <= entries.size) {
+      for (const c of crls)
+        for (const serial of c.revoked.keys()) if (this.machine.hasSerial(serial)) revoke(serial);
+    } else {
+      for (const e of entries.values()) if (this.revocation.isRevokedSerial(e.serial)) revoke(e.serial);
+    }
+    if (ordered > 0) this.log.info('revocations ordered for registered leaves', { why, ordered });
+  }
+
   /** Keeps the loaded CRL's text for the leaf port's TLS thread and hands it over. */
   private installedCrl(pem: string, revokedSomething: boolean): void {
     this.crl = nextLeafPortCrl(this.crl, pem, revokedSomething);
     if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
+    const installed = this.revocation.installed();
+    const ders = installed.map((c) => c.der);
+    if (ders.length > MAX_IN_BAND_CRLS || ders.some((d) => d.length > MAX_IN_BAND_CRL_BYTES)) {
+      this.log.warn('CRL too large to send to leaves in band; leaves need it as a file', {
+        crls: ders.length,
+        bytes: ders.reduce((n, d) => n + d.length, 0),
+      });
+      this.inBandCrls = { ders: [], lowest: undefined };
+      return;
+    }
+    let lowest: bigint | undefined = installed[0]?.crlNumber;
+    for (const c of installed)
+      lowest = c.crlNumber === undefined || lowest === undefined ? undefined : min(lowest, c.crlNumber);
+    this.inBandCrls = { ders, lowest };
   }
 
   // ── reload (SIGHUP) ──────────────────────────────────────────────────────────────────────
@@ -943,8 +1007,12 @@ export class KeyServer implements GroupApp {
     };
   }
 
+  /** The signers to list to leaves: none whose certificate our CRL revokes. */
   private signerList(): SignerKey[] {
-    return [...this.signers].map(([name, publicKey]) => ({ name, publicKey }));
+    const out: SignerKey[] = [];
+    for (const [name, { publicKey, serial }] of this.signers)
+      if (!this.revocation.isRevokedSerial(serial)) out.push({ name, publicKey, serial });
+    return out;
   }
 
   async stop(): Promise<void> {
@@ -984,6 +1052,14 @@ async function bound<T>(
             : `cannot be bound (${code ?? (e as Error).message})`;
     throw new ServerStartError(`${field}: ${addr.host}:${addr.port} ${why}`);
   }
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function sameCrls(a: InBandCrls, b: InBandCrls): boolean {
+  return a.ders.length === b.ders.length && a.ders.every((d, i) => Buffer.from(d).equals(b.ders[i]!));
 }
 
 /** The certificate name in a core link identity `group/core/name`. */

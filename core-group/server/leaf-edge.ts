@@ -11,6 +11,9 @@
  *   leave         → a `leave` command
  *   catchUpRequest→ served from this server's signed history: welcomed sessions only, and only
  *                   the leaf's own path (the slot the registry holds for it)
+ * Revocation in band: welcomes carry this server's CRLs (unless the join says the leaf holds
+ * them) and a newer CRL goes out to every welcomed leaf as `crlUpdate`, with the signer list
+ * filtered through it; leaves verify the CRLs themselves (gossip-edge/leaf-client.ts).
  *   dataPull      → served from the edge relay's data-stream history (gossip leaves only)
  * Each applied batch is signed once by this server. Leaves that announced a UDP endpoint
  * (`gossipHello`, after their welcome) get a `gossipSeed` and are served by the edge relay
@@ -77,6 +80,20 @@ interface Session {
   gossip: { host: string; port: number; endpoint: string } | undefined;
   /** When it last pulled the data stream (pulls are rate-limited per link). */
   lastPullAt: number;
+  /** The lowest CRL number the leaf holds (its join, then what we sent it); undefined: none. */
+  crlNumber: bigint | undefined;
+}
+
+/** The CRLs a server hands its leaves in band (bounded, see MAX_IN_BAND_CRL_BYTES). */
+export interface InBandCrls {
+  readonly ders: readonly Uint8Array[];
+  /** The lowest CRL number among them; undefined when one has none (always sent then). */
+  readonly lowest: bigint | undefined;
+}
+
+/** A join's `crlNumber` (decimal), or undefined when absent or not a plain number. */
+function parseCrlNumber(s: string | undefined): bigint | undefined {
+  return s !== undefined && /^[0-9]{1,48}$/.test(s) ? BigInt(s) : undefined;
 }
 
 export interface LeafEdgeDeps {
@@ -87,8 +104,10 @@ export interface LeafEdgeDeps {
   readonly signingSeed: Uint8Array;
   readonly signingPublic: Uint8Array;
   readonly leaseMs: number;
-  /** Every core server's signing key known here (listed in welcomes). */
+  /** Every core server's signing key known here that our CRL does not revoke (listed in welcomes). */
   signers(): SignerKey[];
+  /** The CRLs in force here, as sent in band (none without a CRL or when too large). */
+  crls(): InBandCrls;
   /** Submit a command to the core's total order; false if refused (backpressure). */
   order(cmd: LeafCommand): boolean;
   /** Relay a sealed envelope through the core to every leaf. */
@@ -114,6 +133,9 @@ export const RETIRED_PUBLISH_GRACE_MS = DEFAULT_RETIRED_GRACE_MS;
 const RETIRED_TRACKED = 64;
 /** Welcomes sent per event-loop turn after a state transfer. */
 const REWELCOME_CHUNK = 256;
+/** crlUpdates sent per event-loop turn after a CRL load, and the wait when every link was busy. */
+const CRL_PUSH_CHUNK = 256;
+const CRL_PUSH_RETRY_MS = 50;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
 export const MIN_PULL_INTERVAL_MS = 200;
 // MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
@@ -142,6 +164,9 @@ export class LeafEdge {
    */
   private readonly dropping = new Set<string>();
   private readonly now: () => number;
+  /** Welcomed sessions a crlUpdate is owed to (pushCrl), and the pending chunk. */
+  private readonly crlOwed = new Set<Session>();
+  private crlPushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: LeafEdgeDeps) {
     this.limiter = new RequestLimiter(d.requestLimits);
@@ -164,6 +189,8 @@ export class LeafEdge {
   }
 
   async stopRelay(): Promise<void> {
+    clearTimeout(this.crlPushTimer);
+    this.crlPushTimer = undefined;
     const r = this.relay;
     this.relay = undefined;
     await r?.close();
@@ -202,7 +229,9 @@ export class LeafEdge {
 
   onPeerDown(peer: string): void {
     this.dropping.delete(peer);
-    if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
+    const s = this.sessions.get(peer);
+    if (s !== undefined) this.crlOwed.delete(s);
+    if (s?.gossip !== undefined) this.targetCache = undefined;
     this.sessions.delete(peer);
     this.certs.delete(peer);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -225,7 +254,12 @@ export class LeafEdge {
     if (COSTLY.has(frame.type) && !this.withinBudget(peer, cert, frame.type)) return;
     switch (frame.type) {
       case 'join':
-        return this.onJoin(peer, cert, frame.body.resume?.admittedEpoch);
+        return this.onJoin(
+          peer,
+          cert,
+          frame.body.resume?.admittedEpoch,
+          parseCrlNumber(frame.body.crlNumber),
+        );
       case 'leaseRenew':
         this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
         this.send(peer, 'leaseAck', {
@@ -399,7 +433,12 @@ export class LeafEdge {
     this.send(peer, 'gossipSeed', this.relay.seedFor(s.slot, this.targets()));
   }
 
-  private onJoin(peer: string, cert: LeafCert, resumeEpoch: number | undefined): void {
+  private onJoin(
+    peer: string,
+    cert: LeafCert,
+    resumeEpoch: number | undefined,
+    crlNumber: bigint | undefined,
+  ): void {
     if (this.sessions.get(peer)?.gossip !== undefined) this.targetCache = undefined;
     const session: Session = {
       peer,
@@ -408,6 +447,7 @@ export class LeafEdge {
       slot: -1,
       gossip: undefined,
       lastPullAt: -Infinity,
+      crlNumber,
     };
     this.sessions.set(peer, session);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -463,7 +503,70 @@ export class LeafEdge {
       memberId: entry.memberId,
       leaseMs: this.d.leaseMs,
       signers: this.d.signers(),
+      crls: this.crlsFor(s),
     });
+  }
+
+  /** Our CRLs unless the leaf already holds CRLs at least as new (then nothing: a resume is cheap). */
+  private crlsFor(s: Session): Uint8Array[] {
+    const crls = this.d.crls();
+    if (!this.owesCrls(s, crls)) return [];
+    s.crlNumber = crls.lowest;
+    return [...crls.ders];
+  }
+
+  private owesCrls(s: Session, crls: InBandCrls): boolean {
+    if (crls.ders.length === 0) return false;
+    return crls.lowest === undefined || s.crlNumber === undefined || s.crlNumber < crls.lowest;
+  }
+
+  /**
+   * A newer CRL was loaded: every welcomed leaf is owed a `crlUpdate` with it and the signer list
+   * filtered through it (a revoked server's key leaves the leaves' lists). Sent in chunks, one
+   * per event-loop turn (the core stack heartbeats on this thread); a link whose queue is full
+   * keeps its debt and is tried again a little later. Returns how many leaves are owed.
+   */
+  pushCrl(): number {
+    for (const s of this.sessions.values()) if (!s.awaitingWelcome) this.crlOwed.add(s);
+    this.scheduleCrlPush(0);
+    return this.crlOwed.size;
+  }
+
+  private scheduleCrlPush(delayMs: number): void {
+    if (this.crlPushTimer !== undefined || this.crlOwed.size === 0) return;
+    this.crlPushTimer = setTimeout(() => {
+      this.crlPushTimer = undefined;
+      this.crlPushChunk();
+    }, delayMs);
+    this.crlPushTimer.unref();
+  }
+
+  private crlPushChunk(): void {
+    const crls = this.d.crls();
+    const signers = this.d.signers();
+    // Encoded once for every leaf: with our CRLs, or (a leaf that holds them) the signers alone.
+    let full: Uint8Array | undefined;
+    const bare = encodeLeafFrame('crlUpdate', { crls: [], signers });
+    let tried = 0;
+    let busy = 0;
+    for (const s of [...this.crlOwed]) {
+      if (tried >= CRL_PUSH_CHUNK) break;
+      if (this.sessions.get(s.peer) !== s) {
+        this.crlOwed.delete(s); // gone: a new link gets our CRLs in its welcome
+        continue;
+      }
+      tried++;
+      const owes = this.owesCrls(s, crls);
+      if (owes) full ??= encodeLeafFrame('crlUpdate', { crls: [...crls.ders], signers });
+      if (!this.d.transport.send(s.peer, owes ? full! : bare)) {
+        busy++;
+        continue;
+      }
+      if (owes) s.crlNumber = crls.lowest;
+      this.crlOwed.delete(s);
+    }
+    // Links that were busy wait a little (their queues drain); the rest go on next turn.
+    this.scheduleCrlPush(busy > 0 && busy === tried ? CRL_PUSH_RETRY_MS : 0);
   }
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */

@@ -81,7 +81,9 @@ test('a catch-up flood from one admitted leaf: server stays primary, main thread
         try {
           link = await rawLeafLink(cluster, 'mallory', target.ports.leaf, onFrame);
           relinks++;
-          link.send(encodeLeafFrame('join', { resume: { admittedEpoch, epoch: st.leafEpoch } }));
+          link.send(
+            encodeLeafFrame('join', { resume: { admittedEpoch, epoch: st.leafEpoch }, crlNumber: undefined }),
+          );
         } catch {
           await new Promise((r) => setTimeout(r, 20));
         }

@@ -26,7 +26,7 @@ export async function joinedRaw(cluster: LocalCluster, name: string, server: Ser
     if (f.type === 'welcome' && welcome === undefined) welcome = f.body;
     else out.onFrame(f);
   });
-  link.send(encodeLeafFrame('join', { resume: undefined }));
+  link.send(encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   await until(`${name} welcomed by ${server.name}`, () => welcome !== undefined, 10_000);
   return Object.assign(out, { link, welcome: welcome! });
 }

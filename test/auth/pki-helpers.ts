@@ -14,6 +14,7 @@ import {
 } from '../../auth/index.js';
 import {
   buildCertificate,
+  buildCrl,
   CA_KEY_USAGE,
   generateKeyPair,
   MEMBER_EKU,
@@ -105,4 +106,28 @@ export async function makeMember(ca: TestCa, name: string, o: MemberOptions = {}
     kp.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
   );
   return { der, info: parseCertificate(der), credentials };
+}
+
+export interface TestCrl {
+  readonly der: Uint8Array;
+  readonly pem: string;
+}
+
+/** A CRL of `ca` numbered `crlNumber` that revokes `serials` (valid for an hour unless told). */
+export async function makeCrl(
+  ca: TestCa,
+  serials: readonly string[],
+  crlNumber: bigint,
+  opts: { nextUpdate?: Date } = {},
+): Promise<TestCrl> {
+  const now = Date.now();
+  const der = await buildCrl({
+    caCertificateDer: ca.der,
+    caPrivateKey: ca.key,
+    crlNumber,
+    thisUpdate: new Date(now - 60_000),
+    nextUpdate: opts.nextUpdate ?? new Date(now + HOUR),
+    entries: serials.map((serial) => ({ serial, revokedAt: new Date(now - 1000), reason: 'keyCompromise' })),
+  });
+  return { der, pem: toPem('X509 CRL', der) };
 }

@@ -216,6 +216,26 @@ test('revocation: immediate cut, refused re-admission, by serial or by name', as
   );
 });
 
+test('a revoke ordered by every server of a view: the first evicts and cuts, the others change nothing', async (t) => {
+  const suite = await loadSuite();
+  const m = machine(suite);
+  m.apply(admit('a', 0, 'aa'));
+  m.apply(admit('b', 0, 'bb'));
+  m.apply(cut(m));
+  t.true(m.hasSerial('aa') && m.hasSerial('bb'));
+  t.false(m.hasSerial('cc'));
+  const revoke: LeafCommand = {
+    kind: 'revoke',
+    value: { target: { kind: 'serial', value: 'aa' }, immediate: true },
+  };
+  t.is(m.apply(revoke).batch?.epoch, 2);
+  t.false(m.hasSerial('aa'));
+  const before = m.snapshot();
+  for (let i = 0; i < 2; i++) t.deepEqual(m.apply(revoke), {});
+  t.deepEqual(m.snapshot(), before, 'duplicates leave the replica as it was');
+  t.is(m.epoch, 2);
+});
+
 test('re-admission of a present name replaces the old admission in one batch', async (t) => {
   const suite = await loadSuite();
   const m = machine(suite);

@@ -10,6 +10,10 @@ import {
   encodeLeafFrame,
   EVICTION_REASONS,
   LEAF_ERROR_CODES,
+  MAX_IN_BAND_CRLS,
+  MAX_IN_BAND_CRL_BYTES,
+  MAX_SIGNERS,
+  MAX_WELCOME_BYTES,
   PUBLISH_RESULTS,
   type LeafFrame,
 } from '../../gossip-edge/index.js';
@@ -25,12 +29,19 @@ const push = fc.record({
   parts: fc.array(bytes(300), { maxLength: MAX_PARTS_PER_PUSH }),
 });
 
+const signer = fc.record({
+  name: fc.string({ maxLength: 16 }),
+  publicKey: fixed(32),
+  serial: fc.stringMatching(/^[0-9a-f]{0,40}$/),
+});
+
 const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
   fc.record({
     type: fc.constant('join' as const),
     flags: fc.constant(0),
     body: fc.record({
       resume: fc.option(fc.record({ admittedEpoch: uint, epoch: uint }), { nil: undefined }),
+      crlNumber: fc.option(fc.stringMatching(/^[0-9]{1,40}$/), { nil: undefined }),
     }),
   }),
   fc.record({
@@ -42,9 +53,16 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
       admittedEpoch: uint,
       memberId: uint,
       leaseMs: uint,
-      signers: fc.array(fc.record({ name: fc.string({ maxLength: 16 }), publicKey: fixed(32) }), {
-        maxLength: 5,
-      }),
+      signers: fc.array(signer, { maxLength: 5 }),
+      crls: fc.array(bytes(600), { maxLength: 2 }),
+    }),
+  }),
+  fc.record({
+    type: fc.constant('crlUpdate' as const),
+    flags: fc.constant(0),
+    body: fc.record({
+      crls: fc.array(bytes(600), { maxLength: 2 }),
+      signers: fc.array(signer, { maxLength: 5 }),
     }),
   }),
   fc.record({ type: fc.constant('rekeyPush' as const), flags: fc.constant(0), body: push }),
@@ -175,5 +193,38 @@ test('bounds: oversize fields refuse to encode; oversize frames and unknown enum
   bad[10] = 0xff; // reason index high byte: no such reason
   t.throws(() => decodeLeafFrame(bad), { instanceOf: DecodeError });
   // Frame types 0x0701.. belong to this protocol alone.
-  t.true(LeafFrames.owns(0x0701) && LeafFrames.owns(0x070c));
+  t.true(LeafFrames.owns(0x0701) && LeafFrames.owns(0x070c) && LeafFrames.owns(0x0713));
+});
+
+test('revocation in band: the largest welcome and crlUpdate fit a frame; more CRLs or larger ones do not encode', (t) => {
+  const signers = Array.from({ length: MAX_SIGNERS }, (_, i) => ({
+    name: `core-${i}`.padEnd(64, 'x'),
+    publicKey: new Uint8Array(32),
+    serial: 'f'.repeat(64),
+  }));
+  const crls = Array.from({ length: MAX_IN_BAND_CRLS }, () => new Uint8Array(MAX_IN_BAND_CRL_BYTES));
+  const welcome = {
+    welcome: new Uint8Array(MAX_WELCOME_BYTES),
+    epoch: Number.MAX_SAFE_INTEGER,
+    admittedEpoch: Number.MAX_SAFE_INTEGER,
+    memberId: Number.MAX_SAFE_INTEGER,
+    leaseMs: Number.MAX_SAFE_INTEGER,
+    signers,
+    crls,
+  };
+  const w = decodeLeafFrame(encodeLeafFrame('welcome', welcome));
+  t.is(w.type === 'welcome' ? w.body.crls.length : -1, MAX_IN_BAND_CRLS);
+  t.true(encodeLeafFrame('crlUpdate', { crls, signers }).length <= MAX_LEAF_FRAME_BYTES);
+  t.throws(() => encodeLeafFrame('crlUpdate', { crls: [...crls, new Uint8Array(1)], signers }), {
+    instanceOf: RangeError,
+  });
+  t.throws(
+    () => encodeLeafFrame('crlUpdate', { crls: [new Uint8Array(MAX_IN_BAND_CRL_BYTES + 1)], signers }),
+    {
+      instanceOf: RangeError,
+    },
+  );
+  t.throws(() => encodeLeafFrame('join', { resume: undefined, crlNumber: '1'.repeat(49) }), {
+    instanceOf: RangeError,
+  });
 });

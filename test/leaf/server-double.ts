@@ -49,6 +49,8 @@ export class TestCoreServer {
   readonly history = new RekeyHistory(16);
   readonly seed: Uint8Array;
   readonly publicKey: Uint8Array;
+  /** This server's certificate serial (listed with its signing key). */
+  readonly serial: string;
   readonly sessions = new Map<string, Session>();
   readonly transport: TlsTransport;
   /** Leaves whose next rekey push is withheld (to make a gap the leaf must catch up on). */
@@ -60,6 +62,8 @@ export class TestCoreServer {
   /** Publish answers are held back while set (flow-control tests); `releasePublishAnswers` sends them. */
   holdPublishAnswers = false;
   private readonly heldAnswers: { peer: string; result: PublishResult }[] = [];
+  /** CRLs (DER) this server hands out in its welcomes (revocation in band). */
+  crls: Uint8Array[] = [];
   /** Joins are answered 'not-primary' while set. */
   refuseJoins = false;
   /** The next this-many publishes are refused as 'overloaded'. */
@@ -87,6 +91,7 @@ export class TestCoreServer {
     this.machine.setPrimary(true);
     this.seed = new Uint8Array(randomBytes(32));
     this.publicKey = suite.ed25519PublicKey(this.seed);
+    this.serial = creds.certificate.serial;
     const mtls = new MutualTls(creds, new PeerVerifier({ anchors: [ca], group: 'g' }));
     const identify = mtls.transportIdentify({ roles: ['leaf'], peerSide: 'client' });
     this.transport = new TlsTransport({
@@ -222,6 +227,7 @@ export class TestCoreServer {
       memberId: entry.memberId,
       leaseMs: this.group.leaseMs,
       signers: this.group.signers(),
+      crls: this.crls,
     });
   }
 
@@ -284,7 +290,7 @@ export class TestCoreGroup {
   }
 
   signers(): SignerKey[] {
-    return this.servers.map((s) => ({ name: s.name, publicKey: s.publicKey }));
+    return this.servers.map((s) => ({ name: s.name, publicKey: s.publicKey, serial: s.serial }));
   }
 
   /** Total order: every live replica applies `cmd` at the same position. */

@@ -8,6 +8,7 @@ import {
   MAX_LEAF_LINKS,
   ServerMetrics,
   jsonLogger,
+  type InBandCrls,
   type LeafEdgeDeps,
 } from '../../core-group/server/index.js';
 import {
@@ -19,7 +20,10 @@ import {
   type LeafFrame,
 } from '../../gossip-edge/index.js';
 
-async function edge(extra: Partial<LeafEdgeDeps> = {}): Promise<{
+async function edge(
+  extra: Partial<LeafEdgeDeps> = {},
+  opts: { crls?: () => InBandCrls; busy?: ReadonlySet<string> } = {},
+): Promise<{
   edge: LeafEdge;
   sent: Map<string, string[]>;
   frames: Map<string, LeafFrame[]>;
@@ -31,6 +35,7 @@ async function edge(extra: Partial<LeafEdgeDeps> = {}): Promise<{
   const frames = new Map<string, LeafFrame[]>();
   const transport = {
     send(peer: string, bytes: Uint8Array): boolean {
+      if (opts.busy?.has(peer) === true) return false;
       const f = decodeLeafFrame(bytes);
       sent.set(peer, [...(sent.get(peer) ?? []), f.type]);
       frames.set(peer, [...(frames.get(peer) ?? []), f]);
@@ -56,6 +61,7 @@ async function edge(extra: Partial<LeafEdgeDeps> = {}): Promise<{
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 60_000,
     signers: () => [],
+    crls: opts.crls ?? (() => ({ ders: [], lowest: undefined })),
     // The total order of one replica: applied at once.
     order: (cmd) => {
       ordered.push(cmd);
@@ -91,13 +97,13 @@ test('a join repeated while its admission waits for the batch joins that admissi
   const { edge: e, sent, machine, ordered } = await edge();
   const peer = 'g/leaf/slow';
   e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
-  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   t.is(machine.entry('slow')?.slot, -1, 'ordered, waiting for the batch');
   const memberId = machine.entry('slow')!.memberId;
   // The leaf gave up waiting and asked again (the same link, or a new one: the same identity).
   e.onPeerDown(peer);
   e.rememberCert(peer, { name: 'slow', serial: 'abc', fingerprint: new Uint8Array(32) });
-  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   t.is(ordered.filter((c) => c.kind === 'admit').length, 1, 'no second admission');
   const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
   e.distribute(batch!);
@@ -113,7 +119,7 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     const peers = ['g/leaf/a', 'g/leaf/b'];
     peers.forEach((peer, i) => {
       e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
-      e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+      e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
     });
     const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
     e.distribute(batch!);
@@ -169,7 +175,8 @@ test('catch-up: welcomed sessions only, their own path only, within the per-leaf
   e.onMessage(peers[0]!, encodeLeafFrame('catchUpRequest', { fromEpoch: 1, slot: 0 }));
   const early = last(peers[0]!);
   t.true(early.type === 'error' && early.body.code === 'not-admitted', 'no session: refused');
-  for (const peer of peers) e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  for (const peer of peers)
+    e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   for (let k = 0; k < 3; k++) {
     const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
     e.distribute(batch!);
@@ -177,7 +184,7 @@ test('catch-up: welcomed sessions only, their own path only, within the per-leaf
       // both welcomed at this epoch; one more leaf per batch after it
       e.rememberCert(`g/leaf/x${k}`, { name: `x${k}`, serial: `x${k}`, fingerprint: new Uint8Array(32) });
     }
-    e.onMessage(`g/leaf/x${k}`, encodeLeafFrame('join', { resume: undefined }));
+    e.onMessage(`g/leaf/x${k}`, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
     e.rememberCert(`g/leaf/x${k + 1}`, {
       name: `x${k + 1}`,
       serial: `x${k + 1}`,
@@ -219,7 +226,7 @@ test('catch-up replies over all leaves stay within the server-wide byte budget',
   });
   const peer = 'g/leaf/a';
   e.rememberCert(peer, { name: 'a', serial: '1', fingerprint: new Uint8Array(32) });
-  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined }));
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
   for (let k = 0; k < 3; k++) {
     const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
     e.distribute(batch!);
@@ -253,4 +260,44 @@ test('catch-up replies over all leaves stay within the server-wide byte budget',
   now += 1000; // a second later the budget has refilled
   e.onMessage(peer, request);
   t.is(served(), first + 1);
+});
+
+test('CRLs in band: welcomes carry them unless the leaf holds them; a newer CRL goes out to every leaf, busy links later', async (t) => {
+  let crls: InBandCrls = { ders: [new Uint8Array([7])], lowest: 7n };
+  const busy = new Set<string>();
+  const { edge: e, frames, machine } = await edge({}, { crls: () => crls, busy });
+  const peers = ['g/leaf/a', 'g/leaf/b', 'g/leaf/c'];
+  peers.forEach((peer, i) => {
+    e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
+    // a holds CRL number 7 already; b and c hold none.
+    e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: i === 0 ? '7' : undefined }));
+  });
+  e.distribute(machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } }).batch!);
+  const crlsOf = (f: LeafFrame | undefined): number[] =>
+    f?.type === 'welcome' || f?.type === 'crlUpdate' ? f.body.crls.map((d) => d[0]!) : [-1];
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[], [7], [7]],
+  );
+
+  crls = { ders: [new Uint8Array([8])], lowest: 8n };
+  busy.add(peers[2]!);
+  t.is(e.pushCrl(), 3);
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[8], [8], [7]],
+    'c’s link is busy: it still owes',
+  );
+  busy.clear();
+  await new Promise((r) => setTimeout(r, 120));
+  t.deepEqual(crlsOf(frames.get(peers[2]!)!.at(-1)), [8], 'c got it once its link had room');
+  // Nothing newer: another push carries the signer list alone.
+  e.pushCrl();
+  await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(
+    peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
+    [[], [], []],
+  );
+  await e.stopRelay();
 });
