@@ -53,3 +53,9 @@ export {
   MAX_RELAYED_ENVELOPE_BYTES,
 } from './core-messages.js';
 export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+export {
+  Readiness,
+  NOT_PRIMARY_WARN_AFTER_MS,
+  type NotReadyReason,
+  type ReadinessReport,
+} from './readiness.js';

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ServerMetrics } from '../../core-group/server/index.js';
+import { Readiness, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
 
 /** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
@@ -36,6 +36,12 @@ function documented(markdown: string): Map<string, Row> {
 
 async function registered(): Promise<Map<string, Row>> {
   const metrics = new ServerMetrics();
+  // A server also registers its readiness gauges on the same registry (key-server.ts).
+  new Readiness(
+    metrics.registry,
+    jsonLogger('error', {}, () => {}),
+    () => 0,
+  );
   const out = new Map<string, Row>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     if (m.name.startsWith('keyglass_process_') || !m.name.startsWith('keyglass_')) continue;
