@@ -33,13 +33,12 @@
  * of the genesis view are every configured server at that incarnation); a restart takes a later
  * one (IncarnationRecord: the data dir holds a durable reservation one past the incarnation in
  * use, advanced whenever the stack rejoins in memory as incarnation + 1), so a restarted server is
- * a new member that merges into the running group and receives its state. The stack remembers the
- * last primary view in memory only, so a group whose servers ALL went down cannot become primary
- * again by itself (no majority of the last primary exists): the operator bumps `generation` in
- * every config and restarts them; each recovers its registry from its store, and the first
- * merged view's coordinator (lowest name) transfers its state to the others. A server that was
- * behind must therefore rejoin a running group (or have its data dir removed) before a
- * generation bump — its stale registry would otherwise win.
+ * a new member that merges into the running group and receives its state. The durable primary
+ * component (PrimaryRecord, data dir file `primary`) keeps the last primary view and the version
+ * of the committed state across restarts: after any outage the servers become primary again by
+ * themselves once a majority of the last primary view's names are connected, and the newest
+ * state among them is the one every other adopts (never name order). `generation` is only the
+ * disaster-recovery step for a majority lost for good (primary-record.ts).
  *
  * Lease grace: a server that becomes the coordinator of a primary view renews every registered
  * lease once (ordered), so leaves whose server died, or that were reconnecting through a restart,
@@ -72,7 +71,17 @@ import {
 import type { SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
 import type { CoreKeyConfig, CoreKeyInfo } from '../rekey.js';
-import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
+import {
+  compareVersion,
+  incarnationOf,
+  memberKey,
+  nameOf,
+  versionText,
+  type MemberKey,
+  type StateVersion,
+  type View,
+} from '../ids.js';
+import { PrimaryRecord } from './primary-record.js';
 import { MAX_STATE_BYTES } from '../messages.js';
 import {
   LeafStateMachine,
@@ -180,6 +189,7 @@ export class KeyServer implements GroupApp {
     private readonly machine: LeafStateMachine,
     private readonly store: LeafStore,
     private readonly incarnation: IncarnationRecord,
+    private readonly record: PrimaryRecord,
     signingSeed: Uint8Array,
     identitySeed: Uint8Array,
     log: Logger,
@@ -259,6 +269,7 @@ export class KeyServer implements GroupApp {
         founders: names.map((n) => memberKey(n, cfg.generation * INCARNATIONS_PER_GENERATION)),
         peers: names,
         keys,
+        memory: record,
       },
       {
         now: () => Date.now(),
@@ -331,11 +342,14 @@ export class KeyServer implements GroupApp {
     const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
     // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
     if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log);
     log.info('store opened', {
       epoch: machine.epoch,
       leaves: machine.members,
       replayed: store.opened.replayed,
       incarnation: incarnation.current,
+      stateVersion: versionText(record.stateVersion(store.index)),
+      lastPrimary: record.load()?.lastPrimary.members ?? 'none',
     });
     const server = new KeyServer(
       cfg,
@@ -346,6 +360,7 @@ export class KeyServer implements GroupApp {
       machine,
       store,
       incarnation,
+      record,
       seed,
       identitySeed,
       log,
@@ -516,6 +531,8 @@ export class KeyServer implements GroupApp {
 
   view(view: View, self: MemberKey): void {
     this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
+    // Before any command of the view is applied (see PrimaryRecord).
+    if (view.primary) this.record.primaryInstalled(view.lastPrimary.step, this.store.index);
     this.machine.setPrimary(view.primary);
     this.metrics.viewSize.set(view.members.length);
     this.metrics.viewChanges.inc();
@@ -554,6 +571,8 @@ export class KeyServer implements GroupApp {
     switch (msg.kind) {
       case 'commands':
         if (d.channel !== 'ordered' || !this.machine.isPrimary) return; // a non-primary component changes nothing
+        // Durable before any command after the gap (PrimaryRecord: the version's prefix stops there).
+        if (d.afterGap === true) this.record.gap(this.store.index + this.delivered.length);
         for (const bytes of msg.value.commands) {
           let cmd;
           try {
@@ -683,7 +702,23 @@ export class KeyServer implements GroupApp {
     return this.machine.snapshot();
   }
 
-  setState(state: Uint8Array): void {
+  stateVersion(): StateVersion {
+    return this.record.stateVersion(this.store.index);
+  }
+
+  setState(state: Uint8Array, version: StateVersion): void {
+    const own = this.stateVersion();
+    // The stack keeps the newest state of every merge (gms.ts): an older one would undo changes.
+    if (compareVersion(version, own) < 0)
+      this.log.error('state transfer from an older state version', {
+        own: versionText(own),
+        received: versionText(version),
+      });
+    this.setLeafState(state);
+    this.record.stateInstalled(version, this.store.index);
+  }
+
+  private setLeafState(state: Uint8Array): void {
     this.commitDelivered();
     // A member merging back often already holds exactly this state (no batch since it left).
     // Then nothing is replaced: restoring, compacting the store and re-welcoming every linked

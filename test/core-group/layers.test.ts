@@ -83,7 +83,7 @@ test('fd: a newer incarnation of a member proves the old one gone; hellos are no
   for (h.clock.t = 0; h.clock.t <= 1500; h.clock.t += 10) {
     h.layer.up({
       type: 'frame',
-      frame: { t: 'hello', from: C, view: { epoch: 9, coord: C }, members: [C], primary: false, lpStep: 0 },
+      frame: { t: 'hello', from: C, view: { epoch: 9, coord: C }, members: [C], primary: false, lpStep: 0, version: [] },
     });
     h.layer.tick(h.clock.t);
   }
@@ -233,20 +233,27 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   t.is(d2.lastPrimary.step, 2, 'the step after the attempt');
   t.true(
     compareRank(
-      { lpStep: 2, primary: false, size: 1, coord: C },
-      { lpStep: 1, primary: true, size: 5, coord: A },
+      { version: [], lpStep: 2, primary: false, size: 1, coord: C },
+      { version: [], lpStep: 1, primary: true, size: 5, coord: A },
     ) > 0,
   );
   t.true(
     compareRank(
-      { lpStep: 1, primary: true, size: 1, coord: C },
-      { lpStep: 1, primary: false, size: 5, coord: A },
+      { version: [], lpStep: 1, primary: true, size: 1, coord: C },
+      { version: [], lpStep: 1, primary: false, size: 5, coord: A },
     ) > 0,
   );
   t.true(
     compareRank(
-      { lpStep: 1, primary: false, size: 2, coord: A },
-      { lpStep: 1, primary: false, size: 2, coord: B },
+      { version: [], lpStep: 1, primary: false, size: 2, coord: A },
+      { version: [], lpStep: 1, primary: false, size: 2, coord: B },
+    ) > 0,
+  );
+  // The newest committed state leads a merge, whatever the rest of the rank says.
+  t.true(
+    compareRank(
+      { version: [0, 3, 1], lpStep: 2, primary: false, size: 1, coord: C },
+      { version: [0, 3, 0], lpStep: 4, primary: true, size: 5, coord: A },
     ) > 0,
   );
   t.deepEqual(dedupeMembers(A, [B, 'a#1', 'b#3', C, B]), [A, 'b#3', C]);
