@@ -17,6 +17,7 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
+export { PrimaryRecord } from './primary-record.js';
 export { LeafEdge, type LeafEdgeDeps } from './leaf-edge.js';
 export {
   MAX_LEAF_LINKS,

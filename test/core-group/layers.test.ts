@@ -195,6 +195,29 @@ test('total: sequencer order is followed; at a flush only the agreed ORDER prefi
   );
 });
 
+// A flush whose cut holds an ORDER record but not its message skips it: what follows is a branch
+// of the view's total order, and says so (a state version must not count it as a prefix).
+test('total: at a flush, deliveries after a skipped ORDER record are flagged afterGap', (t) => {
+  const h = harness((ctx) => new TotalOrder(ctx), B);
+  h.layer.down({ type: 'view', view: view3 });
+  const deliver = (sender: MemberKey, seq: number, ch: Channel, payload: Uint8Array = Uint8Array.of(seq)): void =>
+    h.layer.up({ type: 'deliver', sender, seq, ch, payload });
+  deliver(B, 1, Channel.Ordered);
+  // The sequencer A orders C:1 (which never reaches B), then B:1.
+  deliver(A, 1, Channel.Order, Uint8Array.of(2, 2, 1, 1, 1));
+  t.deepEqual(
+    h.ups.filter((e) => e.type === 'deliver'),
+    [],
+    'B:1 waits behind C:1',
+  );
+  h.layer.down({ type: 'freeze' });
+  h.layer.up({ type: 'viewEnd', view: view3.id, resendUnordered: false });
+  t.deepEqual(
+    h.ups.flatMap((e) => (e.type === 'deliver' ? [[`${e.sender}:${e.seq}`, e.afterGap === true]] : [])),
+    [[`${B}:1`, true]],
+  );
+});
+
 test('flow: bounded queue, held while blocked, drained by the send window', (t) => {
   const h = harness((ctx) => new FlowControl(ctx, { maxQueued: 3 }), A);
   t.true(h.layer.offer(Channel.Fifo, Uint8Array.of(1)));
@@ -220,7 +243,7 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   t.true(decidePrimary(id, [A, B], [plain, plain]).primary);
   t.is(decidePrimary(id, [A, B], [plain]).lastPrimary.step, 1);
   t.false(decidePrimary(id, [A], [plain]).primary);
-  t.false(decidePrimary(id, ['a#2', 'b#2'], [plain]).primary, 'new incarnations are not the founders');
+  t.true(decidePrimary(id, ['a#2', 'b#2'], [plain]).primary, 'new incarnations speak for the founders by name');
   // An attempt {A, C} at step 1 that B never saw: {A, B} must hold a majority of it too.
   const attempt = { step: 1, id: { epoch: 3, coord: C }, members: [A, C] };
   const withAttempt = { lastPrimary: g, attempts: [attempt] };
@@ -257,4 +280,11 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
     ) > 0,
   );
   t.deepEqual(dedupeMembers(A, [B, 'a#1', 'b#3', C, B]), [A, 'b#3', C]);
+  // Majorities count names: restarted incarnations speak for their names (their knowledge of the
+  // primary sequence is durable), so a group that all restarted is primary again by itself.
+  const lp3 = { step: 7, id: { epoch: 4, coord: A }, members: [A, B, C] };
+  const again = decidePrimary(id, ['a#9', 'b#5'], [{ lastPrimary: lp3, attempts: [] }]);
+  t.true(again.primary);
+  t.is(again.lastPrimary.step, 8);
+  t.false(decidePrimary(id, ['a#9', 'a#10'], [{ lastPrimary: lp3, attempts: [] }]).primary, 'one name is one vote');
 });
