@@ -722,7 +722,11 @@ export class Membership extends BaseLayer {
     }
     if (!sameViewId(f.id, this.accepted) || f.from !== this.acceptedFrom || this.prepare === undefined)
       return;
-    this.install(this.prepare, f.state === undefined ? undefined : { state: f.state, version: f.version }, false);
+    this.install(
+      this.prepare,
+      f.state === undefined ? undefined : { state: f.state, version: f.version },
+      false,
+    );
     this.send(f.from, { t: 'installed', from: this.ctx.self, to: f.from, id: f.id });
   }
 

@@ -448,7 +448,20 @@ function decodeBody(r: Reader, t: Frame['t']): Frame {
       const lastPrimary = rPrimary(r);
       const attempts = r.list(MAX_ATTEMPTS, rPrimary);
       const version = rVersion(r);
-      return { t, from, to, id, oldView, oldMembers, oldPrimary, contig, msgs, lastPrimary, attempts, version };
+      return {
+        t,
+        from,
+        to,
+        id,
+        oldView,
+        oldMembers,
+        oldPrimary,
+        contig,
+        msgs,
+        lastPrimary,
+        attempts,
+        version,
+      };
     }
     case 'prepare': {
       const to = rKey(r);

@@ -98,7 +98,9 @@ export class PrimaryRecord implements MembershipMemory {
         to: generation,
         forgottenPrimary: knowledge?.lastPrimary.members ?? [],
         forgottenStep: knowledge?.lastPrimary.step ?? 0,
-        stateVersion: versionText(new PrimaryRecord(path, generation, undefined, file.state).stateVersion(storeIndex)),
+        stateVersion: versionText(
+          new PrimaryRecord(path, generation, undefined, file.state).stateVersion(storeIndex),
+        ),
         consequence:
           'a majority of ALL configured servers now forms a primary view from the newest state among them; a server left out keeps a state that will be overwritten',
       });
@@ -171,7 +173,8 @@ export class PrimaryRecord implements MembershipMemory {
 }
 
 function parseRecord(path: string): RecordFile {
-  const corrupt = (why: string): ServerStartError => new ServerStartError(`dataDir: ${path} is corrupt (${why})`);
+  const corrupt = (why: string): ServerStartError =>
+    new ServerStartError(`dataDir: ${path} is corrupt (${why})`);
   const bytes = readFileSync(path);
   if (bytes.length > MAX_FILE_BYTES) throw corrupt('too large');
   let v: unknown;

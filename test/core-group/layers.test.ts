@@ -83,7 +83,15 @@ test('fd: a newer incarnation of a member proves the old one gone; hellos are no
   for (h.clock.t = 0; h.clock.t <= 1500; h.clock.t += 10) {
     h.layer.up({
       type: 'frame',
-      frame: { t: 'hello', from: C, view: { epoch: 9, coord: C }, members: [C], primary: false, lpStep: 0, version: [] },
+      frame: {
+        t: 'hello',
+        from: C,
+        view: { epoch: 9, coord: C },
+        members: [C],
+        primary: false,
+        lpStep: 0,
+        version: [],
+      },
     });
     h.layer.tick(h.clock.t);
   }
@@ -200,8 +208,12 @@ test('total: sequencer order is followed; at a flush only the agreed ORDER prefi
 test('total: at a flush, deliveries after a skipped ORDER record are flagged afterGap', (t) => {
   const h = harness((ctx) => new TotalOrder(ctx), B);
   h.layer.down({ type: 'view', view: view3 });
-  const deliver = (sender: MemberKey, seq: number, ch: Channel, payload: Uint8Array = Uint8Array.of(seq)): void =>
-    h.layer.up({ type: 'deliver', sender, seq, ch, payload });
+  const deliver = (
+    sender: MemberKey,
+    seq: number,
+    ch: Channel,
+    payload: Uint8Array = Uint8Array.of(seq),
+  ): void => h.layer.up({ type: 'deliver', sender, seq, ch, payload });
   deliver(B, 1, Channel.Ordered);
   // The sequencer A orders C:1 (which never reaches B), then B:1.
   deliver(A, 1, Channel.Order, Uint8Array.of(2, 2, 1, 1, 1));
@@ -243,7 +255,10 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   t.true(decidePrimary(id, [A, B], [plain, plain]).primary);
   t.is(decidePrimary(id, [A, B], [plain]).lastPrimary.step, 1);
   t.false(decidePrimary(id, [A], [plain]).primary);
-  t.true(decidePrimary(id, ['a#2', 'b#2'], [plain]).primary, 'new incarnations speak for the founders by name');
+  t.true(
+    decidePrimary(id, ['a#2', 'b#2'], [plain]).primary,
+    'new incarnations speak for the founders by name',
+  );
   // An attempt {A, C} at step 1 that B never saw: {A, B} must hold a majority of it too.
   const attempt = { step: 1, id: { epoch: 3, coord: C }, members: [A, C] };
   const withAttempt = { lastPrimary: g, attempts: [attempt] };
@@ -286,5 +301,8 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   const again = decidePrimary(id, ['a#9', 'b#5'], [{ lastPrimary: lp3, attempts: [] }]);
   t.true(again.primary);
   t.is(again.lastPrimary.step, 8);
-  t.false(decidePrimary(id, ['a#9', 'a#10'], [{ lastPrimary: lp3, attempts: [] }]).primary, 'one name is one vote');
+  t.false(
+    decidePrimary(id, ['a#9', 'a#10'], [{ lastPrimary: lp3, attempts: [] }]).primary,
+    'one name is one vote',
+  );
 });

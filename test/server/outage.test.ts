@@ -86,44 +86,50 @@ function holdsRevocation(t: ExecutionContext, st: readonly ServerStatus[], after
   }
 }
 
-test.serial('a power cut after a revocation: all three restart; primary by themselves, revocation kept', async (t) => {
-  const { cluster, victim, others, after } = await revokeThenPowerCut(t);
-  const started = Date.now();
-  await Promise.all(cluster.servers.map((s) => cluster.spawn(s)));
-  const st = await cluster.untilOnePrimaryView(PRIMARY_WITHIN_MS);
-  t.log(`time to a primary view after a full outage: ${Date.now() - started} ms (spawn included)`);
-  holdsRevocation(t, st, after);
-  // The others are back on the current key, past the one they held at the revocation; the
-  // victim holds none of it.
-  const epochThen = Math.max(...others.map(lastEpoch));
-  await sameKey(others, 15_000);
-  t.true(others.every((l) => l.evicted.length === 0));
-  t.true(lastEpoch(victim) < epochThen);
-  const final = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
-  holdsRevocation(t, final, after);
-});
+test.serial(
+  'a power cut after a revocation: all three restart; primary by themselves, revocation kept',
+  async (t) => {
+    const { cluster, victim, others, after } = await revokeThenPowerCut(t);
+    const started = Date.now();
+    await Promise.all(cluster.servers.map((s) => cluster.spawn(s)));
+    const st = await cluster.untilOnePrimaryView(PRIMARY_WITHIN_MS);
+    t.log(`time to a primary view after a full outage: ${Date.now() - started} ms (spawn included)`);
+    holdsRevocation(t, st, after);
+    // The others are back on the current key, past the one they held at the revocation; the
+    // victim holds none of it.
+    const epochThen = Math.max(...others.map(lastEpoch));
+    await sameKey(others, 15_000);
+    t.true(others.every((l) => l.evicted.length === 0));
+    t.true(lastEpoch(victim) < epochThen);
+    const final = await Promise.all(cluster.servers.map((s) => cluster.status(s)));
+    holdsRevocation(t, final, after);
+  },
+);
 
-test.serial('a power cut after a revocation: the stale core-1 starts first with core-2; core-2 state wins', async (t) => {
-  const { cluster, others, after } = await revokeThenPowerCut(t);
-  const [core1, core2, core3] = cluster.servers as [ServerProc, ServerProc, ServerProc];
-  await Promise.all([core1, core2].map((s) => cluster.spawn(s)));
-  // core-1 holds the older state (3 leaves): the merge must hand it core-2's, never the reverse.
-  // Two of the last primary view {core-2, core-3} are needed: {core-1, core-2} stays non-primary.
-  let pair: ServerStatus[] = [];
-  await until(
-    'core-1 and core-2 merged',
-    async () => {
-      pair = await Promise.all([core1, core2].map((s) => cluster.status(s)));
-      return pair.every((x) => x.view.members.length === 2 && x.view.id === pair[0]!.view.id);
-    },
-    PRIMARY_WITHIN_MS,
-  );
-  await new Promise((r) => setTimeout(r, 500)); // a state transfer settles with the view
-  pair = await Promise.all([core1, core2].map((s) => cluster.status(s)));
-  holdsRevocation(t, pair, after);
-  t.false(pair[0]!.view.primary, 'core-1 and core-2 are not a majority of {core-2, core-3}');
-  await cluster.spawn(core3);
-  const st = await cluster.untilOnePrimaryView(PRIMARY_WITHIN_MS);
-  holdsRevocation(t, st, after);
-  await sameKey(others, 15_000);
-});
+test.serial(
+  'a power cut after a revocation: the stale core-1 starts first with core-2; core-2 state wins',
+  async (t) => {
+    const { cluster, others, after } = await revokeThenPowerCut(t);
+    const [core1, core2, core3] = cluster.servers as [ServerProc, ServerProc, ServerProc];
+    await Promise.all([core1, core2].map((s) => cluster.spawn(s)));
+    // core-1 holds the older state (3 leaves): the merge must hand it core-2's, never the reverse.
+    // Two of the last primary view {core-2, core-3} are needed: {core-1, core-2} stays non-primary.
+    let pair: ServerStatus[] = [];
+    await until(
+      'core-1 and core-2 merged',
+      async () => {
+        pair = await Promise.all([core1, core2].map((s) => cluster.status(s)));
+        return pair.every((x) => x.view.members.length === 2 && x.view.id === pair[0]!.view.id);
+      },
+      PRIMARY_WITHIN_MS,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // a state transfer settles with the view
+    pair = await Promise.all([core1, core2].map((s) => cluster.status(s)));
+    holdsRevocation(t, pair, after);
+    t.false(pair[0]!.view.primary, 'core-1 and core-2 are not a majority of {core-2, core-3}');
+    await cluster.spawn(core3);
+    const st = await cluster.untilOnePrimaryView(PRIMARY_WITHIN_MS);
+    holdsRevocation(t, st, after);
+    await sameKey(others, 15_000);
+  },
+);

@@ -30,8 +30,14 @@ function recorder(): { log: Logger; lines: { level: string; msg: string; fields?
 }
 
 const known: PrimaryKnowledge = {
-  lastPrimary: { step: 4, id: { epoch: 9, coord: 'core-2#1073741825' }, members: ['core-2#1073741825', 'core-3#7'] },
-  attempts: [{ step: 5, id: { epoch: 11, coord: 'core-2#1073741825' }, members: ['core-1#3', 'core-2#1073741825'] }],
+  lastPrimary: {
+    step: 4,
+    id: { epoch: 9, coord: 'core-2#1073741825' },
+    members: ['core-2#1073741825', 'core-3#7'],
+  },
+  attempts: [
+    { step: 5, id: { epoch: 11, coord: 'core-2#1073741825' }, members: ['core-1#3', 'core-2#1073741825'] },
+  ],
 };
 
 test('the knowledge and the state version survive a reopen; a gap stops the prefix', (t) =>
@@ -69,7 +75,11 @@ test('a corrupt record, or a record of a later generation, refuses to start nami
       instanceOf: ServerStartError,
       message: /records a state after command 5, the leaf store ends at 3$/,
     });
-    for (const bad of ['{', '{"format":9}', '{"format":1,"generation":2,"knowledge":null,"state":{"generation":"x"}}']) {
+    for (const bad of [
+      '{',
+      '{"format":9}',
+      '{"format":1,"generation":2,"knowledge":null,"state":{"generation":"x"}}',
+    ]) {
       writeFileSync(join(dir, 'primary'), bad);
       t.throws(() => PrimaryRecord.open(dir, 2, 0, log), {
         instanceOf: ServerStartError,
@@ -85,7 +95,9 @@ test('a corrupt record, or a record of a later generation, refuses to start nami
         state: { generation: 2, step: 0, base: 0 },
       }),
     );
-    t.throws(() => PrimaryRecord.open(dir, 2, 0, log), { message: /knowledge.lastPrimary.members is malformed/ });
+    t.throws(() => PrimaryRecord.open(dir, 2, 0, log), {
+      message: /knowledge.lastPrimary.members is malformed/,
+    });
   }));
 
 test('disaster recovery: a raised generation forgets the last primary view, loudly, and keeps the state version', (t) =>

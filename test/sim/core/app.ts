@@ -113,7 +113,13 @@ export class SimApp implements GroupApp {
     }
     this.ledger.holds(self, this.stateVersion(), stateKey(d.state, d.count));
     if (view.primary)
-      this.ledger.primaryInstalled(this.now(), self, `${view.id.epoch}@${view.id.coord}`, stateKey(d.state, d.count), d.count);
+      this.ledger.primaryInstalled(
+        this.now(),
+        self,
+        `${view.id.epoch}@${view.id.coord}`,
+        stateKey(d.state, d.count),
+        d.count,
+      );
     this.logFor!.views.push({
       t: this.now(),
       epoch: view.id.epoch,

@@ -326,24 +326,24 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     scenario !== undefined || opts.faults === false
       ? undefined
       : planFaults(sim.forkRng('faults'), {
-            nodes: n,
-            startMs: 200,
-            quietAtMs,
-            meanGapMs: 250,
-            minEpisodeMs: 100,
-            maxEpisodeMs: 1_500,
-            weights: {
-              crash: 2,
-              pause: 2,
-              isolate: 1,
-              split: 1,
-              groups: 1,
-              asymmetric: 1,
-              lossy: 2,
-              slowLink: 1,
-            },
-            maxLoss: 0.2,
-          });
+          nodes: n,
+          startMs: 200,
+          quietAtMs,
+          meanGapMs: 250,
+          minEpisodeMs: 100,
+          maxEpisodeMs: 1_500,
+          weights: {
+            crash: 2,
+            pause: 2,
+            isolate: 1,
+            split: 1,
+            groups: 1,
+            asymmetric: 1,
+            lossy: 2,
+            slowLink: 1,
+          },
+          maxLoss: 0.2,
+        });
   const plan: FaultPlan =
     scenario !== undefined
       ? scenario
