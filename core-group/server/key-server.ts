@@ -134,6 +134,11 @@ export interface ServerStatus {
   /** Generation of the committed core key: equal on every member of a keyed view; 0 before the first. */
   readonly coreEpoch: number;
   readonly leafEpoch: number;
+  /**
+   * Version of the committed leaf state (generation.step.applied.extra, PrimaryRecord): after an
+   * outage the newest one among the servers is the state they all adopt.
+   */
+  readonly stateVersion: string;
   /** Generation of the leaf tree's key-derivation secret (follows the core key in primary views). */
   readonly leafKeyGeneration: number;
   readonly leaves: number;
@@ -784,6 +789,7 @@ export class KeyServer implements GroupApp {
       coordinator: this.isCoordinator(),
       coreEpoch: this.coreKeyEpoch,
       leafEpoch: this.machine.epoch,
+      stateVersion: versionText(this.stateVersion()),
       leafKeyGeneration: this.machine.secretGeneration,
       leaves: this.machine.members,
       sessions: this.edge.sessionCount,
