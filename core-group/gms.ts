@@ -210,7 +210,12 @@ export class Membership extends BaseLayer {
     const decision = decidePrimary(
       id,
       [this.ctx.self],
-      [known ?? { lastPrimary: genesisPrimary(this.cfg.founders), attempts: [] }],
+      [
+        {
+          from: this.ctx.self,
+          ...(known ?? { lastPrimary: genesisPrimary(this.cfg.founders), attempts: [] }),
+        },
+      ],
     );
     const view: View = {
       id,
@@ -802,6 +807,13 @@ export function compareReports(
   return Number(a.oldPrimary) - Number(b.oldPrimary);
 }
 
+/** What a member reports of the primary sequence in its FLUSH_OK (or knows at boot). */
+export interface PrimaryReport {
+  readonly from: MemberKey;
+  readonly lastPrimary: PrimaryRef;
+  readonly attempts: readonly PrimaryRef[];
+}
+
 export interface PrimaryDecision {
   readonly primary: boolean;
   /** The new view's last primary (itself when primary). */
@@ -812,12 +824,19 @@ export interface PrimaryDecision {
 
 /**
  * Dynamic voting: the newest last primary among the members, and every attempt newer than it,
- * must each be held by a strict majority for the new view to be primary.
+ * must each be held by a strict majority (of names) for the new view to be primary.
+ *
+ * A name counts toward the last primary's majority only if its own report knows that primary
+ * (as its last primary or newer, or as an attempt). Every member of a primary view saved it
+ * durably before READY, so a member that does not know it lost its memory (a wiped or replaced
+ * data dir) and cannot be the witness the intersection argument needs; counting it could let
+ * the view continue from an older state than the last primary's. (An attempt's members may
+ * never have seen it, so attempts are held by names alone: if it was installed, they all did.)
  */
 export function decidePrimary(
   id: ViewId,
   members: readonly MemberKey[],
-  reports: readonly { lastPrimary: PrimaryRef; attempts: readonly PrimaryRef[] }[],
+  reports: readonly PrimaryReport[],
 ): PrimaryDecision {
   let lp = reports[0]!.lastPrimary;
   for (const r of reports) if (r.lastPrimary.step > lp.step) lp = r.lastPrimary;
@@ -828,7 +847,18 @@ export function decidePrimary(
     }
   }
   const set = new Set(members);
-  const primary = holdsMajority(set, lp.members) && attempts.every((a) => holdsMajority(set, a.members));
+  const byMember = new Map(reports.map((r) => [r.from, r]));
+  const witnesses = new Set(
+    members.filter((m) => {
+      if (lp.step === 0) return true; // the genesis: known to everyone
+      const r = byMember.get(m);
+      return (
+        r !== undefined && (r.lastPrimary.step >= lp.step || r.attempts.some((a) => sameViewId(a.id, lp.id)))
+      );
+    }),
+  );
+  const primary =
+    holdsMajority(witnesses, lp.members) && attempts.every((a) => holdsMajority(set, a.members));
   if (!primary) return { primary, lastPrimary: lp, attempts: attempts.slice(-MAX_ATTEMPTS) };
   const step = Math.max(lp.step, ...attempts.map((a) => a.step)) + 1;
   return { primary, lastPrimary: { step, id, members: [...members] }, attempts: [] };

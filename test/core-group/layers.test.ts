@@ -11,7 +11,15 @@ import {
   ReliableFifo,
   TotalOrder,
 } from '../../core-group/index.js';
-import type { DownEvent, Frame, MemberKey, UpEvent, View, BaseLayer } from '../../core-group/index.js';
+import type {
+  BaseLayer,
+  DownEvent,
+  Frame,
+  MemberKey,
+  PrimaryRef,
+  UpEvent,
+  View,
+} from '../../core-group/index.js';
 
 const A = 'a#1';
 const B = 'b#1';
@@ -252,21 +260,22 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   const g = genesisPrimary([A, B, C]);
   const id = { epoch: 5, coord: A };
   const plain = { lastPrimary: g, attempts: [] };
-  t.true(decidePrimary(id, [A, B], [plain, plain]).primary);
-  t.is(decidePrimary(id, [A, B], [plain]).lastPrimary.step, 1);
-  t.false(decidePrimary(id, [A], [plain]).primary);
+  const by = (from: MemberKey, k: { lastPrimary: PrimaryRef; attempts: PrimaryRef[] }) => ({ from, ...k });
+  t.true(decidePrimary(id, [A, B], [by(A, plain), by(B, plain)]).primary);
+  t.is(decidePrimary(id, [A, B], [by(A, plain)]).lastPrimary.step, 1);
+  t.false(decidePrimary(id, [A], [by(A, plain)]).primary);
   t.true(
-    decidePrimary(id, ['a#2', 'b#2'], [plain]).primary,
+    decidePrimary(id, ['a#2', 'b#2'], [by('a#2', plain), by('b#2', plain)]).primary,
     'new incarnations speak for the founders by name',
   );
   // An attempt {A, C} at step 1 that B never saw: {A, B} must hold a majority of it too.
   const attempt = { step: 1, id: { epoch: 3, coord: C }, members: [A, C] };
   const withAttempt = { lastPrimary: g, attempts: [attempt] };
-  t.false(decidePrimary(id, [B, 'd#1'], [plain, { lastPrimary: g, attempts: [] }]).primary);
-  const d = decidePrimary(id, [A, B], [withAttempt, plain]);
+  t.false(decidePrimary(id, [B, 'd#1'], [by(B, plain), by('d#1', plain)]).primary);
+  const d = decidePrimary(id, [A, B], [by(A, withAttempt), by(B, plain)]);
   t.false(d.primary, '{A,B} holds only half of the attempt {A,C}');
   t.deepEqual(d.attempts, [attempt]);
-  const d2 = decidePrimary(id, [A, B, C], [withAttempt, plain]);
+  const d2 = decidePrimary(id, [A, B, C], [by(A, withAttempt), by(B, plain), by(C, plain)]);
   t.true(d2.primary);
   t.is(d2.lastPrimary.step, 2, 'the step after the attempt');
   t.true(
@@ -298,11 +307,20 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   // Majorities count names: restarted incarnations speak for their names (their knowledge of the
   // primary sequence is durable), so a group that all restarted is primary again by itself.
   const lp3 = { step: 7, id: { epoch: 4, coord: A }, members: [A, B, C] };
-  const again = decidePrimary(id, ['a#9', 'b#5'], [{ lastPrimary: lp3, attempts: [] }]);
+  const known3 = { lastPrimary: lp3, attempts: [] };
+  const again = decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', known3)]);
   t.true(again.primary);
   t.is(again.lastPrimary.step, 8);
   t.false(
-    decidePrimary(id, ['a#9', 'a#10'], [{ lastPrimary: lp3, attempts: [] }]).primary,
+    decidePrimary(id, ['a#9', 'a#10'], [by('a#9', known3), by('a#10', known3)]).primary,
     'one name is one vote',
   );
+  // A name that does not know the last primary lost its memory (a wiped data dir): no witness.
+  t.false(
+    decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', plain)]).primary,
+    'b#5 reports only the genesis: it cannot vouch for step 7',
+  );
+  // ... but a member that holds the last primary as an attempt (crashed before installing it) can.
+  const asAttempt = { lastPrimary: g, attempts: [lp3] };
+  t.true(decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', asAttempt)]).primary);
 });

@@ -117,6 +117,7 @@ export class SimApp implements GroupApp {
         this.now(),
         self,
         `${view.id.epoch}@${view.id.coord}`,
+        view.lastPrimary.step,
         stateKey(d.state, d.count),
         d.count,
       );

@@ -4,7 +4,8 @@
  * primary sequence), sometimes all at once, and
  *   - committed-lost: once a strict majority of a primary view's names applied a change of that
  *     view (the change is acknowledged: every later primary must hold it, however the group
- *     fails), every primary view installed later holds a state that contains it;
+ *     fails), every later primary view (of a higher step) is installed with a state that
+ *     contains it;
  *   - state-rollback: a state transfer never hands a member a state older than the one it held
  *     when it froze for the flush (primary or not);
  *   - state-version: two states of equal version (without changes after a gap) are equal:
@@ -57,7 +58,6 @@ export class DurabilityLedger {
   /** Acknowledged changes, newest last (each contains the one before: checked as they come). */
   private readonly acks: Ack[] = [];
   private readonly reported = new Map<string, number>();
-  private readonly firstInstall = new Map<string, number>();
   readonly violations: Violation[] = [];
   acknowledged = 0;
 
@@ -121,21 +121,30 @@ export class DurabilityLedger {
       );
   }
 
-  /** A primary view was installed at `t` with state (`state`, `count`). */
-  primaryInstalled(t: number, member: MemberKey, viewId: string, state: string, count: number): void {
-    // Judged as of the view's first installation: changes of the view itself come after it.
-    let first = this.firstInstall.get(viewId);
-    if (first === undefined) this.firstInstall.set(viewId, (first = t));
+  /**
+   * A primary view of `step` was installed with state (`state`, `count`): it must hold every
+   * change acknowledged earlier in the primary sequence (in a primary view of a lower step).
+   * Judged by step, not by time: a stale coordinator may install a primary view late, after the
+   * others moved on to newer ones (they remembered it as an attempt), and it is still before them.
+   */
+  primaryInstalled(
+    t: number,
+    member: MemberKey,
+    viewId: string,
+    step: number,
+    state: string,
+    count: number,
+  ): void {
     let last: Ack | undefined;
     for (let i = this.acks.length - 1; i >= 0; i--)
-      if (this.acks[i]!.t < first) {
+      if (this.acks[i]!.version[0]! < step) {
         last = this.acks[i]!;
         break;
       }
     if (last !== undefined && !this.contains(state, count, last))
       this.report(
         'committed-lost',
-        `primary view ${viewId} (first installed at t=${first}) installed at ${member} (t=${t}) with state ${state}, without the change acknowledged at t=${last.t} (version ${versionText(last.version)}, state ${last.state})`,
+        `primary view ${viewId} (step ${step}) installed at ${member} (t=${t}) with state ${state}, without the change acknowledged at t=${last.t} (version ${versionText(last.version)}, state ${last.state})`,
       );
   }
 
