@@ -42,7 +42,7 @@ const MAX_FILE_BYTES = 256 * 1024;
 interface StateBase {
   readonly generation: number;
   readonly step: number;
-  /** Store command index when this state was at `applied` = 0. */
+  /** Store command index when this state was at `applied` = 0 (negative after a transfer to a younger store). */
   readonly base: number;
   /** Commands applied (since `base`) before a gap in the view's total order, if there was one. */
   readonly gapAt?: number;
@@ -189,6 +189,11 @@ function parseRecord(path: string): RecordFile {
     if (!Number.isSafeInteger(x) || (x as number) < 0) throw corrupt(`${what} is not a count`);
     return x as number;
   };
+  // A transferred state may carry more commands than this store ever wrote: its base is then < 0.
+  const integer = (x: unknown, what: string): number => {
+    if (!Number.isSafeInteger(x)) throw corrupt(`${what} is not an integer`);
+    return x as number;
+  };
   const primaryRef = (x: unknown, what: string): PrimaryRef => {
     const p = x as Record<string, unknown>;
     if (typeof p !== 'object' || p === null) throw corrupt(`${what} is not an object`);
@@ -228,7 +233,7 @@ function parseRecord(path: string): RecordFile {
     state: {
       generation: count(s.generation, 'state.generation'),
       step: count(s.step, 'state.step'),
-      base: count(s.base, 'state.base'),
+      base: integer(s.base, 'state.base'),
       ...(s.gapAt !== undefined ? { gapAt: count(s.gapAt, 'state.gapAt') } : {}),
     },
   };

@@ -58,6 +58,10 @@ test('the knowledge and the state version survive a reopen; a gap stops the pref
     again.stateInstalled([1, 6, 8, 0], 40);
     t.deepEqual(again.stateVersion(41), [1, 6, 9, 0]);
     t.throws(() => again.stateInstalled([1, 6], 40), { message: /malformed/ });
+    // A store younger than the transferred state: the base goes below zero, and reopens.
+    again.stateInstalled([1, 6, 500, 0], 41);
+    t.deepEqual(PrimaryRecord.open(dir, 1, 42, log).stateVersion(42), [1, 6, 501, 0]);
+    again.stateInstalled([1, 6, 8, 0], 40);
     // A crash between the store's compaction and the record leaves a version at most the true one.
     t.deepEqual(PrimaryRecord.open(dir, 1, 41, log).stateVersion(41), [1, 6, 9, 0]);
   }));
