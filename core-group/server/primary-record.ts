@@ -88,7 +88,7 @@ export class PrimaryRecord implements MembershipMemory {
       );
     if (storeIndex < file.state.base)
       throw new ServerStartError(
-        `dataDir: ${path} records a state after command ${file.state.base}, the leaf store ends at ${storeIndex}`,
+        `dataDir: ${path} records a state after command ${file.state.base}, the leaf store ends at ${storeIndex} (leaf-state/ restored or removed? remove ${path} too: the server then starts as a member without memory, which the others must outvote)`,
       );
     let knowledge = file.knowledge ?? undefined;
     if (file.generation < generation) {
