@@ -177,6 +177,8 @@ export class KeyServer implements GroupApp {
   private readonly dialing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private blockedAt: number | undefined;
+  /** The committed state's version when the current flush froze this server (setState's check). */
+  private versionAtBlock: StateVersion | undefined;
   private wasCoordinator = false;
   private lastCutAt = 0;
   /** Ordered commands delivered in the current stack event, not yet durable (see enqueueDelivered). */
@@ -536,6 +538,7 @@ export class KeyServer implements GroupApp {
 
   view(view: View, self: MemberKey): void {
     this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
+    this.versionAtBlock = undefined;
     // Before any command of the view is applied (see PrimaryRecord).
     if (view.primary) this.record.primaryInstalled(view.lastPrimary.step, this.store.index);
     this.machine.setPrimary(view.primary);
@@ -698,6 +701,7 @@ export class KeyServer implements GroupApp {
   block(): void {
     this.commitDelivered();
     this.blockedAt ??= Date.now();
+    this.versionAtBlock ??= this.stateVersion();
   }
 
   unblock(): void {}
@@ -712,8 +716,9 @@ export class KeyServer implements GroupApp {
   }
 
   setState(state: Uint8Array, version: StateVersion): void {
-    const own = this.stateVersion();
-    // The stack keeps the newest state of every merge (gms.ts): an older one would undo changes.
+    // The stack keeps the newest state of every merge (gms.ts), as the members reported it when
+    // they froze for the flush: an older one would undo changes.
+    const own = this.versionAtBlock ?? this.stateVersion();
     if (compareVersion(version, own) < 0)
       this.log.error('state transfer from an older state version', {
         own: versionText(own),
