@@ -44,7 +44,13 @@ export function coreMain(args: string[]): number {
   const keys: { keys?: typeof SIM_SUITE; secrecy?: boolean; renewals?: boolean } = args.includes('--no-keys')
     ? {}
     : { keys: SIM_SUITE, secrecy: args.includes('--secrecy'), renewals: args.includes('--renewals') };
-  const scenario = args.includes('--restart') ? { plan: (n: number) => restartPlan(n) } : {};
+  const scenario = {
+    ...(args.includes('--restart') ? { plan: (n: number) => restartPlan(n) } : {}),
+    // Storage fault (issue 19): `--stale-disks P`: P % of restarts come back with an older disk.
+    ...(intArg(args, '--stale-disks') !== undefined
+      ? { staleDisks: intArg(args, '--stale-disks')! / 100 }
+      : {}),
+  };
   if (seed !== undefined) {
     const r = runCore({
       ...keys,

@@ -62,6 +62,12 @@ export interface CoreRunOptions {
    * its own fork of the seed.
    */
   readonly outageChance?: number;
+  /**
+   * Storage fault (issue 19, not in CI): probability that a restarting node comes back with the
+   * durable state it had at its previous restart instead of its last one (a rolled-back disk).
+   * The design does not tolerate it; the checkers show what it breaks.
+   */
+  readonly staleDisks?: number;
 }
 
 /**
@@ -121,6 +127,8 @@ export interface CoreRunResult {
   readonly acknowledged: number;
   /** A whole-group outage was part of the plan. */
   readonly outage: boolean;
+  /** Restarts that came back with an older disk (`staleDisks`). */
+  readonly staleRestarts: number;
   readonly rejoins: number;
   readonly resent: number;
   readonly droppedUnordered: number;
@@ -221,8 +229,19 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     if (trafficViolations++ < 5) errors.push({ property: 'traffic-keys', detail });
   };
 
+  const previous: (SimDisk | undefined)[] = new Array(n).fill(undefined);
+  const staleRng = Rng.seeded(opts.seed).fork('stale-disks');
+  let staleRestarts = 0;
   const factory = (env: NodeEnv<Uint8Array>) => {
     const disk = disks[env.id]!;
+    if (env.incarnation > 0) {
+      const old = previous[env.id];
+      previous[env.id] = { ...disk };
+      if (old !== undefined && staleRng.next() < (opts.staleDisks ?? 0)) {
+        Object.assign(disk, old);
+        staleRestarts++;
+      }
+    }
     const app = new SimApp(log, env.id, () => env.now(), disk, ledger);
     const keys = withObserver(keyConfig(env.id, env.incarnation), (info) => {
       // traffic-keys: a frame sealed under a core key goes to a member that committed that key,
@@ -437,6 +456,7 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     primaryViews,
     stateTransfers: sum((e) => e.app.stateTransfers),
     acknowledged: ledger.acknowledged,
+    staleRestarts,
     outage: scenario === undefined && random !== undefined && outage,
     rejoins: sum((e) => e.member.stats.rejoins),
     resent: sum((e) => e.member.stats.resent),
