@@ -349,7 +349,7 @@ export class KeyServer implements GroupApp {
     const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
     // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
     if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
-    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log);
+    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
     log.info('store opened', {
       epoch: machine.epoch,
       leaves: machine.members,

@@ -70,14 +70,31 @@ export class PrimaryRecord implements MembershipMemory {
   }
 
   /**
-   * Reads the record (or starts one). `storeIndex` is the leaf store's command index: a data dir
-   * without a record (first boot, or written by a version without one) starts its state at
-   * [generation, 0, storeIndex − storeIndex].
+   * Reads the record (or starts one). `storeIndex` is the leaf store's command index. A data dir
+   * without a record starts at [generation, 0, leafEpoch, 0]: a first boot at [generation, 0, 0,
+   * 0]; a data dir written by a version without the record (an upgrade: every server restarts
+   * with it at once, since the core wire format changed) ranks by its leaf epoch, so a server
+   * that missed batches does not hand its registry to the others.
    */
-  static open(dataDir: string, generation: number, storeIndex: number, log: Logger): PrimaryRecord {
+  static open(
+    dataDir: string,
+    generation: number,
+    storeIndex: number,
+    log: Logger,
+    leafEpoch = 0,
+  ): PrimaryRecord {
     const path = join(dataDir, FILE);
     if (!existsSync(path)) {
-      const rec = new PrimaryRecord(path, generation, undefined, { generation, step: 0, base: storeIndex });
+      const state = { generation, step: 0, base: storeIndex - leafEpoch };
+      const rec = new PrimaryRecord(path, generation, undefined, state);
+      if (storeIndex > 0)
+        log.info(
+          'no primary record in this data dir (first start of this version): state ranked by its leaf epoch',
+          {
+            path,
+            leafEpoch,
+          },
+        );
       rec.write();
       return rec;
     }

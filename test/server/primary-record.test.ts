@@ -66,6 +66,14 @@ test('the knowledge and the state version survive a reopen; a gap stops the pref
     t.deepEqual(PrimaryRecord.open(dir, 1, 41, log).stateVersion(41), [1, 6, 9, 0]);
   }));
 
+test('a data dir from a version without the record ranks its state by its leaf epoch', (t) =>
+  withDir((dir) => {
+    const { log, lines } = recorder();
+    t.deepEqual(PrimaryRecord.open(dir, 0, 40, log, 7).stateVersion(40), [0, 0, 7, 0]);
+    t.is(lines.length, 1);
+    t.deepEqual(PrimaryRecord.open(dir, 0, 40, log, 9).stateVersion(40), [0, 0, 7, 0], 'only once');
+  }));
+
 test('a corrupt record, or a record of a later generation, refuses to start naming the file', (t) =>
   withDir((dir) => {
     const { log } = recorder();
