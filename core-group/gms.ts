@@ -25,20 +25,37 @@
  *   primary attempt newer than that. Members record an attempt when they READY a primary
  *   PREPARE, before anyone can install it, so two disjoint histories cannot both continue the
  *   primary sequence: at most one primary view per step.
+ * - Durable knowledge: majorities are counted by NAME, and what a name knows of the primary
+ *   sequence (its last primary and its attempts) is kept by the host (MembershipMemory): an
+ *   attempt is saved before READY, the knowledge of every installed view before the application
+ *   sees it, and every incarnation (boot or rejoin) starts from it. So after any outage the
+ *   servers become primary again by themselves once a majority of the last primary's names are
+ *   back, and the intersection argument of dynamic voting holds across restarts: a majority of
+ *   any primary P's names recorded P (or a newer primary) durably before P could be installed.
  * - Merge and join are one mechanism: a new process is a singleton view; coordinators send HELLO
- *   to names outside their view; the better-ranked coordinator (newest last primary, then
- *   primary, then larger, then lower key) proposes the union. Its own state is the one kept: it
- *   is snapshotted at COMMIT and installed at every member that came from another old view,
- *   atomically with the view that admits it (a merge where another side has a newer primary is
- *   abandoned, leaving that side to lead).
+ *   to names outside their view; the better-ranked coordinator (newest committed-state version,
+ *   then newest last primary, then primary, then larger, then lower key) proposes the union. Its
+ *   own state is the one kept: it is snapshotted at COMMIT, with its version, and installed at
+ *   every member that came from another old view, atomically with the view that admits it. A
+ *   merge where another old view reports a newer state (or, at equal versions, a newer primary)
+ *   is abandoned, leaving that side to lead: state never flows from an older version to a newer.
  * - A member of my view that shows up in an older view (it was excluded while alive) is told
  *   EXCLUDED and must rejoin with a new incarnation (the host does that).
  * Assumes (below): fd's `suspect`, nakack's `flushReport`/`store`/`deliverCut`, and total's
  * leftover delivery at `viewEnd`; retransmission of its own rounds is its own business.
  */
 
-import type { MemberKey, PrimaryRef, View, ViewId } from './ids.js';
+import type {
+  MemberKey,
+  MembershipMemory,
+  PrimaryKnowledge,
+  PrimaryRef,
+  StateVersion,
+  View,
+  ViewId,
+} from './ids.js';
 import {
+  compareVersion,
   compareViewId,
   genesisPrimary,
   holdsMajority,
@@ -78,6 +95,10 @@ export interface GmsConfig {
   readonly lagTimeoutMs: number;
   /** The application's state snapshot (taken at the end of the coordinator's old view). */
   getState(): Uint8Array;
+  /** The version of the application's committed state (see StateVersion). */
+  stateVersion(): StateVersion;
+  /** Durable knowledge of the primary sequence; without it a restart forgets (tests only). */
+  readonly memory?: MembershipMemory;
 }
 
 type Phase = 'collect' | 'prepare' | 'commit';
@@ -124,6 +145,8 @@ export class Membership extends BaseLayer {
   private prepare: PrepareMsg | undefined;
   private report: FlushReport | undefined;
   private attempts: PrimaryRef[] = [];
+  /** The knowledge last made durable (MembershipMemory). */
+  private saved: PrimaryKnowledge | undefined;
   private maxEpoch = 0;
   private run: Run | undefined;
   private readonly foreign = new Map<MemberKey, Foreign>();
@@ -180,17 +203,51 @@ export class Membership extends BaseLayer {
 
   /** Installs the boot view: this incarnation alone. Primary only if it is a majority of the genesis (n = 1). */
   start(): void {
-    const lastPrimary = genesisPrimary(this.cfg.founders);
+    const known = this.cfg.memory?.load();
+    this.saved = known;
+    this.attempts = known === undefined ? [] : [...known.attempts];
     const id: ViewId = { epoch: 0, coord: this.ctx.self };
-    const primary = holdsMajority(new Set([this.ctx.self]), lastPrimary.members);
+    const decision = decidePrimary(
+      id,
+      [this.ctx.self],
+      [
+        {
+          from: this.ctx.self,
+          ...(known ?? { lastPrimary: genesisPrimary(this.cfg.founders), attempts: [] }),
+        },
+      ],
+    );
     const view: View = {
       id,
       members: [this.ctx.self],
-      primary,
-      lastPrimary: primary ? { step: 1, id, members: [this.ctx.self] } : lastPrimary,
+      primary: decision.primary,
+      lastPrimary: decision.lastPrimary,
     };
+    if (decision.primary) this.attempts = [];
     this.accepted = id;
+    this.remember(view.lastPrimary);
     this.installView(view);
+  }
+
+  /**
+   * Makes what this name knows of the primary sequence durable (when it changed): before READY
+   * for an attempt, and before the application sees an installed view.
+   */
+  private remember(lastPrimary: PrimaryRef): void {
+    const memory = this.cfg.memory;
+    if (memory === undefined) return;
+    const prev = this.saved;
+    if (
+      prev !== undefined &&
+      sameViewId(prev.lastPrimary.id, lastPrimary.id) &&
+      prev.lastPrimary.step === lastPrimary.step &&
+      prev.attempts.length === this.attempts.length &&
+      prev.attempts.every((a, i) => sameViewId(a.id, this.attempts[i]!.id))
+    )
+      return;
+    const k: PrimaryKnowledge = { lastPrimary, attempts: [...this.attempts] };
+    memory.save(k);
+    this.saved = k;
   }
 
   // ---------------------------------------------------------------- events
@@ -370,6 +427,7 @@ export class Membership extends BaseLayer {
 
   private rank(): Rank {
     return {
+      version: this.cfg.stateVersion(),
       lpStep: this.view.lastPrimary.step,
       primary: this.view.primary,
       size: this.view.members.length,
@@ -405,6 +463,7 @@ export class Membership extends BaseLayer {
       members: this.view.members.filter((m) => !this.suspects.has(m)),
       primary: this.view.primary,
       lpStep: this.view.lastPrimary.step,
+      version: this.cfg.stateVersion(),
     };
     for (const name of this.cfg.peers)
       if (!inView.has(name)) this.passDown({ type: 'sendName', toName: name, frame: hello });
@@ -493,16 +552,13 @@ export class Membership extends BaseLayer {
     const run = this.run!;
     if (run.reports.size < run.members.length) return;
     const mine = run.reports.get(this.ctx.self)!;
-    // The coordinator's state is the one every other old view adopts: it must be the newest.
-    const better = [...run.reports.values()].some(
-      (r) =>
-        r.lastPrimary.step > mine.lastPrimary.step ||
-        (r.lastPrimary.step === mine.lastPrimary.step && r.oldPrimary && !mine.oldPrimary),
-    );
+    // The coordinator's state is the one every other old view adopts: it must be the newest. Its
+    // own old view delivers one cut, so that view is as new as its newest report.
+    const reports = [...run.reports.values()];
+    let best = mine;
+    for (const r of reports) if (sameViewId(r.oldView, mine.oldView) && compareReports(r, best) > 0) best = r;
+    const better = reports.some((r) => !sameViewId(r.oldView, mine.oldView) && compareReports(r, best) > 0);
     if (better) {
-      if (run.members.every((m) => sameViewId(run.reports.get(m)!.oldView, mine.oldView))) {
-        throw new Error('gms: a member of my own old view reports a newer primary');
-      }
       return this.startRun(
         run.members.filter((m) => sameViewId(run.reports.get(m)!.oldView, mine.oldView)),
         'restart',
@@ -576,7 +632,7 @@ export class Membership extends BaseLayer {
     const mine = run.reports.get(this.ctx.self)!;
     run.phase = 'commit';
     run.phaseAt = run.lastRtx = this.ctx.now();
-    const state = this.install(this.prepare!, undefined, true);
+    const snap = this.install(this.prepare!, undefined, true)!;
     run.installed.add(this.ctx.self);
     run.out.clear();
     for (const to of run.members) {
@@ -587,7 +643,8 @@ export class Membership extends BaseLayer {
         from: this.ctx.self,
         to,
         id: run.id,
-        state: fromOtherView ? state : undefined,
+        state: fromOtherView ? snap.state : undefined,
+        version: fromOtherView ? snap.version : [],
       };
       run.out.set(to, msg);
       this.send(to, msg);
@@ -630,6 +687,7 @@ export class Membership extends BaseLayer {
       msgs: r.msgs,
       lastPrimary: this.view.lastPrimary,
       attempts: this.attempts,
+      version: this.cfg.stateVersion(),
     };
   }
 
@@ -655,6 +713,7 @@ export class Membership extends BaseLayer {
       this.passDown({ type: 'store', msgs: f.msgs });
       if (f.primary && !this.attempts.some((a) => sameViewId(a.id, f.lastPrimary.id))) {
         this.attempts = [...this.attempts, f.lastPrimary].slice(-MAX_ATTEMPTS);
+        this.remember(this.view.lastPrimary); // durable before READY: see "Durable knowledge"
       }
     }
     if (f.from === this.ctx.self) this.run?.ready.add(this.ctx.self);
@@ -668,15 +727,19 @@ export class Membership extends BaseLayer {
     }
     if (!sameViewId(f.id, this.accepted) || f.from !== this.acceptedFrom || this.prepare === undefined)
       return;
-    this.install(this.prepare, f.state, false);
+    this.install(
+      this.prepare,
+      f.state === undefined ? undefined : { state: f.state, version: f.version },
+      false,
+    );
     this.send(f.from, { t: 'installed', from: this.ctx.self, to: f.from, id: f.id });
   }
 
   /** Delivers the old view's cut, adopts the state if given, installs the new view. Returns the coordinator's snapshot. */
-  private install(p: PrepareMsg, state: Uint8Array | undefined, snapshot: boolean): Uint8Array | undefined {
+  private install(p: PrepareMsg, state: Snapshot | undefined, snapshot: boolean): Snapshot | undefined {
     this.passDown({ type: 'deliverCut', cut: p.cut, resendUnordered: p.resendUnordered });
-    const snap = snapshot ? this.cfg.getState() : undefined;
-    if (state !== undefined) this.passUp({ type: 'setState', state });
+    const snap = snapshot ? { state: this.cfg.getState(), version: this.cfg.stateVersion() } : undefined;
+    if (state !== undefined) this.passUp({ type: 'setState', state: state.state, version: state.version });
     const view: View = { id: p.id, members: p.members, primary: p.primary, lastPrimary: p.lastPrimary };
     const known = [...this.attempts, ...p.attempts];
     this.attempts = known
@@ -684,6 +747,7 @@ export class Membership extends BaseLayer {
         (a, i) => a.step > view.lastPrimary.step && known.findIndex((b) => sameViewId(a.id, b.id)) === i,
       )
       .slice(-MAX_ATTEMPTS);
+    this.remember(view.lastPrimary);
     this.installView(view);
     return snap;
   }
@@ -705,7 +769,13 @@ export class Membership extends BaseLayer {
 
 // ---------------------------------------------------------------- pure decisions (unit-tested)
 
+interface Snapshot {
+  readonly state: Uint8Array;
+  readonly version: StateVersion;
+}
+
 export interface Rank {
+  readonly version: StateVersion;
   readonly lpStep: number;
   readonly primary: boolean;
   readonly size: number;
@@ -713,15 +783,35 @@ export interface Rank {
 }
 
 export function rankOf(h: HelloMsg): Rank {
-  return { lpStep: h.lpStep, primary: h.primary, size: h.members.length, coord: h.from };
+  return { version: h.version, lpStep: h.lpStep, primary: h.primary, size: h.members.length, coord: h.from };
 }
 
-/** > 0 if `a` should lead a merge with `b`. */
+/** > 0 if `a` should lead a merge with `b`: the newest state first, never name order. */
 export function compareRank(a: Rank, b: Rank): number {
+  const v = compareVersion(a.version, b.version);
+  if (v !== 0) return v;
   if (a.lpStep !== b.lpStep) return a.lpStep - b.lpStep;
   if (a.primary !== b.primary) return a.primary ? 1 : -1;
   if (a.size !== b.size) return a.size - b.size;
   return a.coord < b.coord ? 1 : a.coord > b.coord ? -1 : 0;
+}
+
+/** > 0 if flush report `a` comes from a newer state than `b` (version, then last primary, then primary). */
+export function compareReports(
+  a: { version: StateVersion; lastPrimary: PrimaryRef; oldPrimary: boolean },
+  b: { version: StateVersion; lastPrimary: PrimaryRef; oldPrimary: boolean },
+): number {
+  const v = compareVersion(a.version, b.version);
+  if (v !== 0) return v;
+  if (a.lastPrimary.step !== b.lastPrimary.step) return a.lastPrimary.step - b.lastPrimary.step;
+  return Number(a.oldPrimary) - Number(b.oldPrimary);
+}
+
+/** What a member reports of the primary sequence in its FLUSH_OK (or knows at boot). */
+export interface PrimaryReport {
+  readonly from: MemberKey;
+  readonly lastPrimary: PrimaryRef;
+  readonly attempts: readonly PrimaryRef[];
 }
 
 export interface PrimaryDecision {
@@ -734,12 +824,19 @@ export interface PrimaryDecision {
 
 /**
  * Dynamic voting: the newest last primary among the members, and every attempt newer than it,
- * must each be held by a strict majority for the new view to be primary.
+ * must each be held by a strict majority (of names) for the new view to be primary.
+ *
+ * A name counts toward the last primary's majority only if its own report knows that primary
+ * (as its last primary or newer, or as an attempt). Every member of a primary view saved it
+ * durably before READY, so a member that does not know it lost its memory (a wiped or replaced
+ * data dir) and cannot be the witness the intersection argument needs; counting it could let
+ * the view continue from an older state than the last primary's. (An attempt's members may
+ * never have seen it, so attempts are held by names alone: if it was installed, they all did.)
  */
 export function decidePrimary(
   id: ViewId,
   members: readonly MemberKey[],
-  reports: readonly { lastPrimary: PrimaryRef; attempts: readonly PrimaryRef[] }[],
+  reports: readonly PrimaryReport[],
 ): PrimaryDecision {
   let lp = reports[0]!.lastPrimary;
   for (const r of reports) if (r.lastPrimary.step > lp.step) lp = r.lastPrimary;
@@ -750,7 +847,18 @@ export function decidePrimary(
     }
   }
   const set = new Set(members);
-  const primary = holdsMajority(set, lp.members) && attempts.every((a) => holdsMajority(set, a.members));
+  const byMember = new Map(reports.map((r) => [r.from, r]));
+  const witnesses = new Set(
+    members.filter((m) => {
+      if (lp.step === 0) return true; // the genesis: known to everyone
+      const r = byMember.get(m);
+      return (
+        r !== undefined && (r.lastPrimary.step >= lp.step || r.attempts.some((a) => sameViewId(a.id, lp.id)))
+      );
+    }),
+  );
+  const primary =
+    holdsMajority(witnesses, lp.members) && attempts.every((a) => holdsMajority(set, a.members));
   if (!primary) return { primary, lastPrimary: lp, attempts: attempts.slice(-MAX_ATTEMPTS) };
   const step = Math.max(lp.step, ...attempts.map((a) => a.step)) + 1;
   return { primary, lastPrimary: { step, id, members: [...members] }, attempts: [] };

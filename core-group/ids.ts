@@ -91,9 +91,55 @@ export function genesisPrimary(founders: readonly MemberKey[]): PrimaryRef {
   return { step: 0, id: { epoch: 0, coord: '' }, members: [...founders] };
 }
 
-/** Strictly more than half of `of` are in `members`. */
+/**
+ * Strictly more than half of `of` are in `members`, counted BY NAME: a name's knowledge of the
+ * primary sequence (its last primary view and primary attempts) is durable, so a restarted or
+ * rejoined incarnation speaks for the name as its predecessor did (see gms, MembershipMemory).
+ */
 export function holdsMajority(members: ReadonlySet<MemberKey>, of: readonly MemberKey[]): boolean {
-  let n = 0;
-  for (const m of of) if (members.has(m)) n++;
-  return 2 * n > of.length;
+  const names = new Set<string>();
+  for (const m of members) names.add(nameOf(m));
+  const counted = new Set<string>();
+  for (const m of of) if (names.has(nameOf(m))) counted.add(nameOf(m));
+  const total = new Set(of.map(nameOf)).size;
+  return 2 * counted.size > total;
+}
+
+/**
+ * Version of the application's committed state, compared element by element (e.g. [cluster
+ * generation, primary step the state was installed at, commands applied since]). Members that
+ * hold equal versions hold equal states; the newest version of a merge is the state kept.
+ */
+export type StateVersion = readonly number[];
+
+/** Longest StateVersion the codecs accept. */
+export const MAX_VERSION_PARTS = 4;
+
+export function compareVersion(a: StateVersion, b: StateVersion): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+export function versionText(v: StateVersion): string {
+  return v.join('.');
+}
+
+/**
+ * What a name knows of the primary sequence, kept across incarnations: the last primary view it
+ * installed (or learned of) and every primary attempt newer than that it took part in. Dynamic
+ * voting is safe across restarts only if this survives them (gms.ts, "Durable knowledge").
+ */
+export interface PrimaryKnowledge {
+  readonly lastPrimary: PrimaryRef;
+  readonly attempts: readonly PrimaryRef[];
+}
+
+/** The host's durable store of PrimaryKnowledge; `save` returns only once the record is durable. */
+export interface MembershipMemory {
+  load(): PrimaryKnowledge | undefined;
+  save(k: PrimaryKnowledge): void;
 }

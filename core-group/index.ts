@@ -34,7 +34,7 @@ export { Unicast } from './unicast.js';
 export type { UnicastConfig } from './unicast.js';
 export { TotalOrder } from './total.js';
 export { Membership, compareRank, decidePrimary, dedupeMembers, rankOf } from './gms.js';
-export type { GmsConfig, GmsStats, PrimaryDecision, Rank } from './gms.js';
+export type { GmsConfig, GmsStats, PrimaryDecision, PrimaryReport, Rank } from './gms.js';
 export { FlowControl } from './flow.js';
 export type { FlowConfig } from './flow.js';
 export { CoreRekey, MAX_APP_PAYLOAD_BYTES, PayloadOwner } from './rekey.js';

@@ -9,7 +9,7 @@
  * through `send` events that the bottom of the stack hands to the host, and upcalls leave the top.
  */
 
-import type { MemberKey, View, ViewId } from './ids.js';
+import type { MemberKey, StateVersion, View, ViewId } from './ids.js';
 import type { CoreKeyInfo } from './rekey.js';
 import type { Channel, FlushedMsg, Frame } from './messages.js';
 
@@ -25,6 +25,8 @@ export type UpEvent =
       readonly seq: number;
       readonly ch: Channel;
       readonly payload: Uint8Array;
+      /** total: an ordered message delivered at a flush after a skipped ORDER record (see Delivery). */
+      readonly afterGap?: boolean;
     }
   /** nakack → total: every message of the view's cut has been delivered; total flushes its leftovers. */
   | { readonly type: 'viewEnd'; readonly view: ViewId; readonly resendUnordered: boolean }
@@ -42,7 +44,7 @@ export type UpEvent =
   /** gms → app. */
   | { readonly type: 'block' }
   | { readonly type: 'view'; readonly view: View; readonly self: MemberKey }
-  | { readonly type: 'setState'; readonly state: Uint8Array }
+  | { readonly type: 'setState'; readonly state: Uint8Array; readonly version: StateVersion }
   /** rekey → flow → app: the view's first core key is committed; traffic may flow (keys on only). */
   | { readonly type: 'unblock' }
   /** rekey → app: a core key was committed (at one point of the total order on every member). */

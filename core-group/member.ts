@@ -19,7 +19,7 @@ import { FlowControl } from './flow.js';
 import type { FlowConfig } from './flow.js';
 import { Membership } from './gms.js';
 import type { GmsConfig, GmsStats } from './gms.js';
-import type { MemberKey, View } from './ids.js';
+import type { MembershipMemory, MemberKey, StateVersion, View } from './ids.js';
 import { memberKey, nameOf } from './ids.js';
 import type { BaseLayer, DownEvent, LayerContext, UpEvent } from './layer.js';
 import { Channel, decodeFrame, encodeFrame, MAX_PAYLOAD_BYTES } from './messages.js';
@@ -44,6 +44,13 @@ export interface Delivery {
   /** The sender's sequence number in the view (FIFO channel and ordered channel share it). */
   readonly seq: number;
   readonly payload: Uint8Array;
+  /**
+   * Ordered only: delivered at a flush after an ORDER record whose message this member's
+   * component never received. From here until the next view this member's ordered stream is a
+   * branch, not a prefix of the view's total order (another component may deliver the skipped
+   * message); a state version must not count such deliveries as if they extended the prefix.
+   */
+  readonly afterGap?: boolean;
 }
 
 /** Upcalls to the application. Called synchronously from `receive`/`tick`; must not re-enter. */
@@ -57,7 +64,13 @@ export interface GroupApp {
   unblock(): void;
   /** The replicated state, as of the end of the current view's deliveries. */
   getState(): Uint8Array;
-  setState(state: Uint8Array): void;
+  /**
+   * The version of the committed state (see StateVersion): the newest one leads every merge, so
+   * state never flows from an older version to a newer. Without it every state ranks equal.
+   */
+  stateVersion?(): StateVersion;
+  /** Replaces the state with a merge coordinator's, at `version` (the application keeps both). */
+  setState(state: Uint8Array, version: StateVersion): void;
   /**
    * Keys on only: a core key was committed, at the same point of the ordered stream on every
    * member of the view. With keys on, `unblock` follows the view's first `key`, not `view`.
@@ -77,7 +90,7 @@ export interface StackConfig {
   readonly nakack: NakackConfig;
   readonly unicast: UnicastConfig;
   readonly flow: FlowConfig;
-  readonly gms: Omit<GmsConfig, 'founders' | 'peers' | 'getState'>;
+  readonly gms: Omit<GmsConfig, 'founders' | 'peers' | 'getState' | 'stateVersion' | 'memory'>;
 }
 
 /** Defaults sized for a LAN or the simulator's few-ms links. */
@@ -100,6 +113,13 @@ export interface GroupMemberOptions {
   readonly config?: StackConfig;
   /** Core key on: rekey on every view (and periodically), application traffic held until keyed. */
   readonly keys?: CoreKeyConfig;
+  /**
+   * Durable knowledge of the primary sequence for this name. With it, majorities count names and
+   * a group whose servers all restarted becomes primary again by itself. Without it a new
+   * incarnation (restart or rejoin) forgets the primary sequence while its name still counts:
+   * only for hosts whose processes never restart (unit tests, benchmarks).
+   */
+  readonly memory?: MembershipMemory;
 }
 
 export interface MemberStats extends GmsStats {
@@ -330,6 +350,8 @@ export class GroupMember {
       founders: this.opts.founders,
       peers: this.opts.peers.filter((p) => p !== this.opts.name),
       getState: () => this.app.getState(),
+      stateVersion: () => this.app.stateVersion?.() ?? [],
+      ...(this.opts.memory !== undefined ? { memory: this.opts.memory } : {}),
     });
     const keys = this.opts.keys;
     const flow = new FlowControl(
@@ -381,6 +403,7 @@ export class GroupMember {
           channel: ev.ch === Channel.Ordered ? 'ordered' : 'fifo',
           seq: ev.seq,
           payload: ev.payload,
+          ...(ev.afterGap === true ? { afterGap: true } : {}),
         });
         return;
       case 'unicast':
@@ -397,7 +420,7 @@ export class GroupMember {
         if (this.stack.rekey !== undefined) this.link?.setKey(this.stack.rekey.state);
         return this.app.key?.(ev.key);
       case 'setState':
-        return this.app.setState(ev.state);
+        return this.app.setState(ev.state, ev.version);
       case 'excluded':
         this.pendingRejoin = true;
         return;

@@ -8,7 +8,8 @@
  */
 
 import { DecodeError, Reader, Writer } from '../wire/index.js';
-import type { MemberKey, PrimaryRef, ViewId } from './ids.js';
+import type { MemberKey, PrimaryRef, StateVersion, ViewId } from './ids.js';
+import { MAX_VERSION_PARTS } from './ids.js';
 import { isMemberKey, MAX_MEMBERS } from './ids.js';
 
 export const WIRE_VERSION = 1;
@@ -107,6 +108,8 @@ export interface HelloMsg {
   readonly members: readonly MemberKey[];
   readonly primary: boolean;
   readonly lpStep: number;
+  /** The coordinator's committed-state version: the newest state leads a merge. */
+  readonly version: StateVersion;
 }
 /** gms flush, round 1: stop sending and report. */
 export interface ProposeMsg {
@@ -129,6 +132,8 @@ export interface FlushOkMsg {
   readonly msgs: readonly FlushedMsg[];
   readonly lastPrimary: PrimaryRef;
   readonly attempts: readonly PrimaryRef[];
+  /** The reporter's committed-state version when it froze. */
+  readonly version: StateVersion;
 }
 /** gms flush, round 2: the agreed cut, the messages this member lacks, the primary decision. */
 export interface PrepareMsg {
@@ -159,6 +164,8 @@ export interface CommitMsg {
   readonly to: MemberKey;
   readonly id: ViewId;
   readonly state: Uint8Array | undefined;
+  /** The version of `state` (present with it). */
+  readonly version: StateVersion;
 }
 export interface InstalledMsg {
   readonly t: 'installed';
@@ -250,6 +257,12 @@ function wPrimary(w: Writer, p: PrimaryRef): void {
 function rPrimary(r: Reader): PrimaryRef {
   return { step: r.varuint(), id: rViewId(r), members: rKeys(r) };
 }
+function wVersion(w: Writer, v: StateVersion): void {
+  w.list(v, MAX_VERSION_PARTS, (ww, n) => ww.varuint(n));
+}
+function rVersion(r: Reader): StateVersion {
+  return r.list(MAX_VERSION_PARTS, (rr) => rr.varuint());
+}
 function wChannel(w: Writer, c: Channel): void {
   w.u8(c);
 }
@@ -325,6 +338,7 @@ function encodeBody(w: Writer, f: Frame): void {
       wKeys(w, f.members);
       w.bool(f.primary);
       w.varuint(f.lpStep);
+      wVersion(w, f.version);
       return;
     case 'propose':
       wKey(w, f.to);
@@ -341,6 +355,7 @@ function encodeBody(w: Writer, f: Frame): void {
       wFlushedList(w, f.msgs);
       wPrimary(w, f.lastPrimary);
       w.list(f.attempts, MAX_ATTEMPTS, wPrimary);
+      wVersion(w, f.version);
       return;
     case 'prepare':
       wKey(w, f.to);
@@ -362,6 +377,7 @@ function encodeBody(w: Writer, f: Frame): void {
       wKey(w, f.to);
       wViewId(w, f.id);
       w.option(f.state, (ww, s) => ww.bytes(s, MAX_STATE_BYTES));
+      wVersion(w, f.version);
       return;
   }
 }
@@ -408,7 +424,15 @@ function decodeBody(r: Reader, t: Frame['t']): Frame {
     case 'suspect':
       return { t, from, to: rKey(r), view: rViewId(r), suspects: rKeys(r) };
     case 'hello':
-      return { t, from, view: rViewId(r), members: rKeys(r), primary: r.bool(), lpStep: r.varuint() };
+      return {
+        t,
+        from,
+        view: rViewId(r),
+        members: rKeys(r),
+        primary: r.bool(),
+        lpStep: r.varuint(),
+        version: rVersion(r),
+      };
     case 'propose':
       return { t, from, to: rKey(r), id: rViewId(r), members: rKeys(r) };
     case 'flushok': {
@@ -423,7 +447,21 @@ function decodeBody(r: Reader, t: Frame['t']): Frame {
       const msgs = rFlushedList(r);
       const lastPrimary = rPrimary(r);
       const attempts = r.list(MAX_ATTEMPTS, rPrimary);
-      return { t, from, to, id, oldView, oldMembers, oldPrimary, contig, msgs, lastPrimary, attempts };
+      const version = rVersion(r);
+      return {
+        t,
+        from,
+        to,
+        id,
+        oldView,
+        oldMembers,
+        oldPrimary,
+        contig,
+        msgs,
+        lastPrimary,
+        attempts,
+        version,
+      };
     }
     case 'prepare': {
       const to = rKey(r);
@@ -444,7 +482,7 @@ function decodeBody(r: Reader, t: Frame['t']): Frame {
       const to = rKey(r);
       const id = rViewId(r);
       const state = r.option((rr) => rr.bytes(MAX_STATE_BYTES).slice());
-      return { t, from, to, id, state };
+      return { t, from, to, id, state, version: rVersion(r) };
     }
   }
 }

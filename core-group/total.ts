@@ -164,13 +164,26 @@ export class TotalOrder extends BaseLayer {
    */
   private deliverLeftovers(resendUnordered: boolean): void {
     this.tryDeliver();
+    // After a skipped record this member's ordered stream is no longer a prefix of the view's
+    // total order: another component may deliver the skipped message. Say so (Delivery.afterGap).
+    let gap = false;
     for (; this.head < this.orderQueue.length; this.head++) {
       const e = this.orderQueue[this.head]!;
       const k = `${e.sender}:${e.seq}`;
       const m = this.pending.get(k);
-      if (m === undefined) continue;
+      if (m === undefined) {
+        gap = true;
+        continue;
+      }
       this.pending.delete(k);
-      this.passUp({ type: 'deliver', sender: m.sender, seq: m.seq, ch: Channel.Ordered, payload: m.payload });
+      this.passUp({
+        type: 'deliver',
+        sender: m.sender,
+        seq: m.seq,
+        ch: Channel.Ordered,
+        payload: m.payload,
+        ...(gap ? { afterGap: true } : {}),
+      });
     }
     const own = resendUnordered
       ? [...this.pending.values()].filter((m) => m.sender === this.ctx.self).sort((a, b) => a.seq - b.seq)

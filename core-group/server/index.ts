@@ -17,6 +17,7 @@ export {
 } from './config.js';
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
+export { PrimaryRecord } from './primary-record.js';
 export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
 export {
   RequestLimiter,

@@ -33,13 +33,12 @@
  * of the genesis view are every configured server at that incarnation); a restart takes a later
  * one (IncarnationRecord: the data dir holds a durable reservation one past the incarnation in
  * use, advanced whenever the stack rejoins in memory as incarnation + 1), so a restarted server is
- * a new member that merges into the running group and receives its state. The stack remembers the
- * last primary view in memory only, so a group whose servers ALL went down cannot become primary
- * again by itself (no majority of the last primary exists): the operator bumps `generation` in
- * every config and restarts them; each recovers its registry from its store, and the first
- * merged view's coordinator (lowest name) transfers its state to the others. A server that was
- * behind must therefore rejoin a running group (or have its data dir removed) before a
- * generation bump — its stale registry would otherwise win.
+ * a new member that merges into the running group and receives its state. The durable primary
+ * component (PrimaryRecord, data dir file `primary`) keeps the last primary view and the version
+ * of the committed state across restarts: after any outage the servers become primary again by
+ * themselves once a majority of the last primary view's names are connected, and the newest
+ * state among them is the one every other adopts (never name order). `generation` is only the
+ * disaster-recovery step for a majority lost for good (primary-record.ts).
  *
  * Lease grace: a server that becomes the coordinator of a primary view renews every registered
  * lease once (ordered), so leaves whose server died, or that were reconnecting through a restart,
@@ -91,7 +90,17 @@ import {
 import { MAX_IN_BAND_CRL_BYTES, MAX_IN_BAND_CRLS, type SignerKey } from '../../gossip-edge/index.js';
 import { GroupMember, type Delivery, type GroupApp } from '../member.js';
 import type { CoreKeyConfig, CoreKeyInfo } from '../rekey.js';
-import { incarnationOf, memberKey, nameOf, type MemberKey, type View } from '../ids.js';
+import {
+  compareVersion,
+  incarnationOf,
+  memberKey,
+  nameOf,
+  versionText,
+  type MemberKey,
+  type StateVersion,
+  type View,
+} from '../ids.js';
+import { PrimaryRecord } from './primary-record.js';
 import { MAX_STATE_BYTES } from '../messages.js';
 import {
   LeafStateMachine,
@@ -146,6 +155,11 @@ export interface ServerStatus {
   /** Generation of the committed core key: equal on every member of a keyed view; 0 before the first. */
   readonly coreEpoch: number;
   readonly leafEpoch: number;
+  /**
+   * Version of the committed leaf state (generation.step.applied.extra, PrimaryRecord): after an
+   * outage the newest one among the servers is the state they all adopt.
+   */
+  readonly stateVersion: string;
   /** Generation of the leaf tree's key-derivation secret (follows the core key in primary views). */
   readonly leafKeyGeneration: number;
   readonly leaves: number;
@@ -187,6 +201,8 @@ export class KeyServer implements GroupApp {
   private readonly dialing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private blockedAt: number | undefined;
+  /** The committed state's version when the current flush froze this server (setState's check). */
+  private versionAtBlock: StateVersion | undefined;
   private wasCoordinator = false;
   private lastCutAt = 0;
   /** Ordered commands delivered in the current stack event, not yet durable (see enqueueDelivered). */
@@ -221,6 +237,7 @@ export class KeyServer implements GroupApp {
     private readonly machine: LeafStateMachine,
     private readonly store: LeafStore,
     private readonly incarnation: IncarnationRecord,
+    private readonly record: PrimaryRecord,
     signingSeed: Uint8Array,
     identitySeed: Uint8Array,
     log: Logger,
@@ -301,6 +318,7 @@ export class KeyServer implements GroupApp {
         founders: names.map((n) => memberKey(n, cfg.generation * INCARNATIONS_PER_GENERATION)),
         peers: names,
         keys,
+        memory: record,
       },
       {
         now: () => Date.now(),
@@ -452,11 +470,14 @@ export class KeyServer implements GroupApp {
     const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
     // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
     if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
     log.info('store opened', {
       epoch: machine.epoch,
       leaves: machine.members,
       replayed: store.opened.replayed,
       incarnation: incarnation.current,
+      stateVersion: versionText(record.stateVersion(store.index)),
+      lastPrimary: record.load()?.lastPrimary.members ?? 'none',
     });
     const server = new KeyServer(
       cfg,
@@ -467,6 +488,7 @@ export class KeyServer implements GroupApp {
       machine,
       store,
       incarnation,
+      record,
       seed,
       identitySeed,
       log,
@@ -648,6 +670,9 @@ export class KeyServer implements GroupApp {
 
   view(view: View, self: MemberKey): void {
     this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
+    this.versionAtBlock = undefined;
+    // Before any command of the view is applied (see PrimaryRecord).
+    if (view.primary) this.record.primaryInstalled(view.lastPrimary.step, this.store.index);
     this.machine.setPrimary(view.primary);
     this.metrics.viewSize.set(view.members.length);
     this.metrics.viewChanges.inc();
@@ -691,6 +716,8 @@ export class KeyServer implements GroupApp {
     switch (msg.kind) {
       case 'commands':
         if (d.channel !== 'ordered' || !this.machine.isPrimary) return; // a non-primary component changes nothing
+        // Durable before any command after the gap (PrimaryRecord: the version's prefix stops there).
+        if (d.afterGap === true) this.record.gap(this.store.index + this.delivered.length);
         for (const bytes of msg.value.commands) {
           let cmd;
           try {
@@ -819,6 +846,7 @@ export class KeyServer implements GroupApp {
   block(): void {
     this.commitDelivered();
     this.blockedAt ??= Date.now();
+    this.versionAtBlock ??= this.stateVersion();
   }
 
   unblock(): void {}
@@ -828,7 +856,24 @@ export class KeyServer implements GroupApp {
     return this.machine.snapshot();
   }
 
-  setState(state: Uint8Array): void {
+  stateVersion(): StateVersion {
+    return this.record.stateVersion(this.store.index);
+  }
+
+  setState(state: Uint8Array, version: StateVersion): void {
+    // The stack keeps the newest state of every merge (gms.ts), as the members reported it when
+    // they froze for the flush: an older one would undo changes.
+    const own = this.versionAtBlock ?? this.stateVersion();
+    if (compareVersion(version, own) < 0)
+      this.log.error('state transfer from an older state version', {
+        own: versionText(own),
+        received: versionText(version),
+      });
+    this.setLeafState(state);
+    this.record.stateInstalled(version, this.store.index);
+  }
+
+  private setLeafState(state: Uint8Array): void {
     this.commitDelivered();
     this.readiness.stateTransferStarted(); // done when the view that carried it is installed
     // A member merging back often already holds exactly this state (no batch since it left).
@@ -997,6 +1042,7 @@ export class KeyServer implements GroupApp {
       coordinator: this.isCoordinator(),
       coreEpoch: this.coreKeyEpoch,
       leafEpoch: this.machine.epoch,
+      stateVersion: versionText(this.stateVersion()),
       leafKeyGeneration: this.machine.secretGeneration,
       leaves: this.machine.members,
       sessions: this.edge.sessionCount,

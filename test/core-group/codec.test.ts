@@ -19,7 +19,7 @@ const samples: Frame[] = [
   { t: 'ucast', from: a, to: b, view: vid, seq: 1, payload: Uint8Array.of(9) },
   { t: 'uack', from: a, to: b, view: vid, ack: 0 },
   { t: 'suspect', from: a, to: b, view: vid, suspects: [b] },
-  { t: 'hello', from: a, view: vid, members: [a, b], primary: true, lpStep: 3 },
+  { t: 'hello', from: a, view: vid, members: [a, b], primary: true, lpStep: 3, version: [1, 4, 9] },
   { t: 'propose', from: a, to: b, id: vid, members: [a, b] },
   {
     t: 'flushok',
@@ -33,6 +33,7 @@ const samples: Frame[] = [
     msgs: [msg],
     lastPrimary: { step: 0, id: { epoch: 0, coord: '' }, members: [a] },
     attempts: [lp],
+    version: [0, 2, 17],
   },
   {
     t: 'prepare',
@@ -48,8 +49,8 @@ const samples: Frame[] = [
     resendUnordered: true,
   },
   { t: 'ready', from: b, to: a, id: vid },
-  { t: 'commit', from: a, to: b, id: vid, state: Uint8Array.of(7, 7) },
-  { t: 'commit', from: a, to: b, id: vid, state: undefined },
+  { t: 'commit', from: a, to: b, id: vid, state: Uint8Array.of(7, 7), version: [1, 3, 2 ** 40] },
+  { t: 'commit', from: a, to: b, id: vid, state: undefined, version: [] },
   { t: 'installed', from: b, to: a, id: vid },
 ];
 

@@ -11,7 +11,15 @@ import {
   ReliableFifo,
   TotalOrder,
 } from '../../core-group/index.js';
-import type { DownEvent, Frame, MemberKey, UpEvent, View, BaseLayer } from '../../core-group/index.js';
+import type {
+  BaseLayer,
+  DownEvent,
+  Frame,
+  MemberKey,
+  PrimaryRef,
+  UpEvent,
+  View,
+} from '../../core-group/index.js';
 
 const A = 'a#1';
 const B = 'b#1';
@@ -83,7 +91,15 @@ test('fd: a newer incarnation of a member proves the old one gone; hellos are no
   for (h.clock.t = 0; h.clock.t <= 1500; h.clock.t += 10) {
     h.layer.up({
       type: 'frame',
-      frame: { t: 'hello', from: C, view: { epoch: 9, coord: C }, members: [C], primary: false, lpStep: 0 },
+      frame: {
+        t: 'hello',
+        from: C,
+        view: { epoch: 9, coord: C },
+        members: [C],
+        primary: false,
+        lpStep: 0,
+        version: [],
+      },
     });
     h.layer.tick(h.clock.t);
   }
@@ -195,6 +211,33 @@ test('total: sequencer order is followed; at a flush only the agreed ORDER prefi
   );
 });
 
+// A flush whose cut holds an ORDER record but not its message skips it: what follows is a branch
+// of the view's total order, and says so (a state version must not count it as a prefix).
+test('total: at a flush, deliveries after a skipped ORDER record are flagged afterGap', (t) => {
+  const h = harness((ctx) => new TotalOrder(ctx), B);
+  h.layer.down({ type: 'view', view: view3 });
+  const deliver = (
+    sender: MemberKey,
+    seq: number,
+    ch: Channel,
+    payload: Uint8Array = Uint8Array.of(seq),
+  ): void => h.layer.up({ type: 'deliver', sender, seq, ch, payload });
+  deliver(B, 1, Channel.Ordered);
+  // The sequencer A orders C:1 (which never reaches B), then B:1.
+  deliver(A, 1, Channel.Order, Uint8Array.of(2, 2, 1, 1, 1));
+  t.deepEqual(
+    h.ups.filter((e) => e.type === 'deliver'),
+    [],
+    'B:1 waits behind C:1',
+  );
+  h.layer.down({ type: 'freeze' });
+  h.layer.up({ type: 'viewEnd', view: view3.id, resendUnordered: false });
+  t.deepEqual(
+    h.ups.flatMap((e) => (e.type === 'deliver' ? [[`${e.sender}:${e.seq}`, e.afterGap === true]] : [])),
+    [[`${B}:1`, true]],
+  );
+});
+
 test('flow: bounded queue, held while blocked, drained by the send window', (t) => {
   const h = harness((ctx) => new FlowControl(ctx, { maxQueued: 3 }), A);
   t.true(h.layer.offer(Channel.Fifo, Uint8Array.of(1)));
@@ -217,37 +260,67 @@ test('gms decisions: dynamic-voting primary with attempts; merge rank; member de
   const g = genesisPrimary([A, B, C]);
   const id = { epoch: 5, coord: A };
   const plain = { lastPrimary: g, attempts: [] };
-  t.true(decidePrimary(id, [A, B], [plain, plain]).primary);
-  t.is(decidePrimary(id, [A, B], [plain]).lastPrimary.step, 1);
-  t.false(decidePrimary(id, [A], [plain]).primary);
-  t.false(decidePrimary(id, ['a#2', 'b#2'], [plain]).primary, 'new incarnations are not the founders');
+  const by = (from: MemberKey, k: { lastPrimary: PrimaryRef; attempts: PrimaryRef[] }) => ({ from, ...k });
+  t.true(decidePrimary(id, [A, B], [by(A, plain), by(B, plain)]).primary);
+  t.is(decidePrimary(id, [A, B], [by(A, plain)]).lastPrimary.step, 1);
+  t.false(decidePrimary(id, [A], [by(A, plain)]).primary);
+  t.true(
+    decidePrimary(id, ['a#2', 'b#2'], [by('a#2', plain), by('b#2', plain)]).primary,
+    'new incarnations speak for the founders by name',
+  );
   // An attempt {A, C} at step 1 that B never saw: {A, B} must hold a majority of it too.
   const attempt = { step: 1, id: { epoch: 3, coord: C }, members: [A, C] };
   const withAttempt = { lastPrimary: g, attempts: [attempt] };
-  t.false(decidePrimary(id, [B, 'd#1'], [plain, { lastPrimary: g, attempts: [] }]).primary);
-  const d = decidePrimary(id, [A, B], [withAttempt, plain]);
+  t.false(decidePrimary(id, [B, 'd#1'], [by(B, plain), by('d#1', plain)]).primary);
+  const d = decidePrimary(id, [A, B], [by(A, withAttempt), by(B, plain)]);
   t.false(d.primary, '{A,B} holds only half of the attempt {A,C}');
   t.deepEqual(d.attempts, [attempt]);
-  const d2 = decidePrimary(id, [A, B, C], [withAttempt, plain]);
+  const d2 = decidePrimary(id, [A, B, C], [by(A, withAttempt), by(B, plain), by(C, plain)]);
   t.true(d2.primary);
   t.is(d2.lastPrimary.step, 2, 'the step after the attempt');
   t.true(
     compareRank(
-      { lpStep: 2, primary: false, size: 1, coord: C },
-      { lpStep: 1, primary: true, size: 5, coord: A },
+      { version: [], lpStep: 2, primary: false, size: 1, coord: C },
+      { version: [], lpStep: 1, primary: true, size: 5, coord: A },
     ) > 0,
   );
   t.true(
     compareRank(
-      { lpStep: 1, primary: true, size: 1, coord: C },
-      { lpStep: 1, primary: false, size: 5, coord: A },
+      { version: [], lpStep: 1, primary: true, size: 1, coord: C },
+      { version: [], lpStep: 1, primary: false, size: 5, coord: A },
     ) > 0,
   );
   t.true(
     compareRank(
-      { lpStep: 1, primary: false, size: 2, coord: A },
-      { lpStep: 1, primary: false, size: 2, coord: B },
+      { version: [], lpStep: 1, primary: false, size: 2, coord: A },
+      { version: [], lpStep: 1, primary: false, size: 2, coord: B },
+    ) > 0,
+  );
+  // The newest committed state leads a merge, whatever the rest of the rank says.
+  t.true(
+    compareRank(
+      { version: [0, 3, 1], lpStep: 2, primary: false, size: 1, coord: C },
+      { version: [0, 3, 0], lpStep: 4, primary: true, size: 5, coord: A },
     ) > 0,
   );
   t.deepEqual(dedupeMembers(A, [B, 'a#1', 'b#3', C, B]), [A, 'b#3', C]);
+  // Majorities count names: restarted incarnations speak for their names (their knowledge of the
+  // primary sequence is durable), so a group that all restarted is primary again by itself.
+  const lp3 = { step: 7, id: { epoch: 4, coord: A }, members: [A, B, C] };
+  const known3 = { lastPrimary: lp3, attempts: [] };
+  const again = decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', known3)]);
+  t.true(again.primary);
+  t.is(again.lastPrimary.step, 8);
+  t.false(
+    decidePrimary(id, ['a#9', 'a#10'], [by('a#9', known3), by('a#10', known3)]).primary,
+    'one name is one vote',
+  );
+  // A name that does not know the last primary lost its memory (a wiped data dir): no witness.
+  t.false(
+    decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', plain)]).primary,
+    'b#5 reports only the genesis: it cannot vouch for step 7',
+  );
+  // ... but a member that holds the last primary as an attempt (crashed before installing it) can.
+  const asAttempt = { lastPrimary: g, attempts: [lp3] };
+  t.true(decidePrimary(id, ['a#9', 'b#5'], [by('a#9', known3), by('b#5', asAttempt)]).primary);
 });

@@ -31,6 +31,12 @@ export const REGRESSION_SEEDS: readonly { seed: number; bug: string; renewals?: 
     seed: 5593,
     bug: "a dead process's core-tree message, delivered by a flush after its name had restarted twice, named a pairwise key wiped at the second restart ('missing-pairwise'; only one previous process was kept)",
   },
+  // Durable state (issue 18), found while adding the durability checker:
+  {
+    seed: 5,
+    bug: "a flush that skipped an ORDER record (its message outside the cut) counted the deliveries after it as the view's prefix: two different states with one version ('state-version')",
+  },
+  { seed: 8, bug: 'same, 4 members' },
   // Pairwise renewals every ~2 s (`--renewals`):
   {
     seed: 251,

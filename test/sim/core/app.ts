@@ -1,10 +1,22 @@
 /**
  * The simulated application on top of a GroupMember: a replicated state machine whose state is
  * a hash chain over the ordered messages delivered in primary views (only primary views may
- * change replicated state), plus a logger of every upcall for the checkers.
+ * change replicated state), plus a logger of every upcall for the checkers. Its state and the
+ * state's version ([primary step it was installed at, changes applied since], as a key server
+ * keeps them) live on the node's SimDisk, written synchronously: a restarted process starts
+ * from them.
  */
 
-import type { CoreKeyInfo, Delivery, GroupApp, MemberKey, View } from '../../../core-group/index.js';
+import type {
+  CoreKeyInfo,
+  Delivery,
+  GroupApp,
+  MemberKey,
+  StateVersion,
+  View,
+} from '../../../core-group/index.js';
+import type { DurabilityLedger, SimDisk } from './durability.js';
+import { stateKey } from './durability.js';
 import type { ChannelName, MemberLog, RunLog } from './log.js';
 import { fnv1a, newMemberLog } from './log.js';
 
@@ -32,20 +44,26 @@ function parsePayload(p: Uint8Array): { origin: string; channel: string; counter
 }
 
 export class SimApp implements GroupApp {
-  private state = 0x12345678;
-  private stateCount = 0;
   private installed: View | undefined;
   private self: MemberKey | undefined;
   private logFor: MemberLog | undefined;
   private readonly counters = { fifo: 0, ordered: 0, unicast: 0 };
   blocked = true;
   stateTransfers = 0;
+  /** The state's version when the current flush froze this member (the rollback check). */
+  private frozenAt: StateVersion | undefined;
 
   constructor(
     private readonly runLog: RunLog,
     private readonly node: number,
     private readonly now: () => number,
+    private readonly disk: SimDisk,
+    private readonly ledger: DurabilityLedger,
   ) {}
+
+  stateVersion(): StateVersion {
+    return [this.disk.step, this.disk.applied, this.disk.extra];
+  }
 
   get currentView(): View | undefined {
     return this.installed;
@@ -87,6 +105,22 @@ export class SimApp implements GroupApp {
       this.counters.fifo = this.counters.ordered = this.counters.unicast = 0;
     }
     this.installed = view;
+    this.frozenAt = undefined;
+    const d = this.disk;
+    if (view.primary && view.lastPrimary.step !== d.step) {
+      d.step = view.lastPrimary.step;
+      d.applied = d.extra = 0;
+    }
+    this.ledger.holds(self, this.stateVersion(), stateKey(d.state, d.count));
+    if (view.primary)
+      this.ledger.primaryInstalled(
+        this.now(),
+        self,
+        `${view.id.epoch}@${view.id.coord}`,
+        view.lastPrimary.step,
+        stateKey(d.state, d.count),
+        d.count,
+      );
     this.logFor!.views.push({
       t: this.now(),
       epoch: view.id.epoch,
@@ -114,8 +148,21 @@ export class SimApp implements GroupApp {
       hash: fnv1a(d.payload),
     });
     if (d.channel === 'ordered' && this.installed?.primary) {
-      this.state = Math.imul(this.state ^ fnv1a(d.payload), 0x01000193) >>> 0;
-      this.stateCount++;
+      const disk = this.disk;
+      const from = stateKey(disk.state, disk.count);
+      disk.state = Math.imul(disk.state ^ fnv1a(d.payload), 0x01000193) >>> 0;
+      disk.count++;
+      if (d.afterGap === true || disk.extra > 0) disk.extra++;
+      else disk.applied++;
+      this.ledger.applied(
+        this.now(),
+        log.key,
+        this.installed.members,
+        from,
+        stateKey(disk.state, disk.count),
+        disk.count,
+        this.stateVersion(),
+      );
     }
   }
 
@@ -142,6 +189,7 @@ export class SimApp implements GroupApp {
 
   block(): void {
     this.blocked = true;
+    this.frozenAt ??= this.stateVersion();
   }
 
   unblock(): void {
@@ -151,20 +199,28 @@ export class SimApp implements GroupApp {
   getState(): Uint8Array {
     const b = new Uint8Array(8);
     const dv = new DataView(b.buffer);
-    dv.setUint32(0, this.state);
-    dv.setUint32(4, this.stateCount);
+    dv.setUint32(0, this.disk.state);
+    dv.setUint32(4, this.disk.count);
     return b;
   }
 
-  setState(state: Uint8Array): void {
+  setState(state: Uint8Array, version: StateVersion): void {
     this.stateTransfers++;
     if (state.length !== 8) throw new Error(`SimApp: bad state snapshot (${state.length} bytes)`);
+    if (version.length !== 3) throw new Error(`SimApp: bad state version [${version.join(',')}]`);
     const dv = new DataView(state.buffer, state.byteOffset, state.byteLength);
-    this.state = dv.getUint32(0);
-    this.stateCount = dv.getUint32(4);
+    const self = this.logFor?.key ?? '?';
+    this.ledger.transferred(this.now(), self, this.frozenAt ?? this.stateVersion(), version);
+    const d = this.disk;
+    d.state = dv.getUint32(0);
+    d.count = dv.getUint32(4);
+    d.step = version[0]!;
+    d.applied = version[1]!;
+    d.extra = version[2]!;
+    this.ledger.holds(self, version, stateKey(d.state, d.count));
   }
 
   private stateText(): string {
-    return `${this.state.toString(16)}/${this.stateCount}`;
+    return stateKey(this.disk.state, this.disk.count);
   }
 }

@@ -17,6 +17,9 @@ export type Property =
   | 'no-invention'
   | 'primary-uniqueness'
   | 'state-transfer'
+  | 'committed-lost'
+  | 'state-rollback'
+  | 'state-version'
   | 'liveness'
   | 'unicast'
   | 'bounded-memory'
@@ -43,6 +46,9 @@ export const PROPERTIES: readonly Property[] = [
   'no-invention',
   'primary-uniqueness',
   'state-transfer',
+  'committed-lost',
+  'state-rollback',
+  'state-version',
   'liveness',
   'unicast',
   'bounded-memory',

@@ -44,7 +44,13 @@ export function coreMain(args: string[]): number {
   const keys: { keys?: typeof SIM_SUITE; secrecy?: boolean; renewals?: boolean } = args.includes('--no-keys')
     ? {}
     : { keys: SIM_SUITE, secrecy: args.includes('--secrecy'), renewals: args.includes('--renewals') };
-  const scenario = args.includes('--restart') ? { plan: (n: number) => restartPlan(n) } : {};
+  const scenario = {
+    ...(args.includes('--restart') ? { plan: (n: number) => restartPlan(n) } : {}),
+    // Storage fault (issue 19): `--stale-disks P`: P % of restarts come back with an older disk.
+    ...(intArg(args, '--stale-disks') !== undefined
+      ? { staleDisks: intArg(args, '--stale-disks')! / 100 }
+      : {}),
+  };
   if (seed !== undefined) {
     const r = runCore({
       ...keys,
@@ -58,6 +64,7 @@ export function coreMain(args: string[]): number {
     console.log(
       `seed ${r.seed} n=${r.n}: ${r.violations.length === 0 ? 'ok' : 'FAILED'}; views ${r.viewsInstalled}, ` +
         `delivered ${r.messagesDelivered}, primary views ${r.primaryViews}, state transfers ${r.stateTransfers}, ` +
+        `acknowledged changes ${r.acknowledged}${r.outage ? ', whole-group outage' : ''}, ` +
         `rejoins ${r.rejoins}, rekeys ${r.rekeys} (refreshes ${r.refreshes}, aborted ${r.rekeyAborts}), sealed core ${r.sealedCore} / pair ${r.sealedPair}, secure drops ${r.secureDrops}, converged ${Math.round(r.convergeMs)} ms after quiet, virtual ${r.virtualMs} ms, ` +
         `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`,
     );
@@ -75,6 +82,8 @@ export function coreMain(args: string[]): number {
   const coverage = {
     primaryViews: 0,
     stateTransfers: 0,
+    acknowledged: 0,
+    outages: 0,
     rejoins: 0,
     resent: 0,
     droppedUnordered: 0,
@@ -95,6 +104,8 @@ export function coreMain(args: string[]): number {
     worstConverge = Math.max(worstConverge, r.convergeMs);
     coverage.primaryViews += r.primaryViews;
     coverage.stateTransfers += r.stateTransfers;
+    coverage.acknowledged += r.acknowledged;
+    if (r.outage) coverage.outages++;
     coverage.rejoins += r.rejoins;
     coverage.resent += r.resent;
     coverage.droppedUnordered += r.droppedUnordered;
@@ -122,6 +133,7 @@ export function coreMain(args: string[]): number {
   );
   console.log(
     `  coverage: primary views ${coverage.primaryViews}, state transfers ${coverage.stateTransfers}, ` +
+      `acknowledged changes ${coverage.acknowledged}, runs with a whole-group outage ${coverage.outages}, ` +
       `rejoins after exclusion ${coverage.rejoins}, ordered messages resent ${coverage.resent} / dropped ${coverage.droppedUnordered}, ` +
       `max retained by one member ${coverage.maxRetained}; ` +
       `core keys ${keys.keys ? 'on' : 'off'}: rekeys committed ${coverage.rekeys} (refreshes ${coverage.refreshes}), sessions aborted ${coverage.rekeyAborts}; ` +

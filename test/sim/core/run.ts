@@ -21,6 +21,8 @@ import { KeyKnowledge } from './secrecy.js';
 import type { Violation } from './checkers.js';
 import { checkRun } from './checkers.js';
 import type { RunLog } from './log.js';
+import { DurabilityLedger, newDisk } from './durability.js';
+import type { SimDisk } from './durability.js';
 
 /** Incarnations: the simulator's restart counter in the high bits, rejoins in the low bits. */
 const INCARNATION_STRIDE = 1 << 20;
@@ -54,6 +56,33 @@ export interface CoreRunOptions {
    * scenario's only faults are its own, so any member excluded while alive fails the run.
    */
   readonly plan?: (n: number) => FaultPlan;
+  /**
+   * Random plans: probability that the whole group also goes down at once (every member
+   * crashes, then they restart from their durable state one by one). Default 1/3, drawn from
+   * its own fork of the seed.
+   */
+  readonly outageChance?: number;
+  /**
+   * Storage fault (issue 19, not in CI): probability that a restarting node comes back with the
+   * durable state it had at its previous restart instead of its last one (a rolled-back disk).
+   * The design does not tolerate it; the checkers show what it breaks.
+   */
+  readonly staleDisks?: number;
+}
+
+/**
+ * A whole-group outage added to a random plan: at a time drawn from the seed every member
+ * crashes; each restarts 50-450 ms later (from its durable state), before the quiet point.
+ */
+export function outageActions(rng: Rng, n: number, quietAtMs: number): FaultPlan['actions'] {
+  const at = 300 + rng.int(Math.max(1, quietAtMs - 800));
+  const down = Array.from({ length: n }, (_, node) => ({ at, kind: 'crash' as const, node }));
+  const up = Array.from({ length: n }, (_, node) => ({
+    at: Math.min(quietAtMs - 1, at + 50 + rng.int(400)),
+    kind: 'restart' as const,
+    node,
+  }));
+  return [...down, ...up];
 }
 
 /**
@@ -94,6 +123,12 @@ export interface CoreRunResult {
   /** Coverage: primary views installed, state transfers, rejoins after exclusion, resent and dropped unordered messages. */
   readonly primaryViews: number;
   readonly stateTransfers: number;
+  /** Changes acknowledged by a majority of their primary view (the durability checker's input). */
+  readonly acknowledged: number;
+  /** A whole-group outage was part of the plan. */
+  readonly outage: boolean;
+  /** Restarts that came back with an older disk (`staleDisks`). */
+  readonly staleRestarts: number;
   readonly rejoins: number;
   readonly resent: number;
   readonly droppedUnordered: number;
@@ -180,6 +215,9 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     livenessBoundMs: LIVENESS_BOUND_MS,
   };
   const current: (Member | undefined)[] = new Array(n).fill(undefined);
+  // What each node keeps across crashes (its app state and version, the stack's knowledge).
+  const disks: SimDisk[] = Array.from({ length: n }, () => newDisk());
+  const ledger = new DurabilityLedger();
   const everyone: { member: Member; app: SimApp }[] = [];
   // nakack keeps ≤ window messages per sender, plus the sequencer's ORDER records (≤ one per
   // other sender's windowful): a slow member must not make anyone's memory grow past this.
@@ -191,8 +229,20 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     if (trafficViolations++ < 5) errors.push({ property: 'traffic-keys', detail });
   };
 
+  const previous: (SimDisk | undefined)[] = new Array(n).fill(undefined);
+  const staleRng = Rng.seeded(opts.seed).fork('stale-disks');
+  let staleRestarts = 0;
   const factory = (env: NodeEnv<Uint8Array>) => {
-    const app = new SimApp(log, env.id, () => env.now());
+    const disk = disks[env.id]!;
+    if (env.incarnation > 0) {
+      const old = previous[env.id];
+      previous[env.id] = { ...disk };
+      if (old !== undefined && staleRng.next() < (opts.staleDisks ?? 0)) {
+        Object.assign(disk, old);
+        staleRestarts++;
+      }
+    }
+    const app = new SimApp(log, env.id, () => env.now(), disk, ledger);
     const keys = withObserver(keyConfig(env.id, env.incarnation), (info) => {
       // traffic-keys: a frame sealed under a core key goes to a member that committed that key,
       // and every member that holds it is in the sender's view (else a departed one could read).
@@ -230,6 +280,10 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
         founders,
         peers: names,
         config: DEFAULT_STACK_CONFIG,
+        memory: {
+          load: () => disk.knowledge,
+          save: (k) => void (disk.knowledge = k),
+        },
       },
       { now: () => env.now(), send: (toName, bytes) => void env.send(idOf.get(toName)!, bytes) },
       app,
@@ -285,30 +339,38 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
   };
   for (let i = 0; i < n; i++) sim.addNode(factory);
 
-  const plan =
+  const outageRng = Rng.seeded(opts.seed).fork('outage');
+  const outage = outageRng.next() < (opts.outageChance ?? 1 / 3);
+  const random =
+    scenario !== undefined || opts.faults === false
+      ? undefined
+      : planFaults(sim.forkRng('faults'), {
+          nodes: n,
+          startMs: 200,
+          quietAtMs,
+          meanGapMs: 250,
+          minEpisodeMs: 100,
+          maxEpisodeMs: 1_500,
+          weights: {
+            crash: 2,
+            pause: 2,
+            isolate: 1,
+            split: 1,
+            groups: 1,
+            asymmetric: 1,
+            lossy: 2,
+            slowLink: 1,
+          },
+          maxLoss: 0.2,
+        });
+  const plan: FaultPlan =
     scenario !== undefined
       ? scenario
-      : opts.faults === false
+      : random === undefined
         ? { quietAtMs, actions: [] }
-        : planFaults(sim.forkRng('faults'), {
-            nodes: n,
-            startMs: 200,
-            quietAtMs,
-            meanGapMs: 250,
-            minEpisodeMs: 100,
-            maxEpisodeMs: 1_500,
-            weights: {
-              crash: 2,
-              pause: 2,
-              isolate: 1,
-              split: 1,
-              groups: 1,
-              asymmetric: 1,
-              lossy: 2,
-              slowLink: 1,
-            },
-            maxLoss: 0.2,
-          });
+        : outage
+          ? { ...random, actions: [...random.actions, ...outageActions(outageRng, n, quietAtMs)] }
+          : random;
   applyFaultPlan(sim, plan);
   // After the quiet point, poll for convergence; once there, run a little longer (to see it hold)
   // and stop. A run that never converges goes on to the liveness deadline and fails there.
@@ -342,7 +404,7 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
 
   const alive = aliveKeys();
   const finalLog: RunLog = { ...log, aliveAtEnd: alive };
-  const violations = [...errors, ...checkRun(finalLog)];
+  const violations = [...errors, ...checkRun(finalLog), ...ledger.violations];
   if (knowledge !== undefined) {
     for (const { member } of everyone) knowledge.held(member.self, member.coreKey, member.pairwiseKeys());
     let secrecyViolations = 0;
@@ -393,6 +455,9 @@ export function runCore(opts: CoreRunOptions): CoreRunResult {
     convergeMs: lastInstall - quietAtMs,
     primaryViews,
     stateTransfers: sum((e) => e.app.stateTransfers),
+    acknowledged: ledger.acknowledged,
+    staleRestarts,
+    outage: scenario === undefined && random !== undefined && outage,
     rejoins: sum((e) => e.member.stats.rejoins),
     resent: sum((e) => e.member.stats.resent),
     droppedUnordered: sum((e) => e.member.stats.droppedUnordered),
