@@ -15,7 +15,7 @@ import {
   keyProtectionWarning,
   type KeyProtection,
 } from './key-encryption.js';
-import { MAX_PEM_FILE_BYTES, parsePem, PemError, toPem } from './pem.js';
+import { MAX_PEM_FILE_BYTES, parsePem, PemError, toPem, type PemBlock } from './pem.js';
 
 export type CredentialErrorKind =
   'unreadable' | 'malformed' | 'bad-passphrase' | 'weak-passphrase' | 'key-mismatch' | 'not-a-ca';
@@ -83,20 +83,25 @@ export function readTextFile(path: string, what: string, maxBytes = MAX_PEM_FILE
   return buf.toString('utf8');
 }
 
+/** The first PRIVATE KEY block of a PEM text and how many blocks it holds; CredentialError if it does not parse. */
+function privateKeyBlock(pem: string, what: string): { block: PemBlock | undefined; blocks: number } {
+  let blocks: PemBlock[];
+  try {
+    blocks = parsePem(pem);
+  } catch (e) {
+    throw new CredentialError('malformed', `${what}: ${e instanceof PemError ? e.message : String(e)}`);
+  }
+  return { block: blocks.find((b) => b.label.endsWith('PRIVATE KEY')), blocks: blocks.length };
+}
+
 /** Parses a private key PEM, decrypting it with `passphrase` when it is encrypted. */
 export function decodePrivateKey(
   pem: string,
   passphrase: string | undefined,
   what = 'private key',
 ): KeyObject {
-  let blocks;
-  try {
-    blocks = parsePem(pem);
-  } catch (e) {
-    throw new CredentialError('malformed', `${what}: ${e instanceof PemError ? e.message : String(e)}`);
-  }
-  const block = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
-  if (!block || blocks.length !== 1)
+  const { block, blocks } = privateKeyBlock(pem, what);
+  if (!block || blocks !== 1)
     throw new CredentialError('malformed', `${what}: expected exactly one PRIVATE KEY PEM block`);
   const encrypted = block.label === 'ENCRYPTED PRIVATE KEY';
   if (encrypted && (passphrase === undefined || passphrase === '')) {
@@ -128,13 +133,7 @@ function protectionOf(der: Uint8Array, what: string): KeyProtection {
 
 /** How a private key PEM protects its key; throws CredentialError('malformed') if it does not parse. */
 export function describeKeyProtection(pem: string, what = 'private key'): KeyProtection {
-  let blocks;
-  try {
-    blocks = parsePem(pem);
-  } catch (e) {
-    throw new CredentialError('malformed', `${what}: ${e instanceof PemError ? e.message : String(e)}`);
-  }
-  const block = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
+  const { block } = privateKeyBlock(pem, what);
   if (!block) throw new CredentialError('malformed', `${what}: no PRIVATE KEY PEM block`);
   return block.label === 'ENCRYPTED PRIVATE KEY' ? protectionOf(block.der, what) : { kind: 'none' };
 }
