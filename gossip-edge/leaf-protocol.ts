@@ -59,7 +59,15 @@ export const MAX_SIGNERS = 64;
 export const MAX_DETAIL_BYTES = 256;
 
 /** Why a server removed a leaf; stable strings, safe as metric labels. */
-export const EVICTION_REASONS = ['lease-expired', 'revoked', 'left', 'replaced', 'refused'] as const;
+/** `key-exposed`: the leaf's own key was not refreshed within the window after a core server was revoked. */
+export const EVICTION_REASONS = [
+  'lease-expired',
+  'revoked',
+  'left',
+  'replaced',
+  'refused',
+  'key-exposed',
+] as const;
 export type EvictionReason = (typeof EVICTION_REASONS)[number];
 
 /** Protocol error codes a server (or leaf) reports before closing or refusing a request. */
