@@ -80,6 +80,7 @@ export {
   CatchUpReply,
   GossipHello,
   LeaveRequest,
+  LeafKeyRefresh,
   GossipSeed,
   DataStream,
   DataPull,

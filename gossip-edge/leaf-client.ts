@@ -48,8 +48,12 @@ import {
 } from '../auth/index.js';
 import {
   KeytreeError,
+  LEAF_KEY_EXPORTER_BYTES,
+  LEAF_KEY_EXPORTER_LABEL,
   LeafKeys,
+  MAX_REFRESH_COUNTER,
   decodeHeader,
+  refreshedLeafKey,
   decodePart,
   decodeWelcome,
   signedBytes,
@@ -168,6 +172,8 @@ export interface LeafClientStats {
   rekeysIgnored: number;
   catchUps: number;
   rejoins: number;
+  /** Own-key refreshes our servers ordered (post-compromise recovery). */
+  keyRefreshes: number;
   reconnects: number;
   protocolErrors: number;
   decryptFailures: Record<DataErrorReason, number>;
@@ -216,6 +222,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     rekeysIgnored: 0,
     catchUps: 0,
     rejoins: 0,
+    keyRefreshes: 0,
     reconnects: 0,
     protocolErrors: 0,
     decryptFailures: Object.fromEntries(DATA_ERROR_REASONS.map((r) => [r, 0])) as Record<
@@ -668,6 +675,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       }
       case 'evicted':
         return this.onEvicted(frame.body.reason);
+      case 'leafKeyRefresh':
+        return this.onKeyRefresh(frame.body);
       case 'error': {
         const err = new LeafProtocolError(frame.body.code, frame.body.detail);
         if (this.welcomeWaiter !== undefined) return this.failWaiter(err);
@@ -687,6 +696,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     let keys: LeafKeys;
     try {
       keys = LeafKeys.fromWelcome(welcome);
+      // Refreshes ordered for this admission and not yet applied stay pending across a welcome.
+      if (this.memberId === body.memberId && this.admittedEpoch === body.admittedEpoch)
+        keys = keys.carryPendingFrom(this.keys);
     } catch (e) {
       if (e instanceof KeytreeError) throw new LeafProtocolError('unexpected', e.message);
       throw e;
@@ -726,6 +738,32 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       clearTimeout(w.timer);
       w.resolve();
     }
+  }
+
+  /**
+   * Our server ordered a refresh of our own key (post-compromise recovery): derive it from this
+   * TLS session's exporter, as the server did, and hold it until the batch that installs it.
+   */
+  private onKeyRefresh(body: LeafFrameBody<'leafKeyRefresh'>): void {
+    const keys = this.keys;
+    if (keys === undefined || body.admittedEpoch !== this.admittedEpoch) return; // another admission
+    if (body.counter < 1 || body.counter > MAX_REFRESH_COUNTER)
+      throw new LeafProtocolError('unexpected', `own-key refresh counter ${body.counter}`);
+    const exporter = this.transport?.exportKeyingMaterial(
+      this.peer!,
+      LEAF_KEY_EXPORTER_BYTES,
+      LEAF_KEY_EXPORTER_LABEL,
+    );
+    if (exporter === undefined) return; // the link is gone: the next session refreshes again
+    const key = refreshedLeafKey(this.suite!, exporter, {
+      group: keys.group,
+      admittedEpoch: body.admittedEpoch,
+      counter: body.counter,
+    });
+    exporter.fill(0);
+    this.keys = keys.withPendingOwnKey(key);
+    key.fill(0);
+    this.stats.keyRefreshes++;
   }
 
   private install(keys: LeafKeys): void {

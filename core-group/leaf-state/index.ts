@@ -11,6 +11,7 @@ export {
   MAX_NAME_BYTES,
   MAX_SERIAL_BYTES,
   MAX_RENEWALS_PER_COMMAND,
+  MAX_REFRESHES_PER_COMMAND,
   type LeafCommandKind,
 } from './commands.js';
 export {
