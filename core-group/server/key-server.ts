@@ -82,7 +82,7 @@ import {
   type BatchOutput,
   type LeafCommand,
 } from '../leaf-state/index.js';
-import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
+import { INCARNATIONS_PER_GENERATION, MAX_CORE_SERVERS, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
 import { LeafEdge } from './leaf-edge.js';
 import {
@@ -154,6 +154,12 @@ export class KeyServer implements GroupApp {
   private readonly admin: AdminServer;
   private readonly outbox: CommandOutbox;
   private readonly signers = new Map<string, Uint8Array>();
+  /**
+   * The certificate serial each core peer last linked with. Kept after its link goes down: a link
+   * replaced by a newer one reports its down after the newer one's identify, and a revocation
+   * must still find the server (and start its full refresh) while it is unlinked. Bounded by the
+   * core names the CA issued that ever linked here (MAX_CORE_SERVERS × 4 at most).
+   */
   private readonly corePeerSerials = new Map<string, string>();
   /** Ed25519 certificate keys of core peers, by name, as seen on authenticated links (verifyKeyOf). */
   private readonly coreVerifyKeys = new Map<string, Uint8Array>();
@@ -211,7 +217,10 @@ export class KeyServer implements GroupApp {
       identify: (cert: X509Certificate) => {
         const id = coreIdentify(cert);
         if (typeof id === 'string') {
+          this.corePeerSerials.delete(id);
           this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
+          if (this.corePeerSerials.size > 4 * MAX_CORE_SERVERS)
+            this.corePeerSerials.delete(this.corePeerSerials.keys().next().value!);
           // The peer's newest certificate wins: a renewed one may carry a new key.
           const verifyKey = certificateVerifyKey(cert);
           if (verifyKey !== undefined) this.coreVerifyKeys.set(nameOfCoreId(id), verifyKey);
@@ -292,7 +301,6 @@ export class KeyServer implements GroupApp {
       },
       onPeerUp: (peer) => this.log.info('core link up', { peer }),
       onPeerDown: (peer, reason, detail) => {
-        this.corePeerSerials.delete(peer);
         this.log.info('core link down', { peer, reason, detail });
       },
     });
