@@ -965,6 +965,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   }
 
   private onEvicted(reason: EvictionReason): void {
+    if (reason === 'key-exposed' && this.state === 'up' && this.welcomeWaiter === undefined) {
+      // Our own key was not refreshed in time after a core server's revocation: that admission
+      // ended, we did not. The server closes the link; the reconnect joins afresh (no resume),
+      // so the new admission's keys are fresh.
+      this.admittedEpoch = undefined;
+      this.stats.rejoins++;
+      return;
+    }
     const waiter = this.welcomeWaiter;
     this.welcomeWaiter = undefined;
     if (waiter !== undefined) {
