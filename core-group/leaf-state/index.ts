@@ -22,6 +22,7 @@ export {
   DEFAULT_MAX_LEAVES,
   DEFAULT_MAX_REVOKED,
   DEFAULT_MAX_JOINS_PER_BATCH,
+  DEFAULT_MAX_REKEYS_PER_BATCH,
   type LeafStateOptions,
   type AdmittedLeaf,
   type BatchOutput,

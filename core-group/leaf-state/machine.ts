@@ -60,6 +60,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_MAX_LEAVES = 1 << 20;
 export const DEFAULT_MAX_REVOKED = 1 << 16;
 export const DEFAULT_MAX_JOINS_PER_BATCH = 1024;
+/** Own-key refreshes one cut takes (see `maxRekeysPerBatch`). */
+export const DEFAULT_MAX_REKEYS_PER_BATCH = 4096;
 
 export interface LeafStateOptions {
   readonly suite: CipherSuite;
@@ -80,6 +82,12 @@ export interface LeafStateOptions {
    * seconds). Departures are never deferred: they are what forward secrecy waits on.
    */
   readonly maxJoinsPerBatch?: number;
+  /**
+   * Own-key refreshes one cut takes (default 4096), lowest slots first; the rest wait for the
+   * next cuts. Bounds a full refresh's batches like `maxJoinsPerBatch` bounds a mass reconnect:
+   * at 10^6 leaves an unbounded cut of every pending refresh held the main thread for seconds.
+   */
+  readonly maxRekeysPerBatch?: number;
 }
 
 export interface AdmittedLeaf {
@@ -124,6 +132,7 @@ export class LeafStateMachine {
   readonly maxLeaves: number;
   readonly maxRevoked: number;
   readonly maxJoinsPerBatch: number;
+  readonly maxRekeysPerBatch: number;
   private primary = false;
   private readonly deepChecks: boolean;
   private s: LeafStateParts;
@@ -140,6 +149,9 @@ export class LeafStateMachine {
     this.maxJoinsPerBatch = opts.maxJoinsPerBatch ?? DEFAULT_MAX_JOINS_PER_BATCH;
     if (!(Number.isInteger(this.maxJoinsPerBatch) && this.maxJoinsPerBatch >= 1))
       throw new RangeError('maxJoinsPerBatch must be ≥ 1');
+    this.maxRekeysPerBatch = opts.maxRekeysPerBatch ?? DEFAULT_MAX_REKEYS_PER_BATCH;
+    if (!(Number.isInteger(this.maxRekeysPerBatch) && this.maxRekeysPerBatch >= 1))
+      throw new RangeError('maxRekeysPerBatch must be ≥ 1');
     this.deepChecks = opts.checkInvariants ?? false;
     if (!(this.leaseMs > 0 && Number.isSafeInteger(this.leaseMs)))
       throw new RangeError('leaseMs must be > 0');
@@ -411,9 +423,11 @@ export class LeafStateMachine {
     const deferred = this.s.pendingJoins.slice(joins.length);
     const departures = [...this.s.pendingDepartures].sort((a, b) => a.slot - b.slot);
     // drop() removed the refreshes of departing leaves: every one left is of an admitted leaf.
+    // Lowest slots first, whatever the map's order (a restored replica's differs).
     const rekeys = [...this.s.pendingRekeys]
       .map(([name, key]) => ({ e: this.s.entries.get(name)!, key }))
-      .sort((a, b) => a.e.slot - b.e.slot);
+      .sort((a, b) => a.e.slot - b.e.slot)
+      .slice(0, this.maxRekeysPerBatch);
     if (joins.length === 0 && departures.length === 0 && rekeys.length === 0) return {};
     const ops: TreeOp[] = departures.map((d) => ({
       kind: d.reason === 'left' ? 'leave' : 'evict',
@@ -427,12 +441,12 @@ export class LeafStateMachine {
     const rekey = this.s.tree.applyBatch(ops);
     for (const { e, key } of rekeys) {
       key.fill(0);
+      this.s.pendingRekeys.delete(e.name);
       if (e.exposed) {
         e.exposed = false;
         this.exposedCount--;
       }
     }
-    this.s.pendingRekeys.clear();
     if (this.s.fullRefresh !== undefined && this.exposedCount === 0) this.s.fullRefresh = undefined;
 
     for (const d of departures) {

@@ -16,13 +16,14 @@ import {
 
 const GROUP = new TextEncoder().encode('g');
 
-function machine(suite: CipherSuite): LeafStateMachine {
+function machine(suite: CipherSuite, maxRekeysPerBatch?: number): LeafStateMachine {
   const m = new LeafStateMachine({
     suite,
     group: GROUP,
     secret: new Uint8Array(32).fill(7),
     leaseMs: 60_000,
     checkInvariants: true,
+    ...(maxRekeysPerBatch !== undefined ? { maxRekeysPerBatch } : {}),
   });
   m.setPrimary(true);
   return m;
@@ -172,4 +173,25 @@ test('the full refresh ends when the last exposed leaf is refreshed, and snapsho
   t.is(m.exposedLeaves, 0);
   t.is(m.fullRefresh, undefined);
   t.deepEqual(copy.snapshot(), m.snapshot());
+});
+
+test('a cut takes at most maxRekeysPerBatch refreshes, lowest slots first; replicas agree across a restore', async (t) => {
+  const suite = await loadSuite('fast');
+  const m = machine(suite, 2);
+  const leaves = new Leaves(suite);
+  const names = ['e', 'd', 'c', 'b', 'a'];
+  for (const n of names) run([m], leaves, admit(n));
+  run([m], leaves, cut(m));
+  run([m], leaves, refresh(suite, m, leaves, names, 1));
+  const restored = machine(suite, 2);
+  restored.restore(m.snapshot()); // its pending refreshes come back in name order
+  const slots = (b: BatchOutput): number[] => b.rekeyed.map((n) => m.entry(n)!.slot);
+  const first = run([m, restored], leaves, cut(m, 1))!;
+  t.deepEqual(slots(first), [0, 1]);
+  t.is(m.pendingChanges, 3);
+  t.deepEqual(slots(run([m, restored], leaves, cut(m, 2))!), [2, 3]);
+  t.deepEqual(slots(run([m, restored], leaves, cut(m, 3))!), [4]);
+  t.is(m.pendingChanges, 0);
+  t.deepEqual(restored.snapshot(), m.snapshot());
+  for (const [name, k] of leaves.keys) t.deepEqual(k.groupKey(), m.groupKey(), name);
 });

@@ -23,7 +23,7 @@ test('a minimal config gets defaults and absolute paths', (t) => {
   t.is(c.generation, 0);
   t.is(c.coreKeyRefreshMs, 600_000);
   t.is(c.leafKeyRefreshMs, 86_400_000);
-  t.is(c.fullRefreshWindowMs, 600_000);
+  t.is(c.fullRefreshWindowMs, 1_800_000);
   t.is(parseServerConfig({ ...good, leafKeyRefreshMs: 10_000 }, '/').leafKeyRefreshMs, 10_000);
   t.is(parseServerConfig({ ...good, fullRefreshWindowMs: 1000 }, '/').fullRefreshWindowMs, 1000);
   t.true(c.leafTlsThread);
