@@ -102,6 +102,7 @@ export {
   CatchUpReply,
   GossipHello,
   LeaveRequest,
+  LeafKeyRefresh,
   GossipSeed,
   DataStream,
   DataPull,

@@ -67,8 +67,12 @@ import {
 } from '../auth/index.js';
 import {
   KeytreeError,
+  LEAF_KEY_EXPORTER_BYTES,
+  LEAF_KEY_EXPORTER_LABEL,
   LeafKeys,
+  MAX_REFRESH_COUNTER,
   decodeHeader,
+  refreshedLeafKey,
   decodePart,
   decodeWelcome,
   signedBytes,
@@ -199,6 +203,8 @@ export interface LeafClientStats {
   rekeysIgnored: number;
   catchUps: number;
   rejoins: number;
+  /** Own-key refreshes our servers ordered (post-compromise recovery). */
+  keyRefreshes: number;
   reconnects: number;
   protocolErrors: number;
   decryptFailures: Record<DataErrorReason, number>;
@@ -263,6 +269,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     rekeysIgnored: 0,
     catchUps: 0,
     rejoins: 0,
+    keyRefreshes: 0,
     reconnects: 0,
     protocolErrors: 0,
     decryptFailures: Object.fromEntries(DATA_ERROR_REASONS.map((r) => [r, 0])) as Record<
@@ -884,6 +891,8 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
         this.announcedSigners = frame.body.signers;
         this.enforceRevocation();
         return this.offerCrls(frame.body.crls);
+      case 'leafKeyRefresh':
+        return this.onKeyRefresh(frame.body);
       case 'error': {
         if (frame.body.code === 'rate-limited') return this.onRateLimited(frame.body.detail);
         const err = new LeafProtocolError(frame.body.code, frame.body.detail);
@@ -904,6 +913,9 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     let keys: LeafKeys;
     try {
       keys = LeafKeys.fromWelcome(welcome);
+      // Refreshes ordered for this admission and not yet applied stay pending across a welcome.
+      if (this.memberId === body.memberId && this.admittedEpoch === body.admittedEpoch)
+        keys = keys.carryPendingFrom(this.keys);
     } catch (e) {
       if (e instanceof KeytreeError) throw new LeafProtocolError('unexpected', e.message);
       throw e;
@@ -945,6 +957,32 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
       clearTimeout(w.timer);
       w.resolve();
     }
+  }
+
+  /**
+   * Our server ordered a refresh of our own key (post-compromise recovery): derive it from this
+   * TLS session's exporter, as the server did, and hold it until the batch that installs it.
+   */
+  private onKeyRefresh(body: LeafFrameBody<'leafKeyRefresh'>): void {
+    const keys = this.keys;
+    if (keys === undefined || body.admittedEpoch !== this.admittedEpoch) return; // another admission
+    if (body.counter < 1 || body.counter > MAX_REFRESH_COUNTER)
+      throw new LeafProtocolError('unexpected', `own-key refresh counter ${body.counter}`);
+    const exporter = this.transport?.exportKeyingMaterial(
+      this.peer!,
+      LEAF_KEY_EXPORTER_BYTES,
+      LEAF_KEY_EXPORTER_LABEL,
+    );
+    if (exporter === undefined) return; // the link is gone: the next session refreshes again
+    const key = refreshedLeafKey(this.suite!, exporter, {
+      group: keys.group,
+      admittedEpoch: body.admittedEpoch,
+      counter: body.counter,
+    });
+    exporter.fill(0);
+    this.keys = keys.withPendingOwnKey(key);
+    key.fill(0);
+    this.stats.keyRefreshes++;
   }
 
   private install(keys: LeafKeys): void {
@@ -1205,6 +1243,14 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   }
 
   private onEvicted(reason: EvictionReason): void {
+    if (reason === 'key-exposed' && this.state === 'up' && this.welcomeWaiter === undefined) {
+      // Our own key was not refreshed in time after a core server's revocation: that admission
+      // ended, we did not. The server closes the link; the reconnect joins afresh (no resume),
+      // so the new admission's keys are fresh.
+      this.admittedEpoch = undefined;
+      this.stats.rejoins++;
+      return;
+    }
     const waiter = this.welcomeWaiter;
     this.welcomeWaiter = undefined;
     if (waiter !== undefined) {

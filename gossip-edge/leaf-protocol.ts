@@ -1,12 +1,12 @@
 /**
  * The leaf ↔ core-server protocol, carried over one mutually authenticated TLS 1.3 link (one
  * message per stream frame, see wire/stream.ts). The TLS peer identity is the only identity: no
- * frame names its sender. Frame types 0x0701..0x0713.
+ * frame names its sender. Frame types 0x0701..0x0713, 0x0715.
  *
  *   leaf → server   join, leaseRenew, dataPublish, catchUpRequest, leave, gossipHello,
  *                   gossipReseed, dataPull
  *   server → leaf   welcome, rekeyPush, dataDeliver, leaseAck, catchUpReply, evicted, error,
- *                   publishAck, gossipSeed, dataPullReply, crlUpdate
+ *                   publishAck, gossipSeed, dataPullReply, crlUpdate, leafKeyRefresh
  *
  * Flow: the leaf sends `join` (with `resume` when it held an admission before: the admission
  * epoch names that admission in the replicated registry, so any core server can recognise it and
@@ -18,6 +18,11 @@
  * to open it. Every `dataPublish` is answered, in order, by one `publishAck`: accepted into the
  * core's relay, or refused with a reason (the leaf keeps a bounded window of unanswered publishes:
  * flow control from the core's send queue back to the publishing application).
+ *
+ * Own-key refresh (post-compromise recovery, keytree/leaf-key-refresh.ts): `leafKeyRefresh`
+ * tells the leaf that its server ordered refresh number `counter` of admission `admittedEpoch`;
+ * both ends derive the new own key from this TLS session's exporter, so no key is on the wire.
+ * The frame is sent before the refresh is ordered, so the leaf holds the key before the batch.
  *
  * Every field is bounded; decoding untrusted bytes throws DecodeError only.
  */
@@ -70,7 +75,15 @@ export const MAX_SERIAL_CHARS = 64;
 export const MAX_DETAIL_BYTES = 256;
 
 /** Why a server removed a leaf; stable strings, safe as metric labels. */
-export const EVICTION_REASONS = ['lease-expired', 'revoked', 'left', 'replaced', 'refused'] as const;
+/** `key-exposed`: the leaf's own key was not refreshed within the window after a core server was revoked. */
+export const EVICTION_REASONS = [
+  'lease-expired',
+  'revoked',
+  'left',
+  'replaced',
+  'refused',
+  'key-exposed',
+] as const;
 export type EvictionReason = (typeof EVICTION_REASONS)[number];
 
 /** Protocol error codes a server (or leaf) reports before closing or refusing a request. */
@@ -298,6 +311,9 @@ export type DataPullReply = CodecValue<typeof DataPullReply>;
 export const LeaveRequest = struct({ admittedEpoch: option(varuint) });
 export type LeaveRequest = CodecValue<typeof LeaveRequest>;
 
+export const LeafKeyRefresh = struct({ admittedEpoch: varuint, counter: varuint });
+export type LeafKeyRefresh = CodecValue<typeof LeafKeyRefresh>;
+
 /** How a server answered one publish; stable strings, safe as metric labels. */
 export const PUBLISH_RESULTS = [
   'accepted', // handed to the core's relay (it reaches the other leaves best-effort)
@@ -336,6 +352,7 @@ export const LeafFrames = defineFrames(
     dataPull: [0x0711, DataPull],
     dataPullReply: [0x0712, DataPullReply],
     crlUpdate: [0x0713, CrlUpdate],
+    leafKeyRefresh: [0x0715, LeafKeyRefresh],
   },
   { maxFrameBytes: MAX_LEAF_FRAME_BYTES },
 );

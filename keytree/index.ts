@@ -37,11 +37,20 @@ export {
   type Departed,
   type TreeOptions,
 } from './tree.js';
-export { LeafKeys, verifyPartProof } from './leaf.js';
+export { LeafKeys, MAX_PENDING_OWN_KEYS, verifyPartProof } from './leaf.js';
+export {
+  LEAF_KEY_EXPORTER_LABEL,
+  LEAF_KEY_EXPORTER_BYTES,
+  MAX_REFRESH_COUNTER,
+  refreshedLeafKey,
+  type LeafKeyRefreshContext,
+} from './leaf-key-refresh.js';
 export { encodeSnapshot, decodeSnapshot, MAX_SNAPSHOT_BYTES } from './snapshot.js';
 export {
   SecrecyChecker,
   keyId,
+  treeKeys,
+  type Compromise,
   type EpochRecord,
   type MemberSpan,
   type SecrecyViolation,

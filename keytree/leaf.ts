@@ -8,6 +8,15 @@
  * trusted (its signature is checked by the caller against `signedBytes(header)`); the part is
  * checked against the header by its Merkle proof. Every failure is a `KeytreeError` naming
  * what is wrong or missing; the leaf's state is immutable, so a failed step changes nothing.
+ *
+ * Own-key refresh (post-compromise recovery, leaf-key-refresh.ts): a leaf may hold a few
+ * *pending* own keys — keys it computed for refreshes its server ordered but that no batch has
+ * applied yet. The batch that applies one wraps the leaf's parent key under it with the next
+ * own-key version, so a part that starts at the leaf level under a version newer than the one
+ * held (or a moved part whose wrap the held key does not open) is tried under each pending key,
+ * oldest first; the one that opens it becomes the own key and older pending keys are dropped.
+ * The wrap is authenticated, so a wrong candidate fails cleanly; at most MAX_PENDING_OWN_KEYS
+ * candidates bound the work.
  */
 import { CryptoError, constantTimeEqual, type CipherSuite } from '../crypto/index.js';
 import { deriveParentKey } from './derive.js';
@@ -24,6 +33,9 @@ import {
 } from './messages.js';
 import { RekeySplit } from './split.js';
 
+/** Own keys a leaf keeps waiting for their batch; a newer refresh pushes out the oldest. */
+export const MAX_PENDING_OWN_KEYS = 4;
+
 export class LeafKeys {
   private constructor(
     readonly group: Uint8Array,
@@ -33,7 +45,32 @@ export class LeafKeys {
     readonly slot: number,
     /** Path keys, index = level; the last is the group key. */
     private readonly path: readonly VersionedKey[],
+    /** Own keys of ordered refreshes not yet applied, oldest first. */
+    private readonly pending: readonly Uint8Array[] = [],
   ) {}
+
+  /** A copy that also accepts `key` as its next own key (see the module comment). */
+  withPendingOwnKey(key: Uint8Array): LeafKeys {
+    if (key.length !== this.path[0]!.key.length) throw new RangeError('own key has the wrong length');
+    const pending = [...this.pending, key.slice()].slice(-MAX_PENDING_OWN_KEYS);
+    return new LeafKeys(this.group, this.arity, this.epoch, this.height, this.slot, this.path, pending);
+  }
+
+  /**
+   * `this` (fresh from a welcome) keeping the pending own keys of `before` that it does not
+   * already hold: a welcome may arrive between a refresh being ordered and being applied.
+   */
+  carryPendingFrom(before: LeafKeys | undefined): LeafKeys {
+    if (before === undefined || before.pending.length === 0) return this;
+    const own = this.path[0]!.key;
+    const pending = before.pending.filter((k) => !constantTimeEqual(k, own));
+    return new LeafKeys(this.group, this.arity, this.epoch, this.height, this.slot, this.path, pending);
+  }
+
+  /** Number of pending own keys (diagnostics and tests). */
+  get pendingOwnKeys(): number {
+    return this.pending.length;
+  }
 
   static fromWelcome(w: Welcome): LeafKeys {
     if (w.keys.length !== w.height + 1)
@@ -103,20 +140,38 @@ export class LeafKeys {
     }
     verifyPartProof(suite, h, part, newSlot);
 
-    // The key the part starts from: unchanged in this batch (a moved leaf keeps its leaf key).
+    // The key the part starts from: unchanged in this batch (a moved leaf keeps its leaf key),
+    // or at the leaf level a pending own key that this batch installed.
     const first = part.wraps[0]!;
     const held = this.path[part.level]!;
-    if (!moved && held.version !== first.childVersion) {
+    const ownRekeyed =
+      part.level === 0 && this.pending.length > 0 && (moved || first.childVersion > held.version);
+    if (!moved && !ownRekeyed && held.version !== first.childVersion) {
       throw new KeytreeError(
         'missing',
         `part builds on version ${first.childVersion} at level ${part.level}, leaf holds ${held.version}`,
         [{ kind: 'key', level: part.level, index: part.index, version: first.childVersion }],
       );
     }
+    // Candidates for the key under which the first wrap was made, in the order tried.
+    const candidates = moved ? [held.key, ...this.pending] : ownRekeyed ? [...this.pending] : [held.key];
+    if (first.wrapped === undefined) throw new KeytreeError('bad-proof', 'a part starts with a wrap');
+    let used = -1;
+    let start: Uint8Array | undefined;
+    for (let c = 0; c < candidates.length && start === undefined; c++) {
+      try {
+        start = unwrap(suite, candidates[c]!, first.wrapped, part.level + 1, first.childVersion);
+        used = c;
+      } catch (e) {
+        if (!(e instanceof KeytreeError) || c === candidates.length - 1) throw e;
+      }
+    }
+    const own = candidates[used]!;
     const path: VersionedKey[] = this.path.slice(0, part.level + 1);
-    if (moved) path[0] = { version: first.childVersion, key: held.key };
-    let kek = held.key;
-    for (let i = 0; i < part.wraps.length; i++) {
+    if (moved || own !== held.key) path[0] = { version: first.childVersion, key: own };
+    path.push({ version: first.parentVersion, key: start! });
+    let kek = start!;
+    for (let i = 1; i < part.wraps.length; i++) {
       const step = part.wraps[i]!;
       const level = part.level + 1 + i;
       const key =
@@ -126,7 +181,10 @@ export class LeafKeys {
       path.push({ version: step.parentVersion, key });
       kek = key;
     }
-    return new LeafKeys(this.group, d, h.epoch, h.height, newSlot, path);
+    // A pending key now in use, and every older one, is done with.
+    const pendingUsed = own === held.key ? -1 : this.pending.indexOf(own);
+    const pending = this.pending.slice(pendingUsed + 1);
+    return new LeafKeys(this.group, d, h.epoch, h.height, newSlot, path, pending);
   }
 
   private checkHeader(h: EpochHeader): void {

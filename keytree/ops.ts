@@ -7,8 +7,15 @@
  *                              | u8 2 ‖ varuint slot        evict
  *                              | u8 3                       refresh-root
  *                              | u8 4 ‖ varuint slot        refresh-path
+ *                              | u8 5 ‖ varuint slot ‖ fixed32 key   rekey-leaf
+ *
+ * `rekey-leaf` replaces a member's own (leaf) key with one made from entropy outside the tree
+ * (post-compromise recovery, leaf-key-refresh.ts) and refreshes its path. Its key is part of
+ * the encoding on purpose: the batch binding (tree.ts) hashes the ops, so a holder of an old
+ * tree and of the key-derivation secret can no longer predict the batch's derived keys either.
  */
 import { DecodeError, Reader, Writer } from '../wire/index.js';
+import { KEY_BYTES } from '../crypto/index.js';
 import { MAX_SLOTS } from './geometry.js';
 
 export type TreeOp =
@@ -16,7 +23,8 @@ export type TreeOp =
   | { readonly kind: 'leave'; readonly slot: number }
   | { readonly kind: 'evict'; readonly slot: number }
   | { readonly kind: 'refresh-root' }
-  | { readonly kind: 'refresh-path'; readonly slot: number };
+  | { readonly kind: 'refresh-path'; readonly slot: number }
+  | { readonly kind: 'rekey-leaf'; readonly slot: number; readonly key: Uint8Array };
 
 export const MAX_BATCH_OPS = 1 << 22;
 
@@ -38,6 +46,9 @@ export function encodeOps(ops: readonly TreeOp[]): Uint8Array {
         break;
       case 'refresh-path':
         w.u8(4).varuint(op.slot);
+        break;
+      case 'rekey-leaf':
+        w.u8(5).varuint(op.slot).fixed(op.key, KEY_BYTES);
         break;
     }
   });
@@ -61,6 +72,12 @@ export function decodeOps(bytes: Uint8Array): TreeOp[] {
         return { kind: 'refresh-root' };
       case 4:
         return { kind: 'refresh-path', slot: r.bounded(MAX_SLOTS - 1, 'slot') };
+      case 5:
+        return {
+          kind: 'rekey-leaf',
+          slot: r.bounded(MAX_SLOTS - 1, 'slot'),
+          key: r.fixed(KEY_BYTES).slice(),
+        };
       default:
         throw new DecodeError('bad-tag', `tree op ${tag}`);
     }

@@ -11,10 +11,18 @@
  * So departed members read nothing after they leave (forward secrecy), joiners nothing from
  * before they join (backward secrecy), and no coalition learns more than the union of its
  * members' legitimate epochs.
+ *
+ * Compromise adversary (post-compromise recovery): `deriveAfterCompromise` starts from every key
+ * of the tree at epoch E (`treeKeys`: what a revoked core server or a stolen data directory
+ * held) and follows every later rekey message. Own-key refreshes (`rekeyed`, made from entropy
+ * outside the tree) are known to their member only; once every leaf present at E has been
+ * refreshed and the paths above refreshed after that, nothing new is derivable.
  */
 import type { CipherSuite } from '../crypto/index.js';
 import { deriveParentKey } from './derive.js';
 import type { RekeyMessage, Welcome } from './messages.js';
+import type { LeafKeyTree } from './tree.js';
+import { span } from './geometry.js';
 
 export interface EpochRecord {
   readonly epoch: number;
@@ -23,6 +31,14 @@ export interface EpochRecord {
   readonly welcomes: readonly Welcome[];
   /** Slots of members removed in this epoch's batch, as they were when they left. */
   readonly departed: readonly number[];
+  /** Own-key refreshes of this batch (`rekey-leaf`): slot before any move, new version, key. */
+  readonly rekeyed?: readonly { slot: number; version: number; key: Uint8Array }[];
+}
+
+/** Every key of a tree at its current epoch, by id: what its holder could hand an adversary. */
+export interface Compromise {
+  readonly epoch: number;
+  readonly keys: ReadonlyMap<string, Uint8Array>;
 }
 
 export interface MemberSpan {
@@ -41,6 +57,7 @@ interface Stored {
   readonly epoch: number;
   readonly message: RekeyMessage | undefined;
   readonly welcomes: readonly { member: number; welcome: Welcome }[];
+  readonly rekeyed: readonly { member: number; id: string; key: Uint8Array }[];
   /** Leaf key ids of moved members: same bytes under a new name. */
   readonly aliases: readonly { from: string; to: string }[];
 }
@@ -69,6 +86,15 @@ export class SecrecyChecker {
       this.spans[member]!.leaveEpoch = rec.epoch;
       this.slotMember.delete(slot);
     }
+    const rekeyed: { member: number; id: string; key: Uint8Array }[] = [];
+    for (const r of rec.rekeyed ?? []) {
+      const member = this.slotMember.get(r.slot);
+      if (member === undefined) continue; // rekeyed, then removed in the same batch
+      const id = keyId(0, r.slot, r.version);
+      this.leafVersion.set(r.slot, r.version);
+      this.created.set(id, rec.epoch);
+      rekeyed.push({ member, id, key: r.key.slice() });
+    }
     const aliases: { from: string; to: string }[] = [];
     for (const m of rec.message?.body.moves ?? []) {
       const member = this.slotMember.get(m.from);
@@ -92,7 +118,7 @@ export class SecrecyChecker {
       this.leafVersion.set(welcome.slot, welcome.keys[0]!.version);
       return { member, welcome };
     });
-    this.history.push({ epoch: rec.epoch, message: rec.message, welcomes, aliases });
+    this.history.push({ epoch: rec.epoch, message: rec.message, welcomes, rekeyed, aliases });
   }
 
   members(): readonly MemberSpan[] {
@@ -104,11 +130,26 @@ export class SecrecyChecker {
     return this.slotMember.get(slot);
   }
 
+  /**
+   * Every key an adversary handed the whole tree at `c.epoch` (plus every later rekey message)
+   * derives, by id; with `coalition`, also what those members were given.
+   */
+  deriveAfterCompromise(c: Compromise, coalition: readonly number[] = []): Map<string, Uint8Array> {
+    return this.derive(coalition, c);
+  }
+
+  /** When the key `id` was created (undefined: unknown id). */
+  createdEpoch(id: string): number | undefined {
+    return this.created.get(id);
+  }
+
   /** Every key the coalition can derive, by id, with its bytes. */
-  derive(coalition: readonly number[]): Map<string, Uint8Array> {
+  derive(coalition: readonly number[], compromise?: Compromise): Map<string, Uint8Array> {
     const inside = new Set(coalition);
-    const known = new Map<string, Uint8Array>();
+    const known = new Map<string, Uint8Array>(compromise?.keys ?? []);
     for (const step of this.history) {
+      if (compromise !== undefined && step.epoch <= compromise.epoch) continue;
+      for (const r of step.rekeyed) if (inside.has(r.member)) known.set(r.id, r.key);
       for (const { member, welcome } of step.welcomes) {
         if (!inside.has(member)) continue;
         welcome.keys.forEach((k, level) =>
@@ -179,4 +220,19 @@ export class SecrecyChecker {
       );
     }
   }
+}
+
+/** Every key held by `tree` now (every non-empty node, leaves included), by id. */
+export function treeKeys(tree: LeafKeyTree): Compromise {
+  const keys = new Map<string, Uint8Array>();
+  const levels = tree.storage();
+  for (let l = 0; l <= tree.height; l++) {
+    const lv = levels[l]!;
+    const size = span(tree.arity, tree.height - l);
+    for (let i = 0; i < size; i++) {
+      if ((lv.counts[i] ?? 0) === 0) continue;
+      keys.set(keyId(l, i, lv.versions[i]!), lv.keys.slice(i * 32, (i + 1) * 32));
+    }
+  }
+  return { epoch: tree.epoch, keys };
 }

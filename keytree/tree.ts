@@ -12,6 +12,8 @@
  *     leave or eviction frees its slot, a path refresh marks a slot's path;
  *   - if the tree is then deeper than ⌈log_d n⌉ + 1, leaves above the minimal capacity move to
  *     the lowest free slots and the tree drops to the minimal height (compaction);
+ *   - a leaf rekey (`rekey-leaf`) installs the member's new own key, supplied by the op (made
+ *     from entropy outside the tree, leaf-key-refresh.ts), with the next version at its slot;
  *   - every node on the path of a joined, departed, moved-to or refreshed slot, and the root,
  *     gets a fresh key (a node left empty loses its key) — joins thus refresh their whole path
  *     (backward secrecy) and departures replace every key the departed leaf knew (forward
@@ -223,6 +225,14 @@ export class LeafKeyTree {
         case 'refresh-path':
           marked.add(op.slot);
           break;
+        case 'rekey-leaf': {
+          // The member's own key: replaced in place (a later compaction moves it with the leaf).
+          const leaves = this.levels[0]!;
+          leaves.keys.set(op.key, op.slot * KEY_BYTES);
+          leaves.versions[op.slot]!++;
+          marked.add(op.slot);
+          break;
+        }
         case 'refresh-root':
           break;
       }
@@ -286,13 +296,24 @@ export class LeafKeyTree {
   /** Rejects a batch that names an empty slot, so a failed batch leaves the tree untouched. */
   private validate(ops: readonly TreeOp[]): void {
     const gone = new Set<number>();
+    const rekeyed = new Set<number>();
     for (const op of ops) {
-      if (op.kind === 'leave' || op.kind === 'evict' || op.kind === 'refresh-path') {
+      if (op.kind === 'rekey-leaf') {
+        if (op.key.length !== KEY_BYTES) throw new TreeOpError(`rekey-leaf: key of ${op.key.length} bytes`);
+        if (rekeyed.has(op.slot)) throw new TreeOpError(`rekey-leaf: slot ${op.slot} twice in one batch`);
+        rekeyed.add(op.slot);
+      }
+      if (
+        op.kind === 'leave' ||
+        op.kind === 'evict' ||
+        op.kind === 'refresh-path' ||
+        op.kind === 'rekey-leaf'
+      ) {
         // A slot freed earlier in the batch may be refilled by a later join, so only ops on
         // slots that are occupied now and not yet freed are accepted; joins never target a slot.
         if (!this.isOccupied(op.slot) || gone.has(op.slot))
           throw new TreeOpError(`${op.kind}: slot ${op.slot} is not a member`);
-        if (op.kind !== 'refresh-path') gone.add(op.slot);
+        if (op.kind === 'leave' || op.kind === 'evict') gone.add(op.slot);
       }
     }
   }

@@ -70,6 +70,8 @@ function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: num
     leaseMs: 3_600_000,
     signers: () => [],
     crls: () => ({ ders: [], lowest: undefined }),
+    leafKeyRefreshMs: 86_400_000,
+    exporter: () => undefined, // no own-key refreshes: the bench measures catch-up alone
     order,
     publish: () => true,
     metrics: new ServerMetrics(),

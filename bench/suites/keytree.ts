@@ -44,7 +44,7 @@ function usedBytes(): number {
 }
 
 /** Deterministic PRNG so every run picks the same slots. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -54,13 +54,13 @@ function rng(seed: number): () => number {
   };
 }
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function randomMember(tree: LeafKeyTree, random: () => number, taken: Set<number>): number {
+export function randomMember(tree: LeafKeyTree, random: () => number, taken: Set<number>): number {
   const capacity = tree.arity ** tree.height;
   for (;;) {
     const slot = Math.floor(random() * capacity);
@@ -80,14 +80,14 @@ interface Observed {
 }
 
 /** Header + largest encoded part: what the most demanding leaf must receive. */
-function maxLeafBytes(res: BatchResult): number {
+export function maxLeafBytes(res: BatchResult): number {
   let max = 0;
   for (let id = 0; id < res.split.count; id++) max = Math.max(max, encodePart(res.split.part(id)).length);
   return encodeHeader(res.message.header).length + max;
 }
 
 /** Microseconds for `leaf` to decode, verify and apply its part of `res`. */
-function leafUs(ctx: BenchContext, suite: CipherSuite, leaf: LeafKeys, res: BatchResult): number {
+export function leafUs(ctx: BenchContext, suite: CipherSuite, leaf: LeafKeys, res: BatchResult): number {
   const id = res.split.partIdFor(leaf.slot);
   if (id === undefined) throw new Error(`no part for slot ${leaf.slot}`);
   const bytes = encodePart(res.split.part(id));
@@ -301,7 +301,7 @@ async function runMls(ctx: BenchContext, sizes: readonly number[]): Promise<Benc
   return results;
 }
 
-function round(x: number, digits = 0): number {
+export function round(x: number, digits = 0): number {
   return Number(x.toFixed(digits));
 }
 

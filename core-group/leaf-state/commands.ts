@@ -10,10 +10,15 @@
  *   tick(now)                               advances the replicated clock (lease expiry)
  *   cutBatch(epoch, now)                    batch boundary: produce epoch `epoch` if anything changed
  *   setKeySecret(generation, secret)        the key-derivation secret rotated with the core key
+ *   refreshLeafKeys([{name, admittedEpoch, key}])  new own keys of linked leaves (post-compromise
+ *                                           recovery; keytree/leaf-key-refresh.ts), batched by
+ *                                           the server the leaves are linked to
+ *   revokeCore(serial, now, windowMs)       a core server was revoked: full refresh within windowMs
  *
  * Times are ms since the Unix epoch as chosen by the ordering server (not the local clock of a
- * replica: that would break determinism). `setKeySecret` carries a secret: it is never sent
- * on the network; each replica feeds it locally at the commit point of a core rekey, which
+ * replica: that would break determinism). `refreshLeafKeys` carries leaf keys: it travels only
+ * inside the core, under the core key, like the rest of the total order. `setKeySecret` carries
+ * a secret: it is never sent on the network; each replica feeds it locally at the commit point of a core rekey, which
  * sits at the same position of the total order everywhere (see machine.ts).
  */
 import { KEY_BYTES } from '../../crypto/index.js';
@@ -35,6 +40,8 @@ export const MAX_NAME_BYTES = 64;
 export const MAX_SERIAL_BYTES = 64;
 /** Renewals one command may carry (the receiving server batches per interval). */
 export const MAX_RENEWALS_PER_COMMAND = 4096;
+/** Own-key refreshes one command may carry. */
+export const MAX_REFRESHES_PER_COMMAND = 512;
 
 const name = string(MAX_NAME_BYTES);
 const serial = string(MAX_SERIAL_BYTES);
@@ -53,6 +60,16 @@ export const LeafCommand = union({
   tick: [5, struct({ now: varuint })],
   cutBatch: [6, struct({ epoch: varuint, now: varuint })],
   setKeySecret: [7, struct({ generation: varuint, secret: fixedBytes(KEY_BYTES) })],
+  refreshLeafKeys: [
+    8,
+    struct({
+      refreshes: list(
+        MAX_REFRESHES_PER_COMMAND,
+        struct({ name, admittedEpoch: varuint, key: fixedBytes(KEY_BYTES) }),
+      ),
+    }),
+  ],
+  revokeCore: [9, struct({ serial, now: varuint, windowMs: varuint })],
 });
 export type LeafCommand = CodecValue<typeof LeafCommand>;
 export type LeafCommandKind = LeafCommand['kind'];

@@ -11,6 +11,7 @@ export {
   MAX_NAME_BYTES,
   MAX_SERIAL_BYTES,
   MAX_RENEWALS_PER_COMMAND,
+  MAX_REFRESHES_PER_COMMAND,
   type LeafCommandKind,
 } from './commands.js';
 export {
@@ -21,6 +22,7 @@ export {
   DEFAULT_MAX_LEAVES,
   DEFAULT_MAX_REVOKED,
   DEFAULT_MAX_JOINS_PER_BATCH,
+  DEFAULT_MAX_REKEYS_PER_BATCH,
   type LeafStateOptions,
   type AdmittedLeaf,
   type BatchOutput,

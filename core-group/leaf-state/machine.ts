@@ -19,6 +19,17 @@
  * A cut whose epoch is not the next one (a duplicate from a coordinator fail-over) or with
  * nothing pending changes nothing.
  *
+ * Post-compromise recovery: `refreshLeafKeys` queues new own keys for linked leaves (made from
+ * their TLS sessions, keytree/leaf-key-refresh.ts); the next cut turns each into a `rekey-leaf`
+ * op, which refreshes that leaf's whole path. `revokeCore` starts a full refresh: every admitted
+ * leaf is marked exposed (its own key was readable by the revoked server), refreshes queued before
+ * it are dropped (the revoked server may have seen them), and at the first cut at or after the
+ * deadline every leaf still exposed is evicted ('key-exposed'). The last refresh under a node
+ * replaces that node after every leaf below it holds a fresh key, so once no leaf is exposed no
+ * tree key is derivable from what the revoked server held (test/keytree/leaf-key-refresh.test.ts).
+ * The server orders `revokeCore` only in a view without the revoked server, whose core key (and so
+ * the leaf tree's secret) that server never had.
+ *
  * Primary component: only a primary view may mutate. A replica told it is not primary refuses
  * every command (`NotPrimaryError`) and keeps serving its current keys and welcomes read-only;
  * it catches up by state transfer (`snapshot`/`restore`) when the partition heals.
@@ -38,6 +49,7 @@ import { LeaseBook } from './lease-book.js';
 import { encodeLeafState, restoreLeafState } from './snapshot.js';
 import {
   MAX_LEAVES_CAP,
+  MAX_CORE_REVOKED,
   type DepartureReason,
   type LeafEntry,
   type LeafStateParts,
@@ -48,6 +60,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_MAX_LEAVES = 1 << 20;
 export const DEFAULT_MAX_REVOKED = 1 << 16;
 export const DEFAULT_MAX_JOINS_PER_BATCH = 1024;
+/** Own-key refreshes one cut takes (see `maxRekeysPerBatch`). */
+export const DEFAULT_MAX_REKEYS_PER_BATCH = 4096;
 
 export interface LeafStateOptions {
   readonly suite: CipherSuite;
@@ -68,6 +82,12 @@ export interface LeafStateOptions {
    * seconds). Departures are never deferred: they are what forward secrecy waits on.
    */
   readonly maxJoinsPerBatch?: number;
+  /**
+   * Own-key refreshes one cut takes (default 4096), lowest slots first; the rest wait for the
+   * next cuts. Bounds a full refresh's batches like `maxJoinsPerBatch` bounds a mass reconnect:
+   * at 10^6 leaves an unbounded cut of every pending refresh held the main thread for seconds.
+   */
+  readonly maxRekeysPerBatch?: number;
 }
 
 export interface AdmittedLeaf {
@@ -89,6 +109,8 @@ export interface BatchOutput {
   readonly toSign: Uint8Array;
   readonly admitted: readonly AdmittedLeaf[];
   readonly evicted: readonly PendingDeparture[];
+  /** Leaves whose own key this batch replaced (refreshLeafKeys). */
+  readonly rekeyed: readonly string[];
 }
 
 export type Refusal = { readonly name: string; readonly reason: 'revoked' | 'full' | 'unknown' };
@@ -110,11 +132,14 @@ export class LeafStateMachine {
   readonly maxLeaves: number;
   readonly maxRevoked: number;
   readonly maxJoinsPerBatch: number;
+  readonly maxRekeysPerBatch: number;
   private primary = false;
   private readonly deepChecks: boolean;
   private s: LeafStateParts;
   private readonly bySlot = new Map<number, string>();
   private readonly bySerial = new Map<string, string>();
+  /** Entries with `exposed` set (kept with every change; recomputed on restore). */
+  private exposedCount = 0;
 
   constructor(readonly opts: LeafStateOptions) {
     this.suite = opts.suite;
@@ -124,6 +149,9 @@ export class LeafStateMachine {
     this.maxJoinsPerBatch = opts.maxJoinsPerBatch ?? DEFAULT_MAX_JOINS_PER_BATCH;
     if (!(Number.isInteger(this.maxJoinsPerBatch) && this.maxJoinsPerBatch >= 1))
       throw new RangeError('maxJoinsPerBatch must be ≥ 1');
+    this.maxRekeysPerBatch = opts.maxRekeysPerBatch ?? DEFAULT_MAX_REKEYS_PER_BATCH;
+    if (!(Number.isInteger(this.maxRekeysPerBatch) && this.maxRekeysPerBatch >= 1))
+      throw new RangeError('maxRekeysPerBatch must be ≥ 1');
     this.deepChecks = opts.checkInvariants ?? false;
     if (!(this.leaseMs > 0 && Number.isSafeInteger(this.leaseMs)))
       throw new RangeError('leaseMs must be > 0');
@@ -141,6 +169,9 @@ export class LeafStateMachine {
       pendingJoins: [],
       pendingDepartures: [],
       revoked: new Set(),
+      pendingRekeys: new Map(),
+      fullRefresh: undefined,
+      coreRevoked: [],
     };
   }
 
@@ -182,7 +213,17 @@ export class LeafStateMachine {
   }
 
   get pendingChanges(): number {
-    return this.s.pendingJoins.length + this.s.pendingDepartures.length;
+    return this.s.pendingJoins.length + this.s.pendingDepartures.length + this.s.pendingRekeys.size;
+  }
+
+  /** Admitted leaves whose own key a revoked core server may know (see Post-compromise recovery). */
+  get exposedLeaves(): number {
+    return this.exposedCount;
+  }
+
+  /** The full refresh in progress, if any. */
+  get fullRefresh(): Readonly<{ deadline: number; epoch: number }> | undefined {
+    return this.s.fullRefresh;
   }
 
   groupKey(): Uint8Array | undefined {
@@ -253,7 +294,38 @@ export class LeafStateMachine {
         this.s.secretGeneration = cmd.value.generation;
         this.s.tree.setKeySource(derivedKeySource(this.suite, this.s.secret));
         return {};
+      case 'refreshLeafKeys':
+        for (const r of cmd.value.refreshes) {
+          const e = this.s.entries.get(r.name);
+          // Only for the admission the leaf's server saw: a re-admission has another key.
+          if (e === undefined || e.slot < 0 || e.admittedEpoch !== r.admittedEpoch) continue;
+          this.s.pendingRekeys.get(r.name)?.fill(0);
+          this.s.pendingRekeys.set(r.name, r.key.slice());
+        }
+        return {};
+      case 'revokeCore':
+        this.advance(cmd.value.now);
+        return this.revokeCore(cmd.value.serial, cmd.value.windowMs);
     }
+  }
+
+  private revokeCore(serial: string, windowMs: number): ApplyResult {
+    if (this.s.coreRevoked.includes(serial)) return {}; // ordered by several servers
+    this.s.coreRevoked.push(serial);
+    if (this.s.coreRevoked.length > MAX_CORE_REVOKED) this.s.coreRevoked.shift();
+    // The revoked server was in the core when these were ordered: it may know them.
+    for (const key of this.s.pendingRekeys.values()) key.fill(0);
+    this.s.pendingRekeys.clear();
+    for (const e of this.s.entries.values()) {
+      if (e.slot < 0 || e.exposed) continue;
+      e.exposed = true;
+      this.exposedCount++;
+    }
+    // A second revocation during a refresh restarts the window: refreshes done so far were
+    // readable by that server too.
+    this.s.fullRefresh =
+      this.exposedCount > 0 ? { deadline: this.s.now + windowMs, epoch: this.s.tree.epoch } : undefined;
+    return {};
   }
 
   private advance(now: number): void {
@@ -277,6 +349,7 @@ export class LeafStateMachine {
       memberId: this.s.nextMemberId++,
       slot: -1,
       admittedEpoch: -1,
+      exposed: false,
     };
     this.s.entries.set(name, entry);
     this.bySerial.set(serial, name);
@@ -320,6 +393,12 @@ export class LeafStateMachine {
   /** Removes an entry from the registry now; an admitted one leaves the tree at the next cut. */
   private drop(e: LeafEntry, reason: DepartureReason): void {
     this.s.entries.delete(e.name);
+    this.s.pendingRekeys.get(e.name)?.fill(0);
+    this.s.pendingRekeys.delete(e.name);
+    if (e.exposed) {
+      e.exposed = false;
+      this.exposedCount--;
+    }
     this.s.leases.remove(e.name);
     if (this.bySerial.get(e.serial) === e.name) this.bySerial.delete(e.serial);
     if (e.slot < 0) {
@@ -339,16 +418,41 @@ export class LeafStateMachine {
   /** One batch: pending changes → one keytree batch → one epoch. */
   private cut(): ApplyResult {
     this.expireLeases();
+    const full = this.s.fullRefresh;
+    if (full !== undefined && this.s.now >= full.deadline) {
+      // The window is over: whoever was not refreshed leaves (it re-joins with a fresh key).
+      for (const e of [...this.s.entries.values()]) if (e.exposed) this.drop(e, 'key-exposed');
+      this.s.fullRefresh = undefined;
+    }
     const joins = this.s.pendingJoins.slice(0, this.maxJoinsPerBatch);
     const deferred = this.s.pendingJoins.slice(joins.length);
     const departures = [...this.s.pendingDepartures].sort((a, b) => a.slot - b.slot);
-    if (joins.length === 0 && departures.length === 0) return {};
+    // drop() removed the refreshes of departing leaves: every one left is of an admitted leaf.
+    // Lowest slots first, whatever the map's order (a restored replica's differs).
+    const rekeys = [...this.s.pendingRekeys]
+      .map(([name, key]) => ({ e: this.s.entries.get(name)!, key }))
+      .sort((a, b) => a.e.slot - b.e.slot)
+      .slice(0, this.maxRekeysPerBatch);
+    if (joins.length === 0 && departures.length === 0 && rekeys.length === 0) return {};
     const ops: TreeOp[] = departures.map((d) => ({
       kind: d.reason === 'left' ? 'leave' : 'evict',
       slot: d.slot,
     }));
     for (const name of joins) ops.push({ kind: 'join', ref: this.s.entries.get(name)!.memberId });
+    for (const { e, key } of rekeys) {
+      assert(e.slot >= 0, () => `refresh queued for ${e.name}, which holds no slot`);
+      ops.push({ kind: 'rekey-leaf', slot: e.slot, key });
+    }
     const rekey = this.s.tree.applyBatch(ops);
+    for (const { e, key } of rekeys) {
+      key.fill(0);
+      this.s.pendingRekeys.delete(e.name);
+      if (e.exposed) {
+        e.exposed = false;
+        this.exposedCount--;
+      }
+    }
+    if (this.s.fullRefresh !== undefined && this.exposedCount === 0) this.s.fullRefresh = undefined;
 
     for (const d of departures) {
       assert(this.bySlot.get(d.slot) === d.name, () => `departed slot ${d.slot} was not ${d.name}'s`);
@@ -402,6 +506,7 @@ export class LeafStateMachine {
         toSign: signedBytes(header),
         admitted,
         evicted: departures,
+        rekeyed: rekeys.map(({ e }) => e.name),
       },
     };
   }
@@ -437,6 +542,12 @@ export class LeafStateMachine {
       assert(s.tree.isOccupied(d.slot), () => `departing slot ${d.slot} is empty`);
     assert(active + departing.size === s.tree.members, 'tree members equal active plus departing leaves');
     assert(s.leases.size === s.entries.size, 'one lease per entry');
+    let exposed = 0;
+    for (const e of s.entries.values()) if (e.exposed) exposed++;
+    assert(exposed === this.exposedCount, 'exposed count matches the registry');
+    for (const name of s.pendingRekeys.keys())
+      assert((s.entries.get(name)?.slot ?? -1) >= 0, () => `refresh queued for ${name}, not admitted`);
+    assert(s.fullRefresh === undefined || exposed > 0, 'a full refresh waits on exposed leaves');
   }
 
   /** Internal state for the snapshot codec. */
@@ -465,7 +576,9 @@ export class LeafStateMachine {
   private rebuildIndexes(): void {
     this.bySlot.clear();
     this.bySerial.clear();
+    this.exposedCount = 0;
     for (const [name, e] of this.s.entries) {
+      if (e.exposed) this.exposedCount++;
       if (e.slot >= 0) {
         assert(!this.bySlot.has(e.slot), () => `slot ${e.slot} held twice`);
         this.bySlot.set(e.slot, name);

@@ -3,14 +3,21 @@
  * store. It holds every tree key and the key-derivation secret: it is confidential, travels only
  * inside the core under the core key, and rests only encrypted (store.ts).
  *
- *   u8 version(=1) ‖ varuint now ‖ varuint nextMemberId ‖ varuint secretGeneration ‖ fixed32 secret
+ *   u8 version(=2) ‖ varuint now ‖ varuint nextMemberId ‖ varuint secretGeneration ‖ fixed32 secret
  *   ‖ list(entries, sorted by name)  entry = string name ‖ string serial ‖ fixed32 fingerprint
  *                                            ‖ varuint memberId ‖ varuint slot + 1 (0: pending)
  *                                            ‖ varuint admittedEpoch + 1 ‖ varuint leaseUntil
+ *                                            ‖ u8 flags (v2; bit 0: exposed)
  *   ‖ list(pending joins, in queue order) string name
  *   ‖ list(pending departures, sorted by slot) string name ‖ varuint memberId ‖ varuint slot ‖ u8 reason
  *   ‖ list(revoked serials, oldest first) string serial
  *   ‖ bytes keytree snapshot (keytree/snapshot.ts; it carries group, arity and epoch)
+ *   v2 only:
+ *   ‖ list(pending own-key refreshes, sorted by name) string name ‖ fixed32 key
+ *   ‖ option(full refresh) varuint deadline ‖ varuint epoch
+ *   ‖ list(revoked core serials, oldest first) string serial
+ *
+ * Version 1 (before post-compromise recovery) still restores: no refresh state, nobody exposed.
  *
  * Canonical: equal states give equal bytes on every replica (tests compare replicas this way).
  * Decoding checks every cross-reference (restore runs the full invariant check) and throws
@@ -25,12 +32,13 @@ import type { LeafStateMachine } from './machine.js';
 import {
   DEPARTURE_REASONS,
   MAX_LEAVES_CAP,
+  MAX_CORE_REVOKED,
   type LeafEntry,
   type LeafStateParts,
   type PendingDeparture,
 } from './types.js';
 
-export const LEAF_STATE_SNAPSHOT_VERSION = 1;
+export const LEAF_STATE_SNAPSHOT_VERSION = 2;
 export const MAX_LEAF_STATE_SNAPSHOT_BYTES = MAX_SNAPSHOT_BYTES;
 
 export function encodeLeafState(machine: LeafStateMachine): Uint8Array {
@@ -48,7 +56,8 @@ export function encodeLeafState(machine: LeafStateMachine): Uint8Array {
     w.varuint(e.memberId)
       .varuint(e.slot + 1)
       .varuint(e.admittedEpoch + 1)
-      .varuint(s.leases.get(e.name)!);
+      .varuint(s.leases.get(e.name)!)
+      .u8(e.exposed ? 1 : 0);
   });
   w.list(s.pendingJoins, MAX_LEAVES_CAP, (w, n) => w.string(n, MAX_NAME_BYTES));
   const departures = [...s.pendingDepartures].sort((a, b) => a.slot - b.slot);
@@ -60,6 +69,10 @@ export function encodeLeafState(machine: LeafStateMachine): Uint8Array {
   });
   w.list([...s.revoked], MAX_LEAVES_CAP, (w, serial) => w.string(serial, MAX_SERIAL_BYTES));
   w.bytes(tree, MAX_SNAPSHOT_BYTES);
+  const rekeys = [...s.pendingRekeys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  w.list(rekeys, MAX_LEAVES_CAP, (w, [name, key]) => w.string(name, MAX_NAME_BYTES).fixed(key, KEY_BYTES));
+  w.option(s.fullRefresh, (w, f) => w.varuint(f.deadline).varuint(f.epoch));
+  w.list(s.coreRevoked, MAX_CORE_REVOKED, (w, serial) => w.string(serial, MAX_SERIAL_BYTES));
   return w.finish();
 }
 
@@ -73,7 +86,7 @@ export function restoreLeafState(machine: LeafStateMachine, bytes: Uint8Array): 
     throw new DecodeError('too-large', `${bytes.length} bytes`);
   const r = new Reader(bytes);
   const version = r.u8();
-  if (version !== LEAF_STATE_SNAPSHOT_VERSION)
+  if (version !== LEAF_STATE_SNAPSHOT_VERSION && version !== 1)
     throw new DecodeError('bad-version', `leaf state snapshot ${version}`);
   const now = r.varuint();
   const nextMemberId = r.varuint();
@@ -93,7 +106,9 @@ export function restoreLeafState(machine: LeafStateMachine, bytes: Uint8Array): 
     const slot = r.varuint() - 1;
     const admittedEpoch = r.varuint() - 1;
     leases.set(name, r.varuint());
-    entries.set(name, { name, serial, fingerprint, memberId, slot, admittedEpoch });
+    const flags = version >= 2 ? r.u8() : 0;
+    if (flags > 1 || (flags === 1 && slot < 0)) throw new DecodeError('bad-value', `entry ${name} flags`);
+    entries.set(name, { name, serial, fingerprint, memberId, slot, admittedEpoch, exposed: flags === 1 });
   });
   const pendingJoins = r.list(MAX_LEAVES_CAP, (r) => {
     const name = r.string(MAX_NAME_BYTES);
@@ -114,6 +129,23 @@ export function restoreLeafState(machine: LeafStateMachine, bytes: Uint8Array): 
   });
   const revoked = new Set(r.list(MAX_LEAVES_CAP, (r) => r.string(MAX_SERIAL_BYTES)));
   const treeBytes = r.bytes(MAX_SNAPSHOT_BYTES);
+  const pendingRekeys = new Map<string, Uint8Array>();
+  let fullRefresh: LeafStateParts['fullRefresh'];
+  let coreRevoked: string[] = [];
+  if (version >= 2) {
+    let prevRekey: string | undefined;
+    r.list(MAX_LEAVES_CAP, (r) => {
+      const name = r.string(MAX_NAME_BYTES);
+      if (prevRekey !== undefined && name <= prevRekey)
+        throw new DecodeError('non-canonical', 'refreshes not sorted by name');
+      prevRekey = name;
+      if ((entries.get(name)?.slot ?? -1) < 0)
+        throw new DecodeError('bad-value', `refresh queued for ${name}, not admitted`);
+      pendingRekeys.set(name, r.fixed(KEY_BYTES).slice());
+    });
+    fullRefresh = r.option((r) => ({ deadline: r.varuint(), epoch: r.varuint() }));
+    coreRevoked = r.list(MAX_CORE_REVOKED, (r) => r.string(MAX_SERIAL_BYTES));
+  }
   r.end();
   const tree = decodeSnapshot(treeBytes, machine.treeOptions(secret));
   const parts: LeafStateParts = {
@@ -127,6 +159,9 @@ export function restoreLeafState(machine: LeafStateMachine, bytes: Uint8Array): 
     pendingJoins,
     pendingDepartures,
     revoked,
+    pendingRekeys,
+    fullRefresh,
+    coreRevoked,
   };
   machine.replaceParts(parts);
 }

@@ -7,8 +7,19 @@ import type { LeaseBook } from './lease-book.js';
 export const MAX_LEAVES_CAP = 1 << 22;
 
 /** Departure reasons the machine produces (a subset of the protocol's eviction reasons). */
-export type DepartureReason = Extract<EvictionReason, 'lease-expired' | 'revoked' | 'left' | 'replaced'>;
-export const DEPARTURE_REASONS: readonly DepartureReason[] = ['lease-expired', 'revoked', 'left', 'replaced'];
+export type DepartureReason = Extract<
+  EvictionReason,
+  'lease-expired' | 'revoked' | 'left' | 'replaced' | 'key-exposed'
+>;
+export const DEPARTURE_REASONS: readonly DepartureReason[] = [
+  'lease-expired',
+  'revoked',
+  'left',
+  'replaced',
+  'key-exposed',
+];
+/** Core serials whose revocation already started a full refresh that replicas remember. */
+export const MAX_CORE_REVOKED = 256;
 
 export interface LeafEntry {
   readonly name: string;
@@ -20,6 +31,19 @@ export interface LeafEntry {
   slot: number;
   /** Epoch of the batch that admitted the leaf (its resume token), −1 while pending. */
   admittedEpoch: number;
+  /**
+   * Its own key may be known to a revoked core server: admitted before that revocation's full
+   * refresh began and not refreshed since (machine.ts, "Post-compromise recovery").
+   */
+  exposed: boolean;
+}
+
+/** A full refresh after a core server's revocation: leaves still exposed at `deadline` are evicted. */
+export interface FullRefresh {
+  /** Replicated time (ms) after which exposed leaves are evicted. */
+  readonly deadline: number;
+  /** The tree epoch when it began. */
+  readonly epoch: number;
 }
 
 export interface PendingDeparture {
@@ -41,4 +65,9 @@ export interface LeafStateParts {
   pendingJoins: string[];
   pendingDepartures: PendingDeparture[];
   revoked: Set<string>;
+  /** Own-key refreshes waiting for the next cut, by leaf name (`refreshLeafKeys`). */
+  pendingRekeys: Map<string, Uint8Array>;
+  fullRefresh: FullRefresh | undefined;
+  /** Serials of revoked core servers already handled, oldest first (≤ MAX_CORE_REVOKED). */
+  coreRevoked: string[];
 }

@@ -23,6 +23,10 @@
  *   "coreKeyRefreshMs": 600000                 optional: replace the core key this often inside a
  *                                              view (it is replaced on every view change anyway);
  *                                              0 = only on view changes
+ *   "leafKeyRefreshMs": 86400000               optional: refresh each linked leaf's own key at least
+ *                                              this often (it is refreshed on every new session too)
+ *   "fullRefreshWindowMs": 1800000             optional: after a core server's revocation, leaves
+ *                                              whose own key is not refreshed within this are evicted
  *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3 }
  *                                              optional: the edge relay (gossip-config.ts)
  *   "leafTlsThread": true                      optional: run the leaf port's TLS on a worker
@@ -84,6 +88,10 @@ export interface ServerConfig {
   readonly handshakeTimeoutMs: number;
   /** Core key refresh inside a view (ms); 0 = only on view changes. */
   readonly coreKeyRefreshMs: number;
+  /** Post-compromise recovery: the longest a linked leaf keeps one own key (ms). */
+  readonly leafKeyRefreshMs: number;
+  /** Post-compromise recovery: how long leaves have to be refreshed after a core revocation (ms). */
+  readonly fullRefreshWindowMs: number;
   /** The edge relay into the leaves' UDP gossip overlay. */
   readonly gossip: GossipRelayConfig;
   /** The leaf port's TLS on a worker thread (default) rather than the main thread. */
@@ -99,6 +107,12 @@ export const DEFAULT_SERVER_LEASE_MS = 30_000;
 export const DEFAULT_CORE_KEY_REFRESH_MS = 10 * 60_000;
 /** A non-zero refresh shorter than this would keep the core group rekeying back to back. */
 export const MIN_CORE_KEY_REFRESH_MS = 1000;
+export const DEFAULT_LEAF_KEY_REFRESH_MS = 24 * 3600_000;
+/** Below this, own-key refreshes of many leaves would keep the tree rekeying back to back. */
+export const MIN_LEAF_KEY_REFRESH_MS = 10_000;
+/** A full refresh at 10^6 leaves takes minutes of batches (bench leaf-refresh): room for it. */
+export const DEFAULT_FULL_REFRESH_WINDOW_MS = 30 * 60_000;
+export const MIN_FULL_REFRESH_WINDOW_MS = 1000;
 /** The core group supports up to 64 servers (DESIGN.md). */
 export const MAX_CORE_SERVERS = 64;
 /** Generations × INCARNATIONS_PER_GENERATION must stay a safe integer. */
@@ -123,6 +137,8 @@ const KNOWN_FIELDS = new Set([
   'generation',
   'handshakeTimeoutMs',
   'coreKeyRefreshMs',
+  'leafKeyRefreshMs',
+  'fullRefreshWindowMs',
   'gossip',
   'leafTlsThread',
   'leafRequestsPerSec',
@@ -253,6 +269,20 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
     generation: int(c['generation'], 'generation', 0, MAX_GENERATION, 0),
     handshakeTimeoutMs: int(c['handshakeTimeoutMs'], 'handshakeTimeoutMs', 100, 120_000, 10_000),
     coreKeyRefreshMs,
+    leafKeyRefreshMs: int(
+      c['leafKeyRefreshMs'],
+      'leafKeyRefreshMs',
+      MIN_LEAF_KEY_REFRESH_MS,
+      30 * 24 * 3600_000,
+      DEFAULT_LEAF_KEY_REFRESH_MS,
+    ),
+    fullRefreshWindowMs: int(
+      c['fullRefreshWindowMs'],
+      'fullRefreshWindowMs',
+      MIN_FULL_REFRESH_WINDOW_MS,
+      24 * 3600_000,
+      DEFAULT_FULL_REFRESH_WINDOW_MS,
+    ),
     gossip: parseGossipConfig(c['gossip'], parseHostPort(listen['leaf'], 'listen.leaf').host, (msg) => {
       throw new ConfigError(msg);
     }),

@@ -60,6 +60,7 @@ import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
+import { LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL } from '../../keytree/index.js';
 import {
   TlsTransport,
   ThreadTransport,
@@ -109,7 +110,7 @@ import {
   type BatchOutput,
   type LeafCommand,
 } from '../leaf-state/index.js';
-import { INCARNATIONS_PER_GENERATION, type ServerConfig } from './config.js';
+import { INCARNATIONS_PER_GENERATION, MAX_CORE_SERVERS, type ServerConfig } from './config.js';
 import { decodeCoreMessage, encodeCoreMessage } from './core-messages.js';
 import { LeafEdge, type InBandCrls } from './leaf-edge.js';
 import {
@@ -191,9 +192,23 @@ export class KeyServer implements GroupApp {
   private readonly signers = new Map<string, { publicKey: Uint8Array; serial: string }>();
   /** What welcomes and crlUpdates carry (installedCrl). */
   private inBandCrls: InBandCrls = { ders: [], lowest: undefined };
+  /**
+   * The certificate serial each core peer last linked with. Kept after its link goes down: a link
+   * replaced by a newer one reports its down after the newer one's identify, and a revocation
+   * must still find the server (and start its full refresh) while it is unlinked. Bounded by the
+   * core names the CA issued that ever linked here (MAX_CORE_SERVERS × 4 at most).
+   */
   private readonly corePeerSerials = new Map<string, string>();
   /** Ed25519 certificate keys of core peers, by name, as seen on authenticated links (verifyKeyOf). */
   private readonly coreVerifyKeys = new Map<string, Uint8Array>();
+  /** TLS exporters of leaf links whose TLS runs on the worker thread (handed over at link up). */
+  private readonly leafExporters = new Map<string, Uint8Array>();
+  /**
+   * Revoked core servers (name → serial) whose full refresh is not ordered yet: it is ordered in
+   * the first primary view without them, whose core key — and so every refresh ordered in it —
+   * they never hold.
+   */
+  private readonly coreRevocations = new Map<string, string>();
   private coreKeyEpoch = 0;
   private lastBatch: ServerStatus['lastBatch'];
   /** When the current view was installed, until its first core key commits (rekey duration). */
@@ -258,7 +273,10 @@ export class KeyServer implements GroupApp {
       identify: (cert: X509Certificate) => {
         const id = this.coreIdentify(cert);
         if (typeof id === 'string') {
+          this.corePeerSerials.delete(id);
           this.corePeerSerials.set(id, normalizeSerial(cert.serialNumber));
+          if (this.corePeerSerials.size > 4 * MAX_CORE_SERVERS)
+            this.corePeerSerials.delete(this.corePeerSerials.keys().next().value!);
           // The peer's newest certificate wins: a renewed one may carry a new key.
           const verifyKey = certificateVerifyKey(cert);
           if (verifyKey !== undefined) this.coreVerifyKeys.set(nameOfCoreId(id), verifyKey);
@@ -291,6 +309,11 @@ export class KeyServer implements GroupApp {
       signingSeed,
       signingPublic,
       leaseMs: cfg.leaseMs,
+      leafKeyRefreshMs: cfg.leafKeyRefreshMs,
+      exporter: (peer) =>
+        this.leaf instanceof ThreadTransport
+          ? this.leafExporters.get(peer)?.slice()
+          : this.leaf.exportKeyingMaterial(peer, LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL),
       signers: () => this.signerList(),
       crls: () => this.inBandCrls,
       order: (cmd) => this.order(cmd),
@@ -338,7 +361,6 @@ export class KeyServer implements GroupApp {
       },
       onPeerUp: (peer) => this.log.info('core link up', { peer }),
       onPeerDown: (peer, reason, detail) => {
-        this.corePeerSerials.delete(peer);
         if (detail?.includes(DUPLICATE_IDENTITY)) this.duplicateIdentity(peer, detail);
         else this.log.info('core link down', { peer, reason, detail });
       },
@@ -348,6 +370,8 @@ export class KeyServer implements GroupApp {
       onPeerDown: (peer, reason, detail) => {
         // A leaf that broke the framing (oversize or malformed frame) is worth an operator's look.
         if (reason === 'bad-frame') this.log.warn('leaf link closed', { peer, reason, detail });
+        this.leafExporters.get(peer)?.fill(0);
+        this.leafExporters.delete(peer);
         this.edge.onPeerDown(peer);
       },
     });
@@ -620,7 +644,11 @@ export class KeyServer implements GroupApp {
       onLinkUp: (peer, raw) => {
         const info = raw as LeafLinkInfo | undefined;
         const refusal = leafLinkRefusal(info, this.crl?.version ?? 0);
-        if (refusal === undefined) this.edge.rememberCert(peer, info!.cert);
+        if (refusal === undefined) {
+          this.edge.rememberCert(peer, info!.cert);
+          if (info!.exporter?.length === LEAF_KEY_EXPORTER_BYTES)
+            this.leafExporters.set(peer, info!.exporter);
+        }
         return refusal;
       },
       onEvent: (raw) => {
@@ -658,6 +686,8 @@ export class KeyServer implements GroupApp {
     if (this.machine.isPrimary) {
       const renew = this.edge.takeRenewals(now);
       if (renew !== undefined) this.order(renew);
+      const refresh = this.edge.takeRefreshes(now);
+      if (refresh !== undefined) this.order(refresh);
     }
     if (!this.isCoordinator() || this.member.blocked) return;
     if (this.machine.pendingChanges > 0 || now - this.lastCutAt >= LEASE_SWEEP_MS) {
@@ -690,6 +720,7 @@ export class KeyServer implements GroupApp {
       primary: view.primary,
       self,
     });
+    this.orderCoreRevocations();
     const coordinator = this.isCoordinator();
     if (coordinator && !this.wasCoordinator) this.graceRenewal();
     this.wasCoordinator = coordinator;
@@ -778,6 +809,7 @@ export class KeyServer implements GroupApp {
         });
       if (result.batch !== undefined) this.distribute(result.batch, started);
     });
+    this.metrics.leavesExposed.set(this.machine.exposedLeaves);
   }
 
   private distribute(batch: BatchOutput, started: number): void {
@@ -920,8 +952,10 @@ export class KeyServer implements GroupApp {
     for (const [peer, serial] of this.corePeerSerials)
       if (serials.has(serial)) {
         this.coreVerifyKeys.delete(nameOfCoreId(peer)); // no new pairwise key with a revoked server
+        this.coreRevocations.set(nameOfCoreId(peer), serial);
         this.core.disconnect(peer, 'certificate revoked');
       }
+    this.orderCoreRevocations();
     if (this.machine.isPrimary)
       for (const serial of serials)
         this.order({ kind: 'revoke', value: { target: { kind: 'serial', value: serial }, immediate: true } });
@@ -949,6 +983,24 @@ export class KeyServer implements GroupApp {
       for (const e of entries.values()) if (this.revocation.isRevokedSerial(e.serial)) revoke(e.serial);
     }
     if (ordered > 0) this.log.info('revocations ordered for registered leaves', { why, ordered });
+  }
+
+  /**
+   * Post-compromise recovery: a revoked core server knew every leaf's own key. Once a primary
+   * view excludes it, order the full refresh (leaf-state machine `revokeCore`): commands of this
+   * view travel under a core key it never had, so the refreshes ordered in it are unknown to it.
+   */
+  private orderCoreRevocations(): void {
+    const v = this.member.view;
+    if (this.coreRevocations.size === 0 || !v.primary || !this.machine.isPrimary) return;
+    const members = new Set(v.members.map((m) => nameOf(m)));
+    for (const [name, serial] of this.coreRevocations) {
+      if (members.has(name)) continue; // still in the view: wait for its exclusion
+      this.coreRevocations.delete(name);
+      const windowMs = this.cfg.fullRefreshWindowMs;
+      this.order({ kind: 'revokeCore', value: { serial, now: Date.now(), windowMs } });
+      this.log.warn('core server revoked: full refresh of the leaf tree ordered', { server: name, windowMs });
+    }
   }
 
   /** Keeps the loaded CRL's text for the leaf port's TLS thread and hands it over. */

@@ -31,10 +31,16 @@
  * server-wide byte budget (`catchUpBytesPerSec`): thousands of leaves each within their own
  * budget must not add up to a starved main thread either.
  *
+ * Own-key refresh (post-compromise recovery, keytree/leaf-key-refresh.ts): after the first
+ * welcome on a TLS session, at least every `leafKeyRefreshMs`, and for every exposed leaf while a
+ * full refresh runs (machine.ts), this server derives the leaf's next own key from the session's
+ * TLS exporter, tells the leaf the counter (`leafKeyRefresh`, before ordering) and orders the key
+ * in a `refreshLeafKeys` command — at most MAX_REFRESHES_PER_COMMAND per batch tick.
+ *
  * Mutations need a primary component: a non-primary server still resumes known admissions and
  * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
  */
-import { encodeWelcome } from '../../keytree/index.js';
+import { encodeWelcome, refreshedLeafKey } from '../../keytree/index.js';
 import {
   DEFAULT_RETIRED_GRACE_MS,
   decodeDataEnvelope,
@@ -51,6 +57,7 @@ import { formatUdpAddress, parseUdpAddress, type LinkTransport } from '../../net
 import type { CipherSuite } from '../../crypto/index.js';
 import { DecodeError } from '../../wire/index.js';
 import {
+  MAX_REFRESHES_PER_COMMAND,
   MAX_RENEWALS_PER_COMMAND,
   RekeyHistory,
   signBatch,
@@ -82,6 +89,10 @@ interface Session {
   lastPullAt: number;
   /** The lowest CRL number the leaf holds (its join, then what we sent it); undefined: none. */
   crlNumber: bigint | undefined;
+  /** Own-key refreshes ordered on this session (the counter of the last one). */
+  refreshCounter: number;
+  /** When the last one was ordered (local ms). */
+  lastRefreshAt: number;
 }
 
 /** The CRLs a server hands its leaves in band (bounded, see MAX_IN_BAND_CRL_BYTES). */
@@ -96,6 +107,9 @@ function parseCrlNumber(s: string | undefined): bigint | undefined {
   return s !== undefined && /^[0-9]{1,48}$/.test(s) ? BigInt(s) : undefined;
 }
 
+/** Why a refresh was ordered (metric label). */
+export type RefreshCause = 'session' | 'periodic' | 'full';
+
 export interface LeafEdgeDeps {
   readonly transport: LinkTransport;
   readonly machine: LeafStateMachine;
@@ -104,6 +118,10 @@ export interface LeafEdgeDeps {
   readonly signingSeed: Uint8Array;
   readonly signingPublic: Uint8Array;
   readonly leaseMs: number;
+  /** The longest a linked leaf keeps one own key (ms). */
+  readonly leafKeyRefreshMs: number;
+  /** The TLS exporter (LEAF_KEY_EXPORTER_LABEL, 32 bytes) of the up link to `peer`. */
+  exporter(peer: string): Uint8Array | undefined;
   /** Every core server's signing key known here that our CRL does not revoke (listed in welcomes). */
   signers(): SignerKey[];
   /** The CRLs in force here, as sent in band (none without a CRL or when too large). */
@@ -138,6 +156,10 @@ const CRL_PUSH_CHUNK = 256;
 const CRL_PUSH_RETRY_MS = 50;
 /** A link's data pulls are answered at most this often (a leaf pulls once per few gossip rounds). */
 export const MIN_PULL_INTERVAL_MS = 200;
+/** Sessions are checked for due refreshes at most this often. */
+const REFRESH_SCAN_MS = 1000;
+/** During a full refresh, an exposed leaf whose refresh did not land is retried after this. */
+const FULL_REFRESH_RETRY_MS = 3000;
 // MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
 if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
   throw new Error('leaf edge: one renewal command must carry every linked leaf');
@@ -167,6 +189,9 @@ export class LeafEdge {
   /** Welcomed sessions a crlUpdate is owed to (pushCrl), and the pending chunk. */
   private readonly crlOwed = new Set<Session>();
   private crlPushTimer: NodeJS.Timeout | undefined;
+  /** Sessions due an own-key refresh, by peer, in order (bounded by the sessions). */
+  private readonly refreshDue = new Map<string, RefreshCause>();
+  private lastRefreshScan = -Infinity;
 
   constructor(private readonly d: LeafEdgeDeps) {
     this.limiter = new RequestLimiter(d.requestLimits);
@@ -234,6 +259,7 @@ export class LeafEdge {
     if (s?.gossip !== undefined) this.targetCache = undefined;
     this.sessions.delete(peer);
     this.certs.delete(peer);
+    this.refreshDue.delete(peer);
     this.d.metrics.leafSessions.set(this.sessions.size);
   }
 
@@ -448,6 +474,8 @@ export class LeafEdge {
       gossip: undefined,
       lastPullAt: -Infinity,
       crlNumber,
+      refreshCounter: 0,
+      lastRefreshAt: -Infinity,
     };
     this.sessions.set(peer, session);
     this.d.metrics.leafSessions.set(this.sessions.size);
@@ -491,11 +519,55 @@ export class LeafEdge {
     return { kind: 'renewLeases', value: { renewals } };
   }
 
+  /**
+   * Own-key refreshes due now, as one command (undefined when none): each leaf is told its
+   * counter first. Call from the batch tick of a primary server.
+   */
+  takeRefreshes(now: number): LeafCommand | undefined {
+    if (now - this.lastRefreshScan >= REFRESH_SCAN_MS) {
+      this.lastRefreshScan = now;
+      const full = this.d.machine.fullRefresh !== undefined;
+      for (const s of this.sessions.values()) {
+        if (s.awaitingWelcome || this.refreshDue.has(s.peer)) continue;
+        const exposed = full && this.d.machine.entry(s.cert.name)?.exposed === true;
+        if (exposed && now - s.lastRefreshAt >= FULL_REFRESH_RETRY_MS) this.refreshDue.set(s.peer, 'full');
+        else if (now - s.lastRefreshAt >= this.d.leafKeyRefreshMs) this.refreshDue.set(s.peer, 'periodic');
+      }
+    }
+    if (this.refreshDue.size === 0) return undefined;
+    const refreshes = [];
+    for (const [peer, cause] of this.refreshDue) {
+      if (refreshes.length >= MAX_REFRESHES_PER_COMMAND) break;
+      this.refreshDue.delete(peer);
+      const s = this.sessions.get(peer);
+      const entry = s === undefined ? undefined : this.d.machine.entry(s.cert.name);
+      if (s === undefined || s.awaitingWelcome || entry === undefined || entry.slot < 0) continue;
+      if (entry.serial !== s.cert.serial) continue;
+      const exporter = this.d.exporter(peer);
+      if (exporter === undefined) continue; // the link is going down
+      const counter = ++s.refreshCounter;
+      const key = refreshedLeafKey(this.d.suite, exporter, {
+        group: this.d.machine.opts.group,
+        admittedEpoch: entry.admittedEpoch,
+        counter,
+      });
+      exporter.fill(0);
+      s.lastRefreshAt = now;
+      // Before the order: the leaf holds the key when the batch that installs it arrives.
+      this.send(peer, 'leafKeyRefresh', { admittedEpoch: entry.admittedEpoch, counter });
+      refreshes.push({ name: s.cert.name, admittedEpoch: entry.admittedEpoch, key });
+      this.d.metrics.leafKeyRefreshes.inc({ cause });
+    }
+    return refreshes.length === 0 ? undefined : { kind: 'refreshLeafKeys', value: { refreshes } };
+  }
+
   private welcome(s: Session): void {
     const entry = this.d.machine.entry(s.cert.name)!;
     const welcome = this.d.machine.welcomeFor(s.cert.name)!;
     s.awaitingWelcome = false;
     s.slot = entry.slot;
+    // A new session: its leaf's own key is refreshed with this session's secret (re-link).
+    if (s.refreshCounter === 0 && !this.refreshDue.has(s.peer)) this.refreshDue.set(s.peer, 'session');
     this.send(s.peer, 'welcome', {
       welcome: encodeWelcome(welcome),
       epoch: this.d.machine.epoch,

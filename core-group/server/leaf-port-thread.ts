@@ -12,6 +12,7 @@ import {
   parseCertificate,
 } from '../../auth/index.js';
 import { LinkThreadHost, TlsTransport } from '../../net/index.js';
+import { LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL } from '../../keytree/index.js';
 import {
   MAX_LEAF_LINKS,
   leafIdentify,
@@ -62,7 +63,12 @@ async function main(port: NonNullable<typeof parentPort>, data: LeafPortThreadDa
     if (accepted.size > 2 * MAX_LEAF_LINKS) accepted.delete(accepted.keys().next().value!);
   };
   const host = new LinkThreadHost(port, {
-    infoOf: (peer) => accepted.get(peer),
+    // With the link's TLS exporter: the main thread derives the leaf's refreshed own keys from it.
+    infoOf: (peer): LeafLinkInfo | undefined => {
+      const info = accepted.get(peer);
+      const exporter = transport.exportKeyingMaterial(peer, LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL);
+      return info === undefined ? undefined : { ...info, ...(exporter !== undefined ? { exporter } : {}) };
+    },
     control: (payload) => installInOrder(payload as LeafPortControl),
   });
   const event = (e: LeafPortEvent): void => host.emit(e);

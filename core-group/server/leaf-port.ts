@@ -40,6 +40,8 @@ export interface LeafLinkInfo {
   readonly cert: LeafCert;
   /** The number of the CRL load the certificate was judged against (see the module comment). */
   readonly crlVersion: number;
+  /** The link's TLS exporter for own-key refreshes (keytree/leaf-key-refresh.ts). */
+  readonly exporter?: Uint8Array;
 }
 
 /** What the TLS thread reports besides links. */

@@ -53,6 +53,17 @@ export class ServerMetrics {
     help: 'Leaves in the leaf key tree',
     registers: [this.registry],
   });
+  readonly leavesExposed = new Gauge({
+    name: 'keyglass_leaves_exposed',
+    help: 'Admitted leaves whose own key a revoked core server may know (not refreshed since its revocation)',
+    registers: [this.registry],
+  });
+  readonly leafKeyRefreshes = new Counter({
+    name: 'keyglass_leaf_key_refreshes_total',
+    help: 'Own-key refreshes this server ordered for its linked leaves, by cause',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly leafEpoch = new Gauge({
     name: 'keyglass_leaf_epoch',
     help: 'Epoch of the leaf key tree',

@@ -1,7 +1,8 @@
 /**
  * The real keytree rekey through the gossip tier: a LeafKeyTree batch, its RekeySplit parts
  * routed by subtree by the edge relay, relayed leaf to leaf under 5 % loss, and every live leaf
- * recovering the new group key with LeafKeys.processPart from the one part gossip brought it.
+ * recovering the new group key with LeafKeys.processPart from the one part gossip brought it;
+ * and a full own-key refresh (post-compromise recovery) through the same tier.
  */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
@@ -9,19 +10,23 @@ import type { Item } from '../../gossip-edge/index.js';
 import {
   LeafKeyTree,
   LeafKeys,
+  SecrecyChecker,
   decodeHeader,
   decodePart,
   derivedKeySource,
   encodeHeader,
   encodePart,
+  treeKeys,
   type BatchResult,
   type EpochHeader,
+  type TreeOp,
 } from '../../keytree/index.js';
 import { Reader, Writer } from '../../wire/index.js';
 import { GossipWorld, type RoutedSplit } from '../sim/gossip/world.js';
 
 const MAX_HEADER = 4096;
 const MAX_PART = 64 * 1024;
+const GROUP_BYTES = new TextEncoder().encode('gossip');
 
 /** A gossip item's payload for one part: the signed epoch header, then the part. */
 function partPayload(header: Uint8Array, part: Uint8Array): Uint8Array {
@@ -61,7 +66,7 @@ async function realRekey(n: number, batch: number, seed: number) {
     {
       suite,
       keySource: derivedKeySource(suite, secret),
-      group: new TextEncoder().encode('gossip'),
+      group: GROUP_BYTES,
       arity: 4,
     },
     n,
@@ -118,3 +123,63 @@ for (const [n, batch] of [
     if (batch >= 64) t.true(20 * perLeaf < res.encoded.length, `${perLeaf} vs ${res.encoded.length}`);
   });
 }
+
+test('post-compromise recovery over gossip: own-key refreshes reach every live leaf; a tree stolen before them opens nothing after', async (t) => {
+  const n = 1024;
+  const suite = await loadSuite('fast');
+  const tree = LeafKeyTree.create(
+    { suite, keySource: derivedKeySource(suite, new Uint8Array(32).fill(9)), group: GROUP_BYTES, arity: 4 },
+    n,
+  );
+  const checker = new SecrecyChecker(suite);
+  const keys: LeafKeys[] = [];
+  const welcomes = [];
+  for (let slot = 0; slot < n; slot++) {
+    welcomes.push(tree.welcome(slot));
+    keys.push(LeafKeys.fromWelcome(tree.welcome(slot)));
+  }
+  checker.record({ epoch: 0, welcomes, departed: [] });
+  const stolen = treeKeys(tree); // epoch 0: a data-directory copy, or a core server revoked later
+  let failures = 0;
+  const applyRekey = (leaf: number, item: Item): void => {
+    const { header, part } = openPayload(item.payload);
+    try {
+      keys[leaf] = keys[leaf]!.processPart(suite, header, part);
+    } catch {
+      failures++;
+    }
+  };
+  const w = new GossipWorld({ n, seed: 11, loss: 0.05, config: { arity: 4 }, applyRekey });
+  w.runRounds(3);
+  const batch = (ops: TreeOp[]): void => {
+    const rekeyed = ops.flatMap((op) =>
+      op.kind === 'rekey-leaf'
+        ? [{ slot: op.slot, version: tree.welcome(op.slot).keys[0]!.version + 1, key: op.key }]
+        : [],
+    );
+    // Each refreshed leaf derived its new own key from its TLS session: it holds it pending.
+    for (const r of rekeyed) keys[r.slot] = keys[r.slot]!.withPendingOwnKey(r.key);
+    const res = tree.applyBatch(ops);
+    checker.record({ epoch: res.epoch, message: res.message, welcomes: [], departed: [], rekeyed });
+    w.runUntilDelivered([w.rekeyWith(routed(res), [])], Math.ceil(Math.log2(n)) + 30);
+  };
+  // A full refresh: every own key, 256 per batch (a server's per-tick bound is 512).
+  for (let from = 0; from < n; from += 256) {
+    const ops: TreeOp[] = [];
+    for (let slot = from; slot < from + 256; slot++)
+      ops.push({ kind: 'rekey-leaf', slot, key: suite.sha256(Uint8Array.of(slot & 0xff, slot >> 8, 0x77)) });
+    batch(ops);
+  }
+  batch([{ kind: 'refresh-root' }]);
+  t.is(failures, 0);
+  const gk = tree.groupKey()!;
+  t.true(
+    keys.every((k) => k.epoch === tree.epoch && equal(k.groupKey(), gk)),
+    'every leaf followed',
+  );
+  const derived = checker.deriveAfterCompromise(stolen);
+  const root = `${tree.height}/0/${tree.rootVersion()}`;
+  t.false(derived.has(root), 'the stolen tree does not open the group key after the full refresh');
+  const late = [...derived.keys()].filter((id) => checker.createdEpoch(id)! >= tree.epoch - 1);
+  t.deepEqual(late, []);
+});

@@ -77,7 +77,18 @@ export class Harness {
   }
 
   apply(ops: readonly TreeOp[]): BatchResult {
+    // Own-key refreshes: the version each rekeyed slot gets, read before the batch changes it.
+    const rekeyed = ops.flatMap((op) =>
+      op.kind === 'rekey-leaf'
+        ? [{ slot: op.slot, version: this.tree.welcome(op.slot).keys[0]!.version + 1, key: op.key }]
+        : [],
+    );
     const res = this.tree.applyBatch(ops);
+    // Each refreshed member computed its new own key itself (leaf-key-refresh.ts): pending.
+    for (const r of rekeyed) {
+      const leaf = this.leaves.get(r.slot);
+      if (leaf !== undefined) this.leaves.set(r.slot, leaf.withPendingOwnKey(r.key));
+    }
     this.results.push(res);
     const header = decodeHeader(encodeHeader(res.message.header));
     for (const d of res.departed) {
@@ -108,6 +119,7 @@ export class Harness {
       message: res.message,
       welcomes,
       departed: res.departed.map((d) => d.slot),
+      rekeyed,
     });
     this.assertAgreement();
     return res;

@@ -441,3 +441,24 @@ test.serial('leases: renewals keep leaves admitted; a leaf whose renewals stop i
   t.deepEqual(b.evicted, ['lease-expired']);
   t.deepEqual(a.evicted, []);
 });
+
+test.serial(
+  'a leaf evicted as key-exposed (not refreshed after a core revocation) joins afresh',
+  async (t) => {
+    const w = await world(t, 1);
+    const a = await w.leaf('leaf-a', [0]);
+    const machine = w.group.servers[0]!.machine;
+    await until('welcomed', () => a.client.epoch === machine.epoch);
+    const memberId = machine.entry('leaf-a')!.memberId;
+    // The server double orders no refreshes: the window lapses with the leaf still exposed.
+    w.group.order({ kind: 'revokeCore', value: { serial: 'core-x', now: Date.now(), windowMs: 100 } });
+    await until(
+      'a new admission',
+      () => (machine.entry('leaf-a')?.memberId ?? memberId) !== memberId && a.client.epoch === machine.epoch,
+      10_000,
+    );
+    t.deepEqual(a.evicted, [], 'not an eviction from the group');
+    t.true(a.connected.length >= 2);
+    t.is(a.client.stats.rejoins, 1);
+  },
+);

@@ -107,6 +107,11 @@ const frame: fc.Arbitrary<LeafFrame> = fc.oneof(
     body: fc.record({ admittedEpoch: fc.option(uint, { nil: undefined }) }),
   }),
   fc.record({
+    type: fc.constant('leafKeyRefresh' as const),
+    flags: fc.constant(0),
+    body: fc.record({ admittedEpoch: uint, counter: uint }),
+  }),
+  fc.record({
     type: fc.constant('evicted' as const),
     flags: fc.constant(0),
     body: fc.record({ reason: fc.constantFrom(...EVICTION_REASONS), epoch: uint }),

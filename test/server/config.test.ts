@@ -22,6 +22,10 @@ test('a minimal config gets defaults and absolute paths', (t) => {
   t.is(c.leaseMs, 30_000);
   t.is(c.generation, 0);
   t.is(c.coreKeyRefreshMs, 600_000);
+  t.is(c.leafKeyRefreshMs, 86_400_000);
+  t.is(c.fullRefreshWindowMs, 1_800_000);
+  t.is(parseServerConfig({ ...good, leafKeyRefreshMs: 10_000 }, '/').leafKeyRefreshMs, 10_000);
+  t.is(parseServerConfig({ ...good, fullRefreshWindowMs: 1000 }, '/').fullRefreshWindowMs, 1000);
   t.true(c.leafTlsThread);
   t.false(parseServerConfig({ ...good, leafTlsThread: false }, '/').leafTlsThread);
   t.is(parseServerConfig({ ...good, coreKeyRefreshMs: 0 }, '/').coreKeyRefreshMs, 0);
@@ -71,6 +75,18 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
     /^coreKeyRefreshMs: must be 0 \(off\) or at least 1000$/,
   ],
   ['negative core key refresh', { coreKeyRefreshMs: -1 }, /^coreKeyRefreshMs: must be a whole number/],
+  [
+    'leaf key refresh too short',
+    { leafKeyRefreshMs: 9999 },
+    /^leafKeyRefreshMs: must be a whole number in 10000\.\.2592000000$/,
+  ],
+  ['leaf key refresh off', { leafKeyRefreshMs: 0 }, /^leafKeyRefreshMs: must be a whole number/],
+  [
+    'full refresh window too short',
+    { fullRefreshWindowMs: 999 },
+    /^fullRefreshWindowMs: must be a whole number in 1000\.\.86400000$/,
+  ],
+  ['full refresh window not a number', { fullRefreshWindowMs: '10m' }, /^fullRefreshWindowMs: must be/],
   [
     'both passphrase sources',
     { credentials: { ...good.credentials, passphraseFile: 'a', passphraseEnv: 'B' } },

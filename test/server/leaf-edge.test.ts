@@ -1,6 +1,7 @@
 /** The leaf edge in isolation, over a recording stand-in for its TLS transport. */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
+import { refreshedLeafKey } from '../../keytree/index.js';
 import type { TlsTransport } from '../../net/index.js';
 import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
 import {
@@ -60,6 +61,8 @@ async function edge(
     signingSeed: seed,
     signingPublic: suite.ed25519PublicKey(seed),
     leaseMs: 60_000,
+    leafKeyRefreshMs: 86_400_000,
+    exporter: (peer) => suite.sha256(new TextEncoder().encode(`exporter of ${peer}`)),
     signers: () => [],
     crls: opts.crls ?? (() => ({ ders: [], lowest: undefined })),
     // The total order of one replica: applied at once.
@@ -300,4 +303,46 @@ test('CRLs in band: welcomes carry them unless the leaf holds them; a newer CRL 
     [[], [], []],
   );
   await e.stopRelay();
+});
+
+test('own-key refresh: once per new session, then every leafKeyRefreshMs, and for exposed leaves in a full refresh', async (t) => {
+  const { edge: e, frames, machine, ordered } = await edge();
+  const suite = await loadSuite();
+  const peer = 'g/leaf/r';
+  e.rememberCert(peer, { name: 'r', serial: '0a', fingerprint: new Uint8Array(32) });
+  e.onMessage(peer, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
+  e.distribute(machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } }).batch!);
+  const admittedEpoch = machine.entry('r')!.admittedEpoch;
+  const take = (now: number): Extract<LeafCommand, { kind: 'refreshLeafKeys' }> | undefined => {
+    const cmd = e.takeRefreshes(now);
+    if (cmd === undefined) return undefined;
+    if (cmd.kind !== 'refreshLeafKeys') throw new Error(cmd.kind);
+    ordered.push(cmd);
+    machine.apply(cmd);
+    e.distribute(machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now } }).batch!);
+    return cmd;
+  };
+  const exporter = suite.sha256(new TextEncoder().encode(`exporter of ${peer}`));
+  const first = take(10_000)!;
+  t.is(first.value.refreshes.length, 1);
+  // The leaf is told the counter before the order; both ends derive the same key.
+  const told = frames.get(peer)!.find((f) => f.type === 'leafKeyRefresh');
+  t.deepEqual(told?.body, { admittedEpoch, counter: 1 });
+  const key = refreshedLeafKey(suite, exporter, { group: machine.opts.group, admittedEpoch, counter: 1 });
+  t.deepEqual(first.value.refreshes[0]!.key, key);
+  t.deepEqual(machine.welcomeFor('r')!.keys[0]!.key, key, 'the tree holds the refreshed own key');
+  t.is(take(20_000), undefined, 'nothing due until leafKeyRefreshMs');
+  const periodic = take(10_000 + 86_400_000)!;
+  t.deepEqual(
+    periodic.value.refreshes[0]!.key,
+    refreshedLeafKey(suite, exporter, { group: machine.opts.group, admittedEpoch, counter: 2 }),
+  );
+  // A core revocation: the leaf is exposed and refreshed at once, which ends the full refresh.
+  machine.apply({ kind: 'revokeCore', value: { serial: 'c0', now: 100_000_000, windowMs: 60_000 } });
+  t.is(machine.exposedLeaves, 1);
+  t.truthy(take(100_000_000));
+  t.is(machine.exposedLeaves, 0);
+  t.is(machine.fullRefresh, undefined);
+  const metrics = await new ServerMetrics().registry.getMetricsAsJSON();
+  t.true(metrics.some((m) => m.name === 'keyglass_leaves_exposed'));
 });
