@@ -35,23 +35,34 @@ const linkOf = (l: Leaf): GossipLink => l.client.gossip!;
 const slotOf = (l: Leaf): number => linkOf(l).self!;
 const endpointOf = (l: Leaf): { host: string; port: number } => linkOf(l).endpoint;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** No new epoch for this long: no own-key refresh is on its way (servers order them within a batch tick or two). */
+const QUIET_MS = 1000;
 
-/** Everyone at one epoch, and Mallory holding that epoch's genuine push and key. */
+/**
+ * Everyone at one epoch, and Mallory holding that epoch's genuine push and key — and the group
+ * quiet: a new TLS session's own-key refresh cuts an epoch of its own shortly after a welcome, and
+ * a genuine part of it would carry the very ids the attacks below squat (the probes would then
+ * find the real part stored and blame the attack).
+ */
 async function settled(): Promise<number> {
   const leaves = gossipLeaves();
-  await until(
-    'every leaf at one epoch, Mallory with its push',
-    () => {
-      const e = mallory.client.epoch;
-      return (
-        leaves.every((l) => l.client.epoch === e && linkOf(l).started) &&
-        mallory.pushes.length > 0 &&
-        decodeHeader(mallory.newestPush().header).epoch === e
-      );
-    },
-    20_000,
-  );
-  return mallory.holdKey();
+  for (;;) {
+    await until(
+      'every leaf at one epoch, Mallory with its push',
+      () => {
+        const e = mallory.client.epoch;
+        return (
+          leaves.every((l) => l.client.epoch === e && linkOf(l).started) &&
+          mallory.pushes.length > 0 &&
+          decodeHeader(mallory.newestPush().header).epoch === e
+        );
+      },
+      20_000,
+    );
+    const e = mallory.client.epoch;
+    await sleep(QUIET_MS);
+    if (mallory.client.epoch === e) return mallory.holdKey();
+  }
 }
 
 /** The leaves in the group with a gossip link. */
