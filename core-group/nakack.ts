@@ -12,7 +12,8 @@
  * Flow control: a member may have at most `windowMsgs` unstable messages of its own (ORDER
  * records of the sequencer are exempt: they are bounded by the other members' windows), and a
  * receiver buffers at most `windowMsgs` messages past a gap per sender. A slow member therefore
- * slows the senders (their window stops opening) instead of growing anyone's memory.
+ * slows the senders (their window stops opening) instead of growing anyone's memory. A member
+ * alone in its view frees each own message as soon as it is delivered (nobody reports STATUS).
  * Assumes (below): an unreliable datagram service that may lose, duplicate and reorder.
  */
 
@@ -164,7 +165,10 @@ export class ReliableFifo extends BaseLayer {
     const msg: DataMsg = { t: 'data', from: this.ctx.self, view: this.viewId, seq, ch, payload };
     for (const m of this.members) if (m !== this.ctx.self) this.send(m, msg);
     this.deliverReady(this.selfIdx);
-    this.announceWindow();
+    // Alone in the view, a message delivered here is held by every member: no STATUS will ever
+    // come to say so, and without this the window would close for good after windowMsgs sends.
+    if (this.members.length === 1) this.collectGarbage();
+    else this.announceWindow();
   }
 
   private onData(f: DataMsg): void {

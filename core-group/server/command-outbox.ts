@@ -2,9 +2,9 @@
  * CommandOutbox — the way into the core's total order for one server's leaf-state commands.
  *
  * Every admit, leave, renewal and cut is a command; one ordered multicast each would spend the
- * stack's send window (nakack `windowMsgs` unstable messages per member, reopened only as STATUS
- * reports make them stable) one message per leaf, capping admissions at a few hundred a second
- * whatever the hardware. Instead, the commands submitted during one event-loop turn wait here and
+ * stack's send window (nakack `windowMsgs` unstable messages per member, reopened as STATUS
+ * reports make them stable, or at once for a member alone) one message per leaf, capping
+ * admissions at a few hundred a second whatever the hardware. Instead, the commands submitted during one event-loop turn wait here and
  * leave together, packed into as few `commands` messages as the stack's payload bound allows.
  * Order is kept (FIFO from this server, like the multicasts it replaces). The outbox is bounded:
  * `submit` refuses when it is full (backpressure to the leaf, as a refused multicast was), and a

@@ -146,6 +146,32 @@ test('nakack: the send window closes until STATUS shows the messages stable, the
   t.is(h.ups.at(-1)?.type === 'sendWindow' && (h.ups.at(-1) as { free: number }).free, 3);
 });
 
+// Alone in a view nobody sends STATUS: stability cannot wait for reports that never come, or the
+// window closes for good after windowMsgs messages and a one-server core orders nothing more
+// (no batch cut, no lease expiry: a silent leaf kept its keys).
+test('nakack: alone in the view, own messages are stable once delivered and the window stays open', (t) => {
+  const h = harness(
+    (ctx) => new ReliableFifo(ctx, { windowMsgs: 4, statusMs: 50, nakMs: 20, maxNakBatch: 8 }),
+    A,
+  );
+  const alone: View = { ...view3, members: [A], lastPrimary: { ...view3.lastPrimary, members: [A] } };
+  h.layer.down({ type: 'view', view: alone });
+  for (let i = 0; i < 40; i++) {
+    const ch = i % 2 === 0 ? Channel.Ordered : Channel.Order; // ORDER records fill the window too
+    t.notThrows(() => h.layer.down({ type: 'multicast', ch, payload: Uint8Array.of(i) }), `message ${i}`);
+    h.clock.t += 10;
+    h.layer.tick(h.clock.t);
+  }
+  t.is(h.ups.filter((e) => e.type === 'deliver').length, 40);
+  t.is(h.layer.retained, 0, 'nothing is kept for members that do not exist');
+  const windows = h.ups.flatMap((e) => (e.type === 'sendWindow' ? [e.free] : []));
+  t.is(windows.at(-1), 4);
+  t.false(
+    h.sent().some((s) => s.frame.t === 'status'),
+    'no STATUS to nobody',
+  );
+});
+
 test('nakack: freeze reports held messages; store + deliverCut complete exactly the cut', (t) => {
   const h = harness(
     (ctx) => new ReliableFifo(ctx, { windowMsgs: 8, statusMs: 50, nakMs: 20, maxNakBatch: 8 }),
