@@ -21,7 +21,7 @@ import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/
 import { LeafEdge, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
 import { encodeLeafFrame } from '../../gossip-edge/index.js';
 import type { TlsTransport } from '../../net/index.js';
-import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
+import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 
 const EPOCHS = 64;
 
@@ -203,6 +203,18 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
         `${answered} answered (served + refusals); honest catch-ups meanwhile: ${honestServed}/${honestAsked} served`,
     );
   }
+  // Anchor, in the same run: one raw Ed25519 signature, the unit of a server's own work per epoch
+  // (a catch-up serves already signed parts, so it should cost a fraction of one).
+  const cs = await loadSuite();
+  const seed = new Uint8Array(32).fill(9);
+  const header = new Uint8Array(200).fill(1);
+  const sign = measure(() => cs.ed25519Sign(seed, header), ctx.timing);
+  out.push({
+    case: 'anchor.ed25519-sign',
+    params: { bytes: header.length },
+    metrics: { us: sign.nsPerOp / 1000 },
+  });
+  ctx.log(`anchor: raw Ed25519 sign of ${header.length} B: ${(sign.nsPerOp / 1000).toFixed(1)} µs`);
   return out;
 }
 

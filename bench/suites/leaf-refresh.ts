@@ -18,6 +18,7 @@
  *                pile up while it runs and the next cut takes as many as the machine allows
  *                (maxRekeysPerBatch, 4,096), so 4,096 models 10^6 (1,536 and 65,536 with --full).
  */
+import { hkdfSync } from 'node:crypto';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import {
   LeafKeyTree,
@@ -175,6 +176,13 @@ const suite: BenchSuite = {
       ctx.timing,
     );
     results.push({ case: 'derive', params: {}, metrics: { us: round(derive.nsPerOp / 1000, 2) } });
+    // Anchor, in the same run: one raw HKDF-SHA256 from node:crypto (the derivation's own cost).
+    const salt = new Uint8Array(32);
+    const raw = measure(() => hkdfSync('sha256', exporter, salt, GROUP, 32), ctx.timing);
+    results.push({ case: 'anchor.hkdf', params: {}, metrics: { us: round(raw.nsPerOp / 1000, 2) } });
+    ctx.log(
+      `  anchor: raw HKDF-SHA256 ${(raw.nsPerOp / 1000).toFixed(1)} µs; derive ${(derive.nsPerOp / 1000).toFixed(1)} µs`,
+    );
     for (const n of ctx.quick ? [1e3, 1e4] : [1e3, 1e4, 1e5, 1e6])
       results.push(...refreshBatches(ctx, cs, n));
     const tick = SERVERS * PER_SERVER_TICK;
