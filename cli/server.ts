@@ -16,9 +16,15 @@ Config (JSON; relative paths are relative to the file; the README has the full r
   credentials { cert, key, passphraseFile | passphraseEnv }, trustAnchors, crl (polled),
   dataDir, batchIntervalMs (100), leaseMs (30000), signingKeyFile (when the key is not
   Ed25519), admissionPolicy, logLevel (info), crlPollMs (1000), handshakeTimeoutMs (10000),
-  generation (0; bump in every config to restart a group whose servers all went down),
+  generation (0; disaster recovery only: raise in every config when a majority of the last
+  primary view is lost for good — a full outage heals by itself),
   coreKeyRefreshMs (600000; 0 = rekey the core only on view changes),
-  gossip { enabled (true), host, port (0), fanout (3), maxDatagramBytes (8192) }.
+  leafKeyRefreshMs (86400000; each linked leaf's own key is also refreshed at every re-link),
+  fullRefreshWindowMs (1800000; after a core revocation, unrefreshed leaves are then evicted),
+  leafRequestsPerSec (20), leafRequestBurst (40), catchUpBytesPerSec (16777216),
+  leafTlsThread (true),
+  gossip { enabled (true), host, port (0), fanout (3), maxDatagramBytes (8192), historyItems
+  (4096), historyBytes (16777216), pullBytesPerSec (4194304) }.
 
 Exit codes: 0 after SIGTERM or SIGINT, 1 bad config or start failure (a port in use, an
 unreadable key, a wrong passphrase, a data directory in use by another server), 2 bad arguments
