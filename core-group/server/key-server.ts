@@ -820,7 +820,13 @@ export class KeyServer implements GroupApp {
     this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
     this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
     this.metrics.rekeyBytes.inc(batch.rekey.encoded.length);
-    for (const e of batch.evicted) this.metrics.evictions.inc({ reason: e.reason });
+    for (const e of batch.evicted) {
+      this.metrics.evictions.inc({ reason: e.reason });
+      // An audit line per revocation, wherever the leaf is linked (a revoked leaf is usually
+      // disconnected at the CRL reload, before the batch that evicts it): the epoch it loses.
+      if (e.reason === 'revoked')
+        this.log.info('leaf revoked from the registry', { leaf: e.name, epoch: batch.epoch });
+    }
     this.metrics.leafEpoch.set(batch.epoch);
     this.metrics.leafMembers.set(this.machine.members);
     this.log.debug('batch applied', {
