@@ -822,10 +822,10 @@ export class KeyServer implements GroupApp {
     this.metrics.rekeyBytes.inc(batch.rekey.encoded.length);
     for (const e of batch.evicted) {
       this.metrics.evictions.inc({ reason: e.reason });
-      // An audit line per revocation, wherever the leaf is linked (a revoked leaf is usually
-      // disconnected at the CRL reload, before the batch that evicts it): the epoch it loses.
-      if (e.reason === 'revoked')
-        this.log.info('leaf revoked from the registry', { leaf: e.name, epoch: batch.epoch });
+      // An audit line per removal, wherever the leaf is linked ('leaf evicted' names only this
+      // server's sessions; a revoked leaf is disconnected at the CRL reload, before this batch):
+      // the epoch it loses, and why.
+      this.log.info('leaf removed from the registry', { leaf: e.name, reason: e.reason, epoch: batch.epoch });
     }
     this.metrics.leafEpoch.set(batch.epoch);
     this.metrics.leafMembers.set(this.machine.members);

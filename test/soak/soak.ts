@@ -33,7 +33,8 @@ export interface SoakOptions {
   readonly keep: boolean;
 }
 
-export type FaultKind = 'kill' | 'stop' | 'partition' | 'outage' | 'kill+partition';
+export type FaultKind =
+  'kill' | 'stop' | 'partition' | 'outage' | 'stale-outage' | 'kill-majority' | 'kill+partition';
 
 export interface SoakSummary {
   seed: number;
@@ -52,8 +53,17 @@ export interface SoakSummary {
   };
   faults: Record<FaultKind, number>;
   unplannedEvictions: Record<string, number>;
+  readmitted: Record<string, number>;
   finalState: { liveLeaves: number; registry: number[]; leafEpoch: number[]; keyId: string | undefined };
-  revokedChecked: { withEvictionEpoch: number; withoutLogLine: number };
+  /** Revoked leaves checked against the epoch they were evicted at, and what they had read before it. */
+  revokedChecked: {
+    withEvictionEpoch: number;
+    withoutLogLine: number;
+    messagesRead: number;
+    keysHeld: number;
+  };
+  /** Data messages the leaves delivered in all (each publish reaches every member but its publisher). */
+  delivered: number;
   violations: number;
   violationList: string[];
   dir: string | undefined;
@@ -78,11 +88,16 @@ const MAX_INFLIGHT_OPS = 6;
 const STATUS_POLL_MS = 2000;
 const MAX_VIOLATIONS_KEPT = 200;
 
+const pick = <T>(r: () => number, xs: readonly T[]): T | undefined =>
+  xs.length === 0 ? undefined : xs[Math.floor(r() * xs.length)];
+const between = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Soak {
   private readonly cluster = new LocalCluster('kg-soak-');
-  private readonly rand: () => number;
+  /** Two streams: the fault schedule replays from the seed whatever the workload's timing. */
+  private readonly nem: () => number;
+  private readonly work: () => number;
   /** proxies[i][j]: server i dials server j through it (i ≠ j). */
   private proxies: (FaultProxy | undefined)[][] = [];
   private readonly tracked: Tracked[] = [];
@@ -112,13 +127,18 @@ export class Soak {
     stop: 0,
     partition: 0,
     outage: 0,
+    'stale-outage': 0,
+    'kill-majority': 0,
     'kill+partition': 0,
   };
   private readonly unplanned: Record<string, number> = {};
-  private revokedChecked = { withEvictionEpoch: 0, withoutLogLine: 0 };
+  /** Live leaves the registry removed (logged reason) and that were admitted again when they resumed. */
+  private readonly readmitted: Record<string, number> = {};
+  private revokedChecked = { withEvictionEpoch: 0, withoutLogLine: 0, messagesRead: 0, keysHeld: 0 };
 
   constructor(private readonly o: SoakOptions) {
-    this.rand = rng(o.seed);
+    this.nem = rng(o.seed);
+    this.work = rng(o.seed ^ 0x5eed5eed);
     this.deadline = this.started + o.minutes * 60_000;
   }
 
@@ -146,14 +166,6 @@ export class Soak {
     this.violations++;
     if (this.violationList.length < MAX_VIOLATIONS_KEPT) this.violationList.push(what);
     this.log(`VIOLATION: ${what}`);
-  }
-
-  private pick<T>(xs: readonly T[]): T | undefined {
-    return xs.length === 0 ? undefined : xs[Math.floor(this.rand() * xs.length)];
-  }
-
-  private between(lo: number, hi: number): number {
-    return lo + Math.floor(this.rand() * (hi - lo));
   }
 
   // ── servers ────────────────────────────────────────────────────────────────────────────────
@@ -259,21 +271,21 @@ export class Soak {
   // ── nemesis ────────────────────────────────────────────────────────────────────────────────
 
   private async nemesis(): Promise<void> {
-    const kinds: FaultKind[] = ['kill', 'stop', 'partition', 'outage'];
+    const kinds: FaultKind[] = ['kill', 'stop', 'partition', 'outage', 'stale-outage', 'kill-majority'];
     if (this.o.servers >= 5) kinds.push('kill+partition');
     const n = this.o.servers;
     while (!this.aborted && Date.now() < this.deadline - 20_000) {
-      const calm = this.between(5000, 15_000);
+      const calm = between(this.nem, 5000, 15_000);
       const o = this.ops;
       this.log(
         `calm ${calm} ms (live leaves ${this.live().length}; joins ${o.joins}, leaves ${o.leaves}, silent ${o.silent}, revocations ${o.revocations}, publishes ${o.publishes})`,
       );
       await this.sleepUnlessAborted(calm);
       if (this.aborted || Date.now() >= this.deadline - 20_000) break;
-      const kind = this.pick(kinds)!;
-      const i = this.between(0, n);
+      const kind = pick(this.nem, kinds)!;
+      const i = between(this.nem, 0, n);
       const s = this.cluster.servers[i]!;
-      const hold = this.between(2000, 10_000);
+      const hold = between(this.nem, 2000, 10_000);
       this.faults[kind]++;
       switch (kind) {
         case 'kill':
@@ -297,20 +309,50 @@ export class Soak {
           this.cut(i, false);
           break;
         case 'outage': {
-          const down = this.between(1000, 5000);
+          const down = between(this.nem, 1000, 5000);
           this.log(`fault outage: SIGKILL all ${n}, restart all after ${down} ms (unchanged configs)`);
           await Promise.all(this.cluster.servers.map((x) => this.killAndWait(x)));
           await sleep(down);
           // In a seeded order, a few hundred ms apart: whoever comes first must not win by it.
-          const order = [...this.cluster.servers].sort(() => this.rand() - 0.5);
+          const order = [...this.cluster.servers].sort(() => this.nem() - 0.5);
           for (const x of order) {
             await this.start(x);
-            await sleep(this.between(0, 800));
+            await sleep(between(this.nem, 0, 800));
           }
           break;
         }
+        case 'stale-outage': {
+          // Issue 18's rollback: one server stops, the rest commit without it (churn goes on),
+          // then a power cut; the stale one comes back first with one other, the rest later.
+          const down = between(this.nem, 1000, 3000);
+          const others = this.cluster.servers.filter((x) => x !== s);
+          const partner = pick(this.nem, others)!;
+          this.log(
+            `fault stale-outage: SIGKILL ${s.name}, ${hold} ms later SIGKILL all; restart ${s.name} and ${partner.name} first, the rest 3 s later`,
+          );
+          await this.killAndWait(s);
+          await sleep(hold);
+          await Promise.all(others.map((x) => this.killAndWait(x)));
+          await sleep(down);
+          await Promise.all([this.start(s), this.start(partner)]);
+          await sleep(3000);
+          for (const x of others) if (x !== partner) await this.start(x);
+          break;
+        }
+        case 'kill-majority': {
+          // No majority left: nothing may change until they are back (joins wait or fail).
+          const k = Math.floor(n / 2) + 1;
+          const victims = [...this.cluster.servers].sort(() => this.nem() - 0.5).slice(0, k);
+          this.log(
+            `fault kill-majority: SIGKILL ${victims.map((x) => x.name).join(', ')}, restart after ${hold} ms`,
+          );
+          await Promise.all(victims.map((x) => this.killAndWait(x)));
+          await sleep(hold);
+          for (const x of victims) await this.start(x);
+          break;
+        }
         case 'kill+partition': {
-          const k = (i + 1 + this.between(0, n - 1)) % n;
+          const k = (i + 1 + between(this.nem, 0, n - 1)) % n;
           const p = this.cluster.servers[k]!;
           this.log(`fault kill+partition: SIGKILL ${s.name}, cut ${p.name}, for ${hold} ms`);
           await this.killAndWait(s);
@@ -340,8 +382,8 @@ export class Soak {
     const name = `leaf-${++this.nextLeaf}`;
     const t: Tracked = { name, leaf: undefined, state: 'joining' };
     this.tracked.push(t);
-    const gossip = this.rand() < this.o.gossip;
-    const first = this.between(0, this.o.servers);
+    const gossip = this.work() < this.o.gossip;
+    const first = between(this.work, 0, this.o.servers);
     const options = {
       maxAttempts: 400,
       backoffMaxMs: 1000,
@@ -383,7 +425,7 @@ export class Soak {
   }
 
   private async depart(graceful: boolean): Promise<void> {
-    const t = this.pick(this.live());
+    const t = pick(this.work, this.live());
     if (t === undefined) return;
     t.state = graceful ? 'left' : 'silent';
     if (graceful) this.ops.leaves++;
@@ -392,7 +434,7 @@ export class Soak {
   }
 
   private async revoke(): Promise<void> {
-    const t = this.pick(this.live());
+    const t = pick(this.work, this.live());
     if (t === undefined) return;
     t.state = 'revoked';
     this.ops.revocations++;
@@ -400,7 +442,7 @@ export class Soak {
   }
 
   private publish(): void {
-    const t = this.pick(this.live());
+    const t = pick(this.work, this.live());
     if (t === undefined) return;
     try {
       if (t.leaf!.client.publish(new TextEncoder().encode(`m-${this.ops.publishes}`))) this.ops.publishes++;
@@ -413,10 +455,10 @@ export class Soak {
   private async workload(): Promise<void> {
     const target = this.o.leaves;
     while (!this.aborted && Date.now() < this.deadline) {
-      await sleep(this.between(20, 120));
+      await sleep(between(this.work, 20, 120));
       if (this.inflight >= MAX_INFLIGHT_OPS) continue;
       const population = this.tracked.filter((t) => t.state === 'live' || t.state === 'joining').length;
-      const r = this.rand();
+      const r = this.work();
       let op: () => Promise<void> | void;
       if (population < target * 0.9 || (population < target * 1.1 && r < 0.3)) op = () => this.join();
       else if (r < 0.45) op = () => this.depart(true);
@@ -442,9 +484,9 @@ export class Soak {
     for (const s of this.cluster.servers) if (s.child === undefined) await this.start(s);
   }
 
-  /** The epoch at which a server evicted each revoked leaf, from their logs. */
-  private evictionEpochs(): Map<string, number> {
-    const out = new Map<string, number>();
+  /** Every registry removal the servers logged (audit lines), by leaf: epoch and reason. */
+  private removals(): Map<string, { epoch: number; reason: string }[]> {
+    const out = new Map<string, { epoch: number; reason: string }[]>();
     for (const s of this.cluster.servers) {
       let text = '';
       try {
@@ -453,13 +495,14 @@ export class Soak {
         continue;
       }
       for (const line of text.split('\n')) {
-        const audit = line.includes('"msg":"leaf revoked from the registry"');
-        if (!audit && !(line.includes('"msg":"leaf evicted"') && line.includes('"reason":"revoked"')))
-          continue;
+        if (!line.includes('"msg":"leaf removed from the registry"')) continue;
         try {
-          const j = JSON.parse(line) as { leaf?: string; epoch?: number };
-          if (j.leaf !== undefined && typeof j.epoch === 'number')
-            out.set(j.leaf, Math.min(out.get(j.leaf) ?? Infinity, j.epoch));
+          const j = JSON.parse(line) as { leaf?: string; epoch?: number; reason?: string };
+          if (j.leaf === undefined || typeof j.epoch !== 'number' || j.reason === undefined) continue;
+          const xs = out.get(j.leaf) ?? [];
+          if (!xs.some((x) => x.epoch === j.epoch && x.reason === j.reason))
+            xs.push({ epoch: j.epoch, reason: j.reason });
+          out.set(j.leaf, xs);
         } catch {
           // a line cut by a SIGKILL
         }
@@ -524,29 +567,49 @@ export class Soak {
         this.violation(`… and ${stale.length - 20} more live leaves off the current key`);
     }
     // An acknowledged admission is kept: a live leaf still holds the admission it was welcomed
-    // in (a lost registry entry shows as a fresh admission when it resumes).
+    // in, unless the registry removed it for a reason the servers logged (then it was re-admitted
+    // when it resumed: counted, not a loss). A removal nobody asked for is a violation.
+    const removed = this.removals();
     for (const t of live) {
       const now = t.leaf!.client.admissionEpoch;
-      if (now !== t.admittedEpoch)
+      if (now === t.admittedEpoch) continue;
+      const why = (removed.get(t.name) ?? []).find(
+        (r) => r.epoch > (t.admittedEpoch ?? -1) && r.epoch <= (now ?? Infinity),
+      );
+      if (why === undefined)
         this.violation(
-          `${t.name}: admitted at epoch ${t.admittedEpoch}, now holds an admission of epoch ${now} (lost and re-admitted)`,
+          `${t.name}: admitted at epoch ${t.admittedEpoch}, now holds an admission of epoch ${now}, no removal logged (lost and re-admitted)`,
         );
+      else this.readmitted[why.reason] = (this.readmitted[why.reason] ?? 0) + 1;
+    }
+    const byName = new Map(this.tracked.map((t) => [t.name, t]));
+    for (const [name, rs] of removed) {
+      const t = byName.get(name);
+      for (const r of rs) {
+        if (r.reason === 'revoked' && t?.state !== 'revoked')
+          this.violation(`${name} removed as revoked at epoch ${r.epoch}, never revoked (state ${t?.state})`);
+        if (r.reason === 'left' && t?.state !== 'left')
+          this.violation(`${name} removed as left at epoch ${r.epoch}, never left (state ${t?.state})`);
+      }
     }
     const keyIds = new Set(live.map((t) => lastKey(t.leaf!)?.keyId));
     if (keyIds.size > 1) this.violation(`live leaves hold ${keyIds.size} different key ids`);
     // Revoked leaves: nothing of their eviction epoch or later.
-    const evictedAt = this.evictionEpochs();
+
     for (const t of this.tracked.filter((x) => x.state === 'revoked' && x.leaf !== undefined)) {
       const l = t.leaf!;
       const keyAfter = l.keys.at(-1)?.epoch ?? -1;
       if (keyAfter >= epoch && epoch >= 0)
         this.violation(`revoked ${t.name} holds the current epoch ${epoch}`);
-      const e = evictedAt.get(t.name);
+      const revokedAt = (removed.get(t.name) ?? []).filter((r) => r.reason === 'revoked').map((r) => r.epoch);
+      const e = revokedAt.length === 0 ? undefined : Math.min(...revokedAt);
       if (e === undefined) {
         this.revokedChecked.withoutLogLine++;
         continue;
       }
       this.revokedChecked.withEvictionEpoch++;
+      this.revokedChecked.messagesRead += l.messages.length;
+      this.revokedChecked.keysHeld += l.keys.length;
       const k = l.keys.find((x) => x.epoch >= e);
       if (k !== undefined)
         this.violation(`revoked ${t.name} (evicted at epoch ${e}) got the key of epoch ${k.epoch}`);
@@ -599,8 +662,10 @@ export class Soak {
       operations: { ...this.ops },
       faults: { ...this.faults },
       unplannedEvictions: { ...this.unplanned },
+      readmitted: { ...this.readmitted },
       finalState,
       revokedChecked: { ...this.revokedChecked },
+      delivered: this.cluster.leaves.reduce((n, l) => n + l.messages.length, 0),
       violations: this.violations,
       violationList: [...this.violationList],
       dir: keep ? this.cluster.dir : undefined,
