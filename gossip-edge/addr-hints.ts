@@ -11,7 +11,6 @@
  */
 import {
   defineFrames,
-  encode,
   fixedBytes,
   list,
   string,
@@ -22,6 +21,7 @@ import {
   type CodecValue,
 } from '../wire/index.js';
 import type { MacAuthenticator } from './auth.js';
+import { sideMac } from './side-mac.js';
 import { LIMITS } from './config.js';
 import { MAC_BYTES } from './messages.js';
 
@@ -48,19 +48,11 @@ export const AddrFrames = defineFrames(
   { maxFrameBytes: MAX_ADDR_FRAME_BYTES },
 );
 
-const DOMAIN = new TextEncoder().encode('keyglass gossip addr v1');
-
-function macInput(h: Omit<AddrHints, 'tag'>): Uint8Array {
-  const body = encode(unsigned, h, MAX_ADDR_FRAME_BYTES);
-  const out = new Uint8Array(DOMAIN.length + body.length);
-  out.set(DOMAIN);
-  out.set(body, DOMAIN.length);
-  return out;
-}
+const MAC = sideMac('keyglass gossip addr v1', unsigned, MAX_ADDR_FRAME_BYTES);
 
 /** The hint datagram, or undefined when we no longer hold the epoch's key. */
 export function encodeAddrHints(auth: MacAuthenticator, h: Omit<AddrHints, 'tag'>): Uint8Array | undefined {
-  const tag = auth.tagBytes(h.epoch, macInput(h));
+  const tag = MAC.tag(auth, h);
   if (tag === undefined) return undefined;
   return AddrFrames.encodeFrame({ type: 'hints', flags: 0, body: { ...h, tag } });
 }
@@ -68,5 +60,5 @@ export function encodeAddrHints(auth: MacAuthenticator, h: Omit<AddrHints, 'tag'
 /** Decodes (DecodeError on garbage) and verifies; undefined when the MAC does not verify. */
 export function openAddrHints(auth: MacAuthenticator, bytes: Uint8Array): AddrHints | undefined {
   const h = AddrFrames.decodeFrame(bytes).body;
-  return auth.verifyBytes(h.epoch, macInput(h), h.tag) ? h : undefined;
+  return MAC.verify(auth, h, h.tag) ? h : undefined;
 }

@@ -10,17 +10,9 @@
  * so an answer proves only "a member receives at this address", never "this is peer P": the
  * address book therefore asks the address it already holds (see address-book.ts AddressClaims).
  */
-import {
-  bool,
-  defineFrames,
-  encode,
-  fixedBytes,
-  struct,
-  u32,
-  varuint,
-  type CodecValue,
-} from '../wire/index.js';
+import { bool, defineFrames, fixedBytes, struct, u32, varuint, type CodecValue } from '../wire/index.js';
 import type { MacAuthenticator } from './auth.js';
+import { sideMac } from './side-mac.js';
 import { MAC_BYTES } from './messages.js';
 
 export const PROBE_FRAME_TYPE = 0x0603;
@@ -38,19 +30,11 @@ export const ProbeFrames = defineFrames(
   { maxFrameBytes: MAX_PROBE_FRAME_BYTES },
 );
 
-const DOMAIN = new TextEncoder().encode('keyglass gossip probe v1');
-
-function macInput(p: Omit<AddrProbe, 'tag'>): Uint8Array {
-  const body = encode(unsigned, p, MAX_PROBE_FRAME_BYTES);
-  const out = new Uint8Array(DOMAIN.length + body.length);
-  out.set(DOMAIN);
-  out.set(body, DOMAIN.length);
-  return out;
-}
+const MAC = sideMac('keyglass gossip probe v1', unsigned, MAX_PROBE_FRAME_BYTES);
 
 /** The probe datagram, or undefined when we no longer hold the epoch's key. */
 export function encodeAddrProbe(auth: MacAuthenticator, p: Omit<AddrProbe, 'tag'>): Uint8Array | undefined {
-  const tag = auth.tagBytes(p.epoch, macInput(p));
+  const tag = MAC.tag(auth, p);
   if (tag === undefined) return undefined;
   return ProbeFrames.encodeFrame({ type: 'probe', flags: 0, body: { ...p, tag } });
 }
@@ -58,5 +42,5 @@ export function encodeAddrProbe(auth: MacAuthenticator, p: Omit<AddrProbe, 'tag'
 /** Decodes (DecodeError on garbage) and verifies; undefined when the MAC does not verify. */
 export function openAddrProbe(auth: MacAuthenticator, bytes: Uint8Array): AddrProbe | undefined {
   const p = ProbeFrames.decodeFrame(bytes).body;
-  return auth.verifyBytes(p.epoch, macInput(p), p.tag) ? p : undefined;
+  return MAC.verify(auth, p, p.tag) ? p : undefined;
 }
