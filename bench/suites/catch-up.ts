@@ -78,6 +78,7 @@ function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: num
     log: jsonLogger('error', {}, () => {}),
     now: () => clock.ms, // virtual: no budget refills within a case; the suite advances it between cases
   });
+  edge.settle(); // one replica applying at once: everything it holds is committed
   let epoch = machine.epoch;
   const cut = (): void => {
     const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: epoch + 1, now: 1 } });

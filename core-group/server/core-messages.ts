@@ -5,6 +5,9 @@
  *   data      a sealed data envelope a leaf published, on the FIFO channel: relayed to every leaf
  *   signer    a server's rekey-signing public key and its certificate serial, on the FIFO
  *             channel after each view change
+ *   durable   the leaf epoch a server's replica holds durably in the named view, on the FIFO
+ *             channel after each commit that cut a batch and at each primary view: batches are
+ *             released to leaves once a majority of the primary view holds them (key-server.ts)
  * Canonical and bounded like every other codec (payloads stay under what the keyed stack takes
  * from the application, MAX_APP_PAYLOAD_BYTES).
  */
@@ -18,6 +21,7 @@ import {
   string,
   struct,
   union,
+  varuint,
   type CodecValue,
 } from '../../wire/index.js';
 import { MAX_APP_PAYLOAD_BYTES } from '../rekey.js';
@@ -37,6 +41,7 @@ export const CoreMessage = union({
   commands: [1, struct({ commands: list(MAX_COMMANDS_PER_MESSAGE, bytes(MAX_COMMAND_BYTES)) })],
   data: [2, struct({ origin: string(64), envelope: bytes(MAX_RELAYED_ENVELOPE_BYTES) })],
   signer: [3, struct({ name: string(64), publicKey: fixedBytes(ED25519_PUBLIC_BYTES), serial: string(64) })],
+  durable: [4, struct({ view: string(160), epoch: varuint })],
 });
 export type CoreMessage = CodecValue<typeof CoreMessage>;
 

@@ -222,6 +222,16 @@ export class KeyServer implements GroupApp {
   private lastCutAt = 0;
   /** Ordered commands delivered in the current stack event, not yet durable (see enqueueDelivered). */
   private delivered: LeafCommand[] = [];
+  /** Batches applied and durable here, not yet known durable at a majority of the primary view (see release). */
+  private readonly unreleased: { batch: BatchOutput; started: number }[] = [];
+  /** The leaf epoch each member of the current view reported durable in it (`durable` messages). */
+  private readonly durableAt = new Map<MemberKey, number>();
+  /**
+   * The replica's state up to this epoch is not known committed: after a start from the store
+   * (its last batches may never have reached a majority) and after a state transfer (the sender's
+   * may not have). Undefined once a majority of a primary view held it.
+   */
+  private uncommittedUpTo: number | undefined;
   private stopped = false;
   private memberStarted = false;
   private ports = { core: 0, leaf: 0, admin: 0 };
@@ -260,6 +270,7 @@ export class KeyServer implements GroupApp {
   ) {
     this.log = log;
     this.coreCreds = creds;
+    this.uncommittedUpTo = machine.epoch;
     this.readiness = new Readiness(this.metrics.registry, log, () => Date.now());
     this.buildTls();
     const local = `${cfg.group}/core/${cfg.name}`;
@@ -701,6 +712,7 @@ export class KeyServer implements GroupApp {
   view(view: View, self: MemberKey): void {
     this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
     this.versionAtBlock = undefined;
+    this.durableAt.clear(); // acks count in the view they were sent in
     // Before any command of the view is applied (see PrimaryRecord).
     if (view.primary) this.record.primaryInstalled(view.lastPrimary.step, this.store.index);
     this.machine.setPrimary(view.primary);
@@ -733,6 +745,9 @@ export class KeyServer implements GroupApp {
       }),
     );
     this.orderCrlRevocations('primary view');
+    // Every member of a primary view holds the same state once it is installed (flush, state
+    // transfer): each says so, and what waited for a majority is released on those acks.
+    this.ackDurable();
   }
 
   deliver(d: Delivery): void {
@@ -776,6 +791,13 @@ export class KeyServer implements GroupApp {
         this.signers.set(name, { publicKey: msg.value.publicKey, serial: seen ?? msg.value.serial });
         return;
       }
+      case 'durable': {
+        const v = this.member.view;
+        // An ack sent while blocked travels in the next view, about the state of the old one: dropped.
+        if (d.sender === this.member.self || msg.value.view !== viewText(v)) return;
+        this.durableAt.set(d.sender, msg.value.epoch);
+        return this.release();
+      }
     }
   }
 
@@ -807,9 +829,54 @@ export class KeyServer implements GroupApp {
           leaf: result.refused.name,
           reason: result.refused.reason,
         });
-      if (result.batch !== undefined) this.distribute(result.batch, started);
+      if (result.batch !== undefined) {
+        this.unreleased.push({ batch: result.batch, started });
+        this.edge.hold();
+      }
     });
     this.metrics.leavesExposed.set(this.machine.exposedLeaves);
+    if (this.unreleased.length > 0) this.ackDurable();
+  }
+
+  /** Tells the view which leaf epoch this replica holds durably in it (the batches it applied are fsynced). */
+  private ackDurable(): void {
+    const v = this.member.view;
+    if (!v.primary) return;
+    this.member.multicast(
+      'fifo',
+      encodeCoreMessage({ kind: 'durable', value: { view: viewText(v), epoch: this.machine.epoch } }),
+    );
+    this.release();
+  }
+
+  /**
+   * Uniform release. Virtual synchrony delivers a message to the members that stay together, not
+   * to every member: a server can apply a batch that the rest of its primary view never receives
+   * (it is cut off, or crashes, first). That batch is orphaned — the next primary view goes on
+   * without it and cuts other batches under the same epoch numbers, with other members — so
+   * sending its keys, welcomes or pushes to leaves could hand a leaf that the committed history
+   * evicted a key it must not hold. So a batch reaches leaves only once a strict majority of the
+   * primary view it was applied in reported it durable: every later primary view holds a
+   * majority of this one (gms.ts) and takes the most advanced state among its members, so the
+   * batch is never undone. The cost is one FIFO round among the servers per batch.
+   */
+  private release(): void {
+    const v = this.member.view;
+    if (!v.primary) return;
+    // The epoch a majority of the view holds: the majority-th highest ack, this replica included.
+    const acks = v.members.map((m) =>
+      m === this.member.self ? this.machine.epoch : (this.durableAt.get(m) ?? -1),
+    );
+    acks.sort((a, b) => b - a);
+    const committed = acks[Math.floor(v.members.length / 2)]!;
+    if (this.uncommittedUpTo !== undefined && committed >= this.uncommittedUpTo)
+      this.uncommittedUpTo = undefined;
+    while (this.unreleased.length > 0 && this.unreleased[0]!.batch.epoch <= committed) {
+      const { batch, started } = this.unreleased.shift()!;
+      if (this.unreleased.length === 0 && this.uncommittedUpTo === undefined) this.edge.settle();
+      this.distribute(batch, started);
+    }
+    if (this.unreleased.length === 0 && this.uncommittedUpTo === undefined) this.edge.settle();
   }
 
   private distribute(batch: BatchOutput, started: number): void {
@@ -924,6 +991,10 @@ export class KeyServer implements GroupApp {
     }
     this.machine.restore(state);
     this.store.compact(); // the transferred state (and its secret) is now this replica's durable state
+    // What waited for a majority is replaced, and the sender's newest batches may not have one yet.
+    this.unreleased.length = 0;
+    this.uncommittedUpTo = this.machine.epoch;
+    this.edge.hold();
     this.edge.onStateReplaced();
     this.orderCrlRevocations('state transfer');
     this.metrics.leafEpoch.set(this.machine.epoch);
@@ -1169,4 +1240,8 @@ function sameCrls(a: InBandCrls, b: InBandCrls): boolean {
 /** The certificate name in a core link identity `group/core/name`. */
 function nameOfCoreId(id: string): string {
   return id.slice(id.lastIndexOf('/') + 1);
+}
+
+function viewText(v: View): string {
+  return `${v.id.epoch}@${v.id.coord}`;
 }

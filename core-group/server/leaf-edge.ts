@@ -5,7 +5,10 @@
  *   join          → resume (the replicated registry knows the admission: welcome at once), or an
  *                   `admit` command into the core's total order; the welcome follows when the
  *                   batch that admits the leaf is applied here
- *   leaseRenew    → acknowledged at once; renewals are batched into one ordered command per interval
+ *   leaseRenew    → acknowledged at once, in a primary component; renewals are batched into one
+ *                   ordered command per interval. Outside it nothing is acknowledged: the
+ *                   renewal cannot reach the registry, and the leaf, left without acks, fails
+ *                   over to a server that can renew it before the primary lets its lease lapse
  *   dataPublish   → handed to the core (relayed to every server's leaves), unless sealed under an
  *                   epoch retired beyond the grace (`publishAck` says 'retired-epoch')
  *   leave         → a `leave` command
@@ -172,9 +175,18 @@ export class LeafEdge {
   private relay: EdgeRelay | undefined;
   /** This server's gossip leaves sorted by slot; rebuilt lazily after a change. */
   private targetCache: GossipTarget[] | undefined;
-  /** Sessions to welcome again after a state transfer, oldest first (see onStateReplaced). */
+  /** Sessions waiting for a welcome — after a state transfer, or until `settled` — oldest first. */
   private readonly rewelcomes: Session[] = [];
   private rewelcomeScheduled = false;
+  /**
+   * False while this server's replica may hold state that a view change can still orphan: applied
+   * here but not yet known durable at a majority of a primary view (key-server.ts, uniform
+   * release). The history committed instead can reuse those epoch numbers with other keys and
+   * other members, so nothing of such state reaches a leaf: welcomes wait in `rewelcomes` and the
+   * relay keeps its key. Pushes are not affected: the host hands a batch to `distribute` only once
+   * it is durable at a majority.
+   */
+  private settled = false;
   private readonly limiter: RequestLimiter;
   /** Catch-up reply bytes over all leaves: many leaves each within their budget still add up. */
   private readonly catchUpBudget: TokenBucket;
@@ -288,6 +300,7 @@ export class LeafEdge {
         );
       case 'leaseRenew':
         this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
+        if (!this.d.machine.isPrimary) return; // see the header: the leaf fails over
         this.send(peer, 'leaseAck', {
           seq: frame.body.seq,
           leaseMs: this.d.leaseMs,
@@ -486,7 +499,7 @@ export class LeafEdge {
       entry.admittedEpoch === resumeEpoch &&
       entry.serial === cert.serial
     ) {
-      this.welcome(session); // the replicated registry knows this admission: resume
+      this.welcomeWhenSettled(session); // the replicated registry knows this admission: resume
       return;
     }
     if (!this.d.machine.isPrimary) {
@@ -559,6 +572,30 @@ export class LeafEdge {
       this.d.metrics.leafKeyRefreshes.inc({ cause });
     }
     return refreshes.length === 0 ? undefined : { kind: 'refreshLeafKeys', value: { refreshes } };
+  }
+
+  /** Welcome now, or once everything the replica holds is committed (see `settled`). */
+  private welcomeWhenSettled(s: Session): void {
+    if (this.settled) return this.welcome(s);
+    s.awaitingWelcome = true;
+    this.rewelcomes.push(s);
+  }
+
+  /** The replica holds state that may not survive a view change (see `settled`). */
+  hold(): void {
+    this.settled = false;
+  }
+
+  /** Everything the replica holds is committed: the relay takes the current key, waiting sessions are welcomed. */
+  settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.installRelayKey();
+    this.scheduleRewelcomes();
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
   }
 
   private welcome(s: Session): void {
@@ -669,8 +706,8 @@ export class LeafEdge {
       if (entry === undefined || entry.slot < 0) continue;
       if (s.awaitingWelcome) {
         if (admitted.has(s.cert.name)) {
-          this.welcome(s);
           this.d.metrics.joins.inc();
+          this.welcomeWhenSettled(s);
         }
         continue;
       }
@@ -683,7 +720,7 @@ export class LeafEdge {
       s.slot = entry.slot;
     }
     this.targetCache = undefined;
-    this.installRelayKey();
+    if (this.settled) this.installRelayKey();
   }
 
   private evict(s: Session, reason: EvictionReason, epoch: number): void {
@@ -729,7 +766,7 @@ export class LeafEdge {
     this.history.clear();
     this.retiredAt.clear(); // epochs jumped: data under any epoch before the new one is refused
     this.targetCache = undefined;
-    this.installRelayKey();
+    if (this.settled) this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the
     // history is gone): each is welcomed again at the new epoch, or dropped if the new registry
     // does not know its admission (it reconnects and joins afresh). Until its welcome a session
@@ -740,13 +777,19 @@ export class LeafEdge {
       s.awaitingWelcome = true;
       this.rewelcomes.push(s);
     }
-    if (this.rewelcomes.length > 0 && !this.rewelcomeScheduled) {
+    this.scheduleRewelcomes();
+  }
+
+  private scheduleRewelcomes(): void {
+    if (this.rewelcomes.length > 0 && this.settled && !this.rewelcomeScheduled) {
       this.rewelcomeScheduled = true;
       setImmediate(() => this.rewelcomeChunk());
     }
   }
 
   private rewelcomeChunk(): void {
+    this.rewelcomeScheduled = false;
+    if (!this.settled) return; // settle() schedules them again
     for (const s of this.rewelcomes.splice(0, REWELCOME_CHUNK)) {
       if (this.sessions.get(s.peer) !== s || !s.awaitingWelcome) continue; // gone, or welcomed since
       const entry = this.d.machine.entry(s.cert.name);
@@ -755,11 +798,10 @@ export class LeafEdge {
         continue;
       }
       this.sessions.delete(s.peer);
-      this.d.transport.disconnect(s.peer, 'admission unknown after state transfer');
+      this.d.transport.disconnect(s.peer, 'admission unknown in the committed registry');
     }
     this.d.metrics.leafSessions.set(this.sessions.size);
-    if (this.rewelcomes.length > 0) setImmediate(() => this.rewelcomeChunk());
-    else this.rewelcomeScheduled = false;
+    this.scheduleRewelcomes();
   }
 
   private send<K extends LeafFrameType>(peer: string, type: K, body: LeafFrameBody<K>): boolean {

@@ -76,6 +76,7 @@ async function edge(
     log: jsonLogger('error', {}, () => {}),
     ...extra,
   });
+  e.settle(); // one replica applying at once: everything it holds is committed
   return { edge: e, sent, frames, machine, ordered };
 }
 
@@ -345,4 +346,43 @@ test('own-key refresh: once per new session, then every leafKeyRefreshMs, and fo
   t.is(machine.fullRefresh, undefined);
   const metrics = await new ServerMetrics().registry.getMetricsAsJSON();
   t.true(metrics.some((m) => m.name === 'keyglass_leaves_exposed'));
+});
+
+test('held (state a view change may orphan): no welcome, fresh or resumed, until the state settles', async (t) => {
+  const { edge: e, sent, machine } = await edge();
+  const fresh = 'g/leaf/fresh';
+  e.rememberCert(fresh, { name: 'fresh', serial: 'f1', fingerprint: new Uint8Array(32) });
+  e.onMessage(fresh, encodeLeafFrame('join', { resume: undefined, crlNumber: undefined }));
+  e.hold(); // the host applied a batch that a majority of its view does not hold yet
+  const { batch } = machine.apply({ kind: 'cutBatch', value: { epoch: machine.epoch + 1, now: 1 } });
+  e.distribute(batch!); // an earlier batch the majority holds, released while a later one waits
+  t.deepEqual(sent.get(fresh), undefined, 'the admission is applied, its welcome held');
+  // A leaf this (possibly orphaned) state knows resumes: held too.
+  const back = 'g/leaf/fresh-again';
+  e.onPeerDown(fresh);
+  e.rememberCert(back, { name: 'fresh', serial: 'f1', fingerprint: new Uint8Array(32) });
+  e.onMessage(
+    back,
+    encodeLeafFrame('join', {
+      resume: { admittedEpoch: machine.entry('fresh')!.admittedEpoch, epoch: machine.epoch },
+      crlNumber: undefined,
+    }),
+  );
+  t.deepEqual(sent.get(back), undefined);
+  e.settle();
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(sent.get(back), ['welcome']);
+  t.is(sent.get(fresh), undefined, 'the closed link gets nothing');
+});
+
+test('outside the primary component no lease renewal is acknowledged (the leaf fails over)', async (t) => {
+  const { edge: e, sent, machine } = await edge();
+  const peer = 'g/leaf/cut-off';
+  e.rememberCert(peer, { name: 'cut-off', serial: 'c1', fingerprint: new Uint8Array(32) });
+  machine.setPrimary(false);
+  e.onMessage(peer, encodeLeafFrame('leaseRenew', { seq: 1 }));
+  t.is(sent.get(peer), undefined, 'an ack would keep the leaf on a server whose renewals reach no registry');
+  machine.setPrimary(true);
+  e.onMessage(peer, encodeLeafFrame('leaseRenew', { seq: 2 }));
+  t.deepEqual(sent.get(peer), ['leaseAck']);
 });

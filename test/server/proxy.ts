@@ -2,7 +2,9 @@
  * A fault-injecting TCP forwarder on 127.0.0.1 for real-process tests: every connection to the
  * proxy's port is piped to one target address. `cut()` destroys every open connection of the link
  * and refuses new ones (accepted, then reset at once) until `heal()`: a clean network partition of
- * whatever runs over it, as both ends see it (a dead socket, then failed redials).
+ * whatever runs over it, as both ends see it (a dead socket, then failed redials). `mute()` is the
+ * nastier partition: connections stay open and every byte is dropped, so neither end sees
+ * anything but silence (what a sender wrote just before is lost, never refused).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -10,6 +12,7 @@ export class FaultProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private isCut = false;
+  private muted = false;
   /** Connections accepted and forwarded, and connections refused while cut. */
   readonly counts = { forwarded: 0, refused: 0 };
 
@@ -54,7 +57,14 @@ export class FaultProxy {
         this.sockets.delete(a);
         b.destroy();
       });
-      a.pipe(b);
+      a.on('data', (chunk: Buffer) => {
+        if (this.muted) return;
+        if (!b.write(chunk)) {
+          a.pause();
+          b.once('drain', () => a.resume());
+        }
+      });
+      a.on('end', () => b.end());
     }
   }
 
@@ -67,6 +77,18 @@ export class FaultProxy {
 
   heal(): void {
     this.isCut = false;
+  }
+
+  /** Silence: connections stay open, every byte is dropped both ways (new ones too) until `unmute`. */
+  mute(): void {
+    this.muted = true;
+  }
+
+  /** Ends the silence: the muted connections lost bytes mid-stream, so they are dropped (ends redial). */
+  unmute(): void {
+    this.muted = false;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
   }
 
   async close(): Promise<void> {

@@ -594,6 +594,20 @@ export class Soak {
     }
     const keyIds = new Set(live.map((t) => lastKey(t.leaf!)?.keyId));
     if (keyIds.size > 1) this.violation(`live leaves hold ${keyIds.size} different key ids`);
+    // One history: no epoch reached two leaves with two different keys (an orphaned batch — one a
+    // server applied but its primary view never committed — handed out would show here).
+    const keyOfEpoch = new Map<number, string>();
+    const forked = new Set<number>();
+    for (const t of this.tracked)
+      for (const k of t.leaf?.keys ?? []) {
+        const seen = keyOfEpoch.get(k.epoch);
+        if (seen === undefined) keyOfEpoch.set(k.epoch, k.keyId);
+        else if (seen !== k.keyId) forked.add(k.epoch);
+      }
+    if (forked.size > 0)
+      this.violation(
+        `epochs keyed twice (leaves got keys of two histories): ${[...forked].slice(0, 20).join(',')}`,
+      );
     // Revoked leaves: nothing of their eviction epoch or later.
 
     for (const t of this.tracked.filter((x) => x.state === 'revoked' && x.leaf !== undefined)) {
