@@ -534,3 +534,34 @@ test('data pulls share a server-wide byte budget: a reply it cuts short says whe
     await relay.close();
   }
 });
+
+test('a data entry whose MAC key is retired before its turn ends is kept for pulls, not sent (no crash)', async (t) => {
+  const suite = await loadSuite();
+  const relay = await EdgeRelay.bind(
+    suite,
+    { host: '127.0.0.1', port: 0, fanout: 1, maxDatagramBytes: 8192 },
+    streamSigner(suite, suite.randomBytes(32)),
+  );
+  try {
+    const keyring = new DataKeyring(suite);
+    keyring.install(1, suite.randomBytes(32));
+    relay.installKey(1, suite.randomBytes(32));
+    const sealer = new DataSealer(suite, keyring, { sender: 2 });
+    const sink: GossipTarget = { id: 0, host: '127.0.0.1', port: 9, endpoint: '127.0.0.1:9' };
+    t.true(relay.injectData(sealer.seal(new Uint8Array(100)), [sink]));
+    // Before the turn ends, the relay moves several epochs on (batches, a state transfer's jump):
+    // epoch 1's MAC key is forgotten. The entry was sealed into a push with a non-null assertion
+    // here and crashed the server (soak, seed 2026).
+    for (let e = 2; e <= 6; e++) relay.installKey(e, suite.randomBytes(32));
+    relay.flushData();
+    t.is(relay.stats.sendKeyRetired, 1);
+    t.is(relay.stats.datagrams, 0);
+    t.deepEqual(
+      relay.pull(relay.stream.origin, 0, 0).items.map((i) => i.seq),
+      [0],
+      'the entry is in the history for the leaves to pull',
+    );
+  } finally {
+    await relay.close();
+  }
+});
