@@ -3,3 +3,5 @@ export * from './transport.js';
 export * from './tls.js';
 export * from './udp.js';
 export * from './tls-thread.js';
+export type { NodeEnv } from './sim/index.js';
+export { Simulator } from './sim/index.js';

@@ -25,7 +25,7 @@ import {
   decodeWelcome,
   signedBytes,
 } from '../../keytree/index.js';
-import type { NodeEnv } from '../../net/sim/index.js';
+import type { NodeEnv } from '../../net/index.js';
 import { constantTimeEqual } from '../../crypto/index.js';
 import type { DemoRecorder } from './recorder.js';
 

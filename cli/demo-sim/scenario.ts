@@ -18,7 +18,7 @@
 import { loadSuite, constantTimeEqual } from '../../crypto/index.js';
 import { memberKey } from '../../core-group/index.js';
 import type { SignerKey } from '../../gossip-edge/index.js';
-import { Simulator, type NodeEnv } from '../../net/sim/index.js';
+import { Simulator, type NodeEnv } from '../../net/index.js';
 import { Eavesdropper } from './eavesdropper.js';
 import { LeafNode } from './leaf-node.js';
 import { DemoRecorder } from './recorder.js';

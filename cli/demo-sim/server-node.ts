@@ -42,7 +42,7 @@ import {
   type SignerKey,
 } from '../../gossip-edge/index.js';
 import { encodeWelcome } from '../../keytree/index.js';
-import type { NodeEnv } from '../../net/sim/index.js';
+import type { NodeEnv } from '../../net/index.js';
 import { DecodeError } from '../../wire/index.js';
 import type { DemoRecorder } from './recorder.js';
 

@@ -543,7 +543,7 @@ test('a data entry whose MAC key is retired before its turn ends is kept for pul
     streamSigner(suite, suite.randomBytes(32)),
   );
   try {
-    const keyring = new DataKeyring(suite);
+    const keyring = new DataKeyring(suite, { now: Date.now });
     keyring.install(1, suite.randomBytes(32));
     relay.installKey(1, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 2 });
