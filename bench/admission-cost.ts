@@ -36,7 +36,7 @@ import {
   MEMBER_KEY_USAGE,
 } from '../ca-tools/index.js';
 import { TlsTransport } from '../net/index.js';
-import { LeafStateMachine, LeafStore, type LeafCommand } from '../core-group/leaf-state/index.js';
+import { LeafStateMachine, LeafStore, type LeafCommand } from '../leaf-plane/index.js';
 
 const CHILD_ENV = 'KG_ADMISSION_COST_CLIENT';
 const GROUP = 'bench';

@@ -4,7 +4,7 @@
  * most recent first — "auth: peer certificate not verified: …" or a server's refusal tells an
  * operator what to fix; "after 8 attempts" alone does not.
  */
-import { LeafConnectError } from '../gossip-edge/index.js';
+import { LeafConnectError } from '../leaf-sdk/index.js';
 
 /** At most this many distinct reasons are quoted, each cut to MAX_REASON_CHARS. */
 const MAX_REASONS = 3;

@@ -6,7 +6,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { weakKeyFileWarning } from '../auth/index.js';
-import { LeafClient } from '../gossip-edge/index.js';
+import { LeafClient } from '../leaf-sdk/index.js';
 import { CliError, parseFlags, type Command } from './command.js';
 import { joinFailure } from './join-failure.js';
 

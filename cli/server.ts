@@ -1,5 +1,5 @@
 /** `keyglass server --config FILE` — runs one core key server until SIGTERM/SIGINT. */
-import { ConfigError, KeyServer, ServerStartError, loadServerConfig } from '../core-group/server/index.js';
+import { ConfigError, KeyServer, ServerStartError, loadServerConfig } from '../server/index.js';
 import { CredentialError, CrlError } from '../auth/index.js';
 import { CliError, parseFlags, type Command } from './command.js';
 

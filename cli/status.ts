@@ -1,5 +1,5 @@
 /** `keyglass status --admin HOST:PORT [--json]` — a core server's /status, for people. */
-import type { ServerStatus } from '../core-group/server/index.js';
+import type { ServerStatus } from '../server/index.js';
 import { CliError, parseFlags, type Command } from './command.js';
 
 const HELP = `Usage: keyglass status --admin HOST:PORT [--json]

@@ -15,7 +15,7 @@
  *            shared; replay windows; bounded transition for a retired key
  * `GroupMember` assembles them behind the application API (multicast ordered|fifo, send,
  * upcalls view / deliver / block / unblock / getState / setState). Everything is sans-IO; the
- * deterministic simulation in test/sim/core checks the properties of DESIGN.md §Core group on
+ * deterministic simulation in sim/core checks the properties of DESIGN.md §Core group on
  * thousands of seeds (`npm run sim -- core --seeds N`), with a stated liveness bound of 6 s of
  * virtual time after the last fault (default timing configuration).
  *
@@ -53,5 +53,3 @@ export type {
   MemberStats,
   StackConfig,
 } from './member.js';
-export * as leafState from './leaf-state/index.js';
-export * as server from './server/index.js';

@@ -10,7 +10,6 @@
  */
 
 import type { MemberKey, StateVersion, View, ViewId } from './ids.js';
-import type { CoreKeyInfo } from './rekey.js';
 import type { Channel, FlushedMsg, Frame } from './messages.js';
 
 export type UpEvent =
@@ -119,4 +118,25 @@ export abstract class BaseLayer implements Layer {
   }
 
   tick(_now: number): void {}
+}
+
+/** What the application learns at each commit (the `key` upcall). */
+export interface CoreKeyInfo {
+  /**
+   * The key's generation: strictly increasing at each member and equal on every member of the
+   * view (the next one after the largest any member of the view held). Feed it to the leaf
+   * tree's `setKeySecret(generation, leafSecret)`. (The core tree's own epoch may repeat at a
+   * member after a merge that admits it as a singleton, so it is not used for this.)
+   */
+  readonly epoch: number;
+  /** Public name of this key (the committed tree's lineage tag, random per commit). */
+  readonly keyId: Uint8Array;
+  readonly view: ViewId;
+  /**
+   * The committed core key itself (a copy the application owns: it derives what it needs — the
+   * leaf plane its leaf-tree secret, leaf-plane `leafTreeSecret` — and wipes it).
+   */
+  readonly coreKey: Uint8Array;
+  /** True when this key replaced the previous one inside the same view (periodic refresh). */
+  readonly refresh: boolean;
 }

@@ -4,7 +4,7 @@
  * Stack, lowest first: fd · nakack · unicast · total · gms · flow. The member is sans-IO: the
  * host feeds it bytes (`receive`) and time (`tick`, every `tickMs`), and gives it a `send` to a
  * transport name; the application gets upcalls. The same member runs over the simulator
- * (test/sim) and over a real Transport<string> (names are the peers' verified identities).
+ * (sim/) and over a real Transport<string> (names are the peers' verified identities).
  *
  * Identity: `name#incarnation`. A host starts a process with an incarnation larger than any
  * earlier one of the same name (e.g. boot counter × 2^20, or boot time); when the group excludes

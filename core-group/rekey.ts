@@ -43,8 +43,8 @@ import { DecodeError, Reader, Writer } from '../wire/index.js';
 import type { MemberKey, View, ViewId } from './ids.js';
 import { nameOf, sameViewId, viewIdText } from './ids.js';
 import type { DownEvent, LayerContext, UpEvent } from './layer.js';
+export type { CoreKeyInfo } from './layer.js';
 import { BaseLayer } from './layer.js';
-import { leafTreeSecret } from './leaf-state/index.js';
 import { Channel, MAX_PAYLOAD_BYTES } from './messages.js';
 
 /** First byte of every payload crossing this layer. */
@@ -78,24 +78,6 @@ export interface CoreKeyConfig {
   readonly observeRekey?: (message: Uint8Array, view: readonly MemberKey[]) => void;
   /** Observes every sealed frame (metrics; the simulation's checkers). */
   readonly observeSealed?: (info: SealedInfo) => void;
-}
-
-/** What the application learns at each commit (the `key` upcall). */
-export interface CoreKeyInfo {
-  /**
-   * The key's generation: strictly increasing at each member and equal on every member of the
-   * view (the next one after the largest any member of the view held). Feed it to the leaf
-   * tree's `setKeySecret(generation, leafSecret)`. (The core tree's own epoch may repeat at a
-   * member after a merge that admits it as a singleton, so it is not used for this.)
-   */
-  readonly epoch: number;
-  /** Public name of this key (the committed tree's lineage tag, random per commit). */
-  readonly keyId: Uint8Array;
-  readonly view: ViewId;
-  /** HKDF of the core key for the leaf tree: feed `setKeySecret(epoch, leafSecret)`. */
-  readonly leafSecret: Uint8Array;
-  /** True when this key replaced the previous one inside the same view (periodic refresh). */
-  readonly refresh: boolean;
 }
 
 export interface RekeyStats {
@@ -419,14 +401,13 @@ export class CoreRekey extends BaseLayer {
     this.committedView = v.id;
     this.committedAt = this.ctx.now();
     this.generation = (s?.maxGeneration ?? this.generation) + 1;
-    const leafSecret = leafTreeSecret(this.suite, state.groupKey, this.generation);
     this.passUp({
       type: 'key',
       key: {
         epoch: this.generation,
         keyId: state.lineage.slice(),
         view: v.id,
-        leafSecret,
+        coreKey: state.groupKey.slice(),
         refresh: s?.holds !== true,
       },
     });

@@ -165,8 +165,8 @@ export interface KeyringOptions {
    * window would accept the evicted member's traffic for an hour.
    */
   readonly retiredGraceMs?: number;
-  /** Clock (ms), for tests. */
-  readonly now?: () => number;
+  /** The host's clock (ms): the keyring owns none (sans-IO), so a simulation runs it on virtual time. */
+  readonly now: () => number;
 }
 
 /**
@@ -184,11 +184,11 @@ export class DataKeyring {
 
   constructor(
     private readonly suite: CipherSuite,
-    opts: KeyringOptions = {},
+    opts: KeyringOptions,
   ) {
     this.previousEpochs = opts.previousEpochs ?? DEFAULT_PREVIOUS_EPOCHS;
     this.retiredGraceMs = opts.retiredGraceMs ?? DEFAULT_RETIRED_GRACE_MS;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now;
     if (!(Number.isInteger(this.previousEpochs) && this.previousEpochs >= 0 && this.previousEpochs <= 64))
       throw new RangeError('previousEpochs must be within 0..64');
     if (!(

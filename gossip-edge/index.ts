@@ -167,14 +167,23 @@ export {
   type KeyringOptions,
 } from './data-envelope.js';
 export {
-  LeafClient,
-  LeafProtocolError,
-  LeafConnectError,
-  LeafEvictedError,
-  DEFAULT_PUBLISH_WINDOW,
-  type LeafClientOptions,
-  type LeafConnectOptions,
-  type LeafClientEvents,
-  type LeafClientStats,
-  type LeafServerAddress,
-} from './leaf-client.js';
+  RequestLimiter,
+  TokenBucket,
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  MAX_LIMITED_LEAVES,
+  type RequestLimits,
+  type RequestVerdict,
+} from './request-limiter.js';
+export {
+  EdgeRelay,
+  type GossipTarget,
+  type RelayOptions,
+  type RelayStats,
+  type SignedEpochParts,
+} from './gossip-relay.js';
+export { isRekeyId } from './ids.js';
+export { VerifiedHeaders } from './verified-headers.js';
+export { DEFAULT_HISTORY_BYTES } from './data-history.js';
+export { DEFAULT_HISTORY_ITEMS } from './data-history.js';
+export { DEFAULT_PULL_BYTES_PER_SEC } from './gossip-relay.js';

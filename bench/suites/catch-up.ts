@@ -17,8 +17,8 @@
  * comes from test/adversary/catch-up-flood.test.ts.
  */
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
-import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
-import { LeafEdge, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
+import { LeafStateMachine, type LeafCommand } from '../../leaf-plane/index.js';
+import { LeafEdge, ServerMetrics, jsonLogger } from '../../server/index.js';
 import { encodeLeafFrame } from '../../gossip-edge/index.js';
 import type { TlsTransport } from '../../net/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';

@@ -13,8 +13,8 @@
 import { cpuUsage } from 'node:process';
 import { GroupMember, memberKey } from '../../core-group/index.js';
 import type { Delivery, GroupApp, View } from '../../core-group/index.js';
-import { Simulator } from '../../net/index.js';
-import type { NodeEnv } from '../../net/index.js';
+import { Simulator } from '../../net/sim/index.js';
+import type { NodeEnv } from '../../net/sim/index.js';
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
 

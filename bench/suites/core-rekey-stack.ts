@@ -9,7 +9,7 @@
  */
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { GroupMember, memberKey } from '../../core-group/index.js';
-import { Simulator } from '../../net/index.js';
+import { Simulator } from '../../net/sim/index.js';
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
 

@@ -7,7 +7,7 @@
  * as the background offer exchange would have done.
  */
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
-import { CoreCluster, type RekeyStats } from '../../test/keytree/core-tree-driver.js';
+import { CoreCluster, type RekeyStats } from '../../sim/core-tree-driver.js';
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
 

@@ -10,7 +10,7 @@
  */
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
-import { bimodality, runScenario } from '../../test/sim/gossip/scenario.js';
+import { bimodality, runScenario } from '../../sim/gossip/scenario.js';
 
 function finite(r: number): number {
   return Number.isFinite(r) ? r : -1;

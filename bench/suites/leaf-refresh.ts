@@ -30,7 +30,7 @@ import {
   type BatchResult,
   type TreeOp,
 } from '../../keytree/index.js';
-import { DEFAULT_MAX_REKEYS_PER_BATCH } from '../../core-group/leaf-state/index.js';
+import { DEFAULT_MAX_REKEYS_PER_BATCH } from '../../leaf-plane/index.js';
 import { measure, type BenchContext, type BenchResult, type BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
 import { leafUs, maxLeafBytes, median, randomMember, rng, round } from './keytree.js';

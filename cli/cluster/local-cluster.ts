@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodePrivateKey } from '../../auth/index.js';
 import { CertificateAuthority } from '../../ca-tools/index.js';
-import { LeafClient, type LeafClientEvents, type LeafClientOptions } from '../../gossip-edge/index.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import { LeafClient, type LeafClientEvents, type LeafClientOptions } from '../../leaf-sdk/index.js';
+import type { ServerStatus } from '../../server/index.js';
 
 /** The compiled `keyglass` entry point next to this module's folder. */
 export const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));

@@ -1,5 +1,5 @@
 /** How the demo's rekeys and data reached the leaves: UDP gossip vs the TLS fallback. */
-import type { LeafClient } from '../../gossip-edge/index.js';
+import type { LeafClient } from '../../leaf-sdk/index.js';
 
 export interface DisseminationFigures {
   readonly rekeysByGossip: number;

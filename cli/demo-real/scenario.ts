@@ -6,7 +6,7 @@
  * resulting key (the key events' own timestamps, not the polling). The verdicts are computed at
  * the end from the leaves' and servers' state.
  */
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 import { until, type LocalCluster, type LocalLeaf, type ServerProc } from '../cluster/index.js';
 import { DemoLedger, type ActionKind } from './ledger.js';
 import { disseminationOf, type DisseminationFigures } from './dissemination.js';

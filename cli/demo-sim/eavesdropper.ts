@@ -13,7 +13,7 @@
 import type { CipherSuite } from '../../crypto/index.js';
 import { DataEnvelopeError, DataKeyring, DataOpener, decodeDataEnvelope } from '../../gossip-edge/index.js';
 import { KeytreeError, type LeafKeys } from '../../keytree/index.js';
-import type { BatchOutput } from '../../core-group/leaf-state/index.js';
+import type { BatchOutput } from '../../leaf-plane/index.js';
 import type { DemoRecorder } from './recorder.js';
 
 interface Departed {
@@ -101,7 +101,7 @@ export class Eavesdropper {
       let reason = this.tryOpen(dep.opener, envelope);
       for (const held of dep.heldKeys) {
         if (reason === undefined) break;
-        const ring = new DataKeyring(this.suite, { previousEpochs: 0 });
+        const ring = new DataKeyring(this.suite, { now: Date.now, previousEpochs: 0 });
         ring.install(h.epoch, held.key); // pretend an old group key is the new epoch's
         reason = this.tryOpen(new DataOpener(this.suite, ring), envelope);
       }

@@ -31,7 +31,7 @@ import {
   encodeCommand,
   type BatchOutput,
   type LeafCommand,
-} from '../../core-group/leaf-state/index.js';
+} from '../../leaf-plane/index.js';
 import {
   decodeLeafFrame,
   encodeLeafFrame,

@@ -20,9 +20,9 @@ import {
   type GossipBody,
   type GossipLink,
   type Item,
-  type LeafClient,
   type RekeyPush,
 } from '../../gossip-edge/index.js';
+import { type LeafClient } from '../../leaf-sdk/index.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import type { LeafKeys } from '../../keytree/index.js';
 import type { LocalCluster, LocalLeaf } from '../../cli/cluster/index.js';

@@ -37,7 +37,7 @@ test('a publish sealed under a retired epoch is refused and reaches nobody', asy
   };
   // The lagger's key of its welcome epoch: what a member that stopped applying rekeys holds.
   const keys = LeafKeys.fromWelcome(decodeWelcome(lagger.welcome.welcome));
-  const keyring = new DataKeyring(suite);
+  const keyring = new DataKeyring(suite, { now: Date.now });
   keyring.install(keys.epoch, keys.groupKey());
   const sealer = new DataSealer(suite, keyring, { sender: lagger.welcome.memberId });
   const publish = (text: string): void =>

@@ -6,15 +6,10 @@
  * entries that it injects into a leaf's UDP gossip endpoint through the shipped edge relay.
  */
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
-import {
-  DataKeyring,
-  DataSealer,
-  LeafClient,
-  type LeafClientEvents,
-  type LeafClientOptions,
-} from '../../gossip-edge/index.js';
-import { EdgeRelay, type GossipTarget, type SignedEpochParts } from '../../core-group/server/index.js';
-import { signBatch } from '../../core-group/leaf-state/index.js';
+import { DataKeyring, DataSealer } from '../../gossip-edge/index.js';
+import { LeafClient, type LeafClientEvents, type LeafClientOptions } from '../../leaf-sdk/index.js';
+import { EdgeRelay, type GossipTarget, type SignedEpochParts } from '../../server/index.js';
+import { signBatch } from '../../leaf-plane/index.js';
 import { makeCa, makeMember, type TestCa } from '../auth/pki-helpers.js';
 import { TestCoreGroup, type TestCoreServer } from '../leaf/server-double.js';
 
@@ -163,7 +158,7 @@ export class RogueRelay {
 
   /** A data envelope sealed under the current group key, as an entry of this server's signed stream. */
   injectData(leaf: LeafClient, epoch: number, groupKey: Uint8Array, text: string): void {
-    const keyring = new DataKeyring(this.suite);
+    const keyring = new DataKeyring(this.suite, { now: Date.now });
     keyring.install(epoch, groupKey);
     const envelope = new DataSealer(this.suite, keyring, { sender: 4242 }).seal(
       new TextEncoder().encode(text),

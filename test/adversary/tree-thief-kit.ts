@@ -10,8 +10,9 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CipherSuite } from '../../crypto/index.js';
 import { KeytreeError, LeafKeys, decodeHeader, decodePart, type EpochHeader } from '../../keytree/index.js';
-import { LeafStateMachine, LeafStore } from '../../core-group/leaf-state/index.js';
-import { LeafClient, type LeafFrameBody } from '../../gossip-edge/index.js';
+import { LeafStateMachine, LeafStore } from '../../leaf-plane/index.js';
+import { type LeafFrameBody } from '../../gossip-edge/index.js';
+import { LeafClient } from '../../leaf-sdk/index.js';
 import { GROUP, until, type LocalCluster, type ServerProc } from '../../cli/cluster/index.js';
 
 type Push = LeafFrameBody<'rekeyPush'>;

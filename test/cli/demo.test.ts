@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
-import { LeafStateMachine, type BatchOutput, type LeafCommand } from '../../core-group/leaf-state/index.js';
+import { LeafStateMachine, type BatchOutput, type LeafCommand } from '../../leaf-plane/index.js';
 import { DataKeyring, DataSealer } from '../../gossip-edge/index.js';
 import { LeafKeys } from '../../keytree/index.js';
 import { CliError } from '../../cli/index.js';
@@ -85,7 +85,7 @@ test('the eavesdropper reports a leak when a departed leaf holds a key it must n
     ['b'],
   );
   const newKey = m.groupKey()!;
-  const ring = new DataKeyring(suite);
+  const ring = new DataKeyring(suite, { now: Date.now });
   ring.install(2, newKey);
   const envelope = new DataSealer(suite, ring, { sender: 1 }).seal(new Uint8Array([42]));
 

@@ -1,6 +1,6 @@
 /** `keyglass leaf`'s one-line join failure quotes what the servers said (cli/join-failure.ts). */
 import test from 'ava';
-import { LeafConnectError } from '../../gossip-edge/index.js';
+import { LeafConnectError } from '../../leaf-sdk/index.js';
 import { joinFailure } from '../../cli/join-failure.js';
 
 test('a failed join names the latest distinct reasons, not only the attempt count', (t) => {

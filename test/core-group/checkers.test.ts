@@ -1,11 +1,11 @@
 /** The checkers must catch what they claim to: each property is broken once on a tiny hand-made log. */
 import test from 'ava';
-import type { Property } from '../sim/core/checkers.js';
-import { checkRun } from '../sim/core/checkers.js';
-import type { ChannelName, DeliverRec, MemberLog, RunLog, ViewRec } from '../sim/core/log.js';
-import { newMemberLog } from '../sim/core/log.js';
-import { KeyKnowledge } from '../sim/core/secrecy.js';
-import { CoreCluster } from '../keytree/core-tree-driver.js';
+import type { Property } from '../../sim/core/checkers.js';
+import { checkRun } from '../../sim/core/checkers.js';
+import type { ChannelName, DeliverRec, MemberLog, RunLog, ViewRec } from '../../sim/core/log.js';
+import { newMemberLog } from '../../sim/core/log.js';
+import { KeyKnowledge } from '../../sim/core/secrecy.js';
+import { CoreCluster } from '../../sim/core-tree-driver.js';
 import { loadSuite } from '../../crypto/index.js';
 
 const A = 'a#1';

@@ -2,7 +2,7 @@
 import { GroupMember, memberKey } from '../../core-group/index.js';
 import type { CoreKeyConfig, CoreKeyInfo, Delivery } from '../../core-group/index.js';
 import { loadSuite } from '../../crypto/index.js';
-import { Simulator } from '../../net/index.js';
+import { Simulator } from '../../net/sim/index.js';
 
 export const suite = await loadSuite();
 

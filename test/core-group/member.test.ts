@@ -2,7 +2,7 @@
 import test from 'ava';
 import { DEFAULT_STACK_CONFIG, GroupMember, memberKey } from '../../core-group/index.js';
 import type { Delivery, View } from '../../core-group/index.js';
-import { Simulator } from '../../net/index.js';
+import { Simulator } from '../../net/sim/index.js';
 
 interface Node {
   member: GroupMember;

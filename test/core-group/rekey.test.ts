@@ -1,10 +1,9 @@
 /** The core key through the real stack: rekey on every view, traffic held until keyed, refresh. */
 import test from 'ava';
 import { MAX_APP_PAYLOAD_BYTES } from '../../core-group/index.js';
-import { leafTreeSecret } from '../../core-group/leaf-state/index.js';
 import { membersOf } from '../../keytree/index.js';
 import type { Node } from './keyed-group.js';
-import { group, suite } from './keyed-group.js';
+import { group } from './keyed-group.js';
 
 const keyed = (nodes: Node[], size: number): boolean =>
   nodes.every(
@@ -25,8 +24,8 @@ test('a group forms, every member holds the same core key, and unblock comes onl
     t.deepEqual(k.groupKey, k0.groupKey);
     t.deepEqual(k.lineage, k0.lineage);
     const last = x.keys.at(-1)!;
-    // The upcall's secret is the leaf-tree derivation of the committed core key.
-    t.deepEqual(last.leafSecret, leafTreeSecret(suite, k.groupKey, last.epoch));
+    // The upcall hands up the committed core key itself.
+    t.deepEqual(last.coreKey, k.groupKey);
     t.is(last.epoch, nodes[0]!.keys.at(-1)!.epoch);
     // Every `unblock` follows a `key` of the same view (keys on: view → key → unblock).
     x.events.forEach((e, i) => {

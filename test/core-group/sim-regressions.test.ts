@@ -1,6 +1,6 @@
 import test from 'ava';
-import { SIM_SUITE } from '../sim/core/cli.js';
-import { restartPlan, runCore } from '../sim/core/run.js';
+import { SIM_SUITE } from '../../sim/core/cli.js';
+import { restartPlan, runCore } from '../../sim/core/run.js';
 import { REGRESSION_SEEDS, RESTART_SEEDS, runSeeds } from './sim-seeds.js';
 
 test('core simulation: regression seeds stay green', (t) => {

@@ -3,8 +3,8 @@
  * collect failures with their replay command.
  */
 import type { ExecutionContext } from 'ava';
-import { SIM_SUITE, replayCommand } from '../sim/core/cli.js';
-import { runCore } from '../sim/core/run.js';
+import { SIM_SUITE, replayCommand } from '../../sim/core/cli.js';
+import { runCore } from '../../sim/core/run.js';
 
 /** Seeds that once found a bug (the bug in the comment); they must stay green. */
 export const REGRESSION_SEEDS: readonly { seed: number; bug: string; renewals?: boolean }[] = [

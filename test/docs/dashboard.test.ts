@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ServerMetrics } from '../../core-group/server/index.js';
+import { ServerMetrics } from '../../server/index.js';
 
 /** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
 const ROOT = new URL('../../../', import.meta.url);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Readiness, ServerMetrics, jsonLogger } from '../../core-group/server/index.js';
+import { Readiness, ServerMetrics, jsonLogger } from '../../server/index.js';
 
 /** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));

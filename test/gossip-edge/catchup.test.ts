@@ -13,9 +13,9 @@ import {
   type Envelope,
   type Item,
 } from '../../gossip-edge/index.js';
-import { Rng } from '../../net/index.js';
-import { runScenario } from '../sim/gossip/scenario.js';
-import { GossipWorld } from '../sim/gossip/world.js';
+import { Rng } from '../../net/sim/index.js';
+import { runScenario } from '../../sim/gossip/scenario.js';
+import { GossipWorld } from '../../sim/gossip/world.js';
 
 function coreItem(seq: number): Item {
   return {

@@ -11,9 +11,9 @@ import {
   type Envelope,
   type Item,
 } from '../../gossip-edge/index.js';
-import { Rng } from '../../net/index.js';
-import { bimodality, runScenario } from '../sim/gossip/scenario.js';
-import { GossipWorld } from '../sim/gossip/world.js';
+import { Rng } from '../../net/sim/index.js';
+import { bimodality, runScenario } from '../../sim/gossip/scenario.js';
+import { GossipWorld } from '../../sim/gossip/world.js';
 
 test('n = 10^4, 5 % loss: every live leaf gets data and rekeys; load stays within fan-out + 2', (t) => {
   const { report } = runScenario({ n: 10_000, seed: 11, loss: 0.05, messages: 2, rekeys: 1, batch: 10 });

@@ -22,7 +22,7 @@ import {
   type TreeOp,
 } from '../../keytree/index.js';
 import { Reader, Writer } from '../../wire/index.js';
-import { GossipWorld, type RoutedSplit } from '../sim/gossip/world.js';
+import { GossipWorld, type RoutedSplit } from '../../sim/gossip/world.js';
 
 const MAX_HEADER = 4096;
 const MAX_PART = 64 * 1024;

@@ -19,7 +19,7 @@ import {
   type PeerId,
   wireBytes,
 } from '../../gossip-edge/index.js';
-import { Rng } from '../../net/index.js';
+import { Rng } from '../../net/sim/index.js';
 
 /** A push from peer 1 (hop 1) under epoch 0, MAC'd as the model authenticator expects. */
 function pushOf(items: Item[]): Envelope {

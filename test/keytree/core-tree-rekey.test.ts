@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { avlHeightBound, isAvl, membersOf, type MemberId } from '../../keytree/index.js';
-import { CoreCluster, type RekeyStats } from './core-tree-driver.js';
+import { CoreCluster, type RekeyStats } from '../../sim/core-tree-driver.js';
 import { rng } from './harness.js';
 
 const hexOf = (k: Uint8Array): string => Buffer.from(k).toString('hex');

@@ -13,7 +13,7 @@ import {
   openWrap,
   type CoreRekeyEffect,
 } from '../../keytree/index.js';
-import { CoreCluster } from './core-tree-driver.js';
+import { CoreCluster } from '../../sim/core-tree-driver.js';
 
 test('pairwise X25519: both sides derive one key; renewal keeps the previous one; forgeries refused', async (t) => {
   const suite = await loadSuite();

@@ -9,14 +9,16 @@ import {
   DataKeyring,
   DataOpener,
   DataEnvelopeError,
-  LeafClient,
-  LeafConnectError,
   decodeDataEnvelope,
   deriveDataKey,
   encodeLeafFrame,
+} from '../../gossip-edge/index.js';
+import {
+  LeafClient,
+  LeafConnectError,
   type LeafClientEvents,
   type LeafClientOptions,
-} from '../../gossip-edge/index.js';
+} from '../../leaf-sdk/index.js';
 import { makeCa, makeMember, type TestCa } from '../auth/pki-helpers.js';
 import { TestCoreGroup } from './server-double.js';
 
@@ -133,11 +135,11 @@ test.serial(
     const newEpoch = decodeDataEnvelope(env).header.epoch;
     t.true(newEpoch > leftAt);
     // c's last key cannot open it: not as its epoch, and not by deriving the new epoch's key from it.
-    const cRing = new DataKeyring(w.suite);
+    const cRing = new DataKeyring(w.suite, { now: Date.now });
     cRing.install(leftAt, lastKnownByC);
     const err = t.throws(() => new DataOpener(w.suite, cRing).open(env), { instanceOf: DataEnvelopeError });
     t.is(err.reason, 'unknown-epoch');
-    const forged = new DataKeyring(w.suite);
+    const forged = new DataKeyring(w.suite, { now: Date.now });
     forged.install(newEpoch, lastKnownByC);
     t.is(
       t.throws(() => new DataOpener(w.suite, forged).open(env), { instanceOf: DataEnvelopeError }).reason,

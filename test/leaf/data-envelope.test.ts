@@ -18,7 +18,7 @@ import {
 const key = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 
 function ring(suite: CipherSuite, epochs: number[], previous = 2): DataKeyring {
-  const r = new DataKeyring(suite, { previousEpochs: previous });
+  const r = new DataKeyring(suite, { now: Date.now, previousEpochs: previous });
   for (const e of epochs) r.install(e, key(e + 1));
   return r;
 }
@@ -157,7 +157,7 @@ test('the count bound holds within the grace period', async (t) => {
 test('a wrong key for the epoch fails authentication', async (t) => {
   const suite = await loadSuite();
   const sealer = new DataSealer(suite, ring(suite, [7]), { sender: 3 });
-  const wrong = new DataKeyring(suite);
+  const wrong = new DataKeyring(suite, { now: Date.now });
   wrong.install(7, key(99));
   t.is(
     reason(() => new DataOpener(suite, wrong).open(sealer.seal(Uint8Array.of(1)))),

@@ -12,7 +12,7 @@ import {
   encodeCommand,
   type BatchOutput,
   type LeafCommand,
-} from '../../core-group/leaf-state/index.js';
+} from '../../leaf-plane/index.js';
 
 const GROUP = new TextEncoder().encode('g');
 

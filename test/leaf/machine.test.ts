@@ -15,7 +15,7 @@ import {
   leafTreeSecret,
   type BatchOutput,
   type LeafCommand,
-} from '../../core-group/leaf-state/index.js';
+} from '../../leaf-plane/index.js';
 
 const GROUP = new TextEncoder().encode('g');
 const SECRET = new Uint8Array(32).fill(7);

@@ -34,7 +34,7 @@ import {
   signBatch,
   type BatchOutput,
   type LeafCommand,
-} from '../../core-group/leaf-state/index.js';
+} from '../../leaf-plane/index.js';
 
 export interface Session {
   readonly peer: string;

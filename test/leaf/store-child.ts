@@ -5,7 +5,7 @@
  * kills it with SIGKILL at a random moment.
  */
 import { loadSuite } from '../../crypto/index.js';
-import { LeafStateMachine, LeafStore } from '../../core-group/leaf-state/index.js';
+import { LeafStateMachine, LeafStore } from '../../leaf-plane/index.js';
 
 const dir = process.argv[2]!;
 const suite = await loadSuite();

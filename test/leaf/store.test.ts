@@ -9,12 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
-import {
-  LeafStateMachine,
-  LeafStore,
-  StoreError,
-  type LeafCommand,
-} from '../../core-group/leaf-state/index.js';
+import { LeafStateMachine, LeafStore, StoreError, type LeafCommand } from '../../leaf-plane/index.js';
 
 const GROUP = new TextEncoder().encode('g');
 

@@ -13,8 +13,8 @@ import {
   IncarnationRecord,
   ServerStartError,
   decodeCoreMessage,
-} from '../../core-group/server/index.js';
-import { decodeCommand, type LeafCommand } from '../../core-group/leaf-state/index.js';
+} from '../../server/index.js';
+import { decodeCommand, type LeafCommand } from '../../leaf-plane/index.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'kg-boot-'));

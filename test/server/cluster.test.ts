@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Cluster, keyglass, rawLeafLink, until, type Leaf } from './cluster.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 import { encodeLeafFrame } from '../../gossip-edge/index.js';
 
 const cluster = new Cluster();

@@ -3,7 +3,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseServerConfig } from '../../core-group/server/index.js';
+import { ConfigError, parseServerConfig } from '../../server/index.js';
 import { keyglass } from './cluster.js';
 
 const good = {

@@ -1,7 +1,7 @@
 /** Core messages: a signer announcement carries its server's certificate serial, bounded. */
 import test from 'ava';
 import { DecodeError } from '../../wire/index.js';
-import { decodeCoreMessage, encodeCoreMessage } from '../../core-group/server/index.js';
+import { decodeCoreMessage, encodeCoreMessage } from '../../server/index.js';
 
 test('a signer announcement names its certificate serial; truncated or oversize ones are refused', (t) => {
   const value = { name: 'core-1', publicKey: new Uint8Array(32).fill(7), serial: '3f9a0c' };

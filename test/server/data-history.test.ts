@@ -1,10 +1,10 @@
 /**
- * A core server's data stream history (core-group/server/data-history.ts): dense seqs, bounded
+ * A core server's data stream history (gossip-edge/data-history.ts): dense seqs, bounded
  * by count and bytes, capped pull replies that say where to resume, a new origin when the seqs
  * run out, and another origin's pull answered with this stream only.
  */
 import test from 'ava';
-import { DataHistory } from '../../core-group/server/data-history.js';
+import { DataHistory } from '../../gossip-edge/data-history.js';
 import { MAX_PULL_ITEMS, MAX_PULL_REPLY_BYTES, MAX_STREAM_SEQ } from '../../gossip-edge/index.js';
 
 const env = (k: number, bytes = 16): Uint8Array => new Uint8Array(bytes).fill(k & 0xff);

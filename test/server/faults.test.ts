@@ -14,10 +14,11 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LeafClient, LeafConnectError, MAX_LEAF_FRAME_BYTES } from '../../gossip-edge/index.js';
+import { MAX_LEAF_FRAME_BYTES } from '../../gossip-edge/index.js';
+import { LeafClient, LeafConnectError } from '../../leaf-sdk/index.js';
 import { LINK_HELLO } from '../../net/index.js';
 import { frameForStream } from '../../wire/index.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 import { Cluster, until, type Leaf, type ServerProc } from './cluster.js';
 import { FaultProxy } from './proxy.js';
 

@@ -39,7 +39,7 @@ import {
   type Item,
   type StreamSigner,
 } from '../../gossip-edge/index.js';
-import { EdgeRelay, type GossipTarget } from '../../core-group/server/index.js';
+import { EdgeRelay, type GossipTarget } from '../../server/index.js';
 
 const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -108,7 +108,7 @@ async function makeLeaf(
   signer: Uint8Array,
 ): Promise<Leaf> {
   const keys = LeafKeys.fromWelcome(tree.welcome(slot));
-  const keyring = new DataKeyring(suite, { previousEpochs: 2 });
+  const keyring = new DataKeyring(suite, { now: Date.now, previousEpochs: 2 });
   const leaf = {
     slot,
     pulls: [] as CorePull[],
@@ -505,7 +505,7 @@ test('data pulls share a server-wide byte budget: a reply it cuts short says whe
     streamSigner(suite, suite.randomBytes(32)),
   );
   try {
-    const keyring = new DataKeyring(suite);
+    const keyring = new DataKeyring(suite, { now: Date.now });
     keyring.install(1, suite.randomBytes(32));
     relay.installKey(1, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 2 });
@@ -543,7 +543,7 @@ test('a data entry whose MAC key is retired before its turn ends is kept for pul
     streamSigner(suite, suite.randomBytes(32)),
   );
   try {
-    const keyring = new DataKeyring(suite);
+    const keyring = new DataKeyring(suite, { now: Date.now });
     keyring.install(1, suite.randomBytes(32));
     relay.installKey(1, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 2 });

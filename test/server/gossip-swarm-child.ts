@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { LeafClient } from '../../gossip-edge/index.js';
+import { LeafClient } from '../../leaf-sdk/index.js';
 import type { SwarmChildConfig, SwarmLeafReport, SwarmRequest, SwarmReply } from './gossip-swarm.js';
 
 interface Held {

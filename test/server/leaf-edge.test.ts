@@ -3,7 +3,7 @@ import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import { refreshedLeafKey } from '../../keytree/index.js';
 import type { TlsTransport } from '../../net/index.js';
-import { LeafStateMachine, type LeafCommand } from '../../core-group/leaf-state/index.js';
+import { LeafStateMachine, type LeafCommand } from '../../leaf-plane/index.js';
 import {
   LeafEdge,
   MAX_LEAF_LINKS,
@@ -11,7 +11,7 @@ import {
   jsonLogger,
   type InBandCrls,
   type LeafEdgeDeps,
-} from '../../core-group/server/index.js';
+} from '../../server/index.js';
 import {
   DataSealer,
   DataKeyring,
@@ -133,7 +133,7 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     const seed = last(peers[0]!);
     if (seed.type !== 'gossipSeed') return t.fail(`expected a seed, got ${seed.type}`);
     const { origin } = seed.body.stream;
-    const keyring = new DataKeyring(suite);
+    const keyring = new DataKeyring(suite, { now: Date.now });
     keyring.install(machine.epoch, suite.randomBytes(32));
     const sealer = new DataSealer(suite, keyring, { sender: 9 });
     for (let k = 0; k < 3; k++) {

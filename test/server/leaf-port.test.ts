@@ -1,10 +1,10 @@
 /**
  * The leaf port's revocation hand-over between the main thread and its TLS thread
- * (core-group/server/leaf-port.ts): which CRL loads renumber, and which links the main thread
+ * (server/leaf-port.ts): which CRL loads renumber, and which links the main thread
  * closes on arrival.
  */
 import test from 'ava';
-import { leafLinkRefusal, nextLeafPortCrl, type LeafLinkInfo } from '../../core-group/server/index.js';
+import { leafLinkRefusal, nextLeafPortCrl, type LeafLinkInfo } from '../../server/index.js';
 
 const link = (crlVersion: number): LeafLinkInfo => ({
   cert: { name: 'leaf-1', serial: '01', fingerprint: new Uint8Array(32) },

@@ -12,7 +12,7 @@ import { createPrivateKey } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { encodePrivateKey } from '../../auth/index.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 import { BIN, Cluster, freePorts, keyglass, until, type ServerProc } from './cluster.js';
 
 const cluster = new Cluster();

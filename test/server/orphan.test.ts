@@ -12,7 +12,7 @@ import test from 'ava';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nameOf } from '../../core-group/index.js';
-import { LeafClient } from '../../gossip-edge/index.js';
+import { LeafClient } from '../../leaf-sdk/index.js';
 import { Cluster, until, type ServerProc } from './cluster.js';
 import { FaultProxy } from './proxy.js';
 

@@ -7,7 +7,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { Cluster, until, type Leaf, type ServerProc } from './cluster.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 
 /** Bound on the time to a primary view after a full outage (issue 18). */
 const PRIMARY_WITHIN_MS = 10_000;

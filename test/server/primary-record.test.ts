@@ -8,7 +8,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PrimaryRecord, ServerStartError, type Logger } from '../../core-group/server/index.js';
+import { PrimaryRecord, ServerStartError, type Logger } from '../../server/index.js';
 import type { PrimaryKnowledge } from '../../core-group/index.js';
 
 function withDir(fn: (dir: string) => void): void {

@@ -1,8 +1,8 @@
 /** Readiness (readiness.ts) on an injected clock: the reasons, the gauges, the once-a-minute warning. */
 import test from 'ava';
 import { Registry } from 'prom-client';
-import { Readiness, NOT_PRIMARY_WARN_AFTER_MS } from '../../core-group/server/index.js';
-import type { Logger } from '../../core-group/server/index.js';
+import { Readiness, NOT_PRIMARY_WARN_AFTER_MS } from '../../server/index.js';
+import type { Logger } from '../../server/index.js';
 
 function setup(): { r: Readiness; warns: string[]; registry: Registry; clock: { now: number } } {
   const warns: string[] = [];

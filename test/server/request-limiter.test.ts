@@ -1,6 +1,6 @@
 /** The per-leaf request budget (request-limiter.ts): bursts, refill, flood detection, bounded table. */
 import test from 'ava';
-import { RequestLimiter, TokenBucket } from '../../core-group/server/index.js';
+import { RequestLimiter, TokenBucket } from '../../server/index.js';
 
 test('a burst is served, then one request per refill; a flood through a burst of refusals is abusive', (t) => {
   const l = new RequestLimiter({ perSec: 10, burst: 3 });

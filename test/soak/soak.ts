@@ -18,7 +18,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { LocalCluster, until, type LocalLeaf, type ServerProc } from '../../cli/cluster/index.js';
-import type { ServerStatus } from '../../core-group/server/index.js';
+import type { ServerStatus } from '../../server/index.js';
 import { rng } from '../keytree/harness.js';
 import { FaultProxy } from '../server/proxy.js';
 

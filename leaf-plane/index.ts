@@ -1,0 +1,49 @@
+/**
+ * leaf-plane/ — the leaf plane of a core key server that does not depend on the
+ * virtual-synchrony internals: the replicated leaf state machine (registry + LKH tree +
+ * revocations), its durable store, and the signed rekey history that serves leaves.
+ */
+export {
+  LeafCommand,
+  encodeCommand,
+  decodeCommand,
+  MAX_COMMAND_BYTES,
+  MAX_NAME_BYTES,
+  MAX_SERIAL_BYTES,
+  MAX_RENEWALS_PER_COMMAND,
+  MAX_REFRESHES_PER_COMMAND,
+  type LeafCommandKind,
+} from './commands.js';
+export {
+  LeafStateMachine,
+  NotPrimaryError,
+  leafTreeSecret,
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_LEAVES,
+  DEFAULT_MAX_REVOKED,
+  DEFAULT_MAX_JOINS_PER_BATCH,
+  DEFAULT_MAX_REKEYS_PER_BATCH,
+  type LeafStateOptions,
+  type AdmittedLeaf,
+  type BatchOutput,
+  type ApplyResult,
+  type Refusal,
+} from './machine.js';
+export {
+  DEPARTURE_REASONS,
+  MAX_LEAVES_CAP,
+  type DepartureReason,
+  type LeafEntry,
+  type PendingDeparture,
+} from './types.js';
+export { LEAF_STATE_SNAPSHOT_VERSION, MAX_LEAF_STATE_SNAPSHOT_BYTES } from './snapshot.js';
+export { RekeyHistory, signBatch, DEFAULT_HISTORY_EPOCHS, DEFAULT_HISTORY_BYTES } from './history.js';
+export {
+  LeafStore,
+  StoreError,
+  DEFAULT_COMPACT_EVERY,
+  MAX_UNSYNCED_COMMANDS,
+  type StoreOptions,
+  type StoreStats,
+  type OpenReport,
+} from './store.js';

@@ -1,0 +1,62 @@
+/**
+ * server/ — the core key server assembly (`keyglass server`): configuration, the
+ * process (KeyServer), its leaf edge, metrics, admin endpoint and logs.
+ */
+export {
+  ConfigError,
+  loadServerConfig,
+  parseServerConfig,
+  parseHostPort,
+  DEFAULT_BATCH_INTERVAL_MS,
+  DEFAULT_SERVER_LEASE_MS,
+  MAX_CORE_SERVERS,
+  MAX_GENERATION,
+  INCARNATIONS_PER_GENERATION,
+  type HostPort,
+  type ServerConfig,
+} from './config.js';
+export { KeyServer, type ServerStatus } from './key-server.js';
+export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
+export { PrimaryRecord } from './primary-record.js';
+export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
+export {
+  RequestLimiter,
+  TokenBucket,
+  DEFAULT_CATCH_UP_BYTES_PER_SEC,
+  DEFAULT_LEAF_REQUEST_LIMITS,
+  MAX_LIMITED_LEAVES,
+  type RequestLimits,
+  type RequestVerdict,
+} from '../gossip-edge/index.js';
+export {
+  MAX_LEAF_LINKS,
+  leafLinkRefusal,
+  nextLeafPortCrl,
+  type LeafCert,
+  type LeafLinkInfo,
+  type LeafPortCrl,
+} from './leaf-port.js';
+export {
+  EdgeRelay,
+  type GossipTarget,
+  type RelayOptions,
+  type RelayStats,
+  type SignedEpochParts,
+} from '../gossip-edge/index.js';
+export { parseGossipConfig, DEFAULT_RELAY_FANOUT, type GossipRelayConfig } from './gossip-config.js';
+export { ServerMetrics } from './metrics.js';
+export { AdminServer } from './admin.js';
+export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
+export {
+  CoreMessage,
+  encodeCoreMessage,
+  decodeCoreMessage,
+  MAX_RELAYED_ENVELOPE_BYTES,
+} from './core-messages.js';
+export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+export {
+  Readiness,
+  NOT_PRIMARY_WARN_AFTER_MS,
+  type NotReadyReason,
+  type ReadinessReport,
+} from './readiness.js';

@@ -1,0 +1,569 @@
+/**
+ * A gossip tier on the deterministic simulator: n leaves (node ids = leaf slots 0..n−1) and one
+ * simulated core server (node id n) that seeds views, injects data and rekey parts through its
+ * edge relay, and answers catch-up pulls. Messages are structured envelopes (or, with
+ * `wire: true`, encoded frames under the real HMAC) passed through net/sim with its faults.
+ *
+ * Rounds: leaves tick on a shared round clock — `TICK_SLOTS` events per round, each ticking the
+ * up leaves whose phase falls in that slot — rather than one kernel timer per leaf: at 10^6
+ * leaves a timer each doubled the event heap and cost a third of all events. Phases are drawn
+ * per slot at construction, so rounds stay desynchronised across leaves. A paused leaf skips
+ * its ticks (a stopped process does not tick).
+ *
+ * The core keeps a bounded history (`CORE_HISTORY` data items of its stream, rekey splits of
+ * the last `CORE_EPOCHS` epochs) and answers a leaf's catch-up pull with what it lacks.
+ *
+ * MAC modelling: without `wire`, tags are ModelAuthenticator tokens (a holder of the epoch key
+ * passes, anyone else fails) and no bytes are hashed; the real MAC path runs with `wire`.
+ */
+import { type CipherSuite } from '../../crypto/index.js';
+import {
+  CORE_ORIGIN,
+  dataId,
+  decodeEnvelope,
+  encodeEnvelope,
+  GossipCounters,
+  GossipNode,
+  GossipStore,
+  gossipConfig,
+  isRekeyId,
+  MacAuthenticator,
+  ModelAuthenticator,
+  rekeyEpochOf,
+  rekeyId,
+  routeRekeyParts,
+  subtreeOf,
+  WHOLE_GROUP_END,
+  type Authenticator,
+  type CorePull,
+  type Envelope,
+  type GossipConfig,
+  type GossipHost,
+  type Item,
+  type RekeyPartSource,
+} from '../../gossip-edge/index.js';
+import { Simulator, type NodeEnv, type Rng } from '../../net/sim/index.js';
+import { DecodeError } from '../../wire/index.js';
+import { SyntheticSplit } from './synthetic-split.js';
+
+type CoreMsg =
+  | { readonly core: 'item'; readonly item: Item; readonly relay: boolean }
+  | { readonly core: 'pull'; readonly req: CorePull }
+  | { readonly core: 'reply'; readonly items: readonly Item[]; readonly coreNext: number }
+  | { readonly core: 'reseed' };
+export type SimMsg = Envelope | Uint8Array | CoreMsg;
+
+export interface WorldOptions {
+  readonly n: number;
+  readonly seed: number;
+  readonly loss?: number;
+  readonly roundMs?: number;
+  readonly latencyMs?: number;
+  readonly jitterMs?: number;
+  readonly config?: Partial<GossipConfig>;
+  /** Encode every message and MAC it with HMAC-SHA256 (needs `suite`). */
+  readonly wire?: boolean;
+  readonly suite?: CipherSuite;
+  readonly dataBytes?: number;
+  /** Called when a leaf first gets a rekey part (a real-crypto run applies it to its LeafKeys). */
+  readonly applyRekey?: (leaf: number, item: Item) => void;
+}
+
+/** A split rekey as the simulated core routes and serves it (SyntheticSplit, or real parts). */
+export interface RoutedSplit extends RekeyPartSource {
+  /** The part covering `slot`, or −1. */
+  partFor(slot: number): number;
+  payload(part: number): Uint8Array;
+}
+
+/** One tracked dissemination: a data item or one epoch's rekey (every leaf's own part). */
+export interface Track {
+  readonly label: string;
+  readonly publishedAt: number;
+  /** Virtual time each leaf delivered it, NaN if not (yet). */
+  readonly deliveredAt: Float64Array;
+  readonly bytesPerLeaf?: Float64Array;
+}
+
+export interface Delivery {
+  readonly label: string;
+  readonly eligible: number;
+  readonly delivered: number;
+  /** Rounds after publication until 99 %, 99.9 %, 99.99 %, 100 % of eligible leaves had it (Infinity: never). */
+  readonly r99: number;
+  readonly r999: number;
+  readonly r9999: number;
+  readonly r100: number;
+  /** Cumulative fraction delivered by round r (index r). */
+  readonly curve: readonly number[];
+}
+
+const MAX_CURVE_ROUNDS = 200;
+/** Round-clock events per round (leaf phases are spread over them). */
+const TICK_SLOTS = 20;
+/** Data items of its own stream the simulated core keeps for catch-up pulls. */
+export const CORE_HISTORY = 256;
+/** Rekey epochs whose split the simulated core keeps for catch-up pulls. */
+export const CORE_EPOCHS = 16;
+/** Items in one catch-up reply (the rest come with the next pull). */
+const MAX_REPLY_ITEMS = 64;
+
+export class GossipWorld {
+  readonly sim: Simulator<SimMsg>;
+  readonly config: GossipConfig;
+  readonly store: GossipStore;
+  readonly counters = new GossipCounters();
+  readonly nodes: (GossipNode | undefined)[];
+  readonly core: number;
+  readonly roundMs: number;
+  readonly height: number;
+  readonly joinedAt: Float64Array;
+  readonly evicted: Uint8Array;
+  readonly tracks: Track[] = [];
+  coreEpoch = 0;
+  corePullsServed = 0;
+  reseedsServed = 0;
+  decodeErrors = 0;
+  private readonly rng: Rng;
+  private readonly auth: Authenticator;
+  private readonly macAuth: MacAuthenticator | undefined;
+  private readonly dataPayload: Uint8Array;
+  private readonly splits = new Map<number, RoutedSplit>();
+  private readonly rekeyTrack = new Map<number, Track>();
+  private readonly dataTrack = new Map<number, Track>();
+  private readonly pendingRekeys = new Map<number, Set<number>>();
+  private dataSeq = 0;
+  /** Next seq of the core's own stream (dense, CORE_ORIGIN) and its bounded history. */
+  private coreSeq = 0;
+  private readonly coreHistory: Item[] = [];
+  private readonly tickSlots: Int32Array[];
+  private coreEnv!: NodeEnv<SimMsg>;
+
+  constructor(readonly opts: WorldOptions) {
+    const n = opts.n;
+    this.roundMs = opts.roundMs ?? 100;
+    this.height = Math.max(1, Math.ceil(Math.log(n) / Math.log(opts.config?.arity ?? 4) - 1e-9));
+    this.config = gossipConfig({ levels: this.height, ...opts.config });
+    this.store = new GossipStore(this.config, n);
+    this.nodes = new Array<GossipNode | undefined>(n).fill(undefined);
+    this.joinedAt = new Float64Array(n);
+    this.evicted = new Uint8Array(n);
+    this.core = n;
+    this.dataPayload = new Uint8Array(opts.dataBytes ?? 256);
+    this.sim = new Simulator<SimMsg>({
+      seed: opts.seed,
+      traceRing: 0,
+      link: { latencyMs: opts.latencyMs ?? 5, jitterMs: opts.jitterMs ?? 10, loss: opts.loss ?? 0 },
+    });
+    this.rng = this.sim.forkRng('world');
+    if (opts.wire) {
+      if (opts.suite === undefined) throw new Error('wire mode needs a cipher suite');
+      this.macAuth = new MacAuthenticator(opts.suite, this.config.epochWindow + 2);
+      this.auth = this.macAuth;
+    } else {
+      const model = new ModelAuthenticator(opts.seed ^ 0x5eed);
+      this.auth = model as unknown as Authenticator;
+    }
+    this.installEpoch(0);
+    this.tickSlots = this.phaseSlots(n);
+    this.sim.addNodes(n, (env) => this.leaf(env));
+    this.sim.addNode((env) => {
+      this.coreEnv = env;
+      return { onMessage: (from, msg) => this.onCore(from, msg as CoreMsg) };
+    });
+    this.seedAll();
+    for (let s = 0; s < TICK_SLOTS; s++)
+      this.sim.after((s * this.roundMs) / TICK_SLOTS, () => this.tickSlot(s));
+  }
+
+  /** Leaves grouped by the slot of the round their tick falls in (a random phase each). */
+  private phaseSlots(n: number): Int32Array[] {
+    const phase = new Uint8Array(n);
+    const count = new Int32Array(TICK_SLOTS);
+    for (let i = 0; i < n; i++) count[(phase[i] = this.rng.int(TICK_SLOTS))]!++;
+    const slots = Array.from(count, (c) => new Int32Array(c));
+    count.fill(0);
+    for (let i = 0; i < n; i++) slots[phase[i]!]![count[phase[i]!]!++] = i;
+    return slots;
+  }
+
+  private tickSlot(s: number): void {
+    for (const id of this.tickSlots[s]!) {
+      const node = this.nodes[id];
+      if (node !== undefined && this.sim.isUp(id)) node.tick();
+    }
+    this.sim.after(this.roundMs, () => this.tickSlot(s));
+  }
+
+  // ─── leaves ─────────────────────────────────────────────────────────────────────────────
+
+  private leaf(env: NodeEnv<SimMsg>): { onMessage(from: number, msg: SimMsg): void; onStop(): void } {
+    const id = env.id;
+    const wire = this.opts.wire === true;
+    const host: GossipHost<Uint8Array> = {
+      send: (to, e) => void env.send(to, wire ? encodeEnvelope(e) : e),
+      deliver: (item) => this.onDeliver(id, item),
+      pullFromCore: (req) => void env.send(this.core, { core: 'pull', req }),
+      reseed: () => void env.send(this.core, { core: 'reseed' }),
+    };
+    const node = new GossipNode(this.store, id, id, this.auth, env.rng, host, this.counters, this.coreEpoch);
+    this.nodes[id] = node;
+    this.joinedAt[id] = this.sim.now;
+    if (env.incarnation > 0) this.seedOne(id, node, false, true);
+    return {
+      onMessage: (_from, msg) => {
+        if (msg instanceof Uint8Array) {
+          let e: Envelope;
+          try {
+            e = decodeEnvelope(msg);
+          } catch (err) {
+            if (!(err instanceof DecodeError)) throw err;
+            this.decodeErrors++;
+            return;
+          }
+          node.receive(e);
+        } else if ('core' in msg) {
+          if (msg.core === 'item') node.inject(msg.item, msg.relay);
+          else if (msg.core === 'reply') node.onCoreReply(msg.items, msg.coreNext);
+        } else node.receive(msg);
+      },
+      onStop: () => {
+        if (this.nodes[id] === node) this.nodes[id] = undefined;
+      },
+    };
+  }
+
+  private onDeliver(leaf: number, item: Item): void {
+    const now = this.sim.now;
+    if (!isRekeyId(item.id)) {
+      const t = this.dataTrack.get(item.id);
+      if (t !== undefined && Number.isNaN(t.deliveredAt[leaf]!)) t.deliveredAt[leaf] = now;
+      return;
+    }
+    const epoch = rekeyEpochOf(item.id);
+    const t = this.rekeyTrack.get(epoch);
+    if (t !== undefined && Number.isNaN(t.deliveredAt[leaf]!)) {
+      t.deliveredAt[leaf] = now;
+      t.bytesPerLeaf![leaf] = item.bytes;
+    }
+    this.opts.applyRekey?.(leaf, item);
+    // The leaf applies rekeys in epoch order (as keytree's LeafKeys does).
+    const node = this.nodes[leaf];
+    if (node === undefined) return;
+    let pending = this.pendingRekeys.get(leaf);
+    if (pending === undefined) this.pendingRekeys.set(leaf, (pending = new Set()));
+    pending.add(epoch);
+    while (pending.delete(node.epoch + 1)) node.setEpoch(node.epoch + 1);
+    if (pending.size === 0) this.pendingRekeys.delete(leaf);
+  }
+
+  // ─── the simulated core ─────────────────────────────────────────────────────────────────
+
+  private onCore(from: number, msg: CoreMsg): void {
+    if (from >= this.opts.n || this.evicted[from]) return;
+    if (msg.core === 'reseed') {
+      const node = this.nodes[from];
+      this.reseedsServed++;
+      if (node !== undefined) this.seedOne(from, node, false, false); // stands for the seed reply over TLS
+      return;
+    }
+    if (msg.core !== 'pull') return;
+    const items: Item[] = [];
+    const req = msg.req;
+    for (let e = Math.max(1, req.fromEpoch, this.coreEpoch - CORE_EPOCHS + 1); e <= this.coreEpoch; e++) {
+      const item = this.partItem(e, from);
+      if (item !== undefined) items.push(item);
+    }
+    // The core stream from the leaf's cursor (or only the newest item if it has none), as far
+    // as the bounded history reaches; seqs older than the history are gone for good.
+    const oldest = this.coreSeq - this.coreHistory.length;
+    let seq = Math.max(oldest, req.fromSeq < 0 ? this.coreSeq - 1 : req.fromSeq);
+    for (; seq < this.coreSeq && items.length < MAX_REPLY_ITEMS; seq++)
+      items.push(this.coreHistory[seq - oldest]!);
+    this.corePullsServed++;
+    this.coreEnv.send(from, { core: 'reply', items, coreNext: seq });
+  }
+
+  private partItem(epoch: number, slot: number): Item | undefined {
+    const split = this.splits.get(epoch);
+    const part = split?.partFor(slot) ?? -1;
+    if (split === undefined || part < 0) return undefined;
+    const { start, end } = split.range(part);
+    const payload = split.payload(part);
+    return {
+      id: rekeyId(epoch, part),
+      epoch,
+      scopeStart: start,
+      scopeEnd: end,
+      bytes: payload.length,
+      payload,
+    };
+  }
+
+  private registered(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.opts.n; i++) if (!this.evicted[i]) out.push(i);
+    return out;
+  }
+
+  private installEpoch(epoch: number): void {
+    if (this.macAuth !== undefined) {
+      const key = new Uint8Array(32);
+      new DataView(key.buffer).setUint32(0, this.opts.seed >>> 0);
+      new DataView(key.buffer).setUint32(4, epoch);
+      this.macAuth.install(epoch, this.opts.suite!.sha256(key));
+    } else (this.auth as unknown as ModelAuthenticator).install(epoch);
+  }
+
+  /** The core's data source publishes one item through its edge relay. */
+  publishData(label = `data#${this.coreSeq}`): Track {
+    const id = dataId(CORE_ORIGIN, this.coreSeq++);
+    const item: Item = {
+      id,
+      epoch: this.coreEpoch,
+      scopeStart: 0,
+      scopeEnd: WHOLE_GROUP_END,
+      bytes: this.dataPayload.length,
+      payload: this.dataPayload,
+    };
+    this.coreHistory.push(item);
+    if (this.coreHistory.length > CORE_HISTORY) this.coreHistory.shift();
+    const track = this.newTrack(label);
+    this.dataTrack.set(id, track);
+    // The relay knows live leaves from their leases and reaches them over TLS; it sends to
+    // 2 × fanout of them so a lossy first hop rarely loses the item.
+    const reg = this.liveLeaves();
+    for (let k = 0; k < 2 * this.config.fanout && reg.length > 0; k++) {
+      this.coreEnv.send(reg[this.rng.int(reg.length)]!, { core: 'item', item, relay: true });
+    }
+    return track;
+  }
+
+  /** A leaf originates a data item (origin = leaf + 1). */
+  leafPublish(leaf: number, label = `leaf${leaf}#${this.dataSeq}`): Track {
+    const node = this.nodes[leaf];
+    if (node === undefined) throw new Error(`leaf ${leaf} is down`);
+    const id = dataId(1 + (leaf % 1_000_000), this.dataSeq++);
+    const item: Item = {
+      id,
+      epoch: node.epoch,
+      scopeStart: 0,
+      scopeEnd: WHOLE_GROUP_END,
+      bytes: this.dataPayload.length,
+      payload: this.dataPayload,
+    };
+    const track = this.newTrack(label);
+    this.dataTrack.set(id, track);
+    node.publish(item);
+    return track;
+  }
+
+  /** A batch rekey evicting `departed` leaves, with parts of the modelled size (SyntheticSplit). */
+  rekey(departed: readonly number[], label?: string): Track {
+    return this.rekeyWith(new SyntheticSplit(this.config.arity, this.height, departed), departed, label);
+  }
+
+  /** A batch rekey evicting `departed` leaves: `split`'s parts routed by subtree through the edge relay. */
+  rekeyWith(split: RoutedSplit, departed: readonly number[], label?: string): Track {
+    const epoch = ++this.coreEpoch;
+    for (const d of departed) {
+      this.evicted[d] = 1;
+      this.sim.crash(d);
+    }
+    this.splits.set(epoch, split);
+    this.splits.delete(epoch - CORE_EPOCHS);
+    this.installEpoch(epoch);
+    const track = this.newTrack(
+      label ?? `rekey e${epoch} (${departed.length} out, ${split.count} parts)`,
+      true,
+    );
+    this.rekeyTrack.set(epoch, track);
+    const live = Int32Array.from(this.liveLeaves());
+    routeRekeyParts(
+      split,
+      epoch,
+      live,
+      2 * this.config.fanout,
+      this.rng,
+      (part) => {
+        const payload = split.payload(part);
+        return { payload, bytes: payload.length };
+      },
+      (leaf, item) => this.coreEnv.send(leaf, { core: 'item', item, relay: true }),
+    );
+    return track;
+  }
+
+  private newTrack(label: string, rekey = false): Track {
+    const deliveredAt = new Float64Array(this.opts.n).fill(NaN);
+    const t: Track = rekey
+      ? { label, publishedAt: this.sim.now, deliveredAt, bytesPerLeaf: new Float64Array(this.opts.n) }
+      : { label, publishedAt: this.sim.now, deliveredAt };
+    this.tracks.push(t);
+    return t;
+  }
+
+  // ─── seeding (the core's join-time view seed) ───────────────────────────────────────────
+
+  private seedAll(): void {
+    for (let i = 0; i < this.opts.n; i++) this.seedOne(i, this.nodes[i]!, true, true);
+  }
+
+  /** A seed from the core: at join (`join`: it also says where the core stream stands), or for a cut-off leaf. */
+  private seedOne(i: number, node: GossipNode, quiet: boolean, join: boolean): void {
+    const n = this.opts.n;
+    const c = this.config;
+    const pick = (k: number, lo: number, hi: number): number[] => {
+      const out: number[] = [];
+      const span = hi - lo;
+      for (let tries = 0; out.length < k && tries < 4 * k && span > 1; tries++) {
+        const p = lo + this.rng.int(span);
+        if (p !== i && !this.evicted[p] && !out.includes(p)) out.push(p);
+      }
+      return out;
+    };
+    const contacts: number[][] = [];
+    for (let l = 1; l <= c.levels; l++) {
+      const span = c.arity ** l;
+      const lo = subtreeOf(i, c.arity, l) * span;
+      contacts.push(pick(c.contactsPerLevel, lo, Math.min(n, lo + span)));
+    }
+    const active = pick(c.activeSize, 0, n);
+    const passive = pick(c.passiveSize, 0, n);
+    if (quiet) node.views.seedQuiet(active, passive, contacts);
+    else node.seed(active, passive, contacts);
+    if (join) node.setCoreCursor(this.coreSeq);
+  }
+
+  // ─── running and measuring ──────────────────────────────────────────────────────────────
+
+  runRounds(rounds: number): void {
+    for (let r = 0; r < rounds; r++) this.sim.runFor(this.roundMs);
+  }
+
+  /** Runs until every eligible leaf delivered `track`s, or `maxRounds` passed. */
+  runUntilDelivered(tracks: readonly Track[], maxRounds: number, onRound?: (round: number) => void): number {
+    for (let r = 0; r < maxRounds; r++) {
+      this.sim.runFor(this.roundMs);
+      onRound?.(r + 1);
+      if (tracks.every((t) => this.complete(t))) return r + 1;
+    }
+    return maxRounds;
+  }
+
+  /** Every eligible leaf delivered `t`. */
+  complete(t: Track): boolean {
+    for (let i = 0; i < this.opts.n; i++)
+      if (Number.isNaN(t.deliveredAt[i]!) && this.eligible(i, t)) return false;
+    return true;
+  }
+
+  /** Eligible = up now, not evicted, joined before the track was published. */
+  eligible(leaf: number, t: Track): boolean {
+    return this.sim.isUp(leaf) && !this.evicted[leaf] && this.joinedAt[leaf]! <= t.publishedAt;
+  }
+
+  delivery(t: Track): Delivery {
+    const perRound = new Float64Array(MAX_CURVE_ROUNDS + 1);
+    let eligible = 0;
+    let delivered = 0;
+    for (let i = 0; i < this.opts.n; i++) {
+      if (!this.eligible(i, t)) continue;
+      eligible++;
+      const at = t.deliveredAt[i]!;
+      if (Number.isNaN(at)) continue;
+      delivered++;
+      perRound[Math.min(MAX_CURVE_ROUNDS, Math.ceil((at - t.publishedAt) / this.roundMs))]!++;
+    }
+    const curve: number[] = [];
+    let acc = 0;
+    let last = 0;
+    for (let r = 0; r <= MAX_CURVE_ROUNDS; r++) {
+      acc += perRound[r]!;
+      curve.push(eligible === 0 ? 1 : acc / eligible);
+      if (perRound[r]! > 0) last = r;
+    }
+    const first = (q: number): number => {
+      const need = Math.ceil(q * eligible - 1e-9);
+      let a = 0;
+      for (let r = 0; r <= MAX_CURVE_ROUNDS; r++) if ((a += perRound[r]!) >= need) return r;
+      return Infinity;
+    };
+    return {
+      label: t.label,
+      eligible,
+      delivered,
+      r99: first(0.99),
+      r999: first(0.999),
+      r9999: first(0.9999),
+      r100: delivered === eligible ? first(1) : Infinity,
+      curve: curve.slice(0, last + 1),
+    };
+  }
+
+  /** Overlay health over live leaves: in-degree spread of active views and reachability. */
+  overlay(): { live: number; meanIn: number; sdIn: number; maxIn: number; reachable: number } {
+    const n = this.opts.n;
+    const indeg = new Int32Array(n);
+    let live = 0;
+    for (let i = 0; i < n; i++) {
+      const node = this.nodes[i];
+      if (node === undefined || !this.sim.isUp(i)) continue;
+      live++;
+      for (const p of node.views.active()) indeg[p]!++;
+    }
+    let sum = 0;
+    let sq = 0;
+    let max = 0;
+    let start = -1;
+    for (let i = 0; i < n; i++) {
+      if (this.nodes[i] === undefined || !this.sim.isUp(i)) continue;
+      if (start < 0) start = i;
+      sum += indeg[i]!;
+      sq += indeg[i]! * indeg[i]!;
+      max = Math.max(max, indeg[i]!);
+    }
+    const mean = live === 0 ? 0 : sum / live;
+    const seen = new Uint8Array(n);
+    let reach = 0;
+    if (start >= 0) {
+      const queue = [start];
+      seen[start] = 1;
+      while (queue.length > 0) {
+        const v = queue.pop()!;
+        reach++;
+        for (const p of this.nodes[v]!.views.active()) {
+          if (!seen[p] && this.nodes[p] !== undefined && this.sim.isUp(p)) {
+            seen[p] = 1;
+            queue.push(p);
+          }
+        }
+      }
+    }
+    return {
+      live,
+      meanIn: mean,
+      sdIn: Math.sqrt(Math.max(0, sq / Math.max(1, live) - mean * mean)),
+      maxIn: max,
+      reachable: live === 0 ? 1 : reach / live,
+    };
+  }
+
+  /** Crashes a random `fraction` of leaves (not evicted ones). Returns their ids. */
+  crashRandom(fraction: number, rng: Rng = this.rng): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.opts.n; i++) {
+      if (this.sim.isUp(i) && rng.uniform(0, 1) < fraction) {
+        this.sim.crash(i);
+        out.push(i);
+      }
+    }
+    return out;
+  }
+
+  liveLeaves(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.opts.n; i++) if (this.sim.isUp(i) && !this.evicted[i]) out.push(i);
+    return out;
+  }
+}
