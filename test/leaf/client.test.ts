@@ -12,8 +12,10 @@ import {
   decodeDataEnvelope,
   deriveDataKey,
   encodeLeafFrame,
+  exportGroupSecret,
 } from '../../gossip-edge/index.js';
 import {
+  ExportUnavailableError,
   LeafClient,
   LeafConnectError,
   type LeafClientEvents,
@@ -282,6 +284,95 @@ test.serial('revocation evicts with an event; later keys never reach the evicted
   t.is(b.client.epoch, undefined, 'keys are wiped on eviction');
   t.throws(() => b.client.publish(text('x')));
 });
+
+test.serial(
+  'exported secrets: one per epoch for every member, new at each key event, none for an evicted leaf',
+  async (t) => {
+    const w = await world(t, 1);
+    const opts = { retiredEpochGraceMs: 60_000 }; // retired epochs stay exportable through the test
+    const a = await w.leaf('leaf-a', [0], opts);
+    const b = await w.leaf('leaf-b', [0], opts);
+    const c = await w.leaf('leaf-c', [0], opts);
+    const server = w.group.servers[0]!;
+    await until(
+      'one epoch',
+      () =>
+        new Set([a, b, c, server.machine].map((x) => ('client' in x ? x.client.epoch : x.epoch))).size === 1,
+    );
+    const hex = (x: Uint8Array): string => Buffer.from(x).toString('hex');
+    const ctx = text('file 42');
+    const e0 = a.client.exportSecret('myapp file key', ctx, 32);
+    const expected = exportGroupSecret(
+      w.suite,
+      w.group.groupKeys.get(e0.epoch)!,
+      { group: w.group.groupId, epoch: e0.epoch },
+      'myapp file key',
+      ctx,
+      32,
+    );
+    t.is(hex(e0.secret), hex(expected), 'the group key of the epoch, through the documented derivation');
+    for (const l of [b, c]) {
+      const got = l.client.exportSecret('myapp file key', ctx, 32);
+      t.is(got.epoch, e0.epoch);
+      t.is(hex(got.secret), hex(e0.secret), 'every member derives the same secret');
+    }
+    const others = [
+      a.client.exportSecret('myapp other key', ctx, 32),
+      a.client.exportSecret('myapp file key', text('file 43'), 32),
+      a.client.exportSecret('myapp file key', new Uint8Array(0), 32),
+    ];
+    t.is(new Set([e0, ...others].map((x) => hex(x.secret))).size, 4, 'label and context are bound');
+
+    // The key event announces new secrets: exported in its handler, they are the new epoch's.
+    const atKeyEvent: { epoch: number; exported: number; secret: string }[] = [];
+    a.client.on('key', ({ epoch }) => {
+      const x = a.client.exportSecret('myapp file key', ctx, 32);
+      atKeyEvent.push({ epoch, exported: x.epoch, secret: hex(x.secret) });
+    });
+    w.group.order({ kind: 'revoke', value: { target: { kind: 'name', value: 'leaf-c' }, immediate: true } });
+    await until('c evicted', () => c.evicted.length === 1);
+    await until('a and b rekeyed', () => a.client.epoch! > e0.epoch && b.client.epoch === a.client.epoch);
+    const e1 = a.client.exportSecret('myapp file key', ctx, 32);
+    t.true(e1.epoch > e0.epoch);
+    t.not(hex(e1.secret), hex(e0.secret), 'a new epoch, a new secret');
+    t.is(hex(b.client.exportSecret('myapp file key', ctx, 32).secret), hex(e1.secret));
+    t.deepEqual(atKeyEvent, [{ epoch: e1.epoch, exported: e1.epoch, secret: hex(e1.secret) }]);
+
+    // The retired epoch stays exportable (to read what was protected under it) within the window.
+    const copy = hex(e0.secret);
+    e0.secret.fill(0); // the caller's buffer: wiping it touches nothing the client holds
+    t.is(hex(a.client.exportSecretAt(e0.epoch, 'myapp file key', ctx, 32).secret), copy);
+    const notYet = t.throws(() => a.client.exportSecretAt(e1.epoch + 5, 'myapp file key', ctx, 32), {
+      instanceOf: ExportUnavailableError,
+    });
+    t.is(notYet.reason, 'not-yet');
+
+    // c was evicted before epoch e1: it can export nothing now (keys wiped), e1 least of all, and
+    // what it last held does not give e1's secret.
+    for (const fn of [
+      () => c.client.exportSecret('myapp file key', ctx, 32),
+      () => c.client.exportSecretAt(e1.epoch, 'myapp file key', ctx, 32),
+    ])
+      t.is(t.throws(fn, { instanceOf: ExportUnavailableError }).reason, 'no-key');
+    const fromOld = exportGroupSecret(
+      w.suite,
+      w.group.groupKeys.get(e0.epoch)!,
+      { group: w.group.groupId, epoch: e1.epoch },
+      'myapp file key',
+      ctx,
+      32,
+    );
+    t.not(hex(fromOld), hex(e1.secret));
+
+    // A leaf admitted later cannot export for epochs before its admission (backward secrecy).
+    const d = await w.leaf('leaf-d', [0], opts);
+    const before = t.throws(() => d.client.exportSecretAt(e1.epoch, 'myapp file key', ctx, 32), {
+      instanceOf: ExportUnavailableError,
+    });
+    t.is(before.reason, 'before-admission');
+    t.throws(() => d.client.exportSecret('', ctx, 32), { instanceOf: RangeError });
+  },
+);
 
 test.serial(
   'garbage and forged rekeys from a server: error event, reconnect, no crash; gaps are caught up',
