@@ -2,7 +2,9 @@
  * LeafClient end to end over real mutual TLS 1.3 on 127.0.0.1, against the server double backed by
  * the real leaf state machine and keytree (two replicas fed one total order).
  */
+import { randomBytes } from 'node:crypto';
 import test from 'ava';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { encodeHeader, signedBytes, decodeHeader } from '../../keytree/index.js';
 import {
@@ -373,6 +375,73 @@ test.serial(
     t.throws(() => d.client.exportSecret('', ctx, 32), { instanceOf: RangeError });
   },
 );
+
+// ── the README's worked example, as it is printed there ──────────────────────────────────────
+
+const FILE_LABEL = 'myapp file v1'; // names this use: another use, another label
+
+/** file = "KGF1" ‖ u64be epoch ‖ 24-byte nonce ‖ XChaCha20-Poly1305(data) ‖ tag; the header is the AAD. */
+function sealFile(leaf: LeafClient, fileId: string, data: Uint8Array): Uint8Array {
+  const { epoch, secret } = leaf.exportSecret(FILE_LABEL, Buffer.from(fileId), 32);
+  try {
+    const header = Buffer.alloc(12);
+    header.write('KGF1');
+    header.writeBigUInt64BE(BigInt(epoch), 4);
+    const nonce = randomBytes(24);
+    return Buffer.concat([header, nonce, xchacha20poly1305(secret, nonce, header).encrypt(data)]);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+function openFile(leaf: LeafClient, fileId: string, file: Uint8Array): Uint8Array {
+  const header = Buffer.from(file.subarray(0, 12));
+  if (file.length < 12 + 24 + 16 || header.toString('latin1', 0, 4) !== 'KGF1')
+    throw new Error('not a KGF1 file');
+  const epoch = Number(header.readBigUInt64BE(4));
+  // The current epoch, or a retired one still within the window; ExportUnavailableError otherwise.
+  const { secret } = leaf.exportSecretAt(epoch, FILE_LABEL, Buffer.from(fileId), 32);
+  try {
+    return xchacha20poly1305(secret, file.subarray(12, 36), header).decrypt(file.subarray(36));
+  } finally {
+    secret.fill(0);
+  }
+}
+
+test.serial('README example: a file sealed for the group, re-sealed at each key event', async (t) => {
+  const w = await world(t, 1);
+  const opts = { retiredEpochGraceMs: 60_000 }; // b's late read of the old file must not race a loaded machine
+  const a = await w.leaf('leaf-a', [0], opts);
+  const b = await w.leaf('leaf-b', [0], opts);
+  const c = await w.leaf('leaf-c', [0], opts);
+  await until('one epoch', () => a.client.epoch === c.client.epoch && b.client.epoch === c.client.epoch);
+  const store = new Map<string, Uint8Array>([
+    ['report.pdf', sealFile(a.client, 'report.pdf', text('quarterly'))],
+  ]);
+  t.is(new TextDecoder().decode(openFile(c.client, 'report.pdf', store.get('report.pdf')!)), 'quarterly');
+  t.throws(
+    () => openFile(c.client, 'other.pdf', store.get('report.pdf')!),
+    undefined,
+    'bound to its file id',
+  );
+
+  // Rotate with the epoch: re-seal under the new epoch's secret, while the old one is readable.
+  const resealed: number[] = [];
+  a.client.on('key', ({ epoch }) => {
+    for (const [id, file] of store) store.set(id, sealFile(a.client, id, openFile(a.client, id, file)));
+    resealed.push(epoch);
+  });
+  const sealedForC = store.get('report.pdf')!;
+  w.group.order({ kind: 'revoke', value: { target: { kind: 'name', value: 'leaf-c' }, immediate: true } });
+  await until('a re-sealed', () => resealed.length === 1 && b.client.epoch === a.client.epoch);
+  const now = store.get('report.pdf')!;
+  t.is(Buffer.from(now).readBigUInt64BE(4), BigInt(resealed[0]!));
+  t.is(new TextDecoder().decode(openFile(b.client, 'report.pdf', now)), 'quarterly');
+  // c, evicted, reads nothing sealed since; what it could read before it still could with the
+  // secret it exported then (the secrecy rule for anything sealed under its epochs).
+  t.throws(() => openFile(c.client, 'report.pdf', now), { instanceOf: ExportUnavailableError });
+  t.true(openFile(b.client, 'report.pdf', sealedForC).length > 0, 'b reads the old file within the window');
+});
 
 test.serial(
   'garbage and forged rekeys from a server: error event, reconnect, no crash; gaps are caught up',
