@@ -4,6 +4,7 @@
  */
 export { LeafClient } from './leaf-sdk/index.js';
 export type { LeafClientOptions, LeafConnectOptions, LeafClientEvents } from './leaf-sdk/index.js';
+export { ExportUnavailableError, type ExportedSecret } from './leaf-sdk/index.js';
 export * as server from './server/index.js';
 export * as leafPlane from './leaf-plane/index.js';
 export * as leafSdk from './leaf-sdk/index.js';

@@ -35,6 +35,7 @@ import {
   type CipherSuite,
 } from '../crypto/index.js';
 import { DecodeError, Reader, Writer } from '../wire/index.js';
+import { deriveExporterKey } from './exporter.js';
 
 export const DATA_ENVELOPE_VERSION = 1;
 export const FLAG_SIGNED = 0x01;
@@ -172,9 +173,11 @@ export interface KeyringOptions {
 /**
  * Data keys of the newest epoch and of at most `previousEpochs` retired ones, each usable for
  * `retiredGraceMs` after a newer epoch arrived; older ones are refused as 'unknown-epoch'.
+ * Beside each data key, the epoch's exporter key (exporter.ts), under the same window.
  */
 export class DataKeyring {
   private readonly keys = new Map<number, Uint8Array>();
+  private readonly exporterKeys = new Map<number, Uint8Array>();
   /** Retired epoch → when a newer epoch was first installed. */
   private readonly retiredAt = new Map<number, number>();
   private newest = -1;
@@ -199,13 +202,18 @@ export class DataKeyring {
       throw new RangeError('retiredGraceMs must be within 0..3600000');
   }
 
-  /** Installs the group key of `epoch` (only its derived data key is kept). Older epochs than the window are forgotten. */
+  /**
+   * Installs the group key of `epoch` (only its derived data and exporter keys are kept). Older
+   * epochs than the window are forgotten.
+   */
   install(epoch: number, groupKey: Uint8Array): void {
     if (!(Number.isSafeInteger(epoch) && epoch >= 0)) throw new RangeError(`bad epoch ${epoch}`);
     if (epoch < this.newest - this.previousEpochs) return; // would be dropped at once
     const now = this.now();
     this.keys.get(epoch)?.fill(0);
     this.keys.set(epoch, deriveDataKey(this.suite, groupKey, epoch));
+    this.exporterKeys.get(epoch)?.fill(0);
+    this.exporterKeys.set(epoch, deriveExporterKey(this.suite, groupKey));
     if (epoch < this.newest) {
       if (!this.retiredAt.has(epoch)) this.retiredAt.set(epoch, now); // a late install of a retired epoch
     } else if (epoch > this.newest) {
@@ -235,12 +243,22 @@ export class DataKeyring {
 
   /** The data key of `epoch`: the newest, or a retired one still within its grace period. */
   key(epoch: number): Uint8Array | undefined {
+    return this.usable(epoch) ? this.keys.get(epoch) : undefined;
+  }
+
+  /** The exporter key of `epoch`, under the same rule as `key` (the keyring's own buffer: do not keep or wipe it). */
+  exporterKey(epoch: number): Uint8Array | undefined {
+    return this.usable(epoch) ? this.exporterKeys.get(epoch) : undefined;
+  }
+
+  /** False, and the epoch forgotten, once its grace after retirement is over. */
+  private usable(epoch: number): boolean {
     const retired = this.retiredAt.get(epoch);
     if (retired !== undefined && this.now() - retired > this.retiredGraceMs) {
       this.forget(epoch);
-      return undefined;
+      return false;
     }
-    return this.keys.get(epoch);
+    return true;
   }
 
   /** Forgets every key (eviction: nothing may be read or sent any more). */
@@ -252,6 +270,8 @@ export class DataKeyring {
   private forget(epoch: number): void {
     this.keys.get(epoch)?.fill(0);
     this.keys.delete(epoch);
+    this.exporterKeys.get(epoch)?.fill(0);
+    this.exporterKeys.delete(epoch);
     this.retiredAt.delete(epoch);
   }
 }

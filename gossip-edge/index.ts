@@ -167,6 +167,21 @@ export {
   type KeyringOptions,
 } from './data-envelope.js';
 export {
+  exportGroupSecret,
+  exportFromKeyring,
+  exportInfo,
+  deriveExporterKey,
+  expandExporterKey,
+  ExportUnavailableError,
+  EXPORT_LABEL_MAX_BYTES,
+  EXPORT_CONTEXT_MAX_BYTES,
+  EXPORT_MIN_BYTES,
+  EXPORT_MAX_BYTES,
+  type ExportScope,
+  type ExportedSecret,
+  type ExportUnavailableReason,
+} from './exporter.js';
+export {
   RequestLimiter,
   TokenBucket,
   DEFAULT_CATCH_UP_BYTES_PER_SEC,

@@ -11,3 +11,12 @@ export {
   type LeafClientStats,
   type LeafServerAddress,
 } from './leaf-client.js';
+export {
+  ExportUnavailableError,
+  EXPORT_LABEL_MAX_BYTES,
+  EXPORT_CONTEXT_MAX_BYTES,
+  EXPORT_MIN_BYTES,
+  EXPORT_MAX_BYTES,
+  type ExportedSecret,
+  type ExportUnavailableReason,
+} from '../gossip-edge/index.js';

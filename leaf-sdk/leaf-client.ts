@@ -88,7 +88,9 @@ import {
   DEFAULT_PREVIOUS_EPOCHS,
   DEFAULT_RETIRED_GRACE_MS,
   decodeDataEnvelope,
+  exportFromKeyring,
   type DataErrorReason,
+  type ExportedSecret,
 } from '../gossip-edge/index.js';
 import {
   MAX_LEAF_FRAME_BYTES,
@@ -517,6 +519,43 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /** Publishes sent on the current link and not answered yet. */
   get publishesInFlight(): number {
     return this.unanswered.length;
+  }
+
+  /**
+   * A secret for the application's own encryption (files, media, streams), derived from the
+   * current epoch's group key and bound to the group, that epoch, `label` (1..64 printable ASCII
+   * characters naming the use, e.g. 'myapp file key') and `context` (≤ 512 bytes, e.g. a file or
+   * stream id); `length` 16..1024 bytes. Every member of the epoch derives the same secret; a
+   * member evicted before it cannot, nor can one admitted after it. The secret changes with the
+   * epoch: each `key` event announces a new one (export again there). Returns the epoch with
+   * the secret, a fresh buffer the caller owns (wipe it when done). Throws
+   * `ExportUnavailableError` without a usable key (not connected, evicted, closed, or our newest
+   * key retired beyond the grace window while we lag), RangeError for a bad argument.
+   * Construction: gossip-edge/exporter.ts.
+   */
+  exportSecret(label: string, context: Uint8Array, length: number): ExportedSecret {
+    return this.exportAt(undefined, label, context, length);
+  }
+
+  /**
+   * `exportSecret` for `epoch`, the current one or a retired one still readable (at most
+   * `previousEpochs` back, for `retiredEpochGraceMs` after it was retired): to read what was
+   * protected under it, never to protect new data (members evicted since can derive it).
+   * `ExportUnavailableError` with reason 'before-admission', 'not-yet' or 'retired' otherwise.
+   */
+  exportSecretAt(epoch: number, label: string, context: Uint8Array, length: number): ExportedSecret {
+    return this.exportAt(epoch, label, context, length);
+  }
+
+  private exportAt(
+    epoch: number | undefined,
+    label: string,
+    context: Uint8Array,
+    length: number,
+  ): ExportedSecret {
+    // The keyring holds the epochs' exporter keys (cleared on eviction and close); the suite is set whenever it is.
+    const held = { group: this.keys?.group, admittedEpoch: this.admittedEpoch };
+    return exportFromKeyring(this.suite!, this.keyring, held, epoch, label, context, length);
   }
 
   /**

@@ -2,7 +2,9 @@
  * LeafClient end to end over real mutual TLS 1.3 on 127.0.0.1, against the server double backed by
  * the real leaf state machine and keytree (two replicas fed one total order).
  */
+import { randomBytes } from 'node:crypto';
 import test from 'ava';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { encodeHeader, signedBytes, decodeHeader } from '../../keytree/index.js';
 import {
@@ -12,8 +14,10 @@ import {
   decodeDataEnvelope,
   deriveDataKey,
   encodeLeafFrame,
+  exportGroupSecret,
 } from '../../gossip-edge/index.js';
 import {
+  ExportUnavailableError,
   LeafClient,
   LeafConnectError,
   type LeafClientEvents,
@@ -281,6 +285,162 @@ test.serial('revocation evicts with an event; later keys never reach the evicted
   await until('a rekeyed', () => (a.client.epoch ?? 0) > before);
   t.is(b.client.epoch, undefined, 'keys are wiped on eviction');
   t.throws(() => b.client.publish(text('x')));
+});
+
+test.serial(
+  'exported secrets: one per epoch for every member, new at each key event, none for an evicted leaf',
+  async (t) => {
+    const w = await world(t, 1);
+    const opts = { retiredEpochGraceMs: 60_000 }; // retired epochs stay exportable through the test
+    const a = await w.leaf('leaf-a', [0], opts);
+    const b = await w.leaf('leaf-b', [0], opts);
+    const c = await w.leaf('leaf-c', [0], opts);
+    const server = w.group.servers[0]!;
+    await until(
+      'one epoch',
+      () =>
+        new Set([a, b, c, server.machine].map((x) => ('client' in x ? x.client.epoch : x.epoch))).size === 1,
+    );
+    const hex = (x: Uint8Array): string => Buffer.from(x).toString('hex');
+    const ctx = text('file 42');
+    const e0 = a.client.exportSecret('myapp file key', ctx, 32);
+    const expected = exportGroupSecret(
+      w.suite,
+      w.group.groupKeys.get(e0.epoch)!,
+      { group: w.group.groupId, epoch: e0.epoch },
+      'myapp file key',
+      ctx,
+      32,
+    );
+    t.is(hex(e0.secret), hex(expected), 'the group key of the epoch, through the documented derivation');
+    for (const l of [b, c]) {
+      const got = l.client.exportSecret('myapp file key', ctx, 32);
+      t.is(got.epoch, e0.epoch);
+      t.is(hex(got.secret), hex(e0.secret), 'every member derives the same secret');
+    }
+    const others = [
+      a.client.exportSecret('myapp other key', ctx, 32),
+      a.client.exportSecret('myapp file key', text('file 43'), 32),
+      a.client.exportSecret('myapp file key', new Uint8Array(0), 32),
+    ];
+    t.is(new Set([e0, ...others].map((x) => hex(x.secret))).size, 4, 'label and context are bound');
+
+    // The key event announces new secrets: exported in its handler, they are the new epoch's.
+    const atKeyEvent: { epoch: number; exported: number; secret: string }[] = [];
+    a.client.on('key', ({ epoch }) => {
+      const x = a.client.exportSecret('myapp file key', ctx, 32);
+      atKeyEvent.push({ epoch, exported: x.epoch, secret: hex(x.secret) });
+    });
+    w.group.order({ kind: 'revoke', value: { target: { kind: 'name', value: 'leaf-c' }, immediate: true } });
+    await until('c evicted', () => c.evicted.length === 1);
+    await until('a and b rekeyed', () => a.client.epoch! > e0.epoch && b.client.epoch === a.client.epoch);
+    const e1 = a.client.exportSecret('myapp file key', ctx, 32);
+    t.true(e1.epoch > e0.epoch);
+    t.not(hex(e1.secret), hex(e0.secret), 'a new epoch, a new secret');
+    t.is(hex(b.client.exportSecret('myapp file key', ctx, 32).secret), hex(e1.secret));
+    t.deepEqual(atKeyEvent, [{ epoch: e1.epoch, exported: e1.epoch, secret: hex(e1.secret) }]);
+
+    // The retired epoch stays exportable (to read what was protected under it) within the window.
+    const copy = hex(e0.secret);
+    e0.secret.fill(0); // the caller's buffer: wiping it touches nothing the client holds
+    t.is(hex(a.client.exportSecretAt(e0.epoch, 'myapp file key', ctx, 32).secret), copy);
+    const notYet = t.throws(() => a.client.exportSecretAt(e1.epoch + 5, 'myapp file key', ctx, 32), {
+      instanceOf: ExportUnavailableError,
+    });
+    t.is(notYet.reason, 'not-yet');
+
+    // c was evicted before epoch e1: it can export nothing now (keys wiped), e1 least of all, and
+    // what it last held does not give e1's secret.
+    for (const fn of [
+      () => c.client.exportSecret('myapp file key', ctx, 32),
+      () => c.client.exportSecretAt(e1.epoch, 'myapp file key', ctx, 32),
+    ])
+      t.is(t.throws(fn, { instanceOf: ExportUnavailableError }).reason, 'no-key');
+    const fromOld = exportGroupSecret(
+      w.suite,
+      w.group.groupKeys.get(e0.epoch)!,
+      { group: w.group.groupId, epoch: e1.epoch },
+      'myapp file key',
+      ctx,
+      32,
+    );
+    t.not(hex(fromOld), hex(e1.secret));
+
+    // A leaf admitted later cannot export for epochs before its admission (backward secrecy).
+    const d = await w.leaf('leaf-d', [0], opts);
+    const before = t.throws(() => d.client.exportSecretAt(e1.epoch, 'myapp file key', ctx, 32), {
+      instanceOf: ExportUnavailableError,
+    });
+    t.is(before.reason, 'before-admission');
+    t.throws(() => d.client.exportSecret('', ctx, 32), { instanceOf: RangeError });
+  },
+);
+
+// ── the README's worked example, as it is printed there ──────────────────────────────────────
+
+const FILE_LABEL = 'myapp file v1'; // names this use: another use, another label
+
+/** file = "KGF1" ‖ u64be epoch ‖ 24-byte nonce ‖ XChaCha20-Poly1305(data) ‖ tag; the header is the AAD. */
+function sealFile(leaf: LeafClient, fileId: string, data: Uint8Array): Uint8Array {
+  const { epoch, secret } = leaf.exportSecret(FILE_LABEL, Buffer.from(fileId), 32);
+  try {
+    const header = Buffer.alloc(12);
+    header.write('KGF1');
+    header.writeBigUInt64BE(BigInt(epoch), 4);
+    const nonce = randomBytes(24);
+    return Buffer.concat([header, nonce, xchacha20poly1305(secret, nonce, header).encrypt(data)]);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+function openFile(leaf: LeafClient, fileId: string, file: Uint8Array): Uint8Array {
+  const header = Buffer.from(file.subarray(0, 12));
+  if (file.length < 12 + 24 + 16 || header.toString('latin1', 0, 4) !== 'KGF1')
+    throw new Error('not a KGF1 file');
+  const epoch = Number(header.readBigUInt64BE(4));
+  // The current epoch, or a retired one still within the window; ExportUnavailableError otherwise.
+  const { secret } = leaf.exportSecretAt(epoch, FILE_LABEL, Buffer.from(fileId), 32);
+  try {
+    return xchacha20poly1305(secret, file.subarray(12, 36), header).decrypt(file.subarray(36));
+  } finally {
+    secret.fill(0);
+  }
+}
+
+test.serial('README example: a file sealed for the group, re-sealed at each key event', async (t) => {
+  const w = await world(t, 1);
+  const opts = { retiredEpochGraceMs: 60_000 }; // b's late read of the old file must not race a loaded machine
+  const a = await w.leaf('leaf-a', [0], opts);
+  const b = await w.leaf('leaf-b', [0], opts);
+  const c = await w.leaf('leaf-c', [0], opts);
+  await until('one epoch', () => a.client.epoch === c.client.epoch && b.client.epoch === c.client.epoch);
+  const store = new Map<string, Uint8Array>([
+    ['report.pdf', sealFile(a.client, 'report.pdf', text('quarterly'))],
+  ]);
+  t.is(new TextDecoder().decode(openFile(c.client, 'report.pdf', store.get('report.pdf')!)), 'quarterly');
+  t.throws(
+    () => openFile(c.client, 'other.pdf', store.get('report.pdf')!),
+    undefined,
+    'bound to its file id',
+  );
+
+  // Rotate with the epoch: re-seal under the new epoch's secret, while the old one is readable.
+  const resealed: number[] = [];
+  a.client.on('key', ({ epoch }) => {
+    for (const [id, file] of store) store.set(id, sealFile(a.client, id, openFile(a.client, id, file)));
+    resealed.push(epoch);
+  });
+  const sealedForC = store.get('report.pdf')!;
+  w.group.order({ kind: 'revoke', value: { target: { kind: 'name', value: 'leaf-c' }, immediate: true } });
+  await until('a re-sealed', () => resealed.length === 1 && b.client.epoch === a.client.epoch);
+  const now = store.get('report.pdf')!;
+  t.is(Buffer.from(now).readBigUInt64BE(4), BigInt(resealed[0]!));
+  t.is(new TextDecoder().decode(openFile(b.client, 'report.pdf', now)), 'quarterly');
+  // c, evicted, reads nothing sealed since; what it could read before it still could with the
+  // secret it exported then (the secrecy rule for anything sealed under its epochs).
+  t.throws(() => openFile(c.client, 'report.pdf', now), { instanceOf: ExportUnavailableError });
+  t.true(openFile(b.client, 'report.pdf', sealedForC).length > 0, 'b reads the old file within the window');
 });
 
 test.serial(
