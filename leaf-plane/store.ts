@@ -28,8 +28,9 @@
  * the old log, whose records up to the snapshot index are skipped on open.
  *
  * Open: restore the snapshot, replay the log. A torn tail — a last record cut short, or one whose
- * bytes up to the end of the file fail their checksum (a write the crash interrupted) — is
- * truncated away: it was never acknowledged. A bad record with intact records after it is
+ * bytes up to the end of the file fail their checksum (a write the crash interrupted), or a
+ * record failing its checksum with nothing but zeros after it (the file system extended the file
+ * before the data landed) — is truncated away: it was never acknowledged. A bad record with intact records after it is
  * corruption and an error naming the file, offset and index; so is a record whose checksum
  * holds but which does not decrypt (wrong data.key, or tampering).
  *
@@ -361,7 +362,8 @@ function replayLog(
     if (left < RECORD_HEADER_BYTES) break; // torn inside a record header
     const len = view.getUint32(off);
     if (view.getUint32(off + 4) !== crc32(bytes.subarray(off, off + 4))) {
-      if (allZero(bytes.subarray(off))) break; // zero-filled torn tail
+      // Zeros after the length and its checksum: the file was extended before this write landed.
+      if (allZero(bytes.subarray(off + 8))) break;
       throw corrupt('length checksum mismatch');
     }
     if (len > MAX_PAYLOAD_BYTES || len < XNONCE_BYTES + TAG_BYTES) throw corrupt(`impossible length ${len}`);
@@ -369,7 +371,8 @@ function replayLog(
     const payload = bytes.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
     const end = off + RECORD_HEADER_BYTES + len;
     if (view.getUint32(off + 8) !== crc32(payload)) {
-      if (end === bytes.length) break; // the last record, partly written: torn
+      // The last record, partly written, or one with only zeros after it (extended, not written): torn.
+      if (end === bytes.length || allZero(bytes.subarray(end))) break;
       throw corrupt('payload checksum mismatch');
     }
     let command: Uint8Array;
