@@ -48,7 +48,7 @@ const layerRules = ROOMS.map((room) => {
  * Sans-IO rooms: protocol logic owns no clock, timer, socket or file (DESIGN.md). Hosts that live
  * in a room beside its machines are listed by name.
  */
-const SANS_IO_HOSTS = ['gossip-edge/gossip-link.ts', 'gossip-edge/gossip-relay.ts', 'leaf-plane/store.ts'];
+const SANS_IO_HOSTS = ['gossip-edge/gossip-link.ts', 'gossip-edge/gossip-relay.ts'];
 const sansIo = {
   files: [
     'wire/**/*.ts',

@@ -37,6 +37,7 @@ import {
 } from '../ca-tools/index.js';
 import { TlsTransport } from '../net/index.js';
 import { LeafStateMachine, LeafStore, type LeafCommand } from '../leaf-plane/index.js';
+import { FileStorage } from '../server/index.js';
 
 const CHILD_ENV = 'KG_ADMISSION_COST_CLIENT';
 const GROUP = 'bench';
@@ -221,7 +222,7 @@ async function storeCase(population: number, perBatch: number): Promise<void> {
       maxLeaves: population + 1000,
     });
     machine.setPrimary(true);
-    const store = LeafStore.open(dir, machine, { suite });
+    const store = LeafStore.open(new FileStorage(), dir, machine, { suite });
     const admit = (i: number): LeafCommand => ({
       kind: 'admit',
       value: { name: `l${i}`, serial: `s${i}`, fingerprint: new Uint8Array(32).fill(i & 255), now: 1 },

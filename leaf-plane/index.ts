@@ -1,7 +1,8 @@
 /**
  * leaf-plane/ — the leaf plane of a core key server that does not depend on the
  * virtual-synchrony internals: the replicated leaf state machine (registry + LKH tree +
- * revocations), its durable store, and the signed rekey history that serves leaves.
+ * revocations), its durable store (over a Storage: files for a server, memory for the simulator),
+ * and the signed rekey history that serves leaves.
  */
 export {
   LeafCommand,
@@ -47,3 +48,10 @@ export {
   type StoreStats,
   type OpenReport,
 } from './store.js';
+export {
+  StorageError,
+  type Storage,
+  type AppendFile,
+  type FileInfo,
+  type StorageErrorCode,
+} from './storage.js';

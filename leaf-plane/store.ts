@@ -6,7 +6,7 @@
  *                  passphrase) so that a server restarts unattended; protect the directory like
  *                  the server's private key. A data.key readable by group or others is refused.
  *   DIR/snapshot   "KGLS" ‖ u8 1 ‖ u64 lastIndex ‖ nonce24 ‖ XChaCha20-Poly1305(snapshot bytes),
- *                  AAD = the 13 header bytes. Written atomically (auth writeFileDurable, 0600).
+ *                  AAD = the 13 header bytes. Written atomically (Storage.replace, 0600).
  *   DIR/log        "KGLL" ‖ u8 1 ‖ u64 baseIndex, then records:
  *                  u32 length ‖ u32 crc32(length) ‖ u32 crc32(payload) ‖ payload,
  *                  payload = nonce24 ‖ XChaCha20-Poly1305(encoded command), AAD = "KGLL" ‖ u64 index.
@@ -28,25 +28,15 @@
  * the old log, whose records up to the snapshot index are skipped on open.
  *
  * Open: restore the snapshot, replay the log. A torn tail — a last record cut short, or one whose
- * bytes up to the end of the file fail their checksum (a write the crash interrupted) — is
- * truncated away: it was never acknowledged. A bad record with intact records after it is
+ * bytes up to the end of the file fail their checksum (a write the crash interrupted), or a
+ * record failing its checksum with nothing but zeros after it (the file system extended the file
+ * before the data landed) — is truncated away: it was never acknowledged. A bad record with intact records after it is
  * corruption and an error naming the file, offset and index; so is a record whose checksum
  * holds but which does not decrypt (wrong data.key, or tampering).
  *
- * Single writer: one server process owns a data directory.
+ * Single writer: one server process owns a data directory. The files live in a Storage
+ * (storage.ts): the file system for a server, a faulty memory store in the simulator.
  */
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import {
@@ -58,9 +48,11 @@ import {
   type CipherSuite,
 } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
-import { SECRET_FILE_MODE, ensureDir, writeFileDurable } from '../auth/index.js';
+import { SECRET_FILE_MODE } from '../auth/index.js';
 import { MAX_COMMAND_BYTES, decodeCommand, encodeCommand, type LeafCommand } from './commands.js';
 import type { ApplyResult, LeafStateMachine } from './machine.js';
+import { MAX_LEAF_STATE_SNAPSHOT_BYTES } from './snapshot.js';
+import { StorageError, type AppendFile, type Storage } from './storage.js';
 
 const KEY_FILE = 'data.key';
 const SNAPSHOT_FILE = 'snapshot';
@@ -72,6 +64,8 @@ const FILE_HEADER_BYTES = 4 + 1 + 8;
 const RECORD_HEADER_BYTES = 12;
 const TAG_BYTES = 16;
 const MAX_PAYLOAD_BYTES = XNONCE_BYTES + MAX_COMMAND_BYTES + TAG_BYTES;
+/** A snapshot file: header, nonce, the sealed snapshot (snapshot.ts bounds it) and its tag. */
+const MAX_SNAPSHOT_FILE_BYTES = FILE_HEADER_BYTES + XNONCE_BYTES + MAX_LEAF_STATE_SNAPSHOT_BYTES + TAG_BYTES;
 const REST_INFO = new TextEncoder().encode('keyglass leaf-state at rest v1');
 export const DEFAULT_COMPACT_EVERY = 10_000;
 /** Bound on written-but-not-fsynced commands (see the module comment). */
@@ -103,86 +97,113 @@ export interface StoreStats {
 
 export class LeafStore {
   readonly stats: StoreStats = { syncs: 0, deferredCommits: 0 };
-  private fd: number;
+  private log: AppendFile;
   private records: number;
   /** Commands written since the last fsync. */
   private unsynced = 0;
+  /** Set by a failed write: the log's tail is unknown, so nothing more is written (see commit). */
+  private failure: string | undefined;
 
   private constructor(
+    private readonly storage: Storage,
     readonly dir: string,
     private readonly machine: LeafStateMachine,
     private readonly suite: CipherSuite,
     private readonly key: Uint8Array,
     private readonly compactEvery: number,
-    fd: number,
+    log: AppendFile,
     private lastIndex: number,
     records: number,
     readonly opened: OpenReport,
   ) {
-    this.fd = fd;
+    this.log = log;
     this.records = records;
   }
 
   /**
-   * Opens (or creates) the store in `dir` and brings `machine` — freshly constructed with the
-   * group's options — to the last durable state. The machine's primary flag is left as it was.
+   * Opens (or creates) the store in `dir` of `storage` and brings `machine` — freshly constructed
+   * with the group's options — to the last durable state. The machine's primary flag is left as
+   * it was.
    */
-  static open(dir: string, machine: LeafStateMachine, opts: StoreOptions): LeafStore {
-    ensureDir(dir, 0o700);
-    const key = opts.suite.hkdf(
-      loadOrCreateKey(join(dir, KEY_FILE)),
-      new Uint8Array(0),
-      REST_INFO,
-      KEY_BYTES,
-    );
-    const compactEvery = opts.compactEvery ?? DEFAULT_COMPACT_EVERY;
-    if (!(Number.isInteger(compactEvery) && compactEvery >= 1))
-      throw new RangeError('compactEvery must be ≥ 1');
-
-    let snapshotIndex = 0;
-    const snapPath = join(dir, SNAPSHOT_FILE);
-    if (existsSync(snapPath)) {
-      const bytes = readFileSync(snapPath);
-      const header = bytes.subarray(0, FILE_HEADER_BYTES);
-      if (bytes.length < FILE_HEADER_BYTES + XNONCE_BYTES + TAG_BYTES || !startsWith(header, SNAPSHOT_MAGIC))
-        throw new StoreError(`${snapPath}: not a leaf-state snapshot`);
-      if (header[4] !== FORMAT) throw new StoreError(`${snapPath}: unsupported format ${header[4]}`);
-      snapshotIndex = readU64(header, 5);
-      const nonce = bytes.subarray(FILE_HEADER_BYTES, FILE_HEADER_BYTES + XNONCE_BYTES);
-      let plain: Uint8Array;
-      try {
-        plain = opts.suite.aeadOpen(key, nonce, bytes.subarray(FILE_HEADER_BYTES + XNONCE_BYTES), header);
-      } catch {
-        throw new StoreError(`${snapPath}: does not decrypt (wrong ${KEY_FILE}, or the file was altered)`);
-      }
-      try {
-        machine.restore(plain);
-      } catch (e) {
-        throw new StoreError(`${snapPath}: ${(e as Error).message}`);
-      }
-      plain.fill(0);
-    }
-
-    const logPath = join(dir, LOG_FILE);
-    if (!existsSync(logPath)) writeFileDurable(logPath, logHeader(snapshotIndex + 1), SECRET_FILE_MODE);
-    const wasPrimary = machine.isPrimary;
-    machine.setPrimary(true); // the log holds only commands a primary replica applied
-    let replay: { lastIndex: number; records: number; replayed: number; validEnd: number; fileEnd: number };
+  static open(storage: Storage, dir: string, machine: LeafStateMachine, opts: StoreOptions): LeafStore {
+    storage.ensureDir(dir, 0o700);
+    const raw = loadOrCreateKey(storage, join(dir, KEY_FILE));
+    const key = opts.suite.hkdf(raw, new Uint8Array(0), REST_INFO, KEY_BYTES);
+    raw.fill(0);
     try {
-      replay = replayLog(logPath, snapshotIndex, key, opts.suite, machine);
-    } finally {
-      machine.setPrimary(wasPrimary);
+      const compactEvery = opts.compactEvery ?? DEFAULT_COMPACT_EVERY;
+      if (!(Number.isInteger(compactEvery) && compactEvery >= 1))
+        throw new RangeError('compactEvery must be ≥ 1');
+
+      let snapshotIndex = 0;
+      const snapPath = join(dir, SNAPSHOT_FILE);
+      const bytes = readBounded(storage, snapPath, MAX_SNAPSHOT_FILE_BYTES);
+      if (bytes !== undefined) {
+        const header = bytes.subarray(0, FILE_HEADER_BYTES);
+        if (
+          bytes.length < FILE_HEADER_BYTES + XNONCE_BYTES + TAG_BYTES ||
+          !startsWith(header, SNAPSHOT_MAGIC)
+        )
+          throw new StoreError(`${snapPath}: not a leaf-state snapshot`);
+        if (header[4] !== FORMAT) throw new StoreError(`${snapPath}: unsupported format ${header[4]}`);
+        snapshotIndex = readU64(header, 5);
+        const nonce = bytes.subarray(FILE_HEADER_BYTES, FILE_HEADER_BYTES + XNONCE_BYTES);
+        let plain: Uint8Array;
+        try {
+          plain = opts.suite.aeadOpen(key, nonce, bytes.subarray(FILE_HEADER_BYTES + XNONCE_BYTES), header);
+        } catch {
+          throw new StoreError(`${snapPath}: does not decrypt (wrong ${KEY_FILE}, or the file was altered)`);
+        }
+        try {
+          machine.restore(plain);
+        } catch (e) {
+          throw new StoreError(`${snapPath}: ${(e as Error).message}`);
+        } finally {
+          plain.fill(0);
+        }
+      }
+
+      const logPath = join(dir, LOG_FILE);
+      if (storage.stat(logPath) === undefined)
+        storage.replace(logPath, logHeader(snapshotIndex + 1), SECRET_FILE_MODE);
+      const wasPrimary = machine.isPrimary;
+      machine.setPrimary(true); // the log holds only commands a primary replica applied
+      let replay: { lastIndex: number; records: number; replayed: number; validEnd: number; fileEnd: number };
+      try {
+        replay = replayLog(storage, logPath, snapshotIndex, key, opts.suite, machine);
+      } finally {
+        machine.setPrimary(wasPrimary);
+      }
+      const log = storage.openAppend(logPath);
+      try {
+        if (replay.validEnd < replay.fileEnd) {
+          log.truncate(replay.validEnd);
+          log.sync();
+        }
+      } catch (e) {
+        log.close();
+        throw e;
+      }
+      return new LeafStore(
+        storage,
+        dir,
+        machine,
+        opts.suite,
+        key,
+        compactEvery,
+        log,
+        replay.lastIndex,
+        replay.records,
+        {
+          snapshotIndex,
+          replayed: replay.replayed,
+          truncatedBytes: replay.fileEnd - replay.validEnd,
+        },
+      );
+    } catch (e) {
+      key.fill(0);
+      throw e;
     }
-    const fd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND);
-    if (replay.validEnd < replay.fileEnd) {
-      ftruncateSync(fd, replay.validEnd);
-      fsyncSync(fd);
-    }
-    return new LeafStore(dir, machine, opts.suite, key, compactEvery, fd, replay.lastIndex, replay.records, {
-      snapshotIndex,
-      replayed: replay.replayed,
-      truncatedBytes: replay.fileEnd - replay.validEnd,
-    });
   }
 
   /** Index of the last durable command (0: none). */
@@ -200,16 +221,20 @@ export class LeafStore {
    * returning each command's result — except a commit of accepted admissions alone, whose fsync
    * waits for the next commit that needs one (see the module comment). Refuses everything when
    * the machine is not primary (nothing is written).
+   *
+   * A storage error is thrown as it is and ends this store's writing: part of the write may have
+   * landed (and the machine may hold commands that are not durable), so appending after it would
+   * leave a corrupt record before intact ones. Every later commit or compaction is a StoreError;
+   * the host recovers by reopening the store from storage (the torn tail is then cut off).
    */
   commit(commands: readonly LeafCommand[]): ApplyResult[] {
+    this.refuseIfFailed();
     if (!this.machine.isPrimary) throw new StoreError('not a primary replica: commands refused');
     if (commands.length === 0) return [];
     const chunks: Uint8Array[] = [];
     let index = this.lastIndex;
     for (const cmd of commands) chunks.push(this.record(++index, encodeCommand(cmd)));
-    const buf = concatBytes(...chunks);
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    this.guard(() => this.log.append(concatBytes(...chunks)));
     this.lastIndex = index;
     this.records += commands.length;
     this.unsynced += commands.length;
@@ -226,13 +251,14 @@ export class LeafStore {
   /** fsyncs the log if commands wait for it. */
   private sync(): void {
     if (this.unsynced === 0) return;
-    fsyncSync(this.fd);
+    this.guard(() => this.log.sync());
     this.stats.syncs++;
     this.unsynced = 0;
   }
 
   /** Writes a snapshot of the current state and starts an empty log after it. */
   compact(): void {
+    this.refuseIfFailed();
     const header = new Uint8Array(FILE_HEADER_BYTES);
     header.set(SNAPSHOT_MAGIC);
     header[4] = FORMAT;
@@ -241,20 +267,57 @@ export class LeafStore {
     const plain = this.machine.snapshot();
     const sealed = this.suite.aeadSeal(this.key, nonce, plain, header);
     plain.fill(0);
-    writeFileDurable(join(this.dir, SNAPSHOT_FILE), concatBytes(header, nonce, sealed), SECRET_FILE_MODE);
-    // The snapshot is durable: now the log can be replaced by an empty one after it.
-    closeSync(this.fd);
-    const logPath = join(this.dir, LOG_FILE);
-    writeFileDurable(logPath, logHeader(this.lastIndex + 1), SECRET_FILE_MODE);
-    this.fd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND);
+    this.guard(() => {
+      this.storage.replace(
+        join(this.dir, SNAPSHOT_FILE),
+        concatBytes(header, nonce, sealed),
+        SECRET_FILE_MODE,
+      );
+      // The snapshot is durable: now the log can be replaced by an empty one after it.
+      this.log.close();
+      const logPath = join(this.dir, LOG_FILE);
+      this.storage.replace(logPath, logHeader(this.lastIndex + 1), SECRET_FILE_MODE);
+      this.log = this.storage.openAppend(logPath);
+    });
     this.records = 0;
     this.unsynced = 0; // the durable snapshot holds them
   }
 
+  /** Syncs what waits and closes the log (after a failed write: closes only). Wipes the key. */
   close(): void {
-    this.sync();
-    closeSync(this.fd);
-    this.key.fill(0);
+    try {
+      if (this.failure === undefined) this.sync();
+    } finally {
+      try {
+        this.log.close();
+      } catch {
+        // closing a handle of a failed device: nothing more to lose
+      }
+      this.key.fill(0);
+      this.failure ??= 'closed';
+    }
+  }
+
+  /** Whether a failed write stopped this store (a host then restarts it from storage). */
+  get failed(): boolean {
+    return this.failure !== undefined && this.failure !== 'closed';
+  }
+
+  private guard(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      this.failure = (e as Error).message;
+      throw e;
+    }
+  }
+
+  private refuseIfFailed(): void {
+    if (this.failure === 'closed') throw new StoreError(`${this.dir}: the store is closed`);
+    if (this.failure !== undefined)
+      throw new StoreError(
+        `${this.dir}: a write failed (${this.failure}); nothing more is written until the store is reopened`,
+      );
   }
 
   private record(index: number, command: Uint8Array): Uint8Array {
@@ -272,13 +335,15 @@ export class LeafStore {
 }
 
 function replayLog(
+  storage: Storage,
   path: string,
   snapshotIndex: number,
   key: Uint8Array,
   suite: CipherSuite,
   machine: LeafStateMachine,
 ): { lastIndex: number; records: number; replayed: number; validEnd: number; fileEnd: number } {
-  const bytes = readFileSync(path);
+  const bytes = storage.read(path);
+  if (bytes === undefined) throw new StoreError(`${path}: missing`);
   if (bytes.length < FILE_HEADER_BYTES || !startsWith(bytes, LOG_MAGIC))
     throw new StoreError(`${path}: not a leaf-state log`);
   if (bytes[4] !== FORMAT) throw new StoreError(`${path}: unsupported format ${bytes[4]}`);
@@ -297,7 +362,8 @@ function replayLog(
     if (left < RECORD_HEADER_BYTES) break; // torn inside a record header
     const len = view.getUint32(off);
     if (view.getUint32(off + 4) !== crc32(bytes.subarray(off, off + 4))) {
-      if (allZero(bytes.subarray(off))) break; // zero-filled torn tail
+      // Zeros after the length and its checksum: the file was extended before this write landed.
+      if (allZero(bytes.subarray(off + 8))) break;
       throw corrupt('length checksum mismatch');
     }
     if (len > MAX_PAYLOAD_BYTES || len < XNONCE_BYTES + TAG_BYTES) throw corrupt(`impossible length ${len}`);
@@ -305,7 +371,8 @@ function replayLog(
     const payload = bytes.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
     const end = off + RECORD_HEADER_BYTES + len;
     if (view.getUint32(off + 8) !== crc32(payload)) {
-      if (end === bytes.length) break; // the last record, partly written: torn
+      // The last record, partly written, or one with only zeros after it (extended, not written): torn.
+      if (end === bytes.length || allZero(bytes.subarray(end))) break;
       throw corrupt('payload checksum mismatch');
     }
     let command: Uint8Array;
@@ -341,19 +408,31 @@ function replayLog(
   return { lastIndex: index, records, replayed, validEnd: off, fileEnd: bytes.length };
 }
 
-function loadOrCreateKey(path: string): Uint8Array {
-  if (!existsSync(path)) writeFileDurable(path, randomBytes(KEY_BYTES), SECRET_FILE_MODE);
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0)
-    throw new StoreError(`${path} is accessible by group or others (mode ${mode.toString(8)}); chmod 600 it`);
-  const fd = openSync(path, constants.O_RDONLY);
-  try {
-    if (fstatSync(fd).size !== KEY_BYTES)
-      throw new StoreError(`${path} must hold exactly ${KEY_BYTES} bytes`);
-  } finally {
-    closeSync(fd);
+function loadOrCreateKey(storage: Storage, path: string): Uint8Array {
+  if (storage.stat(path) === undefined) {
+    const fresh = randomBytes(KEY_BYTES);
+    storage.replace(path, fresh, SECRET_FILE_MODE);
+    fresh.fill(0);
   }
-  return new Uint8Array(readFileSync(path));
+  const info = storage.stat(path);
+  if (info === undefined) throw new StoreError(`${path} vanished after it was written`);
+  if ((info.mode & 0o077) !== 0)
+    throw new StoreError(
+      `${path} is accessible by group or others (mode ${info.mode.toString(8)}); chmod 600 it`,
+    );
+  const key = info.size === KEY_BYTES ? readBounded(storage, path, KEY_BYTES) : undefined;
+  if (key?.length !== KEY_BYTES) throw new StoreError(`${path} must hold exactly ${KEY_BYTES} bytes`);
+  return key;
+}
+
+/** Reads a file of at most `maxBytes` (undefined: none there); a larger one is a StoreError. */
+function readBounded(storage: Storage, path: string, maxBytes: number): Uint8Array | undefined {
+  try {
+    return storage.read(path, maxBytes);
+  } catch (e) {
+    if (e instanceof StorageError && e.code === 'too-large') throw new StoreError(e.message);
+    throw e;
+  }
 }
 
 function logHeader(base: number): Uint8Array {

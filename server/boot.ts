@@ -3,9 +3,10 @@
  * core identity key.
  */
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileDurable, SECRET_FILE_MODE } from '../auth/index.js';
+import { SECRET_FILE_MODE } from '../auth/index.js';
+import { StorageError, type Storage } from '../leaf-plane/index.js';
 import { INCARNATIONS_PER_GENERATION } from './config.js';
 
 export class ServerStartError extends Error {
@@ -71,10 +72,14 @@ export function certificateVerifyKey(cert: X509Certificate): Uint8Array | undefi
  * generation's first incarnation, which the genesis founders name), and every change of the
  * stack's incarnation reserves the next one before anything else happens in this process.
  */
+/** The file holds one decimal number (≤ 16 digits) and a newline; a little slack for whitespace. */
+const MAX_INCARNATION_FILE_BYTES = 64;
+
 export class IncarnationRecord {
   private reserved: number;
 
   private constructor(
+    private readonly storage: Storage,
     readonly path: string,
     private incarnation: number,
   ) {
@@ -83,12 +88,20 @@ export class IncarnationRecord {
   }
 
   /** This boot's incarnation, with the next one reserved durably before it returns. */
-  static boot(dataDir: string, generation: number): IncarnationRecord {
+  static boot(storage: Storage, dataDir: string, generation: number): IncarnationRecord {
     const path = join(dataDir, 'incarnation');
     const first = generation * INCARNATIONS_PER_GENERATION;
     let next = first;
-    if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8').trim();
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = storage.read(path, MAX_INCARNATION_FILE_BYTES);
+    } catch (e) {
+      if (e instanceof StorageError && e.code === 'too-large')
+        throw new ServerStartError(`dataDir: ${path} is corrupt`);
+      throw e;
+    }
+    if (bytes !== undefined) {
+      const text = new TextDecoder().decode(bytes).trim();
       if (!/^[0-9]{1,16}$/.test(text)) throw new ServerStartError(`dataDir: ${path} is corrupt`);
       const last = Number(text);
       if (last >= first + INCARNATIONS_PER_GENERATION)
@@ -97,7 +110,7 @@ export class IncarnationRecord {
         );
       if (last >= first) next = last + 1;
     }
-    return new IncarnationRecord(path, next);
+    return new IncarnationRecord(storage, path, next);
   }
 
   get current(): number {
@@ -123,7 +136,7 @@ export class IncarnationRecord {
 
   private reserve(n: number): void {
     if (n <= this.reserved) return;
-    writeFileDurable(this.path, `${n}\n`, SECRET_FILE_MODE);
+    this.storage.replace(this.path, new TextEncoder().encode(`${n}\n`), SECRET_FILE_MODE);
     this.reserved = n;
   }
 }

@@ -18,6 +18,7 @@ export {
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { PrimaryRecord } from './primary-record.js';
+export { FileStorage } from './file-storage.js';
 export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
 export {
   RequestLimiter,

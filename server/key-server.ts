@@ -102,6 +102,7 @@ import {
   type View,
 } from '../core-group/index.js';
 import { PrimaryRecord } from './primary-record.js';
+import { FileStorage } from './file-storage.js';
 import { MAX_STATE_BYTES } from '../core-group/index.js';
 import {
   LeafStateMachine,
@@ -496,17 +497,18 @@ export class KeyServer implements GroupApp {
     identitySeed: Uint8Array,
     dirLock: DirLock,
   ): Promise<KeyServer> {
-    const incarnation = IncarnationRecord.boot(cfg.dataDir, cfg.generation);
+    const storage = new FileStorage();
+    const incarnation = IncarnationRecord.boot(storage, cfg.dataDir, cfg.generation);
     const machine = new LeafStateMachine({
       suite,
       group: new TextEncoder().encode(cfg.group),
       secret: new Uint8Array(randomBytes(32)),
       leaseMs: cfg.leaseMs,
     });
-    const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
+    const store = LeafStore.open(storage, join(cfg.dataDir, 'leaf-state'), machine, { suite });
     // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
     if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
-    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
+    const record = PrimaryRecord.open(storage, cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
     log.info('store opened', {
       epoch: machine.epoch,
       leaves: machine.members,

@@ -1,8 +1,8 @@
 /**
  * The durable primary component of one server (data dir file `primary`): what its name knows of
  * the primary sequence (the last primary view, every newer primary attempt it took part in) and
- * the version of the committed leaf state it holds. Written whole, atomically and durably (temp
- * file, fsync, rename, fsync of the directory).
+ * the version of the committed leaf state it holds. Written whole, atomically and durably
+ * (Storage.replace: temp file, fsync, rename, fsync of the directory).
  *
  * State version = [generation, step, applied, extra]: the cluster generation and primary step of
  * the primary view whose installation the state starts from (every member of a primary view
@@ -25,9 +25,9 @@
  * server) decides; the state keeps its old-generation version, so among the servers present the
  * newest state still wins.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SECRET_FILE_MODE, writeFileDurable } from '../auth/index.js';
+import { SECRET_FILE_MODE } from '../auth/index.js';
+import { StorageError, type Storage } from '../leaf-plane/index.js';
 import type { MembershipMemory, PrimaryKnowledge, PrimaryRef, StateVersion } from '../core-group/index.js';
 import { isMemberKey, MAX_MEMBERS, versionText } from '../core-group/index.js';
 import { MAX_ATTEMPTS } from '../core-group/index.js';
@@ -60,6 +60,7 @@ export class PrimaryRecord implements MembershipMemory {
   private state: StateBase;
 
   private constructor(
+    private readonly storage: Storage,
     readonly path: string,
     private readonly generation: number,
     knowledge: PrimaryKnowledge | undefined,
@@ -77,6 +78,7 @@ export class PrimaryRecord implements MembershipMemory {
    * that missed batches does not hand its registry to the others.
    */
   static open(
+    storage: Storage,
     dataDir: string,
     generation: number,
     storeIndex: number,
@@ -84,9 +86,10 @@ export class PrimaryRecord implements MembershipMemory {
     leafEpoch = 0,
   ): PrimaryRecord {
     const path = join(dataDir, FILE);
-    if (!existsSync(path)) {
+    const bytes = readRecord(storage, path);
+    if (bytes === undefined) {
       const state = { generation, step: 0, base: storeIndex - leafEpoch };
-      const rec = new PrimaryRecord(path, generation, undefined, state);
+      const rec = new PrimaryRecord(storage, path, generation, undefined, state);
       if (storeIndex > 0)
         log.info(
           'no primary record in this data dir (first start of this version): state ranked by its leaf epoch',
@@ -98,7 +101,7 @@ export class PrimaryRecord implements MembershipMemory {
       rec.write();
       return rec;
     }
-    const file = parseRecord(path);
+    const file = parseRecord(path, bytes);
     if (file.generation > generation)
       throw new ServerStartError(
         `generation: ${generation} is older than this data dir's (${file.generation}, in ${path})`,
@@ -116,14 +119,14 @@ export class PrimaryRecord implements MembershipMemory {
         forgottenPrimary: knowledge?.lastPrimary.members ?? [],
         forgottenStep: knowledge?.lastPrimary.step ?? 0,
         stateVersion: versionText(
-          new PrimaryRecord(path, generation, undefined, file.state).stateVersion(storeIndex),
+          new PrimaryRecord(storage, path, generation, undefined, file.state).stateVersion(storeIndex),
         ),
         consequence:
           'a majority of ALL configured servers now forms a primary view from the newest state among them; a server left out keeps a state that will be overwritten',
       });
       knowledge = undefined;
     }
-    const rec = new PrimaryRecord(path, generation, knowledge, file.state);
+    const rec = new PrimaryRecord(storage, path, generation, knowledge, file.state);
     if (file.generation < generation) rec.write();
     return rec;
   }
@@ -185,18 +188,27 @@ export class PrimaryRecord implements MembershipMemory {
       knowledge: this.knowledge ?? null,
       state: this.state,
     };
-    writeFileDurable(this.path, `${JSON.stringify(file)}\n`, SECRET_FILE_MODE);
+    this.storage.replace(this.path, new TextEncoder().encode(`${JSON.stringify(file)}\n`), SECRET_FILE_MODE);
   }
 }
 
-function parseRecord(path: string): RecordFile {
+/** The record's bytes (undefined: no record); one larger than MAX_FILE_BYTES is not read. */
+function readRecord(storage: Storage, path: string): Uint8Array | undefined {
+  try {
+    return storage.read(path, MAX_FILE_BYTES);
+  } catch (e) {
+    if (e instanceof StorageError && e.code === 'too-large')
+      throw new ServerStartError(`dataDir: ${path} is corrupt (too large)`);
+    throw e;
+  }
+}
+
+function parseRecord(path: string, bytes: Uint8Array): RecordFile {
   const corrupt = (why: string): ServerStartError =>
     new ServerStartError(`dataDir: ${path} is corrupt (${why})`);
-  const bytes = readFileSync(path);
-  if (bytes.length > MAX_FILE_BYTES) throw corrupt('too large');
   let v: unknown;
   try {
-    v = JSON.parse(bytes.toString('utf8'));
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     throw corrupt('not JSON');
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { CipherSuite } from '../../crypto/index.js';
 import { KeytreeError, LeafKeys, decodeHeader, decodePart, type EpochHeader } from '../../keytree/index.js';
 import { LeafStateMachine, LeafStore } from '../../leaf-plane/index.js';
+import { FileStorage } from '../../server/index.js';
 import { type LeafFrameBody } from '../../gossip-edge/index.js';
 import { LeafClient } from '../../leaf-sdk/index.js';
 import { GROUP, until, type LocalCluster, type ServerProc } from '../../cli/cluster/index.js';
@@ -97,7 +98,7 @@ export class TreeThief {
       secret: new Uint8Array(32),
       leaseMs: 3000,
     });
-    const store = LeafStore.open(join(into, 'leaf-state'), machine, { suite: this.suite });
+    const store = LeafStore.open(new FileStorage(), join(into, 'leaf-state'), machine, { suite: this.suite });
     try {
       this.stolen = [];
       for (const name of machine.parts().entries.keys()) {

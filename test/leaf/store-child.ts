@@ -6,6 +6,7 @@
  */
 import { loadSuite } from '../../crypto/index.js';
 import { LeafStateMachine, LeafStore } from '../../leaf-plane/index.js';
+import { FileStorage } from '../../server/index.js';
 
 const dir = process.argv[2]!;
 const suite = await loadSuite();
@@ -15,7 +16,7 @@ const machine = new LeafStateMachine({
   secret: new Uint8Array(32).fill(5),
 });
 machine.setPrimary(true);
-const store = LeafStore.open(dir, machine, { suite, compactEvery: 25 });
+const store = LeafStore.open(new FileStorage(), dir, machine, { suite, compactEvery: 25 });
 let waiting: string[] = [];
 for (let i = 0; i < 100_000; i++) {
   const name = `leaf-${i}`;

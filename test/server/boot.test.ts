@@ -9,12 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CommandOutbox,
+  FileStorage,
   INCARNATIONS_PER_GENERATION,
   IncarnationRecord,
   ServerStartError,
   decodeCoreMessage,
 } from '../../server/index.js';
 import { decodeCommand, type LeafCommand } from '../../leaf-plane/index.js';
+
+const files = new FileStorage();
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'kg-boot-'));
@@ -30,16 +33,16 @@ const onFile = (dir: string): number => Number(readFileSync(join(dir, 'incarnati
 test('boots take increasing incarnations, the first one of a generation first', (t) =>
   withDir((dir) => {
     const g = 3 * INCARNATIONS_PER_GENERATION;
-    t.is(IncarnationRecord.boot(dir, 3).current, g);
+    t.is(IncarnationRecord.boot(files, dir, 3).current, g);
     t.is(onFile(dir), g + 1); // reserved for an in-memory rejoin
-    t.is(IncarnationRecord.boot(dir, 3).current, g + 2);
-    t.is(IncarnationRecord.boot(dir, 4).current, 4 * INCARNATIONS_PER_GENERATION);
-    t.throws(() => IncarnationRecord.boot(dir, 3), { instanceOf: ServerStartError, message: /older/ });
+    t.is(IncarnationRecord.boot(files, dir, 3).current, g + 2);
+    t.is(IncarnationRecord.boot(files, dir, 4).current, 4 * INCARNATIONS_PER_GENERATION);
+    t.throws(() => IncarnationRecord.boot(files, dir, 3), { instanceOf: ServerStartError, message: /older/ });
   }));
 
 test('an in-memory rejoin is recorded at once: a restart after it never reuses its incarnation', (t) =>
   withDir((dir) => {
-    const r = IncarnationRecord.boot(dir, 0);
+    const r = IncarnationRecord.boot(files, dir, 0);
     t.is(r.current, 0);
     t.false(r.advance(0));
     // The stack was excluded and rejoined as 1 (already reserved), then again as 2.
@@ -48,22 +51,25 @@ test('an in-memory rejoin is recorded at once: a restart after it never reuses i
     t.true(r.advance(2));
     t.is(onFile(dir), 3);
     // The process crashes now: 2 is in use, the restart must take a later one.
-    t.true(IncarnationRecord.boot(dir, 0).current > 2);
+    t.true(IncarnationRecord.boot(files, dir, 0).current > 2);
   }));
 
 test('an incarnation that moves back, or jumps past the reservation, is refused but recorded', (t) =>
   withDir((dir) => {
-    const r = IncarnationRecord.boot(dir, 0);
+    const r = IncarnationRecord.boot(files, dir, 0);
     t.throws(() => r.advance(5), { message: /used before it was reserved/ });
     t.is(onFile(dir), 6);
     t.throws(() => r.advance(4), { message: /went back/ });
-    t.is(IncarnationRecord.boot(dir, 0).current, 7);
+    t.is(IncarnationRecord.boot(files, dir, 0).current, 7);
   }));
 
 test('a corrupt incarnation file stops the boot', (t) =>
   withDir((dir) => {
     writeFileSync(join(dir, 'incarnation'), 'seven\n');
-    t.throws(() => IncarnationRecord.boot(dir, 0), { instanceOf: ServerStartError, message: /corrupt/ });
+    t.throws(() => IncarnationRecord.boot(files, dir, 0), {
+      instanceOf: ServerStartError,
+      message: /corrupt/,
+    });
   }));
 
 const admit = (i: number): LeafCommand => ({
