@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { decodeFrame, encodeFrame } from '../../core-group/index.js';
-import type { Frame } from '../../core-group/index.js';
+import type { DataMsg, Frame } from '../../core-group/index.js';
 import { DecodeError } from '../../wire/index.js';
 import type { DecodeErrorCode } from '../../wire/index.js';
 import { GOLDEN_CORE_FRAMES } from '../fixtures/core-group-frames.js';
@@ -38,6 +38,16 @@ test('generated frames of every kind round-trip canonically', (t) => {
     t.deepEqual(back, f);
     t.is(hex(encodeFrame(back)), hex(bytes));
   }
+});
+
+test('payloads decoded from a Buffer are plain copies that outlive the input', (t) => {
+  // The hand-written codec returned Buffer views here (Buffer#slice does not copy).
+  const g = golden.find((x) => x.frame.t === 'data' && x.frame.payload.length > 0)!;
+  const input = Buffer.from(g.hex, 'hex');
+  const f = decodeFrame(input) as DataMsg;
+  t.false(Buffer.isBuffer(f.payload));
+  input.fill(0);
+  t.deepEqual(f, g.frame);
 });
 
 const SEED = Number(process.env.KG_FUZZ_SEED ?? 0x5eed);
