@@ -5,7 +5,7 @@
  * canonical (one encoding per value), bounded (explicit caps), DecodeError-only on bad input.
  */
 import { DecodeError } from './codec.js';
-import type { Codec, Reader, Writer } from './codec.js';
+import type { Codec, DecodeErrorCode, Reader, Writer } from './codec.js';
 
 /** The value type a codec carries. */
 export type CodecValue<C> = C extends Codec<infer T> ? T : never;
@@ -60,6 +60,42 @@ export function option<T>(item: Codec<T>): Codec<T | undefined> {
   return {
     encode: (w, v) => void w.option(v, (ww, x) => item.encode(ww, x)),
     decode: (r) => r.option((rr) => item.decode(rr)),
+  };
+}
+
+/**
+ * `codec` restricted to the values `valid` accepts, on both sides: the decoder throws
+ * DecodeError(`code`) for a value outside the domain, and the encoder refuses it (RangeError, a
+ * programming error), so nothing is ever sent that a peer would drop. A type guard narrows the type.
+ */
+export function refine<T, U extends T>(
+  codec: Codec<T>,
+  valid: (v: T) => v is U,
+  what: string,
+  code?: DecodeErrorCode,
+): Codec<U>;
+export function refine<T>(
+  codec: Codec<T>,
+  valid: (v: T) => boolean,
+  what: string,
+  code?: DecodeErrorCode,
+): Codec<T>;
+export function refine<T>(
+  codec: Codec<T>,
+  valid: (v: T) => boolean,
+  what: string,
+  code: DecodeErrorCode = 'bad-value',
+): Codec<T> {
+  return {
+    encode: (w, v) => {
+      if (!valid(v)) throw new RangeError(`refusing to encode: ${what}`);
+      codec.encode(w, v);
+    },
+    decode: (r) => {
+      const v = codec.decode(r);
+      if (!valid(v)) throw new DecodeError(code, what);
+      return v;
+    },
   };
 }
 
@@ -127,6 +163,49 @@ export function union<C extends UnionCases>(cases: C): Codec<UnionOf<C>> {
       const c = byTag.get(tag);
       if (c === undefined) throw new DecodeError('bad-tag', `unknown union tag ${tag}`);
       return { kind: c.kind, value: c.codec.decode(r) } as UnionOf<C>;
+    },
+  };
+}
+
+export type TaggedCases = Record<string, readonly [tag: number, codec: Codec<object>]>;
+export type TaggedOf<D extends string, C extends TaggedCases> = {
+  [K in keyof C & string]: { [P in D]: K } & (C[K][1] extends Codec<infer T> ? T : never);
+}[keyof C & string];
+
+/**
+ * A tagged union of records whose kind is a field of the record itself (`{ t: 'ping', n: 7 }`
+ * rather than `union`'s `{ kind, value }`): varuint tag ‖ the case's encoding. The case codecs
+ * (usually `struct`s) must not have a field named `discriminant`; the encoder passes the whole
+ * record to the case codec, which writes only its own fields. Tags below 128 are one byte,
+ * the same bytes as a u8 tag. Unknown tags decode to DecodeError('bad-tag').
+ */
+export function taggedUnion<D extends string, C extends TaggedCases>(
+  discriminant: D,
+  cases: C,
+): Codec<TaggedOf<D, C>> {
+  const byKind = new Map<string, { tag: number; codec: Codec<object> }>();
+  const byTag = new Map<number, { kind: string; codec: Codec<object> }>();
+  for (const [kind, [tag, codec]] of Object.entries(cases)) {
+    if (!Number.isInteger(tag) || tag < 0 || tag > MAX_UNION_TAG)
+      throw new RangeError(`taggedUnion: bad tag ${tag}`);
+    if (byTag.has(tag))
+      throw new RangeError(`taggedUnion: tag ${tag} used by '${byTag.get(tag)!.kind}' and '${kind}'`);
+    byKind.set(kind, { tag, codec });
+    byTag.set(tag, { kind, codec });
+  }
+  return {
+    encode: (w, v) => {
+      const kind = (v as Record<string, unknown>)[discriminant];
+      const c = typeof kind === 'string' ? byKind.get(kind) : undefined;
+      if (c === undefined) throw new RangeError(`taggedUnion: unknown ${discriminant} '${String(kind)}'`);
+      w.varuint(c.tag);
+      c.codec.encode(w, v);
+    },
+    decode: (r) => {
+      const tag = r.varuint();
+      const c = byTag.get(tag);
+      if (c === undefined) throw new DecodeError('bad-tag', `unknown union tag ${tag}`);
+      return { [discriminant]: c.kind, ...c.codec.decode(r) } as TaggedOf<D, C>;
     },
   };
 }

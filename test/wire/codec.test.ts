@@ -10,9 +10,12 @@ import {
   encode,
   list,
   option,
+  refine,
   string,
   struct,
+  taggedUnion,
   u64,
+  u8,
   union,
   varuint,
 } from '../../wire/index.js';
@@ -143,6 +146,49 @@ const arbSink: fc.Arbitrary<SinkValue> = fc.record(
   },
   NP,
 );
+
+test('refine: values outside the domain are refused on both sides, with the chosen code', (t) => {
+  const even = refine(varuint, (n) => n % 2 === 0, 'odd');
+  t.deepEqual(encode(even, 300), Uint8Array.of(0xac, 0x02)); // the inner codec's bytes, unchanged
+  t.is(decode(even, Uint8Array.of(0xac, 0x02)), 300);
+  t.throws(() => encode(even, 3), { instanceOf: RangeError });
+  t.is(
+    codeOf(() => decode(even, Uint8Array.of(3))),
+    'bad-value',
+  );
+  const small = refine(u8, (n): n is 0 | 1 => n <= 1, 'not a bit', 'bad-tag');
+  t.is(
+    codeOf(() => decode(small, Uint8Array.of(2))),
+    'bad-tag',
+  );
+  t.is(
+    codeOf(() => decode(small, Uint8Array.of())),
+    'truncated',
+  ); // the inner codec's errors pass through
+});
+
+test('taggedUnion: the kind is a field of the record; tag ‖ fields; unknown tags and kinds refused', (t) => {
+  const Msg = taggedUnion('t', {
+    ping: [1, struct({ n: varuint })],
+    note: [200, struct({ text: string(8), n: varuint })],
+    bye: [3, struct({})],
+  });
+  t.deepEqual(encode(Msg, { t: 'ping', n: 7 }), Uint8Array.of(1, 7));
+  t.deepEqual(encode(Msg, { t: 'note', text: 'hi', n: 1 }), Uint8Array.of(0xc8, 0x01, 2, 0x68, 0x69, 1));
+  t.deepEqual(decode(Msg, Uint8Array.of(0xc8, 0x01, 2, 0x68, 0x69, 1)), { t: 'note', text: 'hi', n: 1 });
+  t.deepEqual(decode(Msg, Uint8Array.of(3)), { t: 'bye' });
+  t.is(
+    codeOf(() => decode(Msg, Uint8Array.of(2, 7))),
+    'bad-tag',
+  );
+  t.is(
+    codeOf(() => decode(Msg, Uint8Array.of(1))),
+    'truncated',
+  );
+  t.throws(() => encode(Msg, { t: 'nope' } as never), { instanceOf: RangeError });
+  t.throws(() => taggedUnion('t', { a: [1, struct({})], b: [1, struct({})] }), { instanceOf: RangeError });
+  t.throws(() => taggedUnion('t', { a: [0x10000, struct({})] }), { instanceOf: RangeError });
+});
 
 test('property: decode ∘ encode is identity on generated values', (t) => {
   fc.assert(
