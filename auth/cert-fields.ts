@@ -2,8 +2,8 @@
  * The fields of an X.509 v3 certificate that verification decides on, read straight from the
  * DER (RFC 5280 §4.1) with the minimal reader in der.ts: serial, subject CN, validity, and the
  * basicConstraints, keyUsage, extendedKeyUsage and subjectAltName extensions. Signatures and
- * the public key are node's business (X509Certificate); display strings (full subject and
- * issuer names, host names) are left to @peculiar/x509, off the hot path.
+ * the public key are node's business (X509Certificate). Display strings (full subject and
+ * issuer names, host names) are read only on demand (readCertDisplayFields, x509-names.ts).
  */
 import {
   DerError,
@@ -25,6 +25,7 @@ import {
   readTime,
   toHex,
 } from './der.js';
+import { readSanHosts, renderName } from './x509-names.js';
 
 const OID_CN = '2.5.4.3';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
@@ -48,26 +49,73 @@ export interface CertFields {
   readonly sanUris: readonly string[];
 }
 
-/** Reads the verification fields; throws DerError on anything malformed. */
-export function readCertFields(der: Uint8Array): CertFields {
+/** The parts of a TBSCertificate (RFC 5280 §4.1) the readers below look into, as DER contents. */
+interface TbsParts {
+  readonly serial: Uint8Array;
+  readonly issuer: Uint8Array;
+  readonly validity: Uint8Array;
+  readonly subject: Uint8Array;
+  /** Each extension's OID and extnValue contents, checked for duplicates (RFC 5280 §4.2). */
+  readonly extensions: readonly { readonly oid: string; readonly value: Uint8Array }[];
+}
+
+function readTbsParts(der: Uint8Array): TbsParts {
   const outer = new DerReader(der);
   const cert = new DerReader(outer.expect(TAG_SEQUENCE, 'Certificate'));
   outer.end('Certificate');
   const tbs = new DerReader(cert.expect(TAG_SEQUENCE, 'TBSCertificate'));
   tbs.optional(contextTag(0, true)); // version
-  const serialHex = toHex(tbs.expect(TAG_INTEGER, 'serialNumber'));
+  const serial = tbs.expect(TAG_INTEGER, 'serialNumber');
   tbs.expect(TAG_SEQUENCE, 'signature');
-  tbs.expect(TAG_SEQUENCE, 'issuer');
-  const validity = new DerReader(tbs.expect(TAG_SEQUENCE, 'validity'));
-  const notBefore = readTime(validity.next());
-  const notAfter = readTime(validity.next());
-  validity.end('validity');
-  const commonName = firstCommonName(tbs.expect(TAG_SEQUENCE, 'subject'));
+  const issuer = tbs.expect(TAG_SEQUENCE, 'issuer');
+  const validity = tbs.expect(TAG_SEQUENCE, 'validity');
+  const subject = tbs.expect(TAG_SEQUENCE, 'subject');
   tbs.expect(TAG_SEQUENCE, 'subjectPublicKeyInfo');
   tbs.optional(contextTag(1, false)); // issuerUniqueID
   tbs.optional(contextTag(2, false)); // subjectUniqueID
   const extensionsWrapper = tbs.optional(contextTag(3, true));
   tbs.end('TBSCertificate');
+  return { serial, issuer, validity, subject, extensions: readExtensions(extensionsWrapper) };
+}
+
+/** Extensions ::= SEQUENCE OF Extension, inside the [3] (or a CRL's [0]) EXPLICIT wrapper. */
+export function readExtensions(wrapperBody: Uint8Array | undefined): { oid: string; value: Uint8Array }[] {
+  if (wrapperBody === undefined) return [];
+  const wrapper = new DerReader(wrapperBody);
+  const list = wrapper.expect(TAG_SEQUENCE, 'extensions');
+  wrapper.end('extensions');
+  return readExtensionList(list);
+}
+
+/** The contents of an Extensions SEQUENCE: each extension's OID and extnValue contents. */
+export function readExtensionList(body: Uint8Array): { oid: string; value: Uint8Array }[] {
+  const extensions = new DerReader(body);
+  const seen = new Set<string>();
+  const out: { oid: string; value: Uint8Array }[] = [];
+  while (!extensions.done) {
+    const ext = new DerReader(extensions.expect(TAG_SEQUENCE, 'extension'));
+    const oid = readOid(ext.expect(TAG_OID, 'extnID'));
+    const critical = ext.optional(TAG_BOOLEAN);
+    if (critical !== undefined) readBoolean(critical);
+    const value = ext.expect(TAG_OCTET_STRING, 'extnValue');
+    ext.end('extension');
+    // RFC 5280 §4.2 (and §5.2): no extension may appear more than once.
+    if (seen.has(oid)) throw new DerError(`extension ${oid} appears twice`);
+    seen.add(oid);
+    out.push({ oid, value });
+  }
+  return out;
+}
+
+/** Reads the verification fields; throws DerError on anything malformed. */
+export function readCertFields(der: Uint8Array): CertFields {
+  const parts = readTbsParts(der);
+  const serialHex = toHex(parts.serial);
+  const validity = new DerReader(parts.validity);
+  const notBefore = readTime(validity.next());
+  const notAfter = readTime(validity.next());
+  validity.end('validity');
+  const commonName = firstCommonName(parts.subject);
 
   const fields = {
     serialHex,
@@ -80,21 +128,7 @@ export function readCertFields(der: Uint8Array): CertFields {
     extKeyUsage: undefined as string[] | undefined,
     sanUris: [] as string[],
   };
-  if (extensionsWrapper === undefined) return fields;
-  const wrapper = new DerReader(extensionsWrapper);
-  const extensions = new DerReader(wrapper.expect(TAG_SEQUENCE, 'extensions'));
-  wrapper.end('extensions');
-  const seen = new Set<string>();
-  while (!extensions.done) {
-    const ext = new DerReader(extensions.expect(TAG_SEQUENCE, 'extension'));
-    const oid = readOid(ext.expect(TAG_OID, 'extnID'));
-    const critical = ext.optional(TAG_BOOLEAN);
-    if (critical !== undefined) readBoolean(critical);
-    const value = ext.expect(TAG_OCTET_STRING, 'extnValue');
-    ext.end('extension');
-    // RFC 5280 §4.2: a certificate must not include more than one instance of an extension.
-    if (seen.has(oid)) throw new DerError(`extension ${oid} appears twice`);
-    seen.add(oid);
+  for (const { oid, value } of parts.extensions) {
     switch (oid) {
       case OID_BASIC_CONSTRAINTS: {
         const bc = readBasicConstraints(value);
@@ -117,6 +151,25 @@ export function readCertFields(der: Uint8Array): CertFields {
     }
   }
   return fields;
+}
+
+/** What a certificate shows a person: the full names and the host names. */
+export interface CertDisplayFields {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+}
+
+/** Reads the display fields (read on demand: verification never needs them); throws DerError. */
+export function readCertDisplayFields(der: Uint8Array): CertDisplayFields {
+  const parts = readTbsParts(der);
+  const san = parts.extensions.find((e) => e.oid === OID_SUBJECT_ALT_NAME);
+  return {
+    subject: renderName(parts.subject),
+    issuer: renderName(parts.issuer),
+    ...(san ? readSanHosts(san.value) : { dnsNames: [], ipAddresses: [] }),
+  };
 }
 
 /** Name ::= SEQUENCE OF SET OF AttributeTypeAndValue; the first CN value, in order. */

@@ -4,14 +4,18 @@
  * signature checks (Ed25519, ECDSA, RSA), so verification can run inside node's TLS
  * callbacks; the fields we decide on (serial, validity, CN, basic constraints, key usages,
  * SAN URIs) come from a minimal DER reader (cert-fields.ts), ~100× cheaper than a general
- * ASN.1 parse. Display strings (subject, issuer, host names) are parsed by @peculiar/x509
- * only when someone reads them.
+ * ASN.1 parse. Display strings (subject, issuer, host names) are read by the same reader only
+ * when someone reads them. Nothing here loads @peculiar/x509: a leaf application links this.
  */
 import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
-import { x509 } from './x509-setup.js';
 import { parseIdentityUri, type Identity } from './identity.js';
 import { pemBlocksOf, PemError } from './pem.js';
-import { readCertFields, type CertFields } from './cert-fields.js';
+import {
+  readCertDisplayFields,
+  readCertFields,
+  type CertDisplayFields,
+  type CertFields,
+} from './cert-fields.js';
 
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -106,28 +110,14 @@ export function parseCertificate(der: Uint8Array, parsed?: NodeX509): CertInfo {
   });
 }
 
-/** Display facts, parsed by @peculiar/x509 on first use: verification never needs them. */
-interface DisplayFields {
-  readonly subject: string;
-  readonly issuer: string;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-}
-
-function readDisplayFields(der: Uint8Array, node: NodeX509): DisplayFields {
+/** Display facts, read on first use: verification never needs them. */
+function readDisplayFields(der: Uint8Array, node: NodeX509): CertDisplayFields {
   try {
-    const pc = new x509.X509Certificate(der);
-    const san = pc.getExtension(x509.SubjectAlternativeNameExtension);
-    const names = san ? san.names.items : [];
-    return {
-      subject: pc.subject,
-      issuer: pc.issuer,
-      dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
-      ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
-    };
+    return readCertDisplayFields(der);
   } catch {
-    // A certificate node and our reader accept but asn1js does not: node's rendering of the
-    // names (a getter must not throw where a refusal message is being written).
+    // A certificate node and our field reader accept but whose names we cannot render (e.g. a
+    // string type we do not read): node's rendering (a getter must not throw where a refusal
+    // message is being written).
     return {
       subject: node.subject.replace(/\n/g, ', '),
       issuer: node.issuer.replace(/\n/g, ', '),
@@ -151,7 +141,7 @@ class ParsedCertificate implements CertInfo {
   readonly selfIssued: boolean;
   readonly keyKind: KeyKind;
   readonly keyDetail: string;
-  private display: DisplayFields | undefined;
+  private display: CertDisplayFields | undefined;
 
   constructor(
     readonly der: Uint8Array,
@@ -176,7 +166,7 @@ class ParsedCertificate implements CertInfo {
     this.keyDetail = key.keyDetail;
   }
 
-  private get shown(): DisplayFields {
+  private get shown(): CertDisplayFields {
     return (this.display ??= readDisplayFields(this.der, this.node));
   }
 

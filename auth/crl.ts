@@ -4,11 +4,33 @@
  * its CRL number does not go backwards (a replayed old CRL cannot un-revoke anyone).
  * `RevocationRegistry` is reloadable at run time and tells listeners which serials a
  * new CRL revoked, so live connections of those identities can be closed.
+ *
+ * CRLs are read with the minimal DER reader (der.ts) and their signatures checked by node's
+ * crypto: a leaf verifies every CRL its servers hand it, and a leaf application must not load
+ * a general ASN.1 stack (@peculiar/x509 and its global `Reflect` polyfill) for that.
  */
 import { readFile } from 'node:fs/promises';
-import { x509 } from './x509-setup.js';
+import { verify as verifySignature, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { KU_CRL_SIGN, normalizeSerial, type CertInfo } from './certificate.js';
 import { parsePem, PemError } from './pem.js';
+import {
+  DerError,
+  DerReader,
+  TAG_BIT_STRING,
+  TAG_ENUMERATED,
+  TAG_GENERALIZED_TIME,
+  TAG_INTEGER,
+  TAG_OID,
+  TAG_SEQUENCE,
+  TAG_UTC_TIME,
+  contextTag,
+  readOid,
+  readSmallUnsigned,
+  readTime,
+  toHex,
+} from './der.js';
+import { readExtensionList, readExtensions } from './cert-fields.js';
+import { renderName } from './x509-names.js';
 
 export const CRL_NUMBER_OID = '2.5.29.20';
 const MAX_CRL_ENTRIES = 1_000_000;
@@ -59,11 +81,224 @@ export function encodeDerUnsigned(v: bigint): Uint8Array {
   return Uint8Array.from([0x02, bytes.length, ...bytes]);
 }
 
-const REASON_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(x509.X509CrlReason)
-    .filter(([, v]) => typeof v === 'number')
-    .map(([k, v]) => [v as number, k]),
-);
+/**
+ * CRLReason codes (RFC 5280 §5.3.1) by the names `keyglass ca` uses (camelCase, as `ca revoke
+ * --reason` takes them). 7 is unused.
+ */
+export const CRL_REASON_NAMES: Readonly<Record<number, string>> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  2: 'caCompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  6: 'certificateHold',
+  8: 'removeFromCRL',
+  9: 'privilegeWithdrawn',
+  10: 'aaCompromise',
+};
+
+/** The name of a CRLReason code; an unknown code is shown as `reason N`. */
+export function crlReasonName(code: number): string {
+  return CRL_REASON_NAMES[code] ?? `reason ${code}`;
+}
+
+/** The CRLReason code of a name from CRL_REASON_NAMES, or undefined. */
+export function crlReasonCode(name: string): number | undefined {
+  for (const [code, n] of Object.entries(CRL_REASON_NAMES)) if (n === name) return Number(code);
+  return undefined;
+}
+
+const OID_REASON_CODE = '2.5.29.21';
+
+/** One entry of a CRL as read, before any decision. */
+export interface CrlEntryRead {
+  readonly serial: string;
+  readonly revokedAt: Date;
+  /** The CRLReason code; 0 (unspecified) when the entry has no reasonCode extension. */
+  readonly reasonCode: number;
+}
+
+/** A CRL's fields, read but not verified (parseCrl); verifyCrl decides whether to trust them. */
+export interface ParsedCrl {
+  /** The issuer name as text, as CertInfo.subject renders names. */
+  readonly issuer: string;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date | undefined;
+  readonly crlNumber: bigint | undefined;
+  readonly entries: readonly CrlEntryRead[];
+  /** What the signature covers (the whole TBSCertList element), the algorithm and the signature. */
+  readonly signed: Uint8Array;
+  readonly signatureAlgorithm: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Reads an X.509 v2 CRL (RFC 5280 §5.1) from DER; throws CrlError on anything malformed, and on
+ * more than MAX_CRL_ENTRIES entries (counted while reading: a huge CRL is refused early).
+ */
+export function parseCrl(der: Uint8Array): ParsedCrl {
+  try {
+    const outer = new DerReader(der);
+    const list = new DerReader(outer.expect(TAG_SEQUENCE, 'CertificateList'));
+    outer.end('CertificateList');
+    const tbsElement = list.next();
+    if (tbsElement.tag !== TAG_SEQUENCE) throw new DerError('TBSCertList: expected a SEQUENCE');
+    const signatureAlgorithm = list.next();
+    if (signatureAlgorithm.tag !== TAG_SEQUENCE)
+      throw new DerError('signatureAlgorithm: expected a SEQUENCE');
+    const signatureBits = list.expect(TAG_BIT_STRING, 'signatureValue');
+    list.end('CertificateList');
+    if (signatureBits.length < 1 || signatureBits[0] !== 0)
+      throw new DerError('signature is not whole octets');
+
+    const tbs = new DerReader(tbsElement.body);
+    const version = tbs.optional(TAG_INTEGER);
+    if (version !== undefined && readSmallUnsigned(version) !== 1)
+      throw new DerError('CRL version is not v2');
+    const innerAlgorithm = tbs.next();
+    // RFC 5280 §5.1.1.2: the signed algorithm must be the one outside (no algorithm substitution).
+    if (
+      innerAlgorithm.tag !== TAG_SEQUENCE ||
+      !Buffer.from(innerAlgorithm.raw).equals(signatureAlgorithm.raw)
+    )
+      throw new DerError('the signature algorithm inside and outside the CRL differ');
+    const issuer = renderName(tbs.expect(TAG_SEQUENCE, 'issuer'));
+    const thisUpdate = readTime(tbs.next());
+    const nextTag = tbs.peekTag();
+    const nextUpdate =
+      nextTag === TAG_UTC_TIME || nextTag === TAG_GENERALIZED_TIME ? readTime(tbs.next()) : undefined;
+    const revokedList = tbs.optional(TAG_SEQUENCE);
+    const extensions = readExtensions(tbs.optional(contextTag(0, true)));
+    tbs.end('TBSCertList');
+
+    const entries: CrlEntryRead[] = [];
+    if (revokedList !== undefined) {
+      const r = new DerReader(revokedList);
+      while (!r.done) {
+        if (entries.length === MAX_CRL_ENTRIES)
+          throw new CrlError(`CRL has more than ${MAX_CRL_ENTRIES} entries`);
+        const entry = new DerReader(r.expect(TAG_SEQUENCE, 'revoked certificate'));
+        const serial = normalizeSerial(toHex(entry.expect(TAG_INTEGER, 'userCertificate')));
+        const revokedAt = readTime(entry.next());
+        const entryExtensions = entry.optional(TAG_SEQUENCE);
+        entry.end('revoked certificate');
+        let reasonCode = 0;
+        const reason =
+          entryExtensions && readExtensionList(entryExtensions).find((e) => e.oid === OID_REASON_CODE);
+        if (reason) {
+          const rr = new DerReader(reason.value);
+          reasonCode = readSmallUnsigned(rr.expect(TAG_ENUMERATED, 'reasonCode'));
+          rr.end('reasonCode');
+        }
+        entries.push({ serial, revokedAt, reasonCode });
+      }
+    }
+    const numberExt = extensions.find((e) => e.oid === CRL_NUMBER_OID);
+    return {
+      issuer,
+      thisUpdate,
+      nextUpdate,
+      crlNumber: numberExt ? decodeDerUnsigned(numberExt.value) : undefined,
+      entries,
+      signed: tbsElement.raw,
+      signatureAlgorithm: signatureAlgorithm.body,
+      signature: signatureBits.subarray(1),
+    };
+  } catch (e) {
+    if (e instanceof CrlError) throw e;
+    throw new CrlError(`CRL does not parse: ${(e as Error).message}`);
+  }
+}
+
+const HASH_OIDS: Readonly<Record<string, string>> = {
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+/** Signature algorithms without parameters: OID → the digest node's verify takes (null: Edwards). */
+const SIMPLE_SIGNATURES: Readonly<Record<string, string | null>> = {
+  '1.3.101.112': null, // Ed25519
+  '1.3.101.113': null, // Ed448
+  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+};
+const OID_RSA_PSS = '1.2.840.113549.1.1.10';
+const OID_MGF1 = '1.2.840.113549.1.1.8';
+
+/**
+ * Whether `signature` over `signed` verifies under `key` with the AlgorithmIdentifier `algorithm`
+ * (its contents). SHA-1 and unknown algorithms are refused (CrlError): a CRL decides who is cut
+ * off, and a forgeable signature would let anyone un-revoke.
+ */
+function checkSignature(
+  algorithm: Uint8Array,
+  signed: Uint8Array,
+  signature: Uint8Array,
+  key: KeyObject,
+): boolean {
+  const r = new DerReader(algorithm);
+  const oid = readOid(r.expect(TAG_OID, 'signature algorithm'));
+  if (oid in SIMPLE_SIGNATURES) {
+    // RFC 8410 / 5758: no parameters; RFC 4055: NULL for RSA PKCS#1 v1.5.
+    const params = r.done ? undefined : r.next();
+    r.end('signature algorithm');
+    if (params !== undefined && !(params.tag === 0x05 && params.body.length === 0))
+      throw new CrlError(`signature algorithm ${oid} has unexpected parameters`);
+    return verifySignature(SIMPLE_SIGNATURES[oid] ?? null, signed, key, signature);
+  }
+  if (oid === OID_RSA_PSS) {
+    const { hash, saltLength } = readPssParams(r.expect(TAG_SEQUENCE, 'RSASSA-PSS-params'));
+    r.end('signature algorithm');
+    return verifySignature(
+      hash,
+      signed,
+      { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength },
+      signature,
+    );
+  }
+  throw new CrlError(`CRL signature algorithm ${oid} is not supported`);
+}
+
+/** RSASSA-PSS-params (RFC 4055): a SHA-2 hash, MGF1 with the same hash, any salt length, trailer 1. */
+function readPssParams(body: Uint8Array): { hash: string; saltLength: number } {
+  const r = new DerReader(body);
+  const algorithmOid = (b: Uint8Array): string => {
+    const a = new DerReader(b);
+    return readOid(a.expect(TAG_OID, 'algorithm'));
+  };
+  const explicit = (n: number): Uint8Array | undefined => {
+    const w = r.optional(contextTag(n, true));
+    if (w === undefined) return undefined;
+    const inner = new DerReader(w);
+    const e = inner.next();
+    inner.end('RSASSA-PSS-params');
+    return e.tag === TAG_SEQUENCE ? e.body : e.raw;
+  };
+  const hashAlg = explicit(0);
+  const mgf = explicit(1);
+  const salt = explicit(2);
+  const trailer = explicit(3);
+  r.end('RSASSA-PSS-params');
+  const hash = hashAlg === undefined ? undefined : HASH_OIDS[algorithmOid(hashAlg)];
+  if (hash === undefined) throw new CrlError('RSASSA-PSS CRL signatures must use SHA-256, -384 or -512');
+  if (mgf === undefined) throw new CrlError('RSASSA-PSS with the default MGF (SHA-1) is not supported');
+  const m = new DerReader(mgf);
+  if (readOid(m.expect(TAG_OID, 'maskGenAlgorithm')) !== OID_MGF1)
+    throw new CrlError('RSASSA-PSS: MGF is not MGF1');
+  if (HASH_OIDS[algorithmOid(m.expect(TAG_SEQUENCE, 'MGF1 hash'))] !== hash)
+    throw new CrlError('RSASSA-PSS: the MGF1 hash differs from the message hash');
+  const intOf = (raw: Uint8Array): number => {
+    const i = new DerReader(raw);
+    return readSmallUnsigned(i.expect(TAG_INTEGER, 'INTEGER'));
+  };
+  if (trailer !== undefined && intOf(trailer) !== 1) throw new CrlError('RSASSA-PSS: trailerField is not 1');
+  return { hash, saltLength: salt === undefined ? 20 : intOf(salt) };
+}
 
 /** Parses one CRL (PEM or DER) and verifies it against `issuers`. */
 export async function verifyCrl(
@@ -84,21 +319,17 @@ export async function verifyCrl(
   } else {
     der = input;
   }
-  let crl: InstanceType<typeof x509.X509Crl>;
-  try {
-    crl = new x509.X509Crl(der);
-  } catch (e) {
-    throw new CrlError(`CRL does not parse: ${(e as Error).message}`);
-  }
+  const crl = parseCrl(der);
   const candidates = issuers.filter((c) => c.subject === crl.issuer);
   if (candidates.length === 0) throw new CrlError(`CRL issuer '${crl.issuer}' is not a trusted CA`);
   let issuer: CertInfo | undefined;
   for (const c of candidates) {
     let ok = false;
     try {
-      ok = await crl.verify({ publicKey: new x509.X509Certificate(c.der).publicKey });
-    } catch {
-      ok = false;
+      ok = checkSignature(crl.signatureAlgorithm, crl.signed, crl.signature, c.publicKey);
+    } catch (e) {
+      if (e instanceof CrlError) throw e;
+      ok = false; // a key of another type than the algorithm's, a malformed signature
     }
     if (ok) {
       issuer = c;
@@ -109,24 +340,15 @@ export async function verifyCrl(
   if (issuer.keyUsage !== undefined && (issuer.keyUsage & KU_CRL_SIGN) === 0) {
     throw new CrlError(`CRL issuer '${crl.issuer}' may not sign CRLs (keyUsage lacks cRLSign)`);
   }
-  const numberExt = crl.extensions.find((e) => e.type === CRL_NUMBER_OID);
-  const crlNumber = numberExt ? decodeDerUnsigned(new Uint8Array(numberExt.value)) : undefined;
-  const entries = crl.entries;
-  if (entries.length > MAX_CRL_ENTRIES) throw new CrlError(`CRL has more than ${MAX_CRL_ENTRIES} entries`);
   const revoked = new Map<string, RevokedEntry>();
-  for (const e of entries) {
-    const serial = normalizeSerial(e.serialNumber);
-    revoked.set(serial, {
-      serial,
-      revokedAt: e.revocationDate,
-      reason: REASON_NAMES[e.reason ?? 0] ?? 'unspecified',
-    });
+  for (const e of crl.entries) {
+    revoked.set(e.serial, { serial: e.serial, revokedAt: e.revokedAt, reason: crlReasonName(e.reasonCode) });
   }
   return {
     issuer,
     thisUpdate: crl.thisUpdate,
     nextUpdate: crl.nextUpdate,
-    crlNumber,
+    crlNumber: crl.crlNumber,
     revoked,
     der: new Uint8Array(der),
   };

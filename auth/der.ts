@@ -12,14 +12,19 @@ export class DerError extends Error {
   override readonly name = 'DerError';
 }
 
-/** One TLV: `tag` is the identifier octet (low-tag-number form only), `body` the contents. */
+/**
+ * One TLV: `tag` is the identifier octet (low-tag-number form only), `body` the contents, `raw`
+ * the whole element (header and contents: what a signature covers).
+ */
 export interface DerElement {
   readonly tag: number;
   readonly body: Uint8Array;
+  readonly raw: Uint8Array;
 }
 
 export const TAG_BOOLEAN = 0x01;
 export const TAG_INTEGER = 0x02;
+export const TAG_ENUMERATED = 0x0a;
 export const TAG_BIT_STRING = 0x03;
 export const TAG_OCTET_STRING = 0x04;
 export const TAG_OID = 0x06;
@@ -49,6 +54,7 @@ export class DerReader {
   next(): DerElement {
     const b = this.bytes;
     if (this.pos + 2 > b.length) throw new DerError('truncated element');
+    const start = this.pos;
     const tag = b[this.pos++] as number;
     if ((tag & 0x1f) === 0x1f) throw new DerError('high tag numbers are not supported');
     let len = b[this.pos++] as number;
@@ -65,7 +71,7 @@ export class DerReader {
     if (this.pos + len > b.length) throw new DerError('element runs past its parent');
     const body = b.subarray(this.pos, this.pos + len);
     this.pos += len;
-    return { tag, body };
+    return { tag, body, raw: b.subarray(start, this.pos) };
   }
 
   /** The next element, which must carry `tag`. */

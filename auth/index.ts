@@ -30,6 +30,10 @@ export {
 export {
   verifyCrl,
   verifyCrlPem,
+  parseCrl,
+  CRL_REASON_NAMES,
+  crlReasonName,
+  crlReasonCode,
   RevocationRegistry,
   readCrlFile,
   CrlError,
@@ -40,6 +44,8 @@ export {
   type RevokedEntry,
   type RevocationStatus,
   type NewlyRevoked,
+  type ParsedCrl,
+  type CrlEntryRead,
 } from './crl.js';
 export {
   PeerVerifier,
@@ -110,4 +116,3 @@ export {
   type StagedFile,
 } from './durable-file.js';
 export { withDirLock, lockDirForProcess, DirLockedError, type DirLock } from './dir-lock.js';
-export { x509 } from './x509-setup.js';

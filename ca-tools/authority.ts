@@ -287,12 +287,14 @@ export class CertificateAuthority {
    * Issues up to MAX_ISSUE_BATCH certificates as one transaction: one lock, one store read and
    * one store commit for all of them (issuing one at a time rewrites the whole store each time,
    * O(n) per certificate). Either every certificate is recorded and its outputs published, or
-   * none. `stageOutputs` receives each result with its index in `reqs`.
+   * none. `stageOutputs` receives each result with its index in `reqs`; `onSigned` hears how many
+   * certificates are signed so far (a long batch reports progress; nothing is committed yet).
    */
   async issueMany(
     reqs: readonly IssueRequest[],
     caKey: KeyObject,
     stageOutputs?: (r: IssueResult, index: number) => StagedFile[],
+    onSigned?: (done: number, total: number) => void,
   ): Promise<IssueResult[]> {
     if (reqs.length < 1 || reqs.length > MAX_ISSUE_BATCH)
       throw new CaError(`a batch issues 1 to ${MAX_ISSUE_BATCH} certificates (got ${reqs.length})`);
@@ -367,6 +369,7 @@ export class CertificateAuthority {
             reason: null,
           },
         });
+        onSigned?.(results.length, checked.length);
       }
       const next: StoreData = {
         ...store,

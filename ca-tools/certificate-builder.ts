@@ -6,7 +6,6 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { isIP as netIsIP } from 'node:net';
 import {
-  x509,
   EKU_CLIENT_AUTH,
   EKU_SERVER_AUTH,
   KU_CRL_SIGN,
@@ -14,6 +13,7 @@ import {
   KU_KEY_CERT_SIGN,
   normalizeSerial,
 } from '../auth/index.js';
+import { x509 } from './x509-setup.js';
 import { toPublicCryptoKey, toSigningKey, webAlgorithmsFor } from './keys.js';
 
 export interface Issuer {

@@ -1,6 +1,7 @@
 /** Builds a signed X.509 v2 CRL with a CRL number and authority key identifier. */
 import type { KeyObject } from 'node:crypto';
-import { CRL_NUMBER_OID, encodeDerUnsigned, x509 } from '../auth/index.js';
+import { CRL_NUMBER_OID, crlReasonCode, encodeDerUnsigned } from '../auth/index.js';
+import { x509 } from './x509-setup.js';
 import { toSigningKey, webAlgorithmsFor } from './keys.js';
 
 export const REVOCATION_REASONS = [
@@ -13,6 +14,9 @@ export const REVOCATION_REASONS = [
   'privilegeWithdrawn',
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+// Every name `ca revoke` takes has its CRLReason code in auth's table (what readers print).
+for (const r of REVOCATION_REASONS)
+  if (crlReasonCode(r) === undefined) throw new Error(`revocation reason ${r} has no CRLReason code`);
 
 /** Accepts RFC 5280 names case-insensitively, with or without dashes ('key-compromise'). */
 export function parseRevocationReason(s: string): RevocationReason | undefined {
@@ -44,7 +48,9 @@ export async function buildCrl(opts: {
     entries: opts.entries.map((e) => ({
       serialNumber: e.serial.length % 2 === 1 ? `0${e.serial}` : e.serial,
       revocationDate: e.revokedAt,
-      reason: x509.X509CrlReason[e.reason as keyof typeof x509.X509CrlReason],
+      // By code, not x509.X509CrlReason[name]: that enum spells 'cACompromise', so 'caCompromise'
+      // used to leave the entry without a reason.
+      reason: crlReasonCode(e.reason),
     })),
     extensions: [
       await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey),

@@ -5,7 +5,8 @@
  * identity (name, group, role) comes from the operator's command, never from the CSR.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { keyWeakness, describeKey, parsePem, PemError, x509 } from '../auth/index.js';
+import { keyWeakness, describeKey, parsePem, PemError } from '../auth/index.js';
+import { x509 } from './x509-setup.js';
 import { CaError } from './errors.js';
 
 export interface VerifiedCsr {

@@ -42,3 +42,4 @@ export { verifyCsr, type VerifiedCsr } from './csr.js';
 export { buildPkcs12, type Pkcs12Input } from './pkcs12.js';
 export { inspectPem, formatInspection, type Inspection } from './inspect.js';
 export { effectiveStatus, type CertRecord, type CertStatus, type StoreData } from './store.js';
+export { x509 } from './x509-setup.js';

@@ -1,15 +1,15 @@
 /** `keyglass ca inspect`: a structured description of a certificate, CSR or CRL PEM file. */
 import { createPublicKey } from 'node:crypto';
 import {
-  decodeDerUnsigned,
-  CRL_NUMBER_OID,
+  crlReasonName,
+  parseCrl,
   describeKey,
   parseCertificate,
   parsePem,
   PemError,
-  x509,
   CertificateParseError,
 } from '../auth/index.js';
+import { x509 } from './x509-setup.js';
 import { CaError } from './errors.js';
 
 export type Inspection =
@@ -36,7 +36,8 @@ export type Inspection =
       thisUpdate: string;
       nextUpdate: string | null;
       crlNumber: string | null;
-      revoked: { serial: string; revokedAt: string; reason: number }[];
+      /** `reason` by name as `ca list` shows it (keyCompromise…), `reasonCode` as the CRL holds it. */
+      revoked: { serial: string; revokedAt: string; reason: string; reasonCode: number }[];
     };
 
 const keyText = (kd: { keyKind: string; keyDetail: string }): string =>
@@ -81,18 +82,18 @@ export async function inspectPem(text: string): Promise<Inspection[]> {
         }
         out.push({ kind: 'csr', subject: csr.subject, key: keyText(describeKey(key)), signatureValid });
       } else if (b.label === 'X509 CRL') {
-        const crl = new x509.X509Crl(b.der);
-        const num = crl.extensions.find((e) => e.type === CRL_NUMBER_OID);
+        const crl = parseCrl(b.der);
         out.push({
           kind: 'crl',
           issuer: crl.issuer,
           thisUpdate: crl.thisUpdate.toISOString(),
           nextUpdate: crl.nextUpdate?.toISOString() ?? null,
-          crlNumber: num ? decodeDerUnsigned(new Uint8Array(num.value)).toString() : null,
+          crlNumber: crl.crlNumber?.toString() ?? null,
           revoked: crl.entries.map((e) => ({
-            serial: e.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''),
-            revokedAt: e.revocationDate.toISOString(),
-            reason: e.reason ?? 0,
+            serial: e.serial,
+            revokedAt: e.revokedAt.toISOString(),
+            reason: crlReasonName(e.reasonCode),
+            reasonCode: e.reasonCode,
           })),
         });
       } else {
@@ -135,7 +136,7 @@ export function formatInspection(i: Inspection): string {
         `  issuer:    ${i.issuer}`,
         `  updated:   ${i.thisUpdate}, next ${i.nextUpdate ?? '(none)'}`,
         `  revoked:   ${i.revoked.length}`,
-        ...i.revoked.map((r) => `    ${r.serial}  ${r.revokedAt}  reason ${r.reason}`),
+        ...i.revoked.map((r) => `    ${r.serial}  ${r.revokedAt}  ${r.reason}`),
       ].join('\n');
   }
 }

@@ -1,6 +1,6 @@
 /** `keyglass ca` — the certificate authority: init, issue, revoke, crl, list, inspect. */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   CredentialError,
   encodePrivateKey,
@@ -216,6 +216,10 @@ async function issue(argv: string[]): Promise<number> {
     ...(values.csr === undefined ? [`${prefixOf(i)}.key`] : []),
     ...(values.p12 ? [`${prefixOf(i)}.p12`] : []),
   ];
+  // Before any work (passphrases, keys, signatures): a folder that is not there fails now, named.
+  const outDir = dirname(resolve(prefixOf(0)));
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory())
+    throw new CliError(`--out: folder ${outDir} does not exist (create it first)`);
   if (!values.force) {
     const existing = names.flatMap((_, i) => outputsOf(i)).find((f) => existsSync(f));
     if (existing) throw new CliError(`${existing} exists; choose another --out or use --force`);
@@ -242,6 +246,14 @@ async function issue(argv: string[]): Promise<number> {
       true,
     );
   }
+  // --count: progress on stderr (stdout keeps the one result line), about ten lines per phase
+  // whatever the count: signing, then writing the files (key encryption and PKCS#12 are slow too).
+  const progressEvery = count === undefined ? 0 : Math.max(1, Math.ceil(count / 10));
+  const progress = (what: string, done: number): void => {
+    if (progressEvery > 0 && (done % progressEvery === 0 || done === count))
+      process.stderr.write(`keyglass ca issue: ${what} ${done}/${count}\n`);
+  };
+  let outputsStaged = 0;
   const stageOutputs = (r: IssueResult, i: number): StagedFile[] => {
     const prefix = prefixOf(i);
     const staged: StagedFile[] = [stageFile(`${prefix}.pem`, r.certificatePem)];
@@ -263,6 +275,7 @@ async function issue(argv: string[]): Promise<number> {
         staged.push(stageFile(`${prefix}.p12`, p12, SECRET_FILE_MODE));
       }
     }
+    progress('files written', ++outputsStaged);
     return staged;
   };
   const issued = await ca.issueMany(
@@ -278,6 +291,7 @@ async function issue(argv: string[]): Promise<number> {
     })),
     caKey,
     stageOutputs,
+    (done) => progress('signed', done),
   );
   const first = issued[0]!.record;
   if (count === undefined)

@@ -1,4 +1,5 @@
 /** Entry point of the `keyglass` command: dispatches to subcommands. */
+import { readFileSync } from 'node:fs';
 import { CliError, type Command } from './command.js';
 import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
@@ -8,12 +9,22 @@ import { statusCommand } from './status.js';
 
 const commands: readonly Command[] = [caCommand, demoCommand, serverCommand, leafCommand, statusCommand];
 
+/** The package's version, from the package.json two folders up (dist/cli/ → the package root). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  if (typeof pkg.version !== 'string') throw new Error('package.json has no version');
+  return pkg.version;
+}
+
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'keyglass — group key management: a virtually synchronous core of key servers and a gossip tier of leaves',
     '',
     'Usage: keyglass <command> [options]     (keyglass <command> --help for details)',
+    '       keyglass --version                 (or -V: print the version)',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -25,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(topHelp());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(packageVersion());
+    return 0;
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {

@@ -7,6 +7,7 @@
  *   "group": "g",
  *   "listen": { "core": "127.0.0.1:7001", "leaf": "127.0.0.1:7101", "admin": "127.0.0.1:7201" },
  *   "peers": { "core-2": "127.0.0.1:7002", "core-3": "127.0.0.1:7003" },   the other core servers
+ *                                              (optional: none = a group of one server)
  *   "credentials": { "cert": "core-1.pem", "key": "core-1.key",
  *                    "passphraseFile": "pw.txt" | "passphraseEnv": "KEYGLASS_KEY_PASSPHRASE" },
  *   "trustAnchors": "ca.pem",
@@ -27,7 +28,8 @@
  *                                              this often (it is refreshed on every new session too)
  *   "fullRefreshWindowMs": 1800000             optional: after a core server's revocation, leaves
  *                                              whose own key is not refreshed within this are evicted
- *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3 }
+ *   "gossip": { "enabled": true, "host": "127.0.0.1", "port": 0, "fanout": 3, "maxDatagramBytes": 8192,
+ *               "historyItems": 4096, "historyBytes": 16777216, "pullBytesPerSec": 4194304 }
  *                                              optional: the edge relay (gossip-config.ts)
  *   "leafTlsThread": true                      optional: run the leaf port's TLS on a worker
  *                                              thread (leaf-port.ts); false = on the main thread
@@ -119,7 +121,11 @@ export const MAX_CORE_SERVERS = 64;
 export const MAX_GENERATION = 2 ** 20;
 export const INCARNATIONS_PER_GENERATION = 2 ** 30;
 
-const KNOWN_FIELDS = new Set([
+/**
+ * Every field the parser accepts (anything else is refused as an unknown field, so a typo is an
+ * error, not a silent default). `keyglass server --help` lists exactly these (test/cli/server-help).
+ */
+export const SERVER_CONFIG_FIELDS: readonly string[] = [
   'name',
   'group',
   'listen',
@@ -144,7 +150,10 @@ const KNOWN_FIELDS = new Set([
   'leafRequestsPerSec',
   'leafRequestBurst',
   'catchUpBytesPerSec',
-]);
+];
+const KNOWN_FIELDS = new Set(SERVER_CONFIG_FIELDS);
+export const LISTEN_FIELDS: readonly string[] = ['core', 'leaf', 'admin'];
+export const CREDENTIALS_FIELDS: readonly string[] = ['cert', 'key', 'passphraseFile', 'passphraseEnv'];
 
 type Json = Record<string, unknown>;
 
@@ -193,6 +202,8 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
   if (!isValidName(group))
     throw new ConfigError(`group: '${group}' must be 1-64 characters of [A-Za-z0-9._-]`);
   const listen = obj(c['listen'], 'listen');
+  for (const k of Object.keys(listen))
+    if (!LISTEN_FIELDS.includes(k)) throw new ConfigError(`listen.${k}: unknown field`);
   const peersIn = obj(c['peers'] ?? {}, 'peers');
   const peers = new Map<string, HostPort>();
   for (const [p, addr] of Object.entries(peersIn)) {
@@ -203,6 +214,8 @@ export function parseServerConfig(json: unknown, baseDir: string): ServerConfig 
   if (peers.size + 1 > MAX_CORE_SERVERS)
     throw new ConfigError(`peers: at most ${MAX_CORE_SERVERS - 1} peers`);
   const creds = obj(c['credentials'], 'credentials');
+  for (const k of Object.keys(creds))
+    if (!CREDENTIALS_FIELDS.includes(k)) throw new ConfigError(`credentials.${k}: unknown field`);
   let passphrase: string | undefined;
   if (creds['passphraseFile'] !== undefined && creds['passphraseEnv'] !== undefined)
     throw new ConfigError('credentials: give passphraseFile or passphraseEnv, not both');

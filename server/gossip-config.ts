@@ -23,7 +23,8 @@ export interface GossipRelayConfig {
   readonly pullBytesPerSec: number;
 }
 
-const FIELDS = new Set([
+/** Every field of the block (`keyglass server --help` lists them all as gossip.<field>). */
+export const GOSSIP_CONFIG_FIELDS: readonly string[] = [
   'enabled',
   'host',
   'port',
@@ -32,7 +33,8 @@ const FIELDS = new Set([
   'historyItems',
   'historyBytes',
   'pullBytesPerSec',
-]);
+];
+const FIELDS = new Set(GOSSIP_CONFIG_FIELDS);
 const MIB = 1024 * 1024;
 export const DEFAULT_RELAY_FANOUT = 3;
 

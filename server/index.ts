@@ -12,6 +12,9 @@ export {
   MAX_CORE_SERVERS,
   MAX_GENERATION,
   INCARNATIONS_PER_GENERATION,
+  SERVER_CONFIG_FIELDS,
+  LISTEN_FIELDS,
+  CREDENTIALS_FIELDS,
   type HostPort,
   type ServerConfig,
 } from './config.js';
@@ -44,7 +47,12 @@ export {
   type RelayStats,
   type SignedEpochParts,
 } from '../gossip-edge/index.js';
-export { parseGossipConfig, DEFAULT_RELAY_FANOUT, type GossipRelayConfig } from './gossip-config.js';
+export {
+  parseGossipConfig,
+  DEFAULT_RELAY_FANOUT,
+  GOSSIP_CONFIG_FIELDS,
+  type GossipRelayConfig,
+} from './gossip-config.js';
 export { ServerMetrics } from './metrics.js';
 export { AdminServer } from './admin.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';

@@ -12,11 +12,10 @@ import {
   RevocationRegistry,
   parseCertificate,
   toPem,
-  x509,
   type CertInfo,
 } from '../../auth/index.js';
 import { LruMap } from '../../auth/lru.js';
-import { buildCrl } from '../../ca-tools/index.js';
+import { buildCrl, x509 } from '../../ca-tools/index.js';
 import { makeCa, makeMember } from './pki-helpers.js';
 
 const HOUR = 3_600_000;
@@ -71,7 +70,7 @@ function fast(c: CertInfo): Record<string, unknown> {
   };
 }
 
-test('the DER reader sees what @peculiar/x509 sees, for every certificate shape we issue or accept', async (t) => {
+test('the DER reader sees what @peculiar/x509 sees (display names too), for every certificate shape we issue or accept', async (t) => {
   const root = await makeCa('Root CA', { pathLength: 1 });
   const sub = await makeCa('Sub CA', { issuer: root, alg: 'p256' });
   const rsaCa = await makeCa('RSA CA', { alg: 'rsa3072' });
@@ -84,6 +83,7 @@ test('the DER reader sees what @peculiar/x509 sees, for every certificate shape 
     makeMember(root, 'no-uri', { sanUris: [] }),
     makeMember(root, 'ku-only-cert-sign', { keyUsage: 32 }),
     makeMember(root, 'selfie', { selfSigned: true }),
+    makeMember(root, 'hosts', { hosts: ['localhost', '::1', '2001:db8::1:0:0:1', 'fe80:0:1::', '10.1.2.3'] }),
     makeMember(root, 'old', {
       notBefore: new Date(Date.UTC(1999, 0, 2)),
       notAfter: new Date(Date.UTC(2051, 5, 7)),

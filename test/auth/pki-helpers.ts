@@ -67,6 +67,8 @@ export interface MemberOptions {
   readonly isCa?: boolean;
   readonly alg?: KeyAlgorithm;
   readonly rsaBits?: number;
+  /** subjectAltName host names and addresses (default 127.0.0.1). */
+  readonly hosts?: readonly string[];
   /** Sign with the subject's own key (self-signed). */
   readonly selfSigned?: boolean;
   /** Intermediates to append to the chain (PEM). */
@@ -94,7 +96,7 @@ export async function makeMember(ca: TestCa, name: string, o: MemberOptions = {}
       keyUsage: o.keyUsage ?? (o.isCa ? CA_KEY_USAGE : MEMBER_KEY_USAGE),
       extKeyUsage: o.extKeyUsage ?? MEMBER_EKU,
       sanUris: o.sanUris ?? [`keyglass://${o.group ?? 'g'}/${o.role ?? 'leaf'}/${name}`],
-      hosts: ['127.0.0.1'],
+      hosts: o.hosts ?? ['127.0.0.1'],
     },
     o.selfSigned
       ? { certificateDer: undefined, privateKey: kp.privateKey }

@@ -3,8 +3,8 @@ import test from 'ava';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../ca-tools/index.js';
-import { generateKeyPair } from '../../ca-tools/index.js';
-import { parseCertificatesPem, toPem, x509 } from '../../auth/index.js';
+import { generateKeyPair, x509 } from '../../ca-tools/index.js';
+import { parseCertificatesPem, toPem } from '../../auth/index.js';
 import { webcrypto } from 'node:crypto';
 import { issueArgs, keyglass, snapshot, tempDir, type CliResult } from './run-cli.js';
 
@@ -93,14 +93,17 @@ test('init, issue, list, revoke, crl, inspect: files, modes and the store', asyn
   const crl = JSON.parse((await keyglass(['ca', 'inspect', join(work, 'crl2.pem'), '--json'])).stdout) as {
     kind: string;
     crlNumber: string;
-    revoked: { serial: string; reason: number }[];
+    revoked: { serial: string; reason: string; reasonCode: number }[];
   };
   t.is(crl.kind, 'crl');
   t.is(crl.crlNumber, '2');
+  // By name as `ca list` shows it, and the code the CRL holds.
   t.deepEqual(
-    crl.revoked.map((r) => [r.serial, r.reason]),
-    [[list[1]?.serial, 1]],
+    crl.revoked.map((r) => [r.serial, r.reason, r.reasonCode]),
+    [[list[1]?.serial, 'keyCompromise', 1]],
   );
+  const crlText = await keyglass(['ca', 'inspect', join(work, 'crl2.pem')]);
+  t.regex(crlText.stdout, new RegExp(`${list[1]?.serial}\\s+\\S+\\s+keyCompromise$`, 'm'));
   const text = await keyglass(['ca', 'inspect', `${out}.pem`]);
   t.regex(text.stdout, /identity:\s+g\/core\/core-1/);
   const after = JSON.parse((await keyglass(['ca', 'list', '--dir', dir, '--json'])).stdout) as {
@@ -243,11 +246,13 @@ test('an expired CA refuses to issue or sign CRLs', async (t) => {
   t.deepEqual(snapshot(dir), before);
 });
 
-test('a failure after staging records nothing: an unwritable output directory', async (t) => {
+test('a failure after staging records nothing: an unwritable output file', async (t) => {
   const { work, dir } = await newCa();
   const before = snapshot(dir);
+  // A missing folder is now refused before any work (test/cli/conventions); a file name longer
+  // than the file system allows (ENAMETOOLONG, even for root) still fails only when staging.
   const r = await keyglass(
-    [...issueArgs(dir, 'leaf', 'n1'), '--out', join(work, 'no-such-dir', 'n1'), '--insecure-no-passphrase'],
+    [...issueArgs(dir, 'leaf', 'n1'), '--out', join(work, 'n'.repeat(300)), '--insecure-no-passphrase'],
     { env: CA_PW },
   );
   assertCleanFailure(t, r, /cannot write output .*nothing was issued/);

@@ -51,3 +51,14 @@ test('the StatefulSet is ready on /readyz and ships a PodDisruptionBudget of one
     /kind: PodDisruptionBudget[\s\S]*maxUnavailable: 1\n\s*selector:\n\s*matchLabels: \{ app: keyglass \}/,
   );
 });
+
+test("the StatefulSet's header names the config path its command reads", (t) => {
+  const yaml = readFileSync(join(DEPLOY, 'statefulset.yaml'), 'utf8');
+  const used = /server --config "([^"]+)\$\{POD_NAME\}\.json"/.exec(yaml)?.[1];
+  t.truthy(used, 'the server command line');
+  const header = yaml
+    .split('\n')
+    .filter((l) => l.startsWith('#'))
+    .join('\n');
+  t.true(header.includes(`${used}keyglass-N.json`), `header names ${used}keyglass-N.json`);
+});
