@@ -14,4 +14,11 @@ export {
   type LeafClientEvents,
   type LeafClientStats,
   type LeafServerAddress,
+  ExportUnavailableError,
+  EXPORT_LABEL_MAX_BYTES,
+  EXPORT_CONTEXT_MAX_BYTES,
+  EXPORT_MIN_BYTES,
+  EXPORT_MAX_BYTES,
+  type ExportedSecret,
+  type ExportUnavailableReason,
 } from './leaf-sdk/index.js';
