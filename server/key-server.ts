@@ -398,6 +398,7 @@ export class KeyServer implements GroupApp {
 
   /** The TLS options and identity checks of the current credentials and trust anchors. */
   private buildTls(): MutualTls {
+    this.metrics.certificatesLoaded(this.creds.certificate, this.anchors);
     const verifier = new PeerVerifier({
       anchors: this.anchors,
       group: this.cfg.group,
@@ -1086,6 +1087,7 @@ export class KeyServer implements GroupApp {
     this.crl = nextLeafPortCrl(this.crl, pem, revokedSomething);
     if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
     const installed = this.revocation.installed();
+    this.metrics.crlsInstalled(installed);
     const ders = installed.map((c) => c.der);
     if (ders.length > MAX_IN_BAND_CRLS || ders.some((d) => d.length > MAX_IN_BAND_CRL_BYTES)) {
       this.log.warn('CRL too large to send to leaves in band; leaves need it as a file', {

@@ -75,6 +75,10 @@ interface Panel {
   readonly type?: unknown;
   readonly title?: unknown;
   readonly targets?: readonly Target[];
+  readonly fieldConfig?: {
+    readonly defaults?: { readonly unit?: unknown };
+    readonly overrides?: readonly { readonly properties?: readonly { readonly id?: unknown }[] }[];
+  };
 }
 interface Dashboard {
   readonly panels: readonly Panel[];
@@ -144,8 +148,35 @@ test('every keyglass_ server metric (not the process defaults) has a panel', asy
       .map((n) => resolve(n, known))
       .filter((n): n is string => n !== undefined),
   );
-  const missing = [...known.keys()].filter((n) => !n.startsWith('keyglass_process_') && !used.has(n));
+  const missing = [...known.keys()].filter((n) => n.startsWith('keyglass_') && !used.has(n));
   t.deepEqual(missing, []);
+});
+
+test('process metrics go by their standard names, and the CPU panel plots the process and its threads', async (t) => {
+  const known = await registered();
+  t.is(known.get('process_cpu_seconds_total'), 'counter');
+  t.is(known.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+  t.deepEqual(
+    [...known.keys()].filter((n) => n.startsWith('keyglass_process_')),
+    [],
+  );
+  const cpu = dashboard.panels.filter((p) => String(p.title).includes('CPU'));
+  t.is(cpu.length, 1);
+  const names = (cpu[0]!.targets ?? []).flatMap((x) => metricNames(String(x.expr)));
+  t.deepEqual(names.sort(), ['keyglass_thread_cpu_seconds_total', 'process_cpu_seconds_total']);
+});
+
+test('every graph has one unit for its one axis', (t) => {
+  for (const p of dashboard.panels) {
+    if (p.type === 'row') continue;
+    const unit = p.fieldConfig?.defaults?.unit;
+    t.is(typeof unit, 'string', `panel '${String(p.title)}' names its unit`);
+    // A unit override would put a second unit (a second axis) on the panel.
+    const overridden = (p.fieldConfig?.overrides ?? []).some((o) =>
+      (o.properties ?? []).some((x) => x.id === 'unit'),
+    );
+    t.false(overridden, `panel '${String(p.title)}' overrides the unit of a series`);
+  }
 });
 
 test('panels have unique ids, titles and PromQL targets', (t) => {
