@@ -7,65 +7,11 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from '../../server/index.js';
+import { metricNames, resolve } from './promql.js';
 
 /** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
 const ROOT = new URL('../../../', import.meta.url);
 const read = (path: string): string => readFileSync(fileURLToPath(new URL(path, ROOT)), 'utf8');
-
-/** PromQL functions, aggregations and keywords the dashboard may use (anything else is a metric). */
-const PROMQL_WORDS = new Set([
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'count',
-  'topk',
-  'bottomk',
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'and',
-  'or',
-  'unless',
-  'rate',
-  'irate',
-  'increase',
-  'delta',
-  'histogram_quantile',
-  'label_values',
-  'clamp_min',
-  'clamp_max',
-  'abs',
-  'changes',
-  'resets',
-  'max_over_time',
-  'min_over_time',
-  'avg_over_time',
-  'time',
-  'vector',
-  'scalar',
-  'offset',
-]);
-
-const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
-
-/**
- * Metric names in one PromQL expression: label matchers `{…}`, range selectors `[…]`, the label
- * lists of `by (…)`/`without (…)`, strings and Grafana variables are removed first.
- */
-export function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\{?\w+\}?/g, ' ');
-  const words = stripped.match(/[A-Za-z_:][A-Za-z0-9_:]*/g) ?? [];
-  return words.filter((w) => !PROMQL_WORDS.has(w));
-}
 
 interface Target {
   readonly expr?: unknown;
@@ -101,16 +47,6 @@ async function registered(): Promise<Map<string, string>> {
   const metrics = new ServerMetrics();
   const json = await metrics.registry.getMetricsAsJSON();
   return new Map(json.map((m) => [m.name, String(m.type)]));
-}
-
-/** A used name is valid if registered, or a histogram's _bucket/_sum/_count series. */
-function resolve(name: string, known: ReadonlyMap<string, string>): string | undefined {
-  if (known.has(name)) return name;
-  for (const s of HISTOGRAM_SUFFIXES) {
-    const base = name.endsWith(s) ? name.slice(0, -s.length) : undefined;
-    if (base !== undefined && known.get(base) === 'histogram') return base;
-  }
-  return undefined;
 }
 
 const dashboard = JSON.parse(read('docs/monitoring/grafana-dashboard.json')) as Dashboard;
