@@ -95,6 +95,8 @@ export interface AdmittedLeaf {
   readonly memberId: number;
   readonly slot: number;
   readonly admittedEpoch: number;
+  /** Its certificate's serial (the audit line names it). */
+  readonly serial: string;
   /** Path keys for the new epoch: send over the leaf's TLS session only. */
   readonly welcome: Welcome;
 }
@@ -407,7 +409,13 @@ export class LeafStateMachine {
       this.s.pendingJoins.splice(i, 1);
       return;
     }
-    this.s.pendingDepartures.push({ name: e.name, memberId: e.memberId, slot: e.slot, reason });
+    this.s.pendingDepartures.push({
+      name: e.name,
+      memberId: e.memberId,
+      slot: e.slot,
+      reason,
+      serial: e.serial,
+    });
   }
 
   private expireLeases(): void {
@@ -485,6 +493,7 @@ export class LeafStateMachine {
         memberId: e.memberId,
         slot: j.slot,
         admittedEpoch: rekey.epoch,
+        serial: e.serial,
         welcome: this.s.tree.welcome(j.slot),
       });
     }

@@ -3,21 +3,23 @@
  * store. It holds every tree key and the key-derivation secret: it is confidential, travels only
  * inside the core under the core key, and rests only encrypted (store.ts).
  *
- *   u8 version(=2) ‖ varuint now ‖ varuint nextMemberId ‖ varuint secretGeneration ‖ fixed32 secret
+ *   u8 version(=3) ‖ varuint now ‖ varuint nextMemberId ‖ varuint secretGeneration ‖ fixed32 secret
  *   ‖ list(entries, sorted by name)  entry = string name ‖ string serial ‖ fixed32 fingerprint
  *                                            ‖ varuint memberId ‖ varuint slot + 1 (0: pending)
  *                                            ‖ varuint admittedEpoch + 1 ‖ varuint leaseUntil
  *                                            ‖ u8 flags (v2; bit 0: exposed)
  *   ‖ list(pending joins, in queue order) string name
  *   ‖ list(pending departures, sorted by slot) string name ‖ varuint memberId ‖ varuint slot ‖ u8 reason
+ *                                              ‖ string serial (v3)
  *   ‖ list(revoked serials, oldest first) string serial
  *   ‖ bytes keytree snapshot (keytree/snapshot.ts; it carries group, arity and epoch)
- *   v2 only:
+ *   v2 and later:
  *   ‖ list(pending own-key refreshes, sorted by name) string name ‖ fixed32 key
  *   ‖ option(full refresh) varuint deadline ‖ varuint epoch
  *   ‖ list(revoked core serials, oldest first) string serial
  *
  * Version 1 (before post-compromise recovery) still restores: no refresh state, nobody exposed.
+ * Version 2 (before the audit trail) still restores: its pending departures have no serial ('').
  *
  * Canonical: equal states give equal bytes on every replica (tests compare replicas this way).
  * Decoding checks every cross-reference (restore runs the full invariant check) and throws
@@ -38,7 +40,7 @@ import {
   type PendingDeparture,
 } from './types.js';
 
-export const LEAF_STATE_SNAPSHOT_VERSION = 2;
+export const LEAF_STATE_SNAPSHOT_VERSION = 3;
 export const MAX_LEAF_STATE_SNAPSHOT_BYTES = MAX_SNAPSHOT_BYTES;
 
 export function encodeLeafState(s: Readonly<LeafStateParts>): Uint8Array {
@@ -64,7 +66,8 @@ export function encodeLeafState(s: Readonly<LeafStateParts>): Uint8Array {
     w.string(d.name, MAX_NAME_BYTES)
       .varuint(d.memberId)
       .varuint(d.slot)
-      .u8(DEPARTURE_REASONS.indexOf(d.reason));
+      .u8(DEPARTURE_REASONS.indexOf(d.reason))
+      .string(d.serial, MAX_SERIAL_BYTES);
   });
   w.list([...s.revoked], MAX_LEAVES_CAP, (w, serial) => w.string(serial, MAX_SERIAL_BYTES));
   w.bytes(tree, MAX_SNAPSHOT_BYTES);
@@ -89,7 +92,7 @@ export function decodeLeafState(
     throw new DecodeError('too-large', `${bytes.length} bytes`);
   const r = new Reader(bytes);
   const version = r.u8();
-  if (version !== LEAF_STATE_SNAPSHOT_VERSION && version !== 1)
+  if (version < 1 || version > LEAF_STATE_SNAPSHOT_VERSION)
     throw new DecodeError('bad-version', `leaf state snapshot ${version}`);
   const now = r.varuint();
   const nextMemberId = r.varuint();
@@ -128,7 +131,9 @@ export function decodeLeafState(
     prevSlot = slot;
     const reason = DEPARTURE_REASONS[r.u8()];
     if (reason === undefined) throw new DecodeError('bad-value', 'departure reason');
-    return { name, memberId, slot, reason };
+    // v3 keeps the serial for the audit line of the batch that removes the leaf.
+    const serial = version >= 3 ? r.string(MAX_SERIAL_BYTES) : '';
+    return { name, memberId, slot, reason, serial };
   });
   const revoked = new Set(r.list(MAX_LEAVES_CAP, (r) => r.string(MAX_SERIAL_BYTES)));
   const treeBytes = r.bytes(MAX_SNAPSHOT_BYTES);

@@ -51,6 +51,8 @@ export interface PendingDeparture {
   readonly memberId: number;
   readonly slot: number;
   readonly reason: DepartureReason;
+  /** The departing certificate's serial, for the audit line of the batch ('' when restored from a v1/v2 snapshot). */
+  readonly serial: string;
 }
 
 /** The mutable state, shared with the snapshot codec (snapshot.ts). */

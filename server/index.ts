@@ -53,7 +53,8 @@ export {
   GOSSIP_CONFIG_FIELDS,
   type GossipRelayConfig,
 } from './gossip-config.js';
-export { ServerMetrics } from './metrics.js';
+export { ServerMetrics, type ExpiringCertificate, type InstalledCrl } from './metrics.js';
+export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from './audit.js';
 export { AdminServer } from './admin.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
 export {

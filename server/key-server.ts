@@ -129,6 +129,7 @@ import { CommandOutbox } from './command-outbox.js';
 import { jsonLogger, type Logger, type LogLevel } from './log.js';
 import { Readiness } from './readiness.js';
 import { planReload } from './reload.js';
+import { auditBatch } from './audit.js';
 import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
 import {
@@ -398,6 +399,7 @@ export class KeyServer implements GroupApp {
 
   /** The TLS options and identity checks of the current credentials and trust anchors. */
   private buildTls(): MutualTls {
+    this.metrics.certificatesLoaded(this.creds.certificate, this.anchors);
     const verifier = new PeerVerifier({
       anchors: this.anchors,
       group: this.cfg.group,
@@ -890,13 +892,10 @@ export class KeyServer implements GroupApp {
     this.metrics.batchRekeySeconds.observe((performance.now() - started) / 1000);
     this.metrics.batchSize.observe(batch.admitted.length + batch.evicted.length);
     this.metrics.rekeyBytes.inc(batch.rekey.encoded.length);
-    for (const e of batch.evicted) {
-      this.metrics.evictions.inc({ reason: e.reason });
-      // An audit line per removal, wherever the leaf is linked ('leaf evicted' names only this
-      // server's sessions; a revoked leaf is disconnected at the CRL reload, before this batch):
-      // the epoch it loses, and why.
-      this.log.info('leaf removed from the registry', { leaf: e.name, reason: e.reason, epoch: batch.epoch });
-    }
+    for (const e of batch.evicted) this.metrics.evictions.inc({ reason: e.reason });
+    // The audit trail: a line per admission and removal, wherever the leaf is linked ('leaf
+    // evicted' names only this server's sessions), once the batch can no longer be undone.
+    auditBatch(this.log, this.cfg.name, batch);
     this.metrics.leafEpoch.set(batch.epoch);
     this.metrics.leafMembers.set(this.machine.members);
     this.log.debug('batch applied', {
@@ -1090,6 +1089,7 @@ export class KeyServer implements GroupApp {
     this.crl = nextLeafPortCrl(this.crl, pem, revokedSomething);
     if (this.leaf instanceof ThreadTransport) this.leaf.control(this.crl);
     const installed = this.revocation.installed();
+    this.metrics.crlsInstalled(installed);
     const ders = installed.map((c) => c.der);
     if (ders.length > MAX_IN_BAND_CRLS || ders.some((d) => d.length > MAX_IN_BAND_CRL_BYTES)) {
       this.log.warn('CRL too large to send to leaves in band; leaves need it as a file', {

@@ -289,7 +289,7 @@ const ms = (x: number): number => Number(x.toFixed(1));
 
 /**
  * A server's CPU time in ms: the whole process (prom-client default metric
- * `process_cpu_seconds_total`, prefixed) and its main and leaf-port TLS threads
+ * `process_cpu_seconds_total`) and its main and leaf-port TLS threads
  * (`keyglass_thread_cpu_seconds_total`; 0 where absent, e.g. TLS on the main thread).
  */
 interface ServerCpu {
@@ -299,8 +299,8 @@ interface ServerCpu {
 }
 async function serverCpuMs(cluster: LocalCluster, s: LocalCluster['servers'][number]): Promise<ServerCpu> {
   const text = await (await cluster.get(s, '/metrics')).text();
-  const m = /^keyglass_process_process_cpu_seconds_total (\S+)$/m.exec(text);
-  if (m === null) throw new Error(`${s.name}: no keyglass_process_process_cpu_seconds_total in /metrics`);
+  const m = /^process_cpu_seconds_total (\S+)$/m.exec(text);
+  if (m === null) throw new Error(`${s.name}: no process_cpu_seconds_total in /metrics`);
   const thread = (name: string): number =>
     Number(
       new RegExp(`^keyglass_thread_cpu_seconds_total\\{thread="${name}"\\} (\\S+)$`, 'm').exec(text)?.[1] ??

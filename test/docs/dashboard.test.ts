@@ -7,65 +7,11 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from '../../server/index.js';
+import { metricNames, resolve } from './promql.js';
 
 /** Compiled to <root>/<outDir>/test/docs/, so the sources are three levels up. */
 const ROOT = new URL('../../../', import.meta.url);
 const read = (path: string): string => readFileSync(fileURLToPath(new URL(path, ROOT)), 'utf8');
-
-/** PromQL functions, aggregations and keywords the dashboard may use (anything else is a metric). */
-const PROMQL_WORDS = new Set([
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'count',
-  'topk',
-  'bottomk',
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'and',
-  'or',
-  'unless',
-  'rate',
-  'irate',
-  'increase',
-  'delta',
-  'histogram_quantile',
-  'label_values',
-  'clamp_min',
-  'clamp_max',
-  'abs',
-  'changes',
-  'resets',
-  'max_over_time',
-  'min_over_time',
-  'avg_over_time',
-  'time',
-  'vector',
-  'scalar',
-  'offset',
-]);
-
-const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
-
-/**
- * Metric names in one PromQL expression: label matchers `{…}`, range selectors `[…]`, the label
- * lists of `by (…)`/`without (…)`, strings and Grafana variables are removed first.
- */
-export function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\{?\w+\}?/g, ' ');
-  const words = stripped.match(/[A-Za-z_:][A-Za-z0-9_:]*/g) ?? [];
-  return words.filter((w) => !PROMQL_WORDS.has(w));
-}
 
 interface Target {
   readonly expr?: unknown;
@@ -75,6 +21,10 @@ interface Panel {
   readonly type?: unknown;
   readonly title?: unknown;
   readonly targets?: readonly Target[];
+  readonly fieldConfig?: {
+    readonly defaults?: { readonly unit?: unknown };
+    readonly overrides?: readonly { readonly properties?: readonly { readonly id?: unknown }[] }[];
+  };
 }
 interface Dashboard {
   readonly panels: readonly Panel[];
@@ -97,16 +47,6 @@ async function registered(): Promise<Map<string, string>> {
   const metrics = new ServerMetrics();
   const json = await metrics.registry.getMetricsAsJSON();
   return new Map(json.map((m) => [m.name, String(m.type)]));
-}
-
-/** A used name is valid if registered, or a histogram's _bucket/_sum/_count series. */
-function resolve(name: string, known: ReadonlyMap<string, string>): string | undefined {
-  if (known.has(name)) return name;
-  for (const s of HISTOGRAM_SUFFIXES) {
-    const base = name.endsWith(s) ? name.slice(0, -s.length) : undefined;
-    if (base !== undefined && known.get(base) === 'histogram') return base;
-  }
-  return undefined;
 }
 
 const dashboard = JSON.parse(read('docs/monitoring/grafana-dashboard.json')) as Dashboard;
@@ -144,8 +84,35 @@ test('every keyglass_ server metric (not the process defaults) has a panel', asy
       .map((n) => resolve(n, known))
       .filter((n): n is string => n !== undefined),
   );
-  const missing = [...known.keys()].filter((n) => !n.startsWith('keyglass_process_') && !used.has(n));
+  const missing = [...known.keys()].filter((n) => n.startsWith('keyglass_') && !used.has(n));
   t.deepEqual(missing, []);
+});
+
+test('process metrics go by their standard names, and the CPU panel plots the process and its threads', async (t) => {
+  const known = await registered();
+  t.is(known.get('process_cpu_seconds_total'), 'counter');
+  t.is(known.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+  t.deepEqual(
+    [...known.keys()].filter((n) => n.startsWith('keyglass_process_')),
+    [],
+  );
+  const cpu = dashboard.panels.filter((p) => String(p.title).includes('CPU'));
+  t.is(cpu.length, 1);
+  const names = (cpu[0]!.targets ?? []).flatMap((x) => metricNames(String(x.expr)));
+  t.deepEqual(names.sort(), ['keyglass_thread_cpu_seconds_total', 'process_cpu_seconds_total']);
+});
+
+test('every graph has one unit for its one axis', (t) => {
+  for (const p of dashboard.panels) {
+    if (p.type === 'row') continue;
+    const unit = p.fieldConfig?.defaults?.unit;
+    t.is(typeof unit, 'string', `panel '${String(p.title)}' names its unit`);
+    // A unit override would put a second unit (a second axis) on the panel.
+    const overridden = (p.fieldConfig?.overrides ?? []).some((o) =>
+      (o.properties ?? []).some((x) => x.id === 'unit'),
+    );
+    t.false(overridden, `panel '${String(p.title)}' overrides the unit of a series`);
+  }
 });
 
 test('panels have unique ids, titles and PromQL targets', (t) => {

@@ -44,7 +44,7 @@ async function registered(): Promise<Map<string, Row>> {
   );
   const out = new Map<string, Row>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
-    if (m.name.startsWith('keyglass_process_') || !m.name.startsWith('keyglass_')) continue;
+    if (!m.name.startsWith('keyglass_')) continue; // prom-client's process_*/nodejs_* defaults
     const single = metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: readonly string[] };
     out.set(m.name, { type: String(m.type), labels: [...(single.labelNames ?? [])].sort() });
   }

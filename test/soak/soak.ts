@@ -495,9 +495,10 @@ export class Soak {
         continue;
       }
       for (const line of text.split('\n')) {
-        if (!line.includes('"msg":"leaf removed from the registry"')) continue;
+        if (!line.includes('"msg":"audit"')) continue;
         try {
-          const j = JSON.parse(line) as { leaf?: string; epoch?: number; reason?: string };
+          const j = JSON.parse(line) as { event?: string; leaf?: string; epoch?: number; reason?: string };
+          if (j.event === 'admission') continue; // removals only
           if (j.leaf === undefined || typeof j.epoch !== 'number' || j.reason === undefined) continue;
           const xs = out.get(j.leaf) ?? [];
           if (!xs.some((x) => x.epoch === j.epoch && x.reason === j.reason))
