@@ -1,5 +1,5 @@
 /** Entry point of the `keyglass` command: dispatches to subcommands. */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../server/index.js';
 import { CliError, type Command } from './command.js';
 import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
@@ -8,15 +8,6 @@ import { leafCommand } from './leaf.js';
 import { statusCommand } from './status.js';
 
 const commands: readonly Command[] = [caCommand, demoCommand, serverCommand, leafCommand, statusCommand];
-
-/** The package's version, from the package.json two folders up (dist/cli/ → the package root). */
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version?: unknown;
-  };
-  if (typeof pkg.version !== 'string') throw new Error('package.json has no version');
-  return pkg.version;
-}
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -38,7 +29,9 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V' || name === 'version') {
-    console.log(packageVersion());
+    const version = packageVersion();
+    if (version === undefined) throw new Error('package.json has no version');
+    console.log(version);
     return 0;
   }
   const cmd = commands.find((c) => c.name === name);

@@ -70,3 +70,4 @@ export {
   type NotReadyReason,
   type ReadinessReport,
 } from './readiness.js';
+export { packageVersion } from './version.js';

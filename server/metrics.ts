@@ -4,7 +4,7 @@
  * server really measures is here. prom-client's process and Node.js metrics keep their standard
  * names (`process_*`, `nodejs_*`) so that stock dashboards and alerts match them.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './version.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -15,17 +15,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 const SECONDS_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ] as const;
-
-/** The package version, read once (dist/server/metrics.js → package.json two levels up). */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as unknown;
-    const v = (pkg as { version?: unknown }).version;
-    return typeof v === 'string' && v.length <= 64 ? v : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Default metrics removed: gauges with a counter's suffix, sums of gauges that stay. */
 const NON_COUNTER_TOTALS = [
@@ -259,7 +248,7 @@ export class ServerMetrics {
     // metrics`: "non-counter metrics should not have _total suffix"); each is the sum of the
     // labelled gauge of the same name without the suffix (nodejs_active_handles{type}…), kept.
     for (const name of NON_COUNTER_TOTALS) this.registry.removeSingleMetric(name);
-    this.buildInfo.set({ version: packageVersion(), node: process.version }, 1);
+    this.buildInfo.set({ version: packageVersion() ?? 'unknown', node: process.version }, 1);
   }
 
   /** Called wherever the CRLs are (re)loaded: the gauge shows exactly the installed set. */
