@@ -2,14 +2,14 @@
  * leaf-sdk/ — what a leaf application links: `LeafClient`, the host of the leaf side of the leaf
  * protocol, and `LeafSession`, that protocol as a sans-IO machine (what simulations host).
  */
+export { LeafClient } from './leaf-client.js';
 export {
-  LeafClient,
   LeafConnectError,
   type LeafClientOptions,
   type LeafConnectOptions,
   type LeafClientEvents,
   type LeafServerAddress,
-} from './leaf-client.js';
+} from './client-api.js';
 export {
   LeafSession,
   LeafProtocolError,

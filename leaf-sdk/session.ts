@@ -396,7 +396,7 @@ export class LeafSession {
     if (this.phase === 'joining' || this.phase === 'up') this.phase = 'down';
   }
 
-  /** The pending join failed on this link: the host ends the link and tries the next server. */
+  /** The pending join failed on this link: done with it (the host ends it and tries the next server). */
   private failJoin(error: Error): void {
     this.onLinkDown(error);
   }
@@ -429,9 +429,11 @@ export class LeafSession {
   }
 
   private shutdown(next: 'idle' | 'closed' | 'evicted'): void {
-    this.onLinkDown(new Error(`client ${next}`));
-    this.stopLinkTimers();
-    this.forgetUnanswered();
+    if (this.link !== undefined) this.onLinkDown(new Error(`client ${next}`));
+    else {
+      this.stopLinkTimers();
+      this.forgetUnanswered();
+    }
     this.phase = next === 'idle' ? 'down' : next;
     this.keyring?.clear();
     this.keys = undefined;
