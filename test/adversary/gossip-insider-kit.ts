@@ -157,7 +157,7 @@ export class Insider {
 
   /** Records the pushes the client is sent from now on, and the key each one leads to. */
   private tap(): void {
-    const c = this.client as unknown as ClientInsides;
+    const c = this.insides;
     const original = c.onPush.bind(c);
     c.onPush = (push, live) => {
       this.pushes.push(push);
@@ -165,6 +165,11 @@ export class Insider {
       if (c.keys !== undefined) this.holdKey(); // every epoch's key, as the client installs it
       return outcome;
     };
+  }
+
+  /** The client's protocol machine (LeafSession), as the tests observe it. */
+  private get insides(): ClientInsides {
+    return (this.client as unknown as { session: ClientInsides }).session;
   }
 
   get client(): LeafClient {
@@ -177,16 +182,16 @@ export class Insider {
 
   /** The insider's slot (its gossip id) and epoch. */
   get slot(): number {
-    return (this.client as unknown as ClientInsides).keys!.slot;
+    return this.insides.keys!.slot;
   }
 
   get epoch(): number {
-    return (this.client as unknown as ClientInsides).keys!.epoch;
+    return this.insides.keys!.epoch;
   }
 
   /** Takes the current group key into the insider's MAC keys (what its own client holds). */
   holdKey(): number {
-    const keys = (this.client as unknown as ClientInsides).keys!;
+    const keys = this.insides.keys!;
     const groupKey = keys.groupKey();
     this.auth.install(keys.epoch, groupKey);
     groupKey.fill(0);

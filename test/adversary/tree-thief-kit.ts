@@ -43,6 +43,7 @@ export class TreeThief {
   async leaf(name: string, ports: readonly number[]): Promise<TappedLeaf> {
     const m = await this.cluster.issue('leaf', name);
     const client = new LeafClient({
+      suite: this.suite, // the session exists from here on, so its rekeys can be tapped
       backoffBaseMs: 50,
       backoffMaxMs: 300,
       welcomeTimeoutMs: 5000,
@@ -52,13 +53,16 @@ export class TreeThief {
     client.on('key', (k) => t.keyIds.set(k.epoch, k.keyId));
     client.on('connected', () => t.links++);
     client.on('error', () => {});
-    const inner = client as unknown as { applyPush(push: Push, header: EpochHeader, live: boolean): unknown };
-    const applyPush = inner.applyPush.bind(client);
-    inner.applyPush = (push: Push, header: EpochHeader, live: boolean): unknown => {
+    // LeafSession.applyPush: every verified rekey the leaf applies, whichever path brought it.
+    const inner = (client as unknown as { session: object }).session as unknown as {
+      applyPush(push: Push, header: EpochHeader, live: boolean, gossip?: boolean): unknown;
+    };
+    const applyPush = inner.applyPush.bind(inner);
+    inner.applyPush = (push: Push, header: EpochHeader, live: boolean, gossip?: boolean): unknown => {
       const seen = this.wire.get(header.epoch) ?? { header: push.header, parts: [] };
       seen.parts.push(...push.parts);
       this.wire.set(header.epoch, seen);
-      return applyPush(push, header, live);
+      return applyPush(push, header, live, gossip);
     };
     this.leaves.push(t);
     await client.connect({

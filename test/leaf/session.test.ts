@@ -1,0 +1,326 @@
+/**
+ * LeafSession driven directly: scripted frames from a real leaf state machine (real keytree,
+ * real signed batches), a virtual clock, no sockets and no timers. Each test checks the effects
+ * the machine asks its host for.
+ */
+import test from 'ava';
+import { concatBytes, loadSuite, type CipherSuite } from '../../crypto/index.js';
+import { decodeHeader, decodePart, encodeWelcome } from '../../keytree/index.js';
+import {
+  encodeLeafFrame,
+  rekeyItem,
+  type LeafFrameBody,
+  type LeafFrameType,
+  type RekeyPush,
+} from '../../gossip-edge/index.js';
+import { LeafStateMachine, RekeyHistory, signBatch } from '../../leaf-plane/index.js';
+import { LeafSession, type LeafSessionEffect, type LeafSessionOptions } from '../../leaf-sdk/index.js';
+
+const LEASE_MS = 3000;
+const SERVER = 'g/core/a';
+
+let suite: CipherSuite;
+test.before(async () => {
+  suite = await loadSuite();
+});
+
+/** One core server's view: the real leaf state machine, its signed rekey history. */
+class Core {
+  readonly machine: LeafStateMachine;
+  readonly history = new RekeyHistory(16);
+  readonly seed = new Uint8Array(32).fill(7);
+  readonly publicKey: Uint8Array;
+  private serial = 0;
+
+  constructor(now: number) {
+    this.machine = new LeafStateMachine({
+      suite,
+      group: new TextEncoder().encode('g'),
+      secret: new Uint8Array(32).fill(1),
+      leaseMs: LEASE_MS,
+      checkInvariants: true,
+    });
+    this.machine.setPrimary(true);
+    this.publicKey = suite.ed25519PublicKey(this.seed);
+    this.cut(now);
+  }
+
+  admit(name: string, now: number): void {
+    this.serial++;
+    const fingerprint = new Uint8Array(32).fill(this.serial);
+    this.machine.apply({
+      kind: 'admit',
+      value: { name, serial: this.serial.toString(16), fingerprint, now },
+    });
+  }
+
+  /** Cuts a batch; the signed push of its epoch as the server sends it to `slot`. */
+  cut(now: number, slot?: number): RekeyPush | undefined {
+    const { batch } = this.machine.apply({ kind: 'cutBatch', value: { epoch: this.machine.epoch + 1, now } });
+    if (batch === undefined) return undefined;
+    this.history.record(batch, this.publicKey, signBatch(suite, this.seed, batch));
+    return slot === undefined ? undefined : this.history.pushFor(batch.epoch, slot)?.push;
+  }
+
+  welcome(name: string): Uint8Array {
+    const entry = this.machine.entry(name)!;
+    return wire('welcome', {
+      welcome: encodeWelcome(this.machine.welcomeFor(name)!),
+      epoch: this.machine.epoch,
+      admittedEpoch: entry.admittedEpoch,
+      memberId: entry.memberId,
+      leaseMs: LEASE_MS,
+      signers: [{ name: 'a', publicKey: this.publicKey, serial: 'aa' }],
+      crls: [],
+    });
+  }
+
+  slotOf(name: string): number {
+    return this.machine.entry(name)!.slot;
+  }
+
+  /** The key id a leaf holding this epoch's group key reports (what the core knows). */
+  keyId(): string {
+    const key = this.machine.groupKey()!;
+    const id = suite.sha256(concatBytes(new TextEncoder().encode('keyglass key id v1'), key)).subarray(0, 8);
+    return Buffer.from(id).toString('hex');
+  }
+}
+
+/** A frame as the server puts it on the wire (the session decodes it). */
+const wire = <K extends LeafFrameType>(type: K, body: LeafFrameBody<K>): Uint8Array =>
+  encodeLeafFrame(type, body);
+
+const of = <T extends LeafSessionEffect['type']>(effects: readonly LeafSessionEffect[], type: T) =>
+  effects.filter((e): e is Extract<LeafSessionEffect, { type: T }> => e.type === type);
+const sent = (effects: readonly LeafSessionEffect[]) => of(effects, 'send').map((e) => e.frameType);
+
+/** A session linked to `core` and welcomed as `name` at `now`. */
+function welcomed(
+  core: Core,
+  name: string,
+  now: number,
+  opts: Partial<LeafSessionOptions> = {},
+): { session: LeafSession; effects: LeafSessionEffect[] } {
+  const session = new LeafSession({ suite, ...opts });
+  const up = session.handle(
+    { type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } },
+    now,
+  );
+  if (!sent(up).includes('join')) throw new Error('no join on link up');
+  core.admit(name, now);
+  core.cut(now);
+  return { session, effects: session.handle({ type: 'frame', frame: core.welcome(name) }, now) };
+}
+
+test('link up sends a join and arms the welcome timeout; no welcome in time fails the join', (t) => {
+  const session = new LeafSession({ suite, welcomeTimeoutMs: 500 });
+  const up = session.handle(
+    { type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } },
+    0,
+  );
+  t.deepEqual(sent(up), ['join']);
+  t.deepEqual(of(up, 'setTimer'), [{ type: 'setTimer', timer: 'welcome', afterMs: 500 }]);
+  const late = session.handle({ type: 'timer', timer: 'welcome' }, 500);
+  t.is(of(late, 'joinFailed').length, 1);
+  t.regex(of(late, 'joinFailed')[0]!.error.message, /no welcome within 500 ms/);
+  t.false(session.welcomed);
+});
+
+test('welcome → key event (the core’s key), welcomed, lease armed; a push → the next key; replay ignored', (t) => {
+  const core = new Core(0);
+  const { session, effects } = welcomed(core, 'l1', 0);
+  t.deepEqual(of(effects, 'key'), [{ type: 'key', epoch: core.machine.epoch, keyId: core.keyId() }]);
+  t.is(of(effects, 'welcomed').length, 1);
+  t.deepEqual(of(effects, 'setTimer'), [{ type: 'setTimer', timer: 'lease', afterMs: LEASE_MS / 3 }]);
+  t.true(session.welcomed);
+
+  core.admit('l2', 10);
+  const push = core.cut(10, core.slotOf('l1'))!;
+  const next = session.handle({ type: 'frame', frame: wire('rekeyPush', push) }, 10);
+  t.deepEqual(of(next, 'key'), [{ type: 'key', epoch: core.machine.epoch, keyId: core.keyId() }]);
+  t.is(session.stats.tlsRekeys, 1);
+
+  const replay = session.handle({ type: 'frame', frame: wire('rekeyPush', push) }, 20);
+  t.deepEqual(of(replay, 'key'), []);
+  t.is(session.stats.rekeysIgnored, 1);
+});
+
+test('a push signed by a key the welcome did not list: protocol error, link dropped', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  core.admit('l2', 10);
+  const push = core.cut(10, core.slotOf('l1'))!;
+  const forged: RekeyPush = { ...push, signer: suite.ed25519PublicKey(new Uint8Array(32).fill(9)) };
+  const effects = session.handle({ type: 'frame', frame: wire('rekeyPush', forged) }, 10);
+  t.is(of(effects, 'dropLink').length, 1);
+  t.regex(of(effects, 'dropLink')[0]!.reason.message, /unknown-signer/);
+  t.deepEqual(of(effects, 'key'), []);
+  t.is(session.epoch, core.machine.epoch - 1);
+});
+
+test('a gap (an epoch skipped) asks for a catch-up once', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  core.admit('l2', 10);
+  core.cut(10);
+  core.admit('l3', 20);
+  const ahead = core.cut(20, core.slotOf('l1'))!;
+  const effects = session.handle({ type: 'frame', frame: wire('rekeyPush', ahead) }, 20);
+  t.deepEqual(sent(effects), ['catchUpRequest']);
+  t.deepEqual(of(effects, 'key'), []);
+  const again = session.handle({ type: 'frame', frame: wire('rekeyPush', ahead) }, 30);
+  t.deepEqual(sent(again), [], 'one catch-up in flight');
+  const reply = core.history.catchUp(session.epoch! + 1, session.slot!);
+  const caught = session.handle({ type: 'frame', frame: wire('catchUpReply', reply) }, 40);
+  t.is(of(caught, 'key').at(-1)?.epoch, core.machine.epoch);
+});
+
+test('gossip items: a genuine part is admitted and applies; relabelled and future copies are refused', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  core.admit('l2', 10);
+  const push = core.cut(10, core.slotOf('l1'))!;
+  const arity = decodeHeader(push.header).arity;
+  const part = decodePart(push.parts[0]!);
+  const genuine = rekeyItem({ ...push, parts: [push.parts[0]!] }, part, arity);
+
+  // Relabelled: the same signed part under a wider scope, another position, a future epoch.
+  const wider = { ...genuine, scopeStart: 0, scopeEnd: genuine.scopeEnd + 1_000 };
+  const moved = { ...genuine, id: genuine.id + 1 };
+  const future = { ...genuine, epoch: genuine.epoch + 3 };
+  for (const item of [wider, moved, future]) t.false(session.admit(item, 10), 'relabelled item refused');
+  t.is(session.stats.gossipRefused, 3);
+  // Garbage payload under a rekey id.
+  t.false(session.admit({ ...genuine, payload: new Uint8Array([1, 2, 3]) }, 10));
+  t.is(session.stats.gossipRefused, 4);
+
+  t.true(session.admit(genuine, 10));
+  const applied = session.handle({ type: 'gossipDeliver', item: genuine, pulled: false }, 10);
+  t.deepEqual(
+    of(applied, 'key').map((k) => k.epoch),
+    [core.machine.epoch],
+  );
+  t.is(session.stats.gossipRekeys, 1);
+});
+
+test('leases: renewals on the virtual clock; acks keep the link; silence drops it after 2/3 of the lease', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  const every = LEASE_MS / 3;
+  let now = 0;
+  // Acked renewals: never a drop.
+  for (let i = 0; i < 6; i++) {
+    now += every;
+    const fx = session.handle({ type: 'timer', timer: 'lease' }, now);
+    t.deepEqual(sent(fx), ['leaseRenew']);
+    t.deepEqual(of(fx, 'setTimer'), [{ type: 'setTimer', timer: 'lease', afterMs: every }]);
+    session.handle(
+      { type: 'frame', frame: wire('leaseAck', { seq: i, leaseMs: LEASE_MS, stream: undefined }) },
+      now,
+    );
+  }
+  // Acks stop: renewals go on until no ack for 2/3 of the lease (+ one period), then the link drops.
+  const lastAck = now;
+  let dropAt: number | undefined;
+  for (let i = 0; i < 10 && dropAt === undefined; i++) {
+    now += every;
+    const fx = session.handle({ type: 'timer', timer: 'lease' }, now);
+    const drop = of(fx, 'dropLink');
+    if (drop.length > 0) {
+      t.regex(drop[0]!.reason.message, /lease renewals not acknowledged/);
+      t.deepEqual(of(fx, 'setTimer'), [], 'no renewal after the drop');
+      dropAt = now;
+    } else t.deepEqual(sent(fx), ['leaseRenew']);
+  }
+  t.truthy(dropAt);
+  t.true(dropAt! - lastAck > (2 * LEASE_MS) / 3 + every);
+  t.true(dropAt! - lastAck <= LEASE_MS + every, 'before the lease lapses (one period slack)');
+  t.is(session.stats.protocolErrors, 1);
+
+  // The host reports the link down: the lease timer is cancelled, nothing more is sent.
+  const down = session.handle({ type: 'linkDown', error: new Error('dropped') }, now);
+  t.true(of(down, 'cancelTimer').some((c) => c.timer === 'lease'));
+  t.deepEqual(sent(session.handle({ type: 'timer', timer: 'lease' }, now + every)), []);
+});
+
+test('publish window: backpressure, a refused publish, drain at half the window, lost answers counted', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0, { publishWindow: 4 });
+  const data = new Uint8Array([1, 2, 3]);
+  for (let i = 0; i < 4; i++) {
+    const r = session.publish(data, 10);
+    t.true(r.sent);
+    t.deepEqual(sent(r.effects), ['dataPublish']);
+    t.is(of(r.effects, 'send')[0]!.seq, i);
+  }
+  const full = session.publish(data, 10);
+  t.false(full.sent);
+  t.deepEqual(full.effects, [], 'nothing sent while the window is full');
+  t.is(session.stats.publishesDeferred, 1);
+
+  const ack = (result: 'accepted' | 'overloaded') =>
+    session.handle({ type: 'frame', frame: wire('publishAck', { result }) }, 20);
+  t.deepEqual(of(ack('accepted'), 'drain'), [], '3 in flight: more than half the window');
+  const refused = ack('overloaded');
+  t.deepEqual(of(refused, 'refused'), [{ type: 'refused', seq: 1, reason: 'overloaded' }]);
+  t.is(of(refused, 'drain').length, 1, 'drain at half the window');
+  t.is(session.publishesInFlight, 2);
+
+  // The host could not send one: it is not awaited.
+  const r = session.publish(data, 30);
+  session.handle({ type: 'sendFailed', frameType: 'dataPublish', seq: of(r.effects, 'send')[0]!.seq! }, 30);
+  t.is(session.publishesInFlight, 2);
+  // The link goes: the two unanswered are counted, not awaited.
+  session.handle({ type: 'linkDown', error: new Error('gone') }, 40);
+  t.is(session.publishesInFlight, 0);
+  t.is(session.stats.publishesUnanswered, 2);
+  t.is(session.stats.publishes.accepted, 1);
+  t.is(session.stats.publishes.overloaded, 1);
+  // A publishAck for no publish is a protocol violation.
+  const s2 = welcomed(core, 'l9', 50).session;
+  const stray = s2.handle({ type: 'frame', frame: wire('publishAck', { result: 'accepted' }) }, 50);
+  t.is(of(stray, 'dropLink').length, 1);
+});
+
+test('eviction: an evicted event, keys wiped, timers cancelled, no new join', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  const effects = session.handle(
+    { type: 'frame', frame: wire('evicted', { reason: 'revoked', epoch: 9 }) },
+    10,
+  );
+  t.deepEqual(of(effects, 'evicted'), [{ type: 'evicted', reason: 'revoked' }]);
+  t.true(of(effects, 'cancelTimer').some((c) => c.timer === 'lease'));
+  t.is(session.epoch, undefined);
+  t.false(session.welcomed);
+  t.throws(() => session.publish(new Uint8Array(1), 10), { message: /not connected/ });
+  const again = session.handle(
+    { type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } },
+    20,
+  );
+  t.deepEqual(sent(again), []);
+  t.is(of(again, 'joinFailed').length, 1);
+});
+
+test('eviction while joining fails the join with the reason', (t) => {
+  const session = new LeafSession({ suite });
+  session.handle({ type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } }, 0);
+  const effects = session.handle(
+    { type: 'frame', frame: wire('evicted', { reason: 'revoked', epoch: 1 }) },
+    1,
+  );
+  const failed = of(effects, 'joinFailed');
+  t.is(failed.length, 1);
+  t.is(failed[0]!.error.name, 'LeafEvictedError');
+  t.is(of(effects, 'evicted').length, 1);
+});
+
+test('garbage bytes from the server: bad-frame, link dropped, no throw', (t) => {
+  const core = new Core(0);
+  const { session } = welcomed(core, 'l1', 0);
+  const effects = session.handle({ type: 'frame', frame: new Uint8Array([0xff, 0, 1, 2]) }, 10);
+  t.is(of(effects, 'dropLink').length, 1);
+  t.regex(of(effects, 'dropLink')[0]!.reason.message, /bad-frame/);
+  t.is(of(effects, 'error').length, 1);
+});
