@@ -47,3 +47,35 @@ export {
   type StoreStats,
   type OpenReport,
 } from './store.js';
+export {
+  CoreMessage,
+  encodeCoreMessage,
+  decodeCoreMessage,
+  MAX_CORE_MESSAGE_BYTES,
+  MAX_RELAYED_ENVELOPE_BYTES,
+  MAX_COMMANDS_PER_MESSAGE,
+} from './core-messages.js';
+export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+export {
+  LeafEdge,
+  MAX_LEAF_LINKS,
+  MIN_PULL_INTERVAL_MS,
+  RETIRED_PUBLISH_GRACE_MS,
+  type EdgeTimer,
+  type InBandCrls,
+  type LeafCert,
+  type LeafEdgeDeps,
+  type LeafLinks,
+  type RefreshCause,
+} from './edge.js';
+export {
+  ServerPlane,
+  LEASE_SWEEP_MS,
+  MAX_OUTBOX_COMMANDS,
+  type PlaneHost,
+  type PlaneRecord,
+  type PlaneStore,
+  type PlaneTimer,
+  type ServerPlaneOptions,
+} from './server-plane.js';
+export type { EdgeMetrics, PlaneLog, PlaneLogFields, PlaneMetrics, RelayCounters } from './observe.js';

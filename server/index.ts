@@ -18,7 +18,13 @@ export {
 export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { PrimaryRecord } from './primary-record.js';
-export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
+// The leaf plane's server half moved to leaf-plane/ (sans-IO); re-exported for existing users.
+export {
+  LeafEdge,
+  RETIRED_PUBLISH_GRACE_MS,
+  type LeafEdgeDeps,
+  type InBandCrls,
+} from '../leaf-plane/index.js';
 export {
   RequestLimiter,
   TokenBucket,
@@ -52,8 +58,9 @@ export {
   encodeCoreMessage,
   decodeCoreMessage,
   MAX_RELAYED_ENVELOPE_BYTES,
-} from './core-messages.js';
-export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+  CommandOutbox,
+  type CommandOutboxDeps,
+} from '../leaf-plane/index.js';
 export {
   Readiness,
   NOT_PRIMARY_WARN_AFTER_MS,

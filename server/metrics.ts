@@ -4,6 +4,9 @@
  * server really measures is here.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RelayCounters } from '../leaf-plane/index.js';
+
+export type { RelayCounters };
 
 /** The server's threads whose CPU time is reported. */
 export type ServerThread = 'main' | 'leaf-tls';
@@ -203,15 +206,4 @@ export class ServerMetrics {
   observeThreads(source: () => Partial<Record<ServerThread, number>>): void {
     this.threads = source;
   }
-}
-
-/** What the edge relay counts (gossip-edge/gossip-relay.ts RelayStats) plus its leaves. */
-export interface RelayCounters {
-  readonly leaves: number;
-  readonly partsRouted: number;
-  readonly partsFallback: number;
-  readonly dataInjected: number;
-  readonly dataFallback: number;
-  readonly dataPulled: number;
-  readonly datagrams: number;
 }
