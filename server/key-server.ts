@@ -34,9 +34,8 @@
  * CRL does not revoke, and carry the CRL itself (leaves verify it and refuse revoked servers).
  */
 import { randomBytes, type X509Certificate } from 'node:crypto';
-import { existsSync, unwatchFile, watchFile } from 'node:fs';
-import { join } from 'node:path';
-import { loadSuite, type CipherSuite } from '../crypto/index.js';
+import { unwatchFile, watchFile } from 'node:fs';
+import type { CipherSuite } from '../crypto/index.js';
 import { LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL } from '../keytree/index.js';
 import {
   TlsTransport,
@@ -47,38 +46,33 @@ import {
   INSTANCE_BYTES,
 } from '../net/index.js';
 import {
-  CredentialError,
   CrlError,
   MutualTls,
   readCrlFile,
   REFUSAL_REASONS,
   PeerVerifier,
-  RevocationRegistry,
-  ensureDir,
-  DirLockedError,
-  lockDirForProcess,
-  loadCredentials,
-  keyProtectionWarning,
-  loadTrustAnchors,
   normalizeSerial,
   type CertInfo,
   type Credentials,
   type DirLock,
+  type RevocationRegistry,
 } from '../auth/index.js';
 import { EdgeRelay } from '../gossip-edge/index.js';
-import { GroupMember, type Delivery, type GroupApp } from '../core-group/index.js';
-import type { CoreKeyConfig, CoreKeyInfo } from '../core-group/index.js';
 import {
+  GroupMember,
+  MAX_STATE_BYTES,
   incarnationOf,
   memberKey,
   versionText,
+  type CoreKeyConfig,
+  type CoreKeyInfo,
+  type Delivery,
+  type GroupApp,
   type MemberKey,
   type StateVersion,
   type View,
 } from '../core-group/index.js';
-import { PrimaryRecord } from './primary-record.js';
-import { MAX_STATE_BYTES } from '../core-group/index.js';
-import { LeafStateMachine, LeafStore, ServerPlane, type PlaneTimer } from '../leaf-plane/index.js';
+import { ServerPlane, type LeafStateMachine, type LeafStore, type PlaneTimer } from '../leaf-plane/index.js';
 import { INCARNATIONS_PER_GENERATION, MAX_CORE_SERVERS, type ServerConfig } from './config.js';
 import {
   leafIdentify,
@@ -95,13 +89,8 @@ import { Readiness } from './readiness.js';
 import { planReload } from './reload.js';
 import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
-import {
-  IncarnationRecord,
-  certificateVerifyKey,
-  coreIdentitySeedOf,
-  signingSeedOf,
-  ServerStartError,
-} from './boot.js';
+import { bound, openServer, type OpenedServer } from './open.js';
+import { certificateVerifyKey, type IncarnationRecord } from './boot.js';
 
 /** How often a server dials configured peers it has no link to. */
 const DIAL_INTERVAL_MS = 300;
@@ -189,22 +178,33 @@ export class KeyServer implements GroupApp {
   /** When each peer's duplicate-identity refusal was last logged (one line per peer per 10 s). */
   private readonly duplicateLogged = new Map<string, number>();
 
+  private readonly suite: CipherSuite;
+  private creds: Credentials;
+  private anchors: readonly CertInfo[];
+  private readonly revocation: RevocationRegistry;
+  private readonly machine: LeafStateMachine;
+  private readonly store: LeafStore;
+  private readonly incarnation: IncarnationRecord;
+  private readonly signingSeed: Uint8Array;
+  private readonly dirLock: DirLock;
+
   private constructor(
     /** The config in force (a reload replaces the fields it applies). */
     public cfg: ServerConfig,
-    private readonly suite: CipherSuite,
-    private creds: Credentials,
-    private anchors: readonly CertInfo[],
-    private readonly revocation: RevocationRegistry,
-    private readonly machine: LeafStateMachine,
-    private readonly store: LeafStore,
-    private readonly incarnation: IncarnationRecord,
-    private readonly record: PrimaryRecord,
-    private readonly signingSeed: Uint8Array,
-    identitySeed: Uint8Array,
+    opened: OpenedServer,
     log: Logger,
-    private readonly dirLock: DirLock,
   ) {
+    const { suite, creds, revocation, machine, store, record, signingSeed, identitySeed, incarnation } =
+      opened;
+    this.suite = suite;
+    this.creds = creds;
+    this.anchors = opened.anchors;
+    this.revocation = revocation;
+    this.machine = machine;
+    this.store = store;
+    this.incarnation = incarnation;
+    this.signingSeed = signingSeed;
+    this.dirLock = opened.dirLock;
     this.log = log;
     this.coreCreds = creds;
     this.readiness = new Readiness(this.metrics.registry, log, () => Date.now());
@@ -364,122 +364,26 @@ export class KeyServer implements GroupApp {
     this.log.error('core link refused: another process runs under this server name', { peer, detail });
   }
 
-  /** Loads credentials and state, binds every listener, joins the core group. */
+  /** Loads credentials and state (open.ts), binds every listener, joins the core group. */
   static async start(
     cfg: ServerConfig,
     log: Logger = jsonLogger(cfg.logLevel, { server: cfg.name }),
   ): Promise<KeyServer> {
-    const suite = await loadSuite();
-    let creds: Credentials;
+    const opened = await openServer(cfg, log);
     try {
-      creds = loadCredentials({
-        certFile: cfg.credentials.cert,
-        keyFile: cfg.credentials.key,
-        ...(cfg.credentials.passphrase !== undefined ? { passphrase: cfg.credentials.passphrase } : {}),
-      });
+      const server = new KeyServer(cfg, opened, log);
+      if (opened.crlPem !== undefined) server.installedCrl(opened.crlPem, false);
+      try {
+        await server.listen();
+      } catch (e) {
+        await server.stop();
+        throw e;
+      }
+      return server;
     } catch (e) {
-      // "wrong passphrase for private key" alone does not say which file: name it.
-      if (e instanceof CredentialError && e.kind === 'bad-passphrase')
-        throw new ServerStartError(`credentials.key: ${e.message} ${cfg.credentials.key}`);
+      opened.dirLock.release();
       throw e;
     }
-    // Keys written by earlier releases (2,048 PBKDF2 iterations) still load; say how to fix them.
-    const weakKey = keyProtectionWarning(creds.keyProtection, cfg.credentials.key);
-    if (weakKey !== undefined) log.warn('private key weakly protected', { detail: weakKey });
-    const id = creds.identity;
-    if (id === undefined || id.role !== 'core' || id.group !== cfg.group || id.name !== cfg.name)
-      throw new ServerStartError(
-        `credentials.cert: expected identity ${cfg.group}/core/${cfg.name}, found ${id ? `${id.group}/${id.role}/${id.name}` : 'none'}`,
-      );
-    const anchors = loadTrustAnchors(cfg.trustAnchors);
-    const revocation = new RevocationRegistry();
-    const crlPem = cfg.crl !== undefined && existsSync(cfg.crl) ? await readCrlFile(cfg.crl) : undefined;
-    if (crlPem !== undefined) await revocation.load(crlPem, anchors);
-    const seed = signingSeedOf(creds.privateKey, cfg.signingKeyFile);
-    const identitySeed = coreIdentitySeedOf(creds.privateKey);
-
-    ensureDir(cfg.dataDir, 0o700);
-    // One process per data dir, for this process's lifetime (a copied unit, a botched deploy).
-    let dirLock: DirLock;
-    try {
-      dirLock = lockDirForProcess(cfg.dataDir);
-    } catch (e) {
-      if (!(e instanceof DirLockedError)) throw e;
-      throw new ServerStartError(`dataDir: ${e.message}; another keyglass server uses this data directory`);
-    }
-    try {
-      return await KeyServer.open(
-        cfg,
-        log,
-        suite,
-        creds,
-        anchors,
-        revocation,
-        crlPem,
-        seed,
-        identitySeed,
-        dirLock,
-      );
-    } catch (e) {
-      dirLock.release();
-      throw e;
-    }
-  }
-
-  private static async open(
-    cfg: ServerConfig,
-    log: Logger,
-    suite: CipherSuite,
-    creds: Credentials,
-    anchors: readonly CertInfo[],
-    revocation: RevocationRegistry,
-    crlPem: string | undefined,
-    seed: Uint8Array,
-    identitySeed: Uint8Array,
-    dirLock: DirLock,
-  ): Promise<KeyServer> {
-    const incarnation = IncarnationRecord.boot(cfg.dataDir, cfg.generation);
-    const machine = new LeafStateMachine({
-      suite,
-      group: new TextEncoder().encode(cfg.group),
-      secret: new Uint8Array(randomBytes(32)),
-      leaseMs: cfg.leaseMs,
-    });
-    const store = LeafStore.open(join(cfg.dataDir, 'leaf-state'), machine, { suite });
-    // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
-    if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
-    const record = PrimaryRecord.open(cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
-    log.info('store opened', {
-      epoch: machine.epoch,
-      leaves: machine.members,
-      replayed: store.opened.replayed,
-      incarnation: incarnation.current,
-      stateVersion: versionText(record.stateVersion(store.index)),
-      lastPrimary: record.load()?.lastPrimary.members ?? 'none',
-    });
-    const server = new KeyServer(
-      cfg,
-      suite,
-      creds,
-      anchors,
-      revocation,
-      machine,
-      store,
-      incarnation,
-      record,
-      seed,
-      identitySeed,
-      log,
-      dirLock,
-    );
-    if (crlPem !== undefined) server.installedCrl(crlPem, false);
-    try {
-      await server.listen();
-    } catch (e) {
-      await server.stop();
-      throw e;
-    }
-    return server;
   }
 
   get addresses(): { core: number; leaf: number; admin: number } {
@@ -869,31 +773,7 @@ export class KeyServer implements GroupApp {
   }
 }
 
-/** Listens, or names the config field and address that could not be bound (one start-up line). */
-async function bound<T>(
-  field: string,
-  addr: { host: string; port: number },
-  listening: Promise<T>,
-): Promise<T> {
-  try {
-    return await listening;
-  } catch (e) {
-    // The leaf port's TLS thread reports its listen failure as text: find the code in it.
-    const code =
-      (e as NodeJS.ErrnoException).code ??
-      /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec((e as Error).message)?.[1];
-    const why =
-      code === 'EADDRINUSE'
-        ? 'is already in use'
-        : code === 'EACCES'
-          ? 'needs privileges this process lacks'
-          : code === 'EADDRNOTAVAIL'
-            ? 'is not an address of this host'
-            : `cannot be bound (${code ?? (e as Error).message})`;
-    throw new ServerStartError(`${field}: ${addr.host}:${addr.port} ${why}`);
-  }
-}
-
+/** The certificate name in a core link identity `group/core/name`. */
 function nameOfCoreId(id: string): string {
   return id.slice(id.lastIndexOf('/') + 1);
 }
