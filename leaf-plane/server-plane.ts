@@ -155,8 +155,11 @@ export class ServerPlane {
   private readonly coreRevocations = new Map<string, string>();
   private currentView: View | undefined;
   private self: MemberKey | undefined;
-  /** Between the stack's block and unblock: no cut is ordered (it would wait for the next view). */
-  private blocked = false;
+  /**
+   * Between the stack's block and unblock (and before the first unblock), as its flow control:
+   * no cut is ordered (with the core key on, a view's traffic waits for its first key).
+   */
+  private blocked = true;
   /** The committed state's version when the current flush froze this server (setState's check). */
   private versionAtBlock: StateVersion | undefined;
   private wasCoordinator = false;

@@ -149,6 +149,12 @@ async function harness() {
       h.deliverOrdered();
     },
     /** The coordinator's batch tick, and the cut it orders going round the total order. */
+    /** A view installed, then unblocked (with the core key on the stack unblocks at its first key). */
+    install(v: View): void {
+      plane.view(v, A, clock.now);
+      plane.unblock(clock.now);
+      h.runTimers();
+    },
     cut(): void {
       clock.now += 100;
       plane.batchTick(clock.now);
@@ -166,7 +172,7 @@ async function harness() {
 test('ordered commands → group commit → batch; released to leaves only once a majority of the primary view acked it durable', async (t) => {
   const h = await harness();
   const v1 = view(1, [A, B, C], true);
-  h.plane.view(v1, A, h.clock.now);
+  h.install(v1);
   t.true(h.plane.isCoordinator);
   t.true(
     h.fifo.some((p) => decodeCoreMessage(p).kind === 'signer'),
@@ -207,7 +213,7 @@ test('a non-primary view acknowledges no lease renewal and orders no cut; a prim
   const h = await harness();
   const peer = 'g/leaf/y';
   h.plane.leafCertificate(peer, { name: 'y', serial: 's-y', fingerprint: new Uint8Array(32) });
-  h.plane.view(view(3, [A, B], false, 2), A, h.clock.now);
+  h.install(view(3, [A, B], false, 2));
   t.false(h.plane.isCoordinator);
   h.plane.leafMessage(peer, encodeLeafFrame('leaseRenew', { seq: 1 }), h.clock.now);
   h.runTimers();
@@ -224,7 +230,7 @@ test('a non-primary view acknowledges no lease renewal and orders no cut; a prim
   h.deliverOrdered();
   t.is(h.machine.epoch, 0, 'nothing is cut outside the primary');
 
-  h.plane.view(view(4, [A, B, C], true), A, h.clock.now);
+  h.install(view(4, [A, B, C], true));
   h.plane.leafMessage(peer, encodeLeafFrame('leaseRenew', { seq: 2 }), h.clock.now);
   const ack = h.frames.get(peer)!.at(-1)!;
   t.true(ack.type === 'leaseAck' && ack.body.seq === 2);
@@ -233,7 +239,7 @@ test('a non-primary view acknowledges no lease renewal and orders no cut; a prim
 test('a state transfer holds every welcome until a majority of a primary view holds the new state', async (t) => {
   const h = await harness();
   const v1 = view(1, [A, B, C], true);
-  h.plane.view(v1, A, h.clock.now);
+  h.install(v1);
   h.join('g/leaf/x', 'x');
   h.cut();
   h.ack(B, v1, h.machine.epoch);
@@ -252,7 +258,7 @@ test('a state transfer holds every welcome until a majority of a primary view ho
   h.plane.setState(other.snapshot(), [1, 0, 99, 0], h.clock.now);
   t.is(h.machine.epoch, other.epoch);
   const v2 = view(2, [A, B, C], true);
-  h.plane.view(v2, A, h.clock.now);
+  h.install(v2);
   h.clock.now += 1_000;
   h.runTimers();
   t.deepEqual(h.typesTo('g/leaf/x'), ['welcome'], 'x waits: the sender’s newest batch may be orphaned');
