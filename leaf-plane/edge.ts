@@ -64,7 +64,7 @@ import {
 import { formatUdpAddress, parseUdpAddress, type LinkTransport } from '../net/index.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
-import { MAX_REFRESHES_PER_COMMAND, MAX_RENEWALS_PER_COMMAND, type LeafCommand } from './commands.js';
+import { MAX_REFRESHES_PER_COMMAND, type LeafCommand } from './commands.js';
 import { RekeyHistory, signBatch } from './history.js';
 import type { BatchOutput, LeafStateMachine } from './machine.js';
 import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
@@ -76,14 +76,6 @@ import {
   TokenBucket,
   type RequestLimits,
 } from '../gossip-edge/index.js';
-
-/**
- * Leaf links one server holds (the leaf port's bound). It also bounds the renewals waiting for
- * the next interval (one name per linked leaf), so a renewal that was acknowledged is never
- * dropped: a cap of 512 did drop them while a server stood outside the primary component, and
- * 380 leaves whose leases the server had acknowledged expired in one 10^4-leaf run.
- */
-export const MAX_LEAF_LINKS = 4096;
 
 /** What a verified leaf certificate contributes to its admission. */
 export interface LeafCert {
@@ -188,9 +180,6 @@ export const MIN_PULL_INTERVAL_MS = 200;
 const REFRESH_SCAN_MS = 1000;
 /** During a full refresh, an exposed leaf whose refresh did not land is retried after this. */
 const FULL_REFRESH_RETRY_MS = 3000;
-// MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
-if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
-  throw new Error('leaf edge: one renewal command must carry every linked leaf');
 
 export class LeafEdge {
   readonly history = new RekeyHistory();
@@ -329,7 +318,7 @@ export class LeafEdge {
           parseCrlNumber(frame.body.crlNumber),
         );
       case 'leaseRenew':
-        this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
+        this.renewals.add(cert.name); // bounded: names of verified links (the leaf port's MAX_LEAF_LINKS)
         if (!this.d.machine.isPrimary) return; // see the header: the leaf fails over
         this.send(peer, 'leaseAck', {
           seq: frame.body.seq,

@@ -58,7 +58,6 @@ export {
 export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
 export {
   LeafEdge,
-  MAX_LEAF_LINKS,
   MIN_PULL_INTERVAL_MS,
   RETIRED_PUBLISH_GRACE_MS,
   type EdgeTimer,

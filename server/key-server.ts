@@ -72,9 +72,16 @@ import {
   type StateVersion,
   type View,
 } from '../core-group/index.js';
-import { ServerPlane, type LeafStateMachine, type LeafStore, type PlaneTimer } from '../leaf-plane/index.js';
+import {
+  MAX_RENEWALS_PER_COMMAND,
+  ServerPlane,
+  type LeafStateMachine,
+  type LeafStore,
+  type PlaneTimer,
+} from '../leaf-plane/index.js';
 import { INCARNATIONS_PER_GENERATION, MAX_CORE_SERVERS, type ServerConfig } from './config.js';
 import {
+  MAX_LEAF_LINKS,
   leafIdentify,
   leafLinkOptions,
   leafLinkRefusal,
@@ -91,6 +98,11 @@ import { ServerMetrics } from './metrics.js';
 import { AdminServer } from './admin.js';
 import { bound, openServer, type OpenedServer } from './open.js';
 import { certificateVerifyKey, type IncarnationRecord } from './boot.js';
+
+// The leaf port's bound on links also bounds the renewals the edge collects per interval (one
+// name per linked leaf): one renewal command must carry them all, or acknowledged ones are lost.
+if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
+  throw new Error('leaf edge: one renewal command must carry every linked leaf');
 
 /** How often a server dials configured peers it has no link to. */
 const DIAL_INTERVAL_MS = 300;

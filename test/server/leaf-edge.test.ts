@@ -8,13 +8,12 @@ import { refreshedLeafKey } from '../../keytree/index.js';
 import {
   LeafEdge,
   LeafStateMachine,
-  MAX_LEAF_LINKS,
   type InBandCrls,
   type LeafCommand,
   type LeafEdgeDeps,
   type LeafLinks,
 } from '../../leaf-plane/index.js';
-import { ServerMetrics, jsonLogger } from '../../server/index.js';
+import { MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../server/index.js';
 import {
   EdgeRelay,
   type RelayOptions,
