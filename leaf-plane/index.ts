@@ -55,3 +55,35 @@ export {
   type FileInfo,
   type StorageErrorCode,
 } from './storage.js';
+export {
+  CoreMessage,
+  encodeCoreMessage,
+  decodeCoreMessage,
+  MAX_CORE_MESSAGE_BYTES,
+  MAX_RELAYED_ENVELOPE_BYTES,
+  MAX_COMMANDS_PER_MESSAGE,
+} from './core-messages.js';
+export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+export {
+  LeafEdge,
+  MIN_PULL_INTERVAL_MS,
+  RETIRED_PUBLISH_GRACE_MS,
+  type EdgeTimer,
+  type InBandCrls,
+  type LeafCert,
+  type LeafEdgeDeps,
+  type LeafLinks,
+  type RefreshCause,
+} from './edge.js';
+export {
+  ServerPlane,
+  LEASE_SWEEP_MS,
+  MAX_OUTBOX_COMMANDS,
+  type PlaneHost,
+  type PlaneRecord,
+  type PlaneStore,
+  type PlaneTimer,
+  type ServerPlaneOptions,
+} from './server-plane.js';
+export type { EdgeMetrics, PlaneLog, PlaneLogFields, PlaneMetrics, RelayCounters } from './observe.js';
+export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from './audit.js';

@@ -22,7 +22,13 @@ export { KeyServer, type ServerStatus } from './key-server.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { PrimaryRecord } from './primary-record.js';
 export { FileStorage } from './file-storage.js';
-export { LeafEdge, RETIRED_PUBLISH_GRACE_MS, type LeafEdgeDeps, type InBandCrls } from './leaf-edge.js';
+// The leaf plane's server half moved to leaf-plane/ (sans-IO); re-exported for existing users.
+export {
+  LeafEdge,
+  RETIRED_PUBLISH_GRACE_MS,
+  type LeafEdgeDeps,
+  type InBandCrls,
+} from '../leaf-plane/index.js';
 export {
   RequestLimiter,
   TokenBucket,
@@ -54,7 +60,7 @@ export {
   type GossipRelayConfig,
 } from './gossip-config.js';
 export { ServerMetrics, type ExpiringCertificate, type InstalledCrl } from './metrics.js';
-export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from './audit.js';
+export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from '../leaf-plane/index.js';
 export { AdminServer } from './admin.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
 export {
@@ -62,8 +68,9 @@ export {
   encodeCoreMessage,
   decodeCoreMessage,
   MAX_RELAYED_ENVELOPE_BYTES,
-} from './core-messages.js';
-export { CommandOutbox, type CommandOutboxDeps } from './command-outbox.js';
+  CommandOutbox,
+  type CommandOutboxDeps,
+} from '../leaf-plane/index.js';
 export {
   Readiness,
   NOT_PRIMARY_WARN_AFTER_MS,

@@ -14,21 +14,19 @@ import { Worker } from 'node:worker_threads';
 import { normalizeSerial, type AdmissionPolicy, type MutualTls, type RefusalReason } from '../auth/index.js';
 import { MAX_LEAF_FRAME_BYTES } from '../gossip-edge/index.js';
 import type { TlsTransportOptions } from '../net/index.js';
+// A type only: this module runs in the leaf port's TLS thread, which must not load the leaf plane.
+import type { LeafCert } from '../leaf-plane/index.js';
+
+export type { LeafCert };
 
 /**
  * Leaf links one server holds. It also bounds the renewals waiting for the next interval (one
  * name per linked leaf), so a renewal that was acknowledged is never dropped: a cap of 512 did
  * drop them while a server stood outside the primary component, and 380 leaves whose leases the
- * server had acknowledged expired in one 10^4-leaf run.
+ * server had acknowledged expired in one 10^4-leaf run. (key-server.ts checks that one renewal
+ * command carries them all.)
  */
 export const MAX_LEAF_LINKS = 4096;
-
-/** What a verified leaf certificate contributes to its admission. */
-export interface LeafCert {
-  readonly name: string;
-  readonly serial: string;
-  readonly fingerprint: Uint8Array;
-}
 
 /** What the TLS thread tells the main thread about a leaf link that came up. */
 export interface LeafLinkInfo {

@@ -6,6 +6,9 @@
  */
 import { packageVersion } from './version.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RelayCounters } from '../leaf-plane/index.js';
+
+export type { RelayCounters };
 
 /**
  * Duration buckets (seconds) of every latency histogram: from 0.5 ms up to 30 s, so the slow end
@@ -275,15 +278,4 @@ export class ServerMetrics {
   observeThreads(source: () => Partial<Record<ServerThread, number>>): void {
     this.threads = source;
   }
-}
-
-/** What the edge relay counts (gossip-edge/gossip-relay.ts RelayStats) plus its leaves. */
-export interface RelayCounters {
-  readonly leaves: number;
-  readonly partsRouted: number;
-  readonly partsFallback: number;
-  readonly dataInjected: number;
-  readonly dataFallback: number;
-  readonly dataPulled: number;
-  readonly datagrams: number;
 }

@@ -77,6 +77,7 @@ function build(suite: CipherSuite, n: number, welcomed: number, clock: { ms: num
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
     now: () => clock.ms, // virtual: no budget refills within a case; the suite advances it between cases
+    setTimer: (timer, delayMs) => void setTimeout(() => edge.onTimer(timer), delayMs),
   });
   edge.settle(); // one replica applying at once: everything it holds is committed
   let epoch = machine.epoch;

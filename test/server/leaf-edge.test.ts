@@ -1,18 +1,22 @@
-/** The leaf edge in isolation, over a recording stand-in for its TLS transport. */
+/**
+ * The leaf edge in isolation, over a recording stand-in for its TLS transport; its timers run on
+ * the test's event loop and its clock stands still unless a test passes its own.
+ */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import { refreshedLeafKey } from '../../keytree/index.js';
-import type { TlsTransport } from '../../net/index.js';
-import { LeafStateMachine, type LeafCommand } from '../../leaf-plane/index.js';
 import {
   LeafEdge,
-  MAX_LEAF_LINKS,
-  ServerMetrics,
-  jsonLogger,
+  LeafStateMachine,
   type InBandCrls,
+  type LeafCommand,
   type LeafEdgeDeps,
-} from '../../server/index.js';
+  type LeafLinks,
+} from '../../leaf-plane/index.js';
+import { MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../server/index.js';
 import {
+  EdgeRelay,
+  type RelayOptions,
   DataSealer,
   DataKeyring,
   decodeLeafFrame,
@@ -30,6 +34,9 @@ async function edge(
   frames: Map<string, LeafFrame[]>;
   machine: LeafStateMachine;
   ordered: LeafCommand[];
+  /** Binds an edge relay (the host's job) and attaches it to the edge. */
+  startRelay: (opts: RelayOptions) => Promise<void>;
+  stopRelay: () => Promise<void>;
 }> {
   const suite = await loadSuite();
   const sent = new Map<string, string[]>();
@@ -44,7 +51,7 @@ async function edge(
     },
     disconnect(): void {},
     remoteAddress: (): string => '127.0.0.1',
-  } as unknown as TlsTransport;
+  } as unknown as LeafLinks;
   const machine = new LeafStateMachine({
     suite,
     group: new TextEncoder().encode('g'),
@@ -74,10 +81,22 @@ async function edge(
     publish: () => true,
     metrics: new ServerMetrics(),
     log: jsonLogger('error', {}, () => {}),
+    // A virtual clock that stands still unless a test passes its own: budgets do not refill
+    // while a slow machine runs the test (a wall clock made the burst counts flaky under load).
+    now: () => Date.UTC(2026, 0, 1),
+    setTimer: (timer, delayMs) => void setTimeout(() => e.onTimer(timer), delayMs),
     ...extra,
   });
   e.settle(); // one replica applying at once: everything it holds is committed
-  return { edge: e, sent, frames, machine, ordered };
+  const startRelay = async (relayOpts: RelayOptions): Promise<void> =>
+    e.attachRelay(
+      await EdgeRelay.bind(suite, relayOpts, {
+        publicKey: suite.ed25519PublicKey(seed),
+        sign: (message) => suite.ed25519Sign(seed, message),
+      }),
+    );
+  const stopRelay = async (): Promise<void> => void (await e.detachRelay()?.close());
+  return { edge: e, sent, frames, machine, ordered, startRelay, stopRelay };
 }
 
 test('every acknowledged lease renewal reaches the next renewal command, up to a full leaf port', async (t) => {
@@ -116,9 +135,9 @@ test('a join repeated while its admission waits for the batch joins that admissi
 });
 
 test('data pulls: gossip leaves get the relay history, rate-limited per link; lease acks name the stream', async (t) => {
-  const { edge: e, frames, machine } = await edge();
+  const { edge: e, frames, machine, startRelay, stopRelay } = await edge();
   const suite = await loadSuite();
-  await e.startRelay({ host: '127.0.0.1', port: 0, fanout: 3, maxDatagramBytes: 8192 });
+  await startRelay({ host: '127.0.0.1', port: 0, fanout: 3, maxDatagramBytes: 8192 });
   try {
     const peers = ['g/leaf/a', 'g/leaf/b'];
     peers.forEach((peer, i) => {
@@ -165,7 +184,7 @@ test('data pulls: gossip leaves get the relay history, rate-limited per link; le
     const tlsAck = last(peers[1]!);
     t.is(tlsAck.type === 'leaseAck' ? tlsAck.body.stream : 'no ack', undefined);
   } finally {
-    await e.stopRelay();
+    await stopRelay();
   }
 });
 
@@ -269,7 +288,7 @@ test('catch-up replies over all leaves stay within the server-wide byte budget',
 test('CRLs in band: welcomes carry them unless the leaf holds them; a newer CRL goes out to every leaf, busy links later', async (t) => {
   let crls: InBandCrls = { ders: [new Uint8Array([7])], lowest: 7n };
   const busy = new Set<string>();
-  const { edge: e, frames, machine } = await edge({}, { crls: () => crls, busy });
+  const { edge: e, frames, machine, stopRelay } = await edge({}, { crls: () => crls, busy });
   const peers = ['g/leaf/a', 'g/leaf/b', 'g/leaf/c'];
   peers.forEach((peer, i) => {
     e.rememberCert(peer, { name: `n${i}`, serial: `${i + 1}`, fingerprint: new Uint8Array(32) });
@@ -303,7 +322,7 @@ test('CRLs in band: welcomes carry them unless the leaf holds them; a newer CRL 
     peers.map((p) => crlsOf(frames.get(p)!.at(-1))),
     [[], [], []],
   );
-  await e.stopRelay();
+  await stopRelay();
 });
 
 test('own-key refresh: once per new session, then every leafKeyRefreshMs, and for exposed leaves in a full refresh', async (t) => {

@@ -10,7 +10,7 @@
  * `submit` refuses when it is full (backpressure to the leaf, as a refused multicast was), and a
  * message the stack refuses stays queued for the next `flush` (the server's tick).
  */
-import { encodeCommand, type LeafCommand } from '../leaf-plane/index.js';
+import { encodeCommand, type LeafCommand } from './commands.js';
 import {
   encodeCoreMessage,
   MAX_COMMAND_BYTES,

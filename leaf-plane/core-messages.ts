@@ -7,7 +7,7 @@
  *             channel after each view change
  *   durable   the leaf epoch a server's replica holds durably in the named view, on the FIFO
  *             channel after each commit that cut a batch and at each primary view: batches are
- *             released to leaves once a majority of the primary view holds them (key-server.ts)
+ *             released to leaves once a majority of the primary view holds them (server-plane.ts)
  * Canonical and bounded like every other codec (payloads stay under what the keyed stack takes
  * from the application, MAX_APP_PAYLOAD_BYTES).
  */

@@ -2,12 +2,13 @@
  * The audit trail: one structured log line (msg "audit") per change of the leaf registry that a
  * batch applies — admission, departure, eviction, revocation — with the leaf's name, its
  * certificate serial, the reason, the epoch the batch starts and the server that wrote the line.
- * Every core server writes it for every batch it releases (key-server.ts `distribute`), not only
+ * Every core server writes it for every batch it releases (server-plane.ts `distribute`, once a majority holds the batch), not only
  * for the leaves linked to it, so each server's log alone is a complete trail of the batches it
  * applied; the same change appears once per server.
  */
-import type { BatchOutput, DepartureReason } from '../leaf-plane/index.js';
-import type { Logger } from './log.js';
+import type { BatchOutput } from './machine.js';
+import type { DepartureReason } from './types.js';
+import type { PlaneLog } from './observe.js';
 
 export type AuditEvent = 'admission' | 'departure' | 'eviction' | 'revocation';
 
@@ -21,7 +22,7 @@ export function auditEventOf(reason: DepartureReason): AuditEvent {
 
 /** Writes the audit lines of one applied batch: removals first (the tree applies them first), then admissions. */
 export function auditBatch(
-  log: Logger,
+  log: PlaneLog,
   server: string,
   batch: Pick<BatchOutput, 'epoch' | 'admitted' | 'evicted'>,
 ): void {

@@ -1,5 +1,5 @@
 /**
- * The leaf side of one core server: the TLS sessions of the leaves linked to THIS server and the
+ * The leaf edge of one core server (sans-IO): the TLS sessions of the leaves linked to THIS server and the
  * server half of the leaf protocol (gossip-edge/leaf-protocol.ts).
  *
  *   join          → resume (the replicated registry knows the admission: welcome at once), or an
@@ -42,6 +42,11 @@
  *
  * Mutations need a primary component: a non-primary server still resumes known admissions and
  * serves catch-up, but answers a fresh join with `not-primary` (the leaf fails over).
+ *
+ * Sans-IO: the edge owns no socket, clock or timer. Its host hands it the links to write frames
+ * to (`LeafLinks`: send, disconnect, the remote address), the clock of the current event, a
+ * bound edge relay (gossip-edge/gossip-relay.ts, which owns the UDP socket) and a way to set its
+ * two timers (`EdgeTimer`), which the host fires back through `onTimer`.
  */
 import { encodeWelcome, refreshedLeafKey } from '../keytree/index.js';
 import {
@@ -59,26 +64,36 @@ import {
 import { formatUdpAddress, parseUdpAddress, type LinkTransport } from '../net/index.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
-import {
-  MAX_REFRESHES_PER_COMMAND,
-  MAX_RENEWALS_PER_COMMAND,
-  RekeyHistory,
-  signBatch,
-  type BatchOutput,
-  type LeafCommand,
-  type LeafStateMachine,
-} from '../leaf-plane/index.js';
+import { MAX_REFRESHES_PER_COMMAND, type LeafCommand } from './commands.js';
+import { RekeyHistory, signBatch } from './history.js';
+import type { BatchOutput, LeafStateMachine } from './machine.js';
 import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
-import type { Logger } from './log.js';
-import type { RelayCounters, ServerMetrics } from './metrics.js';
-import { EdgeRelay, type GossipTarget, type RelayOptions } from '../gossip-edge/index.js';
-import { MAX_LEAF_LINKS, type LeafCert } from './leaf-port.js';
+import type { EdgeMetrics, PlaneLog, RelayCounters } from './observe.js';
+import type { EdgeRelay, GossipTarget } from '../gossip-edge/index.js';
 import {
   DEFAULT_CATCH_UP_BYTES_PER_SEC,
   RequestLimiter,
   TokenBucket,
   type RequestLimits,
 } from '../gossip-edge/index.js';
+
+/** What a verified leaf certificate contributes to its admission. */
+export interface LeafCert {
+  readonly name: string;
+  readonly serial: string;
+  readonly fingerprint: Uint8Array;
+}
+
+/** Where the edge writes leaf frames: the host's leaf port (a LinkTransport does). */
+export type LeafLinks = Pick<LinkTransport, 'send' | 'disconnect' | 'remoteAddress'>;
+
+/**
+ * The edge's timers, set through `LeafEdgeDeps.setTimer` and fired back with `onTimer`:
+ *   rewelcome  the next chunk of welcomes owed after a state transfer or a settle (delay 0: the
+ *              next turn, so the core stack keeps heartbeating between chunks)
+ *   crlPush    the next chunk of crlUpdates (0, or CRL_PUSH_RETRY_MS when every link was busy)
+ */
+export type EdgeTimer = 'rewelcome' | 'crlPush';
 
 interface Session {
   readonly peer: string;
@@ -114,7 +129,7 @@ function parseCrlNumber(s: string | undefined): bigint | undefined {
 export type RefreshCause = 'session' | 'periodic' | 'full';
 
 export interface LeafEdgeDeps {
-  readonly transport: LinkTransport;
+  readonly transport: LeafLinks;
   readonly machine: LeafStateMachine;
   readonly suite: CipherSuite;
   /** This server's rekey-signing key. */
@@ -133,14 +148,16 @@ export interface LeafEdgeDeps {
   order(cmd: LeafCommand): boolean;
   /** Relay a sealed envelope through the core to every leaf. */
   publish(originPeer: string, envelope: Uint8Array): boolean;
-  readonly metrics: ServerMetrics;
-  readonly log: Logger;
+  readonly metrics: EdgeMetrics;
+  readonly log: PlaneLog;
   /** Budget per leaf for the requests that cost the server (default DEFAULT_LEAF_REQUEST_LIMITS). */
   readonly requestLimits?: RequestLimits;
   /** Catch-up reply bytes per second over all leaves (default DEFAULT_CATCH_UP_BYTES_PER_SEC). */
   readonly catchUpBytesPerSec?: number;
-  /** Clock of the request budget (default Date.now). */
-  readonly now?: () => number;
+  /** The time of the event being handled (ms since the Unix epoch): the host's, or a virtual clock. */
+  readonly now: () => number;
+  /** Fire `onTimer(timer)` after `delayMs` (0: once the current event is done); one pending per timer. */
+  setTimer(timer: EdgeTimer, delayMs: number): void;
 }
 
 /** Requests that draw on a leaf's budget: each costs the server far more than the frame. */
@@ -163,9 +180,6 @@ export const MIN_PULL_INTERVAL_MS = 200;
 const REFRESH_SCAN_MS = 1000;
 /** During a full refresh, an exposed leaf whose refresh did not land is retried after this. */
 const FULL_REFRESH_RETRY_MS = 3000;
-// MAX_LEAF_LINKS also bounds the renewals waiting for the next interval (one name per linked leaf).
-if (MAX_LEAF_LINKS > MAX_RENEWALS_PER_COMMAND)
-  throw new Error('leaf edge: one renewal command must carry every linked leaf');
 
 export class LeafEdge {
   readonly history = new RekeyHistory();
@@ -200,37 +214,42 @@ export class LeafEdge {
   private readonly now: () => number;
   /** Welcomed sessions a crlUpdate is owed to (pushCrl), and the pending chunk. */
   private readonly crlOwed = new Set<Session>();
-  private crlPushTimer: NodeJS.Timeout | undefined;
+  private crlPushPending = false;
   /** Sessions due an own-key refresh, by peer, in order (bounded by the sessions). */
   private readonly refreshDue = new Map<string, RefreshCause>();
   private lastRefreshScan = -Infinity;
 
   constructor(private readonly d: LeafEdgeDeps) {
     this.limiter = new RequestLimiter(d.requestLimits);
-    this.now = d.now ?? Date.now;
+    this.now = d.now;
     const rate = d.catchUpBytesPerSec ?? DEFAULT_CATCH_UP_BYTES_PER_SEC;
     if (!(rate >= MAX_LEAF_FRAME_BYTES)) throw new RangeError('catchUpBytesPerSec must hold a largest reply');
     this.catchUpBudget = new TokenBucket(rate, rate, this.now());
   }
 
-  /** Starts the edge relay (UDP); leaves that announce an endpoint are then served by gossip. */
-  async startRelay(opts: RelayOptions): Promise<void> {
-    if (this.relay !== undefined) throw new Error('relay already started');
-    const { suite, signingSeed, signingPublic } = this.d;
-    this.relay = await EdgeRelay.bind(suite, opts, {
-      publicKey: signingPublic,
-      sign: (message) => suite.ed25519Sign(signingSeed, message),
-    });
+  /**
+   * The host bound an edge relay (its UDP socket, signing with this server's key): leaves that
+   * announce an endpoint are served by gossip from now on.
+   */
+  attachRelay(relay: EdgeRelay): void {
+    if (this.relay !== undefined) throw new Error('relay already attached');
+    this.relay = relay;
     this.installRelayKey();
-    this.d.log.info('edge relay listening', { udp: this.relay.local, fanout: opts.fanout });
   }
 
-  async stopRelay(): Promise<void> {
-    clearTimeout(this.crlPushTimer);
-    this.crlPushTimer = undefined;
+  /** Detaches the relay (the host closes it); owed crlUpdates are dropped (the server is stopping). */
+  detachRelay(): EdgeRelay | undefined {
+    this.crlOwed.clear();
     const r = this.relay;
     this.relay = undefined;
-    await r?.close();
+    return r;
+  }
+
+  /** A timer the edge set (`setTimer`) fired. */
+  onTimer(timer: EdgeTimer): void {
+    if (timer === 'rewelcome') return this.rewelcomeChunk();
+    this.crlPushPending = false;
+    this.crlPushChunk();
   }
 
   /** The relay's counters and how many leaves it serves (undefined without a relay). */
@@ -299,7 +318,7 @@ export class LeafEdge {
           parseCrlNumber(frame.body.crlNumber),
         );
       case 'leaseRenew':
-        this.renewals.add(cert.name); // bounded: names of verified links (≤ MAX_LEAF_LINKS)
+        this.renewals.add(cert.name); // bounded: names of verified links (the leaf port's MAX_LEAF_LINKS)
         if (!this.d.machine.isPrimary) return; // see the header: the leaf fails over
         this.send(peer, 'leaseAck', {
           seq: frame.body.seq,
@@ -347,7 +366,7 @@ export class LeafEdge {
         // carry ~384 KiB: a link pulls at most once per MIN_PULL_INTERVAL_MS (a leaf pulls once
         // per few gossip rounds), so a leaf cannot turn its link into an amplifier.
         const s = this.sessions.get(peer);
-        const now = Date.now();
+        const now = this.now();
         if (s?.gossip === undefined || this.relay === undefined || now - s.lastPullAt < MIN_PULL_INTERVAL_MS)
           return;
         s.lastPullAt = now;
@@ -516,7 +535,7 @@ export class LeafEdge {
     if (entry !== undefined && entry.slot < 0 && entry.serial === cert.serial) return;
     this.order(peer, {
       kind: 'admit',
-      value: { name: cert.name, serial: cert.serial, fingerprint: cert.fingerprint, now: Date.now() },
+      value: { name: cert.name, serial: cert.serial, fingerprint: cert.fingerprint, now: this.now() },
     });
   }
 
@@ -642,12 +661,9 @@ export class LeafEdge {
   }
 
   private scheduleCrlPush(delayMs: number): void {
-    if (this.crlPushTimer !== undefined || this.crlOwed.size === 0) return;
-    this.crlPushTimer = setTimeout(() => {
-      this.crlPushTimer = undefined;
-      this.crlPushChunk();
-    }, delayMs);
-    this.crlPushTimer.unref();
+    if (this.crlPushPending || this.crlOwed.size === 0) return;
+    this.crlPushPending = true;
+    this.d.setTimer('crlPush', delayMs);
   }
 
   private crlPushChunk(): void {
@@ -783,7 +799,7 @@ export class LeafEdge {
   private scheduleRewelcomes(): void {
     if (this.rewelcomes.length > 0 && this.settled && !this.rewelcomeScheduled) {
       this.rewelcomeScheduled = true;
-      setImmediate(() => this.rewelcomeChunk());
+      this.d.setTimer('rewelcome', 0);
     }
   }
 
