@@ -94,16 +94,22 @@ export const serverCommand: Command = {
       });
     };
     process.on('SIGHUP', reload);
-    await new Promise<void>((resolve) => {
+    return await new Promise<number>((resolve) => {
       const stop = (): void => {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         process.off('SIGHUP', reload);
-        void server.stop().then(resolve);
+        void server.stop().then(() => resolve(0));
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      // The server stopped itself (a failed store write): exit non-zero so the supervisor restarts it.
+      server.onFatal = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        process.off('SIGHUP', reload);
+        resolve(1);
+      };
     });
-    return 0;
   },
 };

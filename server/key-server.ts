@@ -75,6 +75,7 @@ import {
 import {
   MAX_RENEWALS_PER_COMMAND,
   ServerPlane,
+  StoreError,
   type LeafStateMachine,
   type LeafStore,
   type PlaneTimer,
@@ -171,6 +172,13 @@ export class KeyServer implements GroupApp {
   private readonly timers: NodeJS.Timeout[] = [];
   private blockedAt: number | undefined;
   private stopped = false;
+  /**
+   * Called once when the server stopped itself after a failure it cannot run past (the process
+   * that runs it exits non-zero: cli/server.ts). Today: a failed store write — the replica may
+   * be ahead of its durable log, so it must restart from storage (the torn tail is cut there) and
+   * catch up by state transfer, not go on.
+   */
+  onFatal: ((e: Error) => void) | undefined;
   private memberStarted = false;
   private ports = { core: 0, leaf: 0, admin: 0 };
   readonly readiness: Readiness;
@@ -468,13 +476,32 @@ export class KeyServer implements GroupApp {
     this.timers.push(t);
   }
 
-  /** One failing event must not take the server down; it is logged and counted. */
+  /** One failing event must not take the server down; it is logged and counted. A store failure does (see onFatal). */
   private guard(what: string, fn: () => void): void {
     try {
       fn();
     } catch (e) {
+      if (e instanceof StoreError) return this.fatal(e);
       this.log.error(`${what} failed`, { error: (e as Error).message });
     }
+  }
+
+  /** A stack upcall into the plane: a store failure there stops the server too (and is rethrown to the stack). */
+  private upcall<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof StoreError) this.fatal(e);
+      throw e;
+    }
+  }
+
+  private fatal(e: Error): void {
+    if (this.stopped) return;
+    this.log.error('store write failed: stopping (a restart reopens the store and catches up)', {
+      error: e.message,
+    });
+    void this.stop().then(() => this.onFatal?.(e));
   }
 
   private dialPeers(): void {
@@ -595,11 +622,11 @@ export class KeyServer implements GroupApp {
       primary: view.primary,
       self,
     });
-    this.plane.view(view, self, now);
+    this.upcall(() => this.plane.view(view, self, now));
   }
 
   deliver(d: Delivery): void {
-    this.plane.deliver(d, Date.now());
+    this.upcall(() => this.plane.deliver(d, Date.now()));
   }
 
   key(info: CoreKeyInfo): void {
@@ -615,14 +642,14 @@ export class KeyServer implements GroupApp {
       view: `${info.view.epoch}@${info.view.coord}`,
       refresh: info.refresh,
     });
-    this.plane.key(info, Date.now()); // it derives the leaf-tree secret and wipes the key
+    this.upcall(() => this.plane.key(info, Date.now())); // it derives the leaf-tree secret and wipes the key
   }
 
   unicast(): void {}
 
   block(): void {
     const now = Date.now();
-    this.plane.block(now);
+    this.upcall(() => this.plane.block(now));
     this.blockedAt ??= now;
   }
 
@@ -631,7 +658,7 @@ export class KeyServer implements GroupApp {
   }
 
   getState(): Uint8Array {
-    return this.plane.getState(Date.now());
+    return this.upcall(() => this.plane.getState(Date.now()));
   }
 
   stateVersion(): StateVersion {
@@ -640,7 +667,7 @@ export class KeyServer implements GroupApp {
 
   setState(state: Uint8Array, version: StateVersion): void {
     this.readiness.stateTransferStarted(); // done when the view that carried it is installed
-    this.plane.setState(state, version, Date.now());
+    this.upcall(() => this.plane.setState(state, version, Date.now()));
   }
 
   // ── revocation ───────────────────────────────────────────────────────────────────────────
