@@ -166,7 +166,13 @@ test.serial('graceful leave and a lapsed lease both leave the tree in a batch; t
     8000,
   );
   await sameKey(leaves);
-  const m = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
+  // /status shows the applied registry; the eviction counters count released batches (once a
+  // majority holds them durably), one ack round later.
+  let m = '';
+  await until('both evictions counted', async () => {
+    m = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
+    return /keyglass_evictions_total\{reason="lease-expired"\} 1/.test(m);
+  });
   t.regex(m, /keyglass_evictions_total\{reason="left"\} 1/);
   t.regex(m, /keyglass_evictions_total\{reason="lease-expired"\} 1/);
 });
