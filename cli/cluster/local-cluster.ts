@@ -113,6 +113,8 @@ export class LocalCluster {
   private ca: CertificateAuthority | undefined;
   private caKey: ReturnType<CertificateAuthority['unlock']> | undefined;
   private stopped = false;
+  /** Servers SIGKILLed whose exit has not been seen yet. */
+  private readonly exiting = new Map<ServerProc, Promise<void>>();
   /** The CA's on-disk store takes a lock per operation: its operations run one at a time. */
   private caQueue: Promise<unknown> = Promise.resolve();
 
@@ -234,9 +236,16 @@ export class LocalCluster {
   }
 
   /** Starts (or restarts) one server and waits for its 'listening' log line. */
+  /**
+   * Starts `s` (resolves once it listens). A server SIGKILLed just before is waited for first:
+   * its ports are free only once the kernel reaped the process, and a restart on the same ports
+   * raced that under load ("listen.leaf … is already in use").
+   */
   spawn(s: ServerProc): Promise<void> {
     if (this.stopped) return Promise.reject(new Error('LocalCluster: stopped'));
     if (s.child !== undefined) throw new Error(`LocalCluster: ${s.name} is running`);
+    const exiting = this.exiting.get(s);
+    if (exiting !== undefined) return exiting.then(() => this.spawn(s));
     const child = spawn(
       process.execPath,
       [...childNodeArgs(), BIN, 'server', '--config', this.configFile(s)],
@@ -289,10 +298,18 @@ export class LocalCluster {
     }
   }
 
-  /** SIGKILLs one server (no wait; `s.child` is cleared at once). */
+  /** SIGKILLs one server (`s.child` is cleared at once; a `spawn` of it waits for the exit). */
   kill(s: ServerProc): void {
-    s.child?.kill('SIGKILL');
+    const child = s.child;
+    if (child === undefined) return;
     s.child = undefined;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve())).finally(() => {
+        if (this.exiting.get(s) === exited) this.exiting.delete(s);
+      });
+      this.exiting.set(s, exited);
+    }
+    child.kill('SIGKILL');
   }
 
   alive(): ServerProc[] {
