@@ -106,7 +106,7 @@ import {
 } from '../gossip-edge/index.js';
 import { GossipLink, type GossipLinkOptions } from '../gossip-edge/index.js';
 import type { AdmitVerdict } from '../gossip-edge/index.js';
-import { judgeStreamItem, openRekeyItem, openStreamItem, rekeyItemBound } from '../gossip-edge/index.js';
+import { admitGossipItem, openRekeyItem, openStreamItem } from '../gossip-edge/index.js';
 import { isRekeyId } from '../gossip-edge/index.js';
 import { VerifiedHeaders } from '../gossip-edge/index.js';
 import type { Item } from '../gossip-edge/index.js';
@@ -1178,50 +1178,24 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   // ── gossip items ─────────────────────────────────────────────────────────────────────────
 
-  /**
-   * Before the node stores or relays an item: a rekey part must carry a signature of a core
-   * server we know over its header (an insider holding the MAC key still cannot forge keys),
-   * and its id, epoch and scope must be those of the part the header signs at that position
-   * (`rekeyItemBound`: a relabelled genuine part never takes the id the real one needs); a data
-   * item's epoch must match its envelope's clear header (its id is the relay's stream position,
-   * which the envelope does not carry), and that epoch must be one whose key we hold.
-   */
+  /** Before the node stores or relays an item: the shipped admission (gossip-items.ts `admitGossipItem`). */
   private admitItem(item: Item): AdmitVerdict {
-    if (this.keys === undefined) return 'later'; // re-joining: no blame, the item comes again
-    try {
-      if (!isRekeyId(item.id)) {
-        // Unseen unless 'ok': a later item comes again once its rekey is in, and the real entry
-        // of a position an insider tried to squat still gets through (gossip-items.ts).
-        const verdict = judgeStreamItem(
-          item,
-          this.keys.epoch,
-          (key) => this.isSigner(key),
-          (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
-        );
-        if (verdict === 'refused' || verdict === 'foreign') this.stats.gossipRefused++;
-        return verdict === 'ok' ? true : verdict === 'refused' ? false : verdict;
-      }
-      const push = openRekeyItem(item);
-      // A signer we do not know may be a core server newer than our welcome: no blame.
-      if (!this.isSigner(push.signer)) {
-        this.stats.gossipRefused++;
-        return 'foreign';
-      }
-      const header = this.verifyPush(push);
-      if (rekeyItemBound(this.suite!, item, header, decodePart(push.parts[0]!))) return true;
-      this.stats.gossipRefused++;
-      return false;
-    } catch (e) {
-      if (!(
-        e instanceof DecodeError ||
-        e instanceof LeafProtocolError ||
-        e instanceof RangeError ||
-        e instanceof KeytreeError
-      ))
-        throw e;
-      this.stats.gossipRefused++;
-      return false;
-    }
+    const verdict = admitGossipItem(item, {
+      suite: this.suite!,
+      heldEpoch: () => this.keys?.epoch,
+      isSigner: (key) => this.isSigner(key),
+      verify: (key, message, sig) => this.suite!.ed25519Verify(key, message, sig),
+      verifiedHeader: (push) => {
+        try {
+          return this.verifyPush(push);
+        } catch (e) {
+          if (e instanceof LeafProtocolError) return undefined;
+          throw e;
+        }
+      },
+    });
+    if (verdict === false || verdict === 'foreign') this.stats.gossipRefused++;
+    return verdict;
   }
 
   private deliverItem(item: Item): void {

@@ -10,6 +10,7 @@
  */
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
+import { loadSuite } from '../../crypto/index.js';
 import { bimodality, runScenario } from '../../sim/gossip/scenario.js';
 
 function finite(r: number): number {
@@ -23,6 +24,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       ? [1_000, 10_000, 100_000, 1_000_000]
       : [1_000, 10_000, 100_000];
   const results: BenchResult[] = [];
+  const suite = await loadSuite();
   for (const n of sizes) {
     for (const loss of [0, 0.05, 0.2]) {
       for (const crashed of [0, 0.2]) {
@@ -34,6 +36,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
           messages: 1,
           rekeys: 1,
           batch: Math.max(1, n / 1000),
+          suite,
         });
         const d = r.data[0]!;
         const k = r.rekeys[0]!;
@@ -76,7 +79,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const runs = ctx.quick ? 20 : 100;
     // Long enough for retention to run out: by then an item has reached almost all or died.
     const deadlineRounds = 3 * (Math.ceil(Math.log2(bimodalN)) + 5);
-    const b = bimodality({ n: bimodalN, runs, loss, seed: 1, deadlineRounds });
+    const b = bimodality({ n: bimodalN, runs, loss, seed: 1, deadlineRounds, suite });
     ctx.log(
       `  bimodality n=${bimodalN} loss=${loss} by round ${deadlineRounds}: ${b.almostAll} almost all (≥ 99 %), ${b.almostNone} almost none (≤ 1 %), ${b.between} between, of ${b.runs}`,
     );
