@@ -58,6 +58,7 @@ import {
   type GossipSeed,
   type Item,
   type PeerEndpoint,
+  type RandomSource,
   type StreamSigner,
 } from './index.js';
 
@@ -77,6 +78,11 @@ export interface RelayOptions {
     GossipConfig,
     'activeSize' | 'passiveSize' | 'levels' | 'contactsPerLevel' | 'arity'
   >;
+  /**
+   * Which leaves get which item and seed. Default: the CSPRNG (an observer must not predict
+   * it); a seeded source only in tests that compare this routing with the simulation's.
+   */
+  readonly rng?: RandomSource;
 }
 
 /** One gossip leaf of this server: its current slot (its gossip id) and UDP endpoint. */
@@ -148,6 +154,7 @@ export class EdgeRelay {
     | { epoch: number; macEpoch: number; targets: readonly GossipTarget[]; envelopes: Uint8Array[] }
     | undefined;
   private closed = false;
+  private readonly rng: RandomSource;
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -158,6 +165,7 @@ export class EdgeRelay {
     if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
       throw new RangeError('relay fanout 1..32');
     this.auth = new MacAuthenticator(suite);
+    this.rng = opts.rng ?? uniform;
     this.history = new DataHistory(opts.history);
     const rate = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
     if (!(rate > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
@@ -195,7 +203,7 @@ export class EdgeRelay {
       signed,
       targets.map((t) => t.id),
       this.opts.fanout,
-      uniform,
+      this.rng,
       (item) => macEpoch !== undefined && this.fits(macEpoch, item),
     );
     this.stats.epochs++;
@@ -257,7 +265,7 @@ export class EdgeRelay {
     const { origin, next } = this.history.stream;
     const item = signedStreamItem(this.signer, origin, next, p.envelopes, p.epoch);
     this.history.append(item.payload);
-    for (const i of pick(uniform, 0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
+    for (const i of pick(this.rng, 0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
       this.send(p.targets[i]!, [item], p.macEpoch);
     this.stats.dataEntries++;
   }
@@ -341,14 +349,14 @@ export class EdgeRelay {
       host: targets[i]!.host,
       port: targets[i]!.port,
     });
-    const active = pick(uniform, 0, targets.length, shape.activeSize, skip).map(entry);
-    const passive = pick(uniform, 0, targets.length, shape.passiveSize, skip).map(entry);
+    const active = pick(this.rng, 0, targets.length, shape.activeSize, skip).map(entry);
+    const passive = pick(this.rng, 0, targets.length, shape.passiveSize, skip).map(entry);
     const contacts: PeerEndpoint[][] = [];
     for (let l = 1, span = shape.arity; l <= shape.levels; l++, span *= shape.arity) {
       const base = slot - (slot % span);
       const lo = lowerBound(slots, base);
       const hi = lowerBound(slots, base + span);
-      contacts.push(pick(uniform, lo, hi, shape.contactsPerLevel, skip).map(entry));
+      contacts.push(pick(this.rng, lo, hi, shape.contactsPerLevel, skip).map(entry));
       if (hi - lo >= targets.length) break; // this level already spans every leaf we know
     }
     return { active, passive, contacts, stream: this.history.stream };

@@ -64,6 +64,7 @@ import {
   type GossipHost,
   type Item,
   type ItemAdmissionHost,
+  type RandomSource,
   type SignedEpochParts,
   type StreamSigner,
 } from '../../gossip-edge/index.js';
@@ -99,6 +100,10 @@ export interface WorldOptions {
   readonly maxDatagramBytes?: number;
   /** Called when a leaf first gets a rekey part (a real-crypto run applies it to its LeafKeys). */
   readonly applyRekey?: (leaf: number, item: Item) => void;
+  /** The relay's randomness (default: the world's); a test hands EdgeRelay the same seed. */
+  readonly relayRng?: RandomSource;
+  /** Sees every relay push as it is sent: the leaf and the push's items. */
+  readonly onRelayPush?: (leaf: number, items: readonly Item[]) => void;
 }
 
 /** One tracked dissemination: a data item or one epoch's rekey (every leaf's own part). */
@@ -165,6 +170,7 @@ export class GossipWorld {
   /** Per leaf, envelopes of an epoch it does not hold yet (created when first needed). */
   private readonly early = new Map<number, EarlyEnvelopes<number, Uint8Array>>();
   private readonly rng: Rng;
+  private readonly relayRng: RandomSource;
   private readonly auth: Authenticator;
   private readonly macAuth: MacAuthenticator | undefined;
   private readonly dataPayload: Uint8Array;
@@ -217,6 +223,7 @@ export class GossipWorld {
       link: { latencyMs: opts.latencyMs ?? 5, jitterMs: opts.jitterMs ?? 10, loss: opts.loss ?? 0 },
     });
     this.rng = this.sim.forkRng('world');
+    this.relayRng = opts.relayRng ?? this.rng;
     if (opts.wire) {
       this.macAuth = new MacAuthenticator(opts.suite, this.config.epochWindow + 2);
       this.auth = this.macAuth;
@@ -422,6 +429,7 @@ export class GossipWorld {
       const tag = this.auth.tag(unsigned);
       if (tag === undefined) throw new Error(`the simulated core lacks the key of epoch ${macEpoch}`);
       const env: Envelope = { ...unsigned, tag };
+      this.opts.onRelayPush?.(to, chunk);
       this.coreEnv.send(to, this.opts.wire === true ? encodeEnvelope(env) : env);
     }
   }
@@ -446,7 +454,7 @@ export class GossipWorld {
     this.dataTrack.set(item.id, track);
     // As EdgeRelay.flushData: fan-out + log2 m of the relay's targets (its live gossip leaves).
     const targets = this.liveLeaves();
-    for (const i of pick(this.rng, 0, targets.length, entryFanout(this.relayFanout, targets.length)))
+    for (const i of pick(this.relayRng, 0, targets.length, entryFanout(this.relayFanout, targets.length)))
       this.relayPush(targets[i]!, [item], this.coreEpoch);
     return track;
   }
@@ -498,7 +506,7 @@ export class GossipWorld {
     this.rekeyTrack.set(epoch, track);
     const targets = this.liveLeaves();
     const macEpoch = epoch - 1; // the epoch the receivers are in (the relay holds its key)
-    const route = routeEpochParts(signed, targets, this.relayFanout, this.rng, (item) =>
+    const route = routeEpochParts(signed, targets, this.relayFanout, this.relayRng, (item) =>
       pushFits(macEpoch, itemBytes(item), this.maxDatagramBytes),
     );
     for (const [i, items] of route.outbox) this.relayPush(targets[i]!, items, macEpoch);
