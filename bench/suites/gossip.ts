@@ -3,7 +3,8 @@
  * 0 / 20 % crashed leaves — rounds to 99 / 99.9 / 99.99 / 100 % delivery of data and rekeys
  * against the target round ⌈log2 n⌉ + 5, per-node messages and bytes per round, pulls from the
  * core, wall and CPU time. --quick stops at 10^4, default at 10^5, --full adds the six 10^6
- * cells (5–16 CPU-minutes and up to ~5 GB resident each: more than an hour on one core).
+ * cells (loss-free 5–6.5 CPU-minutes and ~5 GB resident each; lossy ones took 7–16 on the
+ * old routing, more now: well over an hour on one core).
  * The simulated core routes with the server's `routeEpochParts` and its leaves admit items with
  * the leaf SDK's checks (sim/gossip/world.ts), so the figures are those of the shipped code.
  * Bimodality (Birman et al.): a source publishes and crashes at once, so only its first pushes
