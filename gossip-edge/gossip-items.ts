@@ -19,7 +19,14 @@
  *   the second for what it is (`LeafClient` stats `dataDuplicates`).
  */
 import type { CipherSuite } from '../crypto/index.js';
-import { KeytreeError, span, verifyPartProof, type EpochHeader, type RekeyPart } from '../keytree/index.js';
+import {
+  KeytreeError,
+  decodePart,
+  span,
+  verifyPartProof,
+  type EpochHeader,
+  type RekeyPart,
+} from '../keytree/index.js';
 import { DecodeError, decode, encode } from '../wire/index.js';
 import { LIMITS } from './config.js';
 import { decodeDataEnvelope, type DataEnvelopeHeader } from './data-envelope.js';
@@ -32,6 +39,7 @@ import {
   streamSignedBytes,
 } from './leaf-protocol.js';
 import { WHOLE_GROUP_END, type Item } from './messages.js';
+import type { AdmitVerdict } from './node.js';
 
 /**
  * The slots a part is addressed to: its subtree's range, or for a part a compaction moved the one
@@ -209,4 +217,54 @@ export function judgeStreamItem(
   if (!isSigner(entry.signer)) return 'foreign';
   const message = streamSignedBytes(originOf(item.id), seqOf(item.id), entry.envelopes);
   return verify(entry.signer, message, entry.signature) ? 'ok' : 'refused';
+}
+
+/** What a leaf's admission of gossip items asks of its host (LeafClient; the gossip simulation). */
+export interface ItemAdmissionHost {
+  readonly suite: CipherSuite;
+  /** The epoch of the group keys we hold; undefined while (re-)joining. */
+  heldEpoch(): number | undefined;
+  /** Is `publicKey` one of our core servers' signing keys? */
+  isSigner(publicKey: Uint8Array): boolean;
+  /** Ed25519 verification (a data stream entry's signature). */
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * The push's header if its signer (already known to be ours) signed it, else undefined; may
+   * throw DecodeError on a garbled header.
+   */
+  verifiedHeader(push: RekeyPush): EpochHeader | undefined;
+}
+
+/**
+ * A leaf's word on a gossip item before its node stores or relays it (GossipHost.admit). A rekey
+ * part must carry a signature of a core server we know over its header (an insider holding the
+ * MAC key still cannot forge keys), and its id, epoch and scope must be those of the part the
+ * header signs at that position (`rekeyItemBound`: a relabelled genuine part never takes the id
+ * the real one needs). A data item goes by `judgeStreamItem`: unseen unless 'ok', so a later one
+ * comes again once its rekey is in, and the real entry of a position an insider tried to squat
+ * still gets through. A signer we do not know may be a core server newer than our welcome:
+ * 'foreign', nobody blamed. While re-joining (no keys): 'later', the item comes again.
+ */
+export function admitGossipItem(item: Item, host: ItemAdmissionHost): AdmitVerdict {
+  const held = host.heldEpoch();
+  if (held === undefined) return 'later';
+  try {
+    if (!isRekeyId(item.id)) {
+      const verdict = judgeStreamItem(
+        item,
+        held,
+        (key) => host.isSigner(key),
+        (key, message, sig) => host.verify(key, message, sig),
+      );
+      return verdict === 'ok' ? true : verdict === 'refused' ? false : verdict;
+    }
+    const push = openRekeyItem(item);
+    if (!host.isSigner(push.signer)) return 'foreign';
+    const header = host.verifiedHeader(push);
+    if (header === undefined) return false;
+    return rekeyItemBound(host.suite, item, header, decodePart(push.parts[0]!));
+  } catch (e) {
+    if (e instanceof DecodeError || e instanceof RangeError || e instanceof KeytreeError) return false;
+    throw e;
+  }
 }

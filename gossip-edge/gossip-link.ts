@@ -22,13 +22,9 @@
  * only guards against a misconfigured peer. In-flight sends are capped by the UDP transport
  * (full → counted, the anti-entropy repairs the loss). The address book is bounded (LRU).
  *
- * Early datagrams: the part of epoch E is MAC'd under E − 1; a leaf still at E − 2 (its part of
- * E − 1 is a few milliseconds behind on another path) cannot verify it yet. Such envelopes — at
- * most `EARLY_EPOCHS` ahead — are kept in a small FIFO (`MAX_EARLY`, oldest dropped) and handed
- * to the node again once the leaf installs that epoch's key, instead of waiting for anti-entropy
- * or a catch-up from the core. The node still sees them at once (it notes the newer epoch, its
- * trigger for a catch-up should the key never come). Unauthenticated until then, so the queue
- * is bounded and only costs a re-verification.
+ * Early datagrams (early.ts): an envelope of an epoch the leaf does not hold yet is kept and
+ * handed to the node again once the leaf installs that epoch's key. The node still sees it at
+ * once (it notes the newer epoch, its trigger for a catch-up should the key never come).
  *
  * Slot moves: a leaf's PeerId is its key-tree slot; when a compaction moves it, `moveTo` builds a
  * node for the new slot carrying over its views (retained items are dropped: a duplicate that
@@ -70,13 +66,11 @@ import type { Envelope, Item } from './messages.js';
 import { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 import type { RandomSource } from './random.js';
 import { GossipStore } from './store.js';
+import { EarlyEnvelopes } from './early.js';
 
 export const DEFAULT_GOSSIP_DATAGRAM_BYTES = 8192;
 export const DEFAULT_GOSSIP_ROUND_MS = 100;
 export const DEFAULT_IDLE_ROUND_EVERY = 5;
-/** Envelopes kept for an epoch we do not hold yet, and how far ahead they may be. */
-export const MAX_EARLY = 32;
-export const EARLY_EPOCHS = 2;
 
 export interface GossipLinkOptions {
   /** Literal IP to bind the UDP socket to (default 127.0.0.1). */
@@ -186,7 +180,7 @@ export class GossipLink {
   private closed = false;
   /** Timer periods skipped since the last round while idle. */
   private idlePeriods = 0;
-  private early: { readonly env: Envelope; readonly from: string }[] = [];
+  private readonly early = new EarlyEnvelopes<string>();
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -245,17 +239,14 @@ export class GossipLink {
     this.auth.install(epoch, groupKey);
     this.node?.setEpoch(epoch);
     // Not re-entrantly: a key is usually installed from inside the node's own delivery.
-    if (this.early.length > 0) queueMicrotask(() => this.replayEarly());
+    if (this.early.size > 0) queueMicrotask(() => this.replayEarly());
   }
 
   /** Hands held envelopes of epochs we now hold to the node; drops those we moved past. */
   private replayEarly(): void {
     const node = this.node;
-    if (node === undefined || this.early.length === 0) return;
-    const ready = this.early.filter((x) => x.env.epoch <= node.epoch);
-    this.early = this.early.filter((x) => x.env.epoch > node.epoch);
-    for (const { env, from } of ready) {
-      if (env.epoch !== node.epoch) continue; // older than our epoch now: stale
+    if (node === undefined) return;
+    for (const { env, from } of this.early.ready(node.epoch)) {
       this.stats.replayedEarly++;
       this.handle(node, env, from);
     }
@@ -441,11 +432,7 @@ export class GossipLink {
       const type = peekFrameHeader(data, MAX_GOSSIP_FRAME_BYTES).type;
       if (type === GOSSIP_FRAME_TYPE) {
         const env = decodeEnvelope(data);
-        if (env.epoch > node.epoch && env.epoch <= node.epoch + EARLY_EPOCHS) {
-          if (this.early.length >= MAX_EARLY) this.early.shift();
-          this.early.push({ env, from });
-          this.stats.heldEarly++;
-        }
+        if (this.early.hold(env, from, node.epoch)) this.stats.heldEarly++;
         this.received = { env, frame: data };
         try {
           this.handle(node, env, from);

@@ -2,8 +2,8 @@
  * The edge relay a core server runs: the core's entry into the leaves' UDP gossip overlay.
  *
  * Per signed epoch it hands every rekey part to `fanout` + log2(m) of THIS server's m gossip
- * leaves inside the part's slot range (a part a compaction moved is addressed to the one leaf's old
- * slot, its gossip id until it applies the part); those leaves relay it inside the subtree. Per
+ * leaves inside the part's scope (`routeEpochParts`, relay.ts: the routing the simulation runs
+ * too); those leaves relay it inside the subtree. Per
  * data envelope the core relays, it hands the envelope to `fanout` + log2(m) random gossip leaves,
  * who spread it among this server's leaves (their seeds come from this server's leaves, so each
  * server's leaves gossip among themselves). Each server does this for its own leaves, so every part
@@ -33,7 +33,7 @@ import { UdpTransport } from '../net/index.js';
 import { DecodeError } from '../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { TokenBucket } from './request-limiter.js';
-import { decodeHeader, encodePart, type RekeySplit } from '../keytree/index.js';
+import { entryFanout, pick, routeEpochParts, type SignedEpochParts } from './relay.js';
 import {
   CORE_RELAY_PEER,
   DEFAULT_GOSSIP_CONFIG,
@@ -48,17 +48,17 @@ import {
   streamEntryBytes,
   dataId,
   decodeDataEnvelope,
-  emptyPushBytes,
   itemBytes,
   lowerBound,
-  pushChunkEnd,
-  rekeyItem,
+  pushChunks,
+  pushFits,
   type DataPullReply,
   type DataStream,
   type GossipConfig,
   type GossipSeed,
   type Item,
   type PeerEndpoint,
+  type RandomSource,
   type StreamSigner,
 } from './index.js';
 
@@ -78,6 +78,11 @@ export interface RelayOptions {
     GossipConfig,
     'activeSize' | 'passiveSize' | 'levels' | 'contactsPerLevel' | 'arity'
   >;
+  /**
+   * Which leaves get which item and seed. Default: the CSPRNG (an observer must not predict
+   * it); a seeded source only in tests that compare this routing with the simulation's.
+   */
+  readonly rng?: RandomSource;
 }
 
 /** One gossip leaf of this server: its current slot (its gossip id) and UDP endpoint. */
@@ -107,18 +112,8 @@ export interface RelayStats {
   seeds: number;
 }
 
-/** The signed epoch as the leaf edge records it. */
-export interface SignedEpochParts {
-  readonly epoch: number;
-  readonly header: Uint8Array;
-  readonly signer: Uint8Array;
-  readonly signature: Uint8Array;
-  readonly split: RekeySplit;
-}
-
-/** Which leaves the relay seeds comes from the CSPRNG: an observer must not predict it. */
+/** Which leaves the relay seeds and hands items to comes from the CSPRNG: an observer must not predict it. */
 const uniform = new UniformInts();
-const randomInt = (n: number): number => uniform.int(n);
 
 /**
  * Older epochs the relay may MAC under when it lacks the one its receivers are in: batches
@@ -132,41 +127,6 @@ const LARGEST_DATA_ID = dataId(MAX_ORIGIN, MAX_STREAM_SEQ);
 
 /** Default server-wide budget for data-pull replies (`RelayOptions.pullBytesPerSec`). */
 export const DEFAULT_PULL_BYTES_PER_SEC = 4 * 1024 * 1024;
-
-/**
- * Leaves an item is handed to: the fan-out plus log2 of the m leaves that should get it (a bigger
- * subtree needs more seeds for its epidemic to finish in the same rounds), never more than m. The
- * log term also keeps a server's leaves from missing an item because every entry point was dead:
- * a leaf process just killed is still a target until its TLS close reaches the server. With
- * `fanout` = 3 entry points and a fifth of the leaves just killed (test/server/gossip-swarm.test.ts)
- * that is 0.2³ per injection, ~11 % over the test's 15; the test failed at about that rate with a
- * third of the survivors (one server's leaves) missing one message.
- */
-function entryFanout(fanout: number, m: number): number {
-  return Math.min(m, fanout + Math.floor(Math.log2(Math.max(1, m))));
-}
-
-/** Up to k distinct random indices in [lo, hi), skipping `skip`. */
-function pick(lo: number, hi: number, k: number, skip = -1): number[] {
-  const out: number[] = [];
-  const m = hi - lo;
-  if (m <= 0) return out;
-  if (m <= 2 * k) {
-    // Small range: a partial shuffle of all of it.
-    const all = Array.from({ length: m }, (_, i) => lo + i).filter((i) => i !== skip);
-    for (let i = 0; i < all.length && out.length < k; i++) {
-      const j = i + randomInt(all.length - i);
-      [all[i], all[j]] = [all[j]!, all[i]!];
-      out.push(all[i]!);
-    }
-    return out;
-  }
-  while (out.length < k) {
-    const i = lo + randomInt(m);
-    if (i !== skip && !out.includes(i)) out.push(i);
-  }
-  return out;
-}
 
 export class EdgeRelay {
   readonly stats: RelayStats = {
@@ -194,6 +154,7 @@ export class EdgeRelay {
     | { epoch: number; macEpoch: number; targets: readonly GossipTarget[]; envelopes: Uint8Array[] }
     | undefined;
   private closed = false;
+  private readonly rng: RandomSource;
 
   private constructor(
     private readonly udp: UdpTransport,
@@ -204,6 +165,7 @@ export class EdgeRelay {
     if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
       throw new RangeError('relay fanout 1..32');
     this.auth = new MacAuthenticator(suite);
+    this.rng = opts.rng ?? uniform;
     this.history = new DataHistory(opts.history);
     const rate = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
     if (!(rate > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
@@ -236,58 +198,21 @@ export class EdgeRelay {
    * TLS instead (to this server's gossip leaves under them).
    */
   routeEpoch(signed: SignedEpochParts, targets: readonly GossipTarget[]): number[] {
-    const fallback: number[] = [];
-    const { split, epoch } = signed;
-    const arity = decodeHeader(signed.header).arity;
-    const macEpoch = this.heldEpoch(epoch - 1);
-    const slots = targets.map((t) => t.id);
-    // Every part a leaf is handed travels in the same datagrams: one push per leaf (or a few).
-    const outbox = new Map<GossipTarget, Item[]>();
+    const macEpoch = this.heldEpoch(signed.epoch - 1);
+    const route = routeEpochParts(
+      signed,
+      targets.map((t) => t.id),
+      this.opts.fanout,
+      this.rng,
+      (item) => macEpoch !== undefined && this.fits(macEpoch, item),
+    );
     this.stats.epochs++;
-    for (let id = 0; id < split.count; id++) {
-      const { start, end } = split.range(id);
-      let lo = lowerBound(slots, start);
-      let hi = lowerBound(slots, end);
-      // A level-0 part may be a moved leaf's: then it is addressed to the leaf's old slot.
-      if (hi === lo && end - start !== 1) {
-        this.stats.partsWithoutTarget++;
-        continue;
-      }
-      const part = split.part(id);
-      // The item's id and scope come from the part itself (what every leaf checks them against).
-      const item = rekeyItem(
-        {
-          header: signed.header,
-          signer: signed.signer,
-          signature: signed.signature,
-          parts: [encodePart(part)],
-        },
-        part,
-        arity,
-      );
-      if (part.movedFrom !== undefined) {
-        lo = lowerBound(slots, item.scopeStart);
-        hi = lowerBound(slots, item.scopeEnd);
-      }
-      if (hi === lo) {
-        this.stats.partsWithoutTarget++;
-        continue;
-      }
-      if (macEpoch === undefined || !this.fits(macEpoch, item)) {
-        this.stats.partsFallback++;
-        fallback.push(id);
-        continue;
-      }
-      for (const i of pick(lo, hi, entryFanout(this.opts.fanout, hi - lo))) {
-        const t = targets[i]!;
-        const queued = outbox.get(t);
-        if (queued === undefined) outbox.set(t, [item]);
-        else queued.push(item);
-      }
-      this.stats.partsRouted++;
-    }
-    if (macEpoch !== undefined) for (const [t, items] of outbox) this.send(t, items, macEpoch);
-    return fallback;
+    this.stats.partsRouted += route.routed;
+    this.stats.partsWithoutTarget += route.withoutTarget;
+    this.stats.partsFallback += route.fallback.length;
+    if (macEpoch !== undefined)
+      for (const [i, items] of route.outbox) this.send(targets[i]!, items, macEpoch);
+    return route.fallback;
   }
 
   /**
@@ -340,7 +265,7 @@ export class EdgeRelay {
     const { origin, next } = this.history.stream;
     const item = signedStreamItem(this.signer, origin, next, p.envelopes, p.epoch);
     this.history.append(item.payload);
-    for (const i of pick(0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
+    for (const i of pick(this.rng, 0, p.targets.length, entryFanout(this.opts.fanout, p.targets.length)))
       this.send(p.targets[i]!, [item], p.macEpoch);
     this.stats.dataEntries++;
   }
@@ -389,18 +314,16 @@ export class EdgeRelay {
 
   /** Can an item of `itemSize` encoded bytes travel in a datagram under `macEpoch`? */
   private fitsBytes(macEpoch: number, itemSize: number): boolean {
-    return this.auth.holds(macEpoch) && emptyPushBytes(macEpoch) + itemSize <= this.udp.maxMessageBytes;
+    return this.auth.holds(macEpoch) && pushFits(macEpoch, itemSize, this.udp.maxMessageBytes);
   }
 
   /** Eager pushes (hop 1) of `items` to `t` under `macEpoch`, as many items per datagram as fit. */
   private send(t: GossipTarget, items: readonly Item[], macEpoch: number): void {
-    let k = 0;
-    while (k < items.length) {
-      const end = pushChunkEnd(items, k, macEpoch, LIMITS.maxPushItems, this.udp.maxMessageBytes);
+    for (const chunk of pushChunks(items, macEpoch, LIMITS.maxPushItems, this.udp.maxMessageBytes)) {
       const frame = this.auth.seal({
         epoch: macEpoch,
         sender: CORE_RELAY_PEER,
-        body: { kind: 'push', hop: 1, items: items.slice(k, end) },
+        body: { kind: 'push', hop: 1, items: chunk },
       });
       // `fits` saw the key when the item was formed, but a data entry waits for the end of its
       // turn and keys installed meanwhile (several batches, a state transfer's jump) can retire
@@ -411,7 +334,6 @@ export class EdgeRelay {
       }
       if (this.udp.send(t.endpoint, frame)) this.stats.datagrams++;
       else this.stats.sendQueueFull++;
-      k = end;
     }
   }
 
@@ -427,14 +349,14 @@ export class EdgeRelay {
       host: targets[i]!.host,
       port: targets[i]!.port,
     });
-    const active = pick(0, targets.length, shape.activeSize, skip).map(entry);
-    const passive = pick(0, targets.length, shape.passiveSize, skip).map(entry);
+    const active = pick(this.rng, 0, targets.length, shape.activeSize, skip).map(entry);
+    const passive = pick(this.rng, 0, targets.length, shape.passiveSize, skip).map(entry);
     const contacts: PeerEndpoint[][] = [];
     for (let l = 1, span = shape.arity; l <= shape.levels; l++, span *= shape.arity) {
       const base = slot - (slot % span);
       const lo = lowerBound(slots, base);
       const hi = lowerBound(slots, base + span);
-      contacts.push(pick(lo, hi, shape.contactsPerLevel, skip).map(entry));
+      contacts.push(pick(this.rng, lo, hi, shape.contactsPerLevel, skip).map(entry));
       if (hi - lo >= targets.length) break; // this level already spans every leaf we know
     }
     return { active, passive, contacts, stream: this.history.stream };

@@ -1,4 +1,4 @@
-/** gossip-edge/ — peer sampling, bimodal multicast, rekey routing by subtree, leases (sans-IO). */
+/** gossip-edge/ — peer sampling, bimodal multicast, rekey routing by subtree (sans-IO), and the UDP hosts of both halves. */
 export * from './ids.js';
 export { DEFAULT_GOSSIP_CONFIG, LIMITS, gossipConfig, type GossipConfig } from './config.js';
 export {
@@ -8,6 +8,8 @@ export {
   emptyPushBytes,
   itemBytes,
   pushChunkEnd,
+  pushChunks,
+  pushFits,
   wireBytes,
   type Envelope,
   type GossipBody,
@@ -32,10 +34,18 @@ export { GossipCounters, DROP_REASONS, SEND_HISTOGRAM_MAX, type DropReason } fro
 export { GossipStore } from './store.js';
 export { PeerSampling, subtreeOf } from './peer-sampling.js';
 export { FifoDelivery } from './fifo.js';
+export { EarlyEnvelopes, EARLY_EPOCHS, MAX_EARLY } from './early.js';
 export { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 export type { RandomSource } from './random.js';
-export { routeRekeyParts, lowerBound, type RekeyPartSource } from './relay.js';
-export { LeaseClient, LeaseTable } from './lease.js';
+export {
+  routeEpochParts,
+  epochPartItem,
+  entryFanout,
+  pick,
+  lowerBound,
+  type EpochRoute,
+  type SignedEpochParts,
+} from './relay.js';
 export {
   AddressBook,
   AddressClaims,
@@ -76,6 +86,8 @@ export {
   signStreamEntry,
   openStreamItem,
   judgeStreamItem,
+  admitGossipItem,
+  type ItemAdmissionHost,
   type StreamSigner,
   type OpenedStreamItem,
   type StreamItemVerdict,
@@ -190,13 +202,7 @@ export {
   type RequestLimits,
   type RequestVerdict,
 } from './request-limiter.js';
-export {
-  EdgeRelay,
-  type GossipTarget,
-  type RelayOptions,
-  type RelayStats,
-  type SignedEpochParts,
-} from './gossip-relay.js';
+export { EdgeRelay, type GossipTarget, type RelayOptions, type RelayStats } from './gossip-relay.js';
 export { isRekeyId } from './ids.js';
 export { VerifiedHeaders } from './verified-headers.js';
 export { DEFAULT_HISTORY_BYTES } from './data-history.js';

@@ -149,6 +149,27 @@ export function pushChunkEnd(
   return end;
 }
 
+/** Does a push of one item of `itemSize` encoded bytes under `epoch` fit in `maxBytes`? */
+export function pushFits(epoch: number, itemSize: number, maxBytes: number): boolean {
+  return emptyPushBytes(epoch) + itemSize <= maxBytes;
+}
+
+/** `items` cut into the pushes they travel in (`pushChunkEnd` after `pushChunkEnd`). */
+export function pushChunks<P>(
+  items: readonly Item<P>[],
+  epoch: number,
+  maxItems: number,
+  maxBytes: number,
+): Item<P>[][] {
+  const out: Item<P>[][] = [];
+  for (let k = 0; k < items.length;) {
+    const end = pushChunkEnd(items, k, epoch, maxItems, maxBytes);
+    out.push(items.slice(k, end));
+    k = end;
+  }
+  return out;
+}
+
 /** Exact size of the encoded frame of `env` (codec.ts), computed without encoding. */
 export function wireBytes(env: Envelope<unknown>): number {
   return FRAME_HEADER + varuintBytes(env.epoch) + 4 + bodyBytes(env.body) + MAC_BYTES;

@@ -47,10 +47,9 @@ import {
   decodeLeafFrame,
   encodeLeafFrame,
   isRekeyId,
-  judgeStreamItem,
+  admitGossipItem,
   openRekeyItem,
   openStreamItem,
-  rekeyItemBound,
   type AdmitVerdict,
   type EvictionReason,
   type Item,
@@ -288,41 +287,23 @@ export class LeafSession {
 
   admit(item: Item, now: number): AdmitVerdict {
     this.clock = Math.max(this.clock, now);
-    if (this.keys === undefined) return 'later'; // re-joining: no blame, the item comes again
-    try {
-      if (!isRekeyId(item.id)) {
-        // Unseen unless 'ok': a later item comes again once its rekey is in, and the real entry
-        // of a position an insider tried to squat still gets through (gossip-items.ts).
-        const verdict = judgeStreamItem(
-          item,
-          this.keys.epoch,
-          (key) => this.isSigner(key),
-          (key, message, sig) => this.suite.ed25519Verify(key, message, sig),
-        );
-        if (verdict === 'refused' || verdict === 'foreign') this.stats.gossipRefused++;
-        return verdict === 'ok' ? true : verdict === 'refused' ? false : verdict;
-      }
-      const push = openRekeyItem(item);
-      // A signer we do not know may be a core server newer than our welcome: no blame.
-      if (!this.isSigner(push.signer)) {
-        this.stats.gossipRefused++;
-        return 'foreign';
-      }
-      const header = this.verifyPush(push);
-      if (rekeyItemBound(this.suite, item, header, decodePart(push.parts[0]!))) return true;
-      this.stats.gossipRefused++;
-      return false;
-    } catch (e) {
-      if (!(
-        e instanceof DecodeError ||
-        e instanceof LeafProtocolError ||
-        e instanceof RangeError ||
-        e instanceof KeytreeError
-      ))
-        throw e;
-      this.stats.gossipRefused++;
-      return false;
-    }
+    // The shipped admission (gossip-items.ts), the one the gossip simulation's leaves run too.
+    const verdict = admitGossipItem(item, {
+      suite: this.suite,
+      heldEpoch: () => this.keys?.epoch,
+      isSigner: (key) => this.isSigner(key),
+      verify: (key, message, sig) => this.suite.ed25519Verify(key, message, sig),
+      verifiedHeader: (push) => {
+        try {
+          return this.verifyPush(push);
+        } catch (e) {
+          if (e instanceof LeafProtocolError) return undefined;
+          throw e;
+        }
+      },
+    });
+    if (verdict === false || verdict === 'foreign') this.stats.gossipRefused++;
+    return verdict;
   }
 
   /** Runs `step` with `now` as the clock; returns what it asked for (nested calls keep their own list). */

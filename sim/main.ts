@@ -6,12 +6,12 @@
 import { coreMain } from './core/cli.js';
 import { gossipMain } from './gossip/cli.js';
 
-const SUBJECTS: Record<string, (args: string[]) => number> = {
+const SUBJECTS: Record<string, (args: string[]) => number | Promise<number>> = {
   core: coreMain,
   gossip: gossipMain,
 };
 
-function main(argv: string[]): number {
+function main(argv: string[]): number | Promise<number> {
   const [subject, ...rest] = argv;
   const run = subject === undefined ? undefined : SUBJECTS[subject];
   if (!run) {
@@ -21,4 +21,4 @@ function main(argv: string[]): number {
   return run(rest);
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

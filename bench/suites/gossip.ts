@@ -3,13 +3,17 @@
  * 0 / 20 % crashed leaves — rounds to 99 / 99.9 / 99.99 / 100 % delivery of data and rekeys
  * against the target round ⌈log2 n⌉ + 5, per-node messages and bytes per round, pulls from the
  * core, wall and CPU time. --quick stops at 10^4, default at 10^5, --full adds the six 10^6
- * cells (3–11 CPU-minutes and up to ~3.5 GB each: about an hour on one core).
+ * cells (loss-free 5–6.5 CPU-minutes and ~5 GB resident each; lossy ones took 7–16 on the
+ * old routing, more now: well over an hour on one core).
+ * The simulated core routes with the server's `routeEpochParts` and its leaves admit items with
+ * the leaf SDK's checks (sim/gossip/world.ts), so the figures are those of the shipped code.
  * Bimodality (Birman et al.): a source publishes and crashes at once, so only its first pushes
  * carry the message; over many runs the delivered fraction, once retention has run out, should
  * be almost all or almost none.
  */
 import type { BenchContext, BenchResult, BenchSuite } from '../harness.js';
 import type { Chart } from '../svg.js';
+import { loadSuite } from '../../crypto/index.js';
 import { bimodality, runScenario } from '../../sim/gossip/scenario.js';
 
 function finite(r: number): number {
@@ -23,6 +27,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       ? [1_000, 10_000, 100_000, 1_000_000]
       : [1_000, 10_000, 100_000];
   const results: BenchResult[] = [];
+  const suite = await loadSuite();
   for (const n of sizes) {
     for (const loss of [0, 0.05, 0.2]) {
       for (const crashed of [0, 0.2]) {
@@ -34,6 +39,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
           messages: 1,
           rekeys: 1,
           batch: Math.max(1, n / 1000),
+          suite,
         });
         const d = r.data[0]!;
         const k = r.rekeys[0]!;
@@ -76,7 +82,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const runs = ctx.quick ? 20 : 100;
     // Long enough for retention to run out: by then an item has reached almost all or died.
     const deadlineRounds = 3 * (Math.ceil(Math.log2(bimodalN)) + 5);
-    const b = bimodality({ n: bimodalN, runs, loss, seed: 1, deadlineRounds });
+    const b = bimodality({ n: bimodalN, runs, loss, seed: 1, deadlineRounds, suite });
     ctx.log(
       `  bimodality n=${bimodalN} loss=${loss} by round ${deadlineRounds}: ${b.almostAll} almost all (≥ 99 %), ${b.almostNone} almost none (≤ 1 %), ${b.between} between, of ${b.runs}`,
     );

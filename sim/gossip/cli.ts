@@ -1,7 +1,8 @@
 /** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1] [--config key=value,...]` (progress per round on stderr; on by default from n = 3·10^5). */
+import { loadSuite } from '../../crypto/index.js';
 import { bimodality, formatReport, runScenario } from './scenario.js';
 
-export function gossipMain(args: string[]): number {
+export async function gossipMain(args: string[]): Promise<number> {
   const opt = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -26,6 +27,7 @@ export function gossipMain(args: string[]): number {
   const n = num('n', 10_000);
   const seed = num('seed', 1);
   const loss = num('loss', 0);
+  const suite = await loadSuite();
   if (opt.has('bimodal')) {
     const b = bimodality({
       n,
@@ -34,6 +36,7 @@ export function gossipMain(args: string[]): number {
       seed,
       deadlineRounds: num('deadline', 20),
       config,
+      suite,
     });
     console.log(
       `bimodality n=${n} loss=${loss}: ${b.almostAll} almost all, ${b.almostNone} almost none, ${b.between} between (of ${b.runs})`,
@@ -51,6 +54,7 @@ export function gossipMain(args: string[]): number {
     churn: num('churn', 0),
     partitionRounds: num('partition', 0),
     config,
+    suite,
     ...(opt.has('progress') || n >= 300_000
       ? { progress: (line: string) => console.error(`  ${line}`) }
       : {}),

@@ -161,6 +161,7 @@ export function bimodality(o: {
   seed: number;
   deadlineRounds: number;
   config?: WorldOptions['config'];
+  suite: WorldOptions['suite'];
 }): Bimodality {
   const fractions: number[] = [];
   for (let k = 0; k < o.runs; k++) {
@@ -168,6 +169,7 @@ export function bimodality(o: {
       n: o.n,
       seed: o.seed + k,
       loss: o.loss,
+      suite: o.suite,
       ...(o.config ? { config: o.config } : {}),
     });
     w.runRounds(2);

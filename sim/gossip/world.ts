@@ -4,6 +4,18 @@
  * edge relay, and answers catch-up pulls. Messages are structured envelopes (or, with
  * `wire: true`, encoded frames under the real HMAC) passed through net/sim with its faults.
  *
+ * Shipped code on both ends: the core routes each signed epoch with the server's routing
+ * (`routeEpochParts`, the EdgeRelay's, with the relay's default fan-out and datagram size) and
+ * hands data entries to `entryFanout` leaves as the relay does, in relay pushes (sender
+ * CORE_RELAY_PEER, MAC'd under the epoch the receivers are in, chunked as the relay chunks).
+ * Rekey parts are real keytree parts of a signed epoch (synthetic-epoch.ts, or a real tree's),
+ * data items real signed stream entries; each leaf admits items with the leaf SDK's checks
+ * (`admitGossipItem`) and holds envelopes of an epoch it lacks as the UDP link does
+ * (`EarlyEnvelopes`). Signatures are real Ed25519, but verified once per distinct (key,
+ * message, signature) per world, not once per leaf: every leaf checks the same bytes and would
+ * get the same answer (a forged or altered copy differs and is verified on its own); what this
+ * does not model is a leaf's CPU for the check.
+ *
  * Rounds: leaves tick on a shared round clock — `TICK_SLOTS` events per round, each ticking the
  * up leaves whose phase falls in that slot — rather than one kernel timer per leaf: at 10^6
  * leaves a timer each doubled the event heap and cost a third of all events. Phases are drawn
@@ -16,12 +28,20 @@
  * MAC modelling: without `wire`, tags are ModelAuthenticator tokens (a holder of the epoch key
  * passes, anyone else fails) and no bytes are hashed; the real MAC path runs with `wire`.
  */
-import { type CipherSuite } from '../../crypto/index.js';
+import { constantTimeEqual, type CipherSuite } from '../../crypto/index.js';
 import {
   CORE_ORIGIN,
-  dataId,
+  CORE_RELAY_PEER,
+  DATA_ENVELOPE_VERSION,
+  DEFAULT_GOSSIP_DATAGRAM_BYTES,
+  EarlyEnvelopes,
+  LIMITS,
+  admitGossipItem,
   decodeEnvelope,
+  encodeDataEnvelope,
   encodeEnvelope,
+  entryFanout,
+  epochPartItem,
   GossipCounters,
   GossipNode,
   GossipStore,
@@ -29,22 +49,30 @@ import {
   isRekeyId,
   MacAuthenticator,
   ModelAuthenticator,
+  pick,
+  pushChunks,
+  pushFits,
+  itemBytes,
   rekeyEpochOf,
-  rekeyId,
-  routeRekeyParts,
+  routeEpochParts,
+  signedStreamItem,
   subtreeOf,
-  WHOLE_GROUP_END,
   type Authenticator,
   type CorePull,
   type Envelope,
   type GossipConfig,
   type GossipHost,
   type Item,
-  type RekeyPartSource,
+  type ItemAdmissionHost,
+  type RandomSource,
+  type SignedEpochParts,
+  type StreamSigner,
 } from '../../gossip-edge/index.js';
+import { decodeHeader, signedBytes } from '../../keytree/index.js';
 import { Simulator, type NodeEnv, type Rng } from '../../net/sim/index.js';
+import { DEFAULT_RELAY_FANOUT } from '../../server/index.js';
 import { DecodeError } from '../../wire/index.js';
-import { SyntheticSplit } from './synthetic-split.js';
+import { syntheticEpoch, type SimSigner } from './synthetic-epoch.js';
 
 type CoreMsg =
   | { readonly core: 'item'; readonly item: Item; readonly relay: boolean }
@@ -61,19 +89,21 @@ export interface WorldOptions {
   readonly latencyMs?: number;
   readonly jitterMs?: number;
   readonly config?: Partial<GossipConfig>;
-  /** Encode every message and MAC it with HMAC-SHA256 (needs `suite`). */
+  /** Encode every message and MAC it with HMAC-SHA256. */
   readonly wire?: boolean;
-  readonly suite?: CipherSuite;
+  /** Signs and verifies epochs and data entries (and MACs with `wire`). */
+  readonly suite: CipherSuite;
+  /** Plaintext bytes of a data envelope. */
   readonly dataBytes?: number;
+  /** The relay's fan-out (default: the server's, DEFAULT_RELAY_FANOUT) and datagram bound. */
+  readonly relayFanout?: number;
+  readonly maxDatagramBytes?: number;
   /** Called when a leaf first gets a rekey part (a real-crypto run applies it to its LeafKeys). */
   readonly applyRekey?: (leaf: number, item: Item) => void;
-}
-
-/** A split rekey as the simulated core routes and serves it (SyntheticSplit, or real parts). */
-export interface RoutedSplit extends RekeyPartSource {
-  /** The part covering `slot`, or −1. */
-  partFor(slot: number): number;
-  payload(part: number): Uint8Array;
+  /** The relay's randomness (default: the world's); a test hands EdgeRelay the same seed. */
+  readonly relayRng?: RandomSource;
+  /** Sees every relay push as it is sent: the leaf and the push's items. */
+  readonly onRelayPush?: (leaf: number, items: readonly Item[]) => void;
 }
 
 /** One tracked dissemination: a data item or one epoch's rekey (every leaf's own part). */
@@ -107,6 +137,7 @@ export const CORE_HISTORY = 256;
 export const CORE_EPOCHS = 16;
 /** Items in one catch-up reply (the rest come with the next pull). */
 const MAX_REPLY_ITEMS = 64;
+const GROUP = new TextEncoder().encode('gossip-sim');
 
 export class GossipWorld {
   readonly sim: Simulator<SimMsg>;
@@ -124,11 +155,26 @@ export class GossipWorld {
   corePullsServed = 0;
   reseedsServed = 0;
   decodeErrors = 0;
+  /** Parts that could not go by datagram and went to their leaves directly (the TLS push). */
+  partsFallback = 0;
+  /** Real Ed25519 verifications run (see the header: once per distinct signed bytes). */
+  signatureChecks = 0;
+  readonly signer: SimSigner;
+  private readonly streamSigner: StreamSigner;
+  private readonly relayFanout: number;
+  private readonly maxDatagramBytes: number;
+  private readonly verified = new Map<string, { key: Uint8Array; message: Uint8Array; ok: boolean }>();
+  /** The admission host, pointed at the leaf being asked (single-threaded; never re-entered). */
+  private readonly admission: ItemAdmissionHost;
+  private admittingEpoch = 0;
+  /** Per leaf, envelopes of an epoch it does not hold yet (created when first needed). */
+  private readonly early = new Map<number, EarlyEnvelopes<number, Uint8Array>>();
   private readonly rng: Rng;
+  private readonly relayRng: RandomSource;
   private readonly auth: Authenticator;
   private readonly macAuth: MacAuthenticator | undefined;
   private readonly dataPayload: Uint8Array;
-  private readonly splits = new Map<number, RoutedSplit>();
+  private readonly epochs = new Map<number, { signed: SignedEpochParts; items: Map<number, Item> }>();
   private readonly rekeyTrack = new Map<number, Track>();
   private readonly dataTrack = new Map<number, Track>();
   private readonly pendingRekeys = new Map<number, Set<number>>();
@@ -150,14 +196,35 @@ export class GossipWorld {
     this.evicted = new Uint8Array(n);
     this.core = n;
     this.dataPayload = new Uint8Array(opts.dataBytes ?? 256);
+    this.relayFanout = opts.relayFanout ?? DEFAULT_RELAY_FANOUT;
+    this.maxDatagramBytes = opts.maxDatagramBytes ?? DEFAULT_GOSSIP_DATAGRAM_BYTES;
+    const suite = opts.suite;
+    const seedBytes = new Uint8Array(8);
+    new DataView(seedBytes.buffer).setFloat64(0, opts.seed);
+    const signingSeed = suite.sha256(seedBytes);
+    this.signer = { seed: signingSeed, publicKey: suite.ed25519PublicKey(signingSeed) };
+    this.streamSigner = {
+      publicKey: this.signer.publicKey,
+      sign: (m) => suite.ed25519Sign(signingSeed, m),
+    };
+    this.admission = {
+      suite,
+      heldEpoch: () => this.admittingEpoch,
+      isSigner: (key) => constantTimeEqual(key, this.signer.publicKey),
+      verify: (key, message, sig) => this.verify(key, message, sig),
+      verifiedHeader: (push) => {
+        const header = decodeHeader(push.header);
+        return this.verify(push.signer, signedBytes(header), push.signature) ? header : undefined;
+      },
+    };
     this.sim = new Simulator<SimMsg>({
       seed: opts.seed,
       traceRing: 0,
       link: { latencyMs: opts.latencyMs ?? 5, jitterMs: opts.jitterMs ?? 10, loss: opts.loss ?? 0 },
     });
     this.rng = this.sim.forkRng('world');
+    this.relayRng = opts.relayRng ?? this.rng;
     if (opts.wire) {
-      if (opts.suite === undefined) throw new Error('wire mode needs a cipher suite');
       this.macAuth = new MacAuthenticator(opts.suite, this.config.epochWindow + 2);
       this.auth = this.macAuth;
     } else {
@@ -203,6 +270,10 @@ export class GossipWorld {
     const host: GossipHost<Uint8Array> = {
       send: (to, e) => void env.send(to, wire ? encodeEnvelope(e) : e),
       deliver: (item) => this.onDeliver(id, item),
+      admit: (item) => {
+        this.admittingEpoch = node.epoch;
+        return admitGossipItem(item, this.admission);
+      },
       pullFromCore: (req) => void env.send(this.core, { core: 'pull', req }),
       reseed: () => void env.send(this.core, { core: 'reseed' }),
     };
@@ -210,6 +281,15 @@ export class GossipWorld {
     this.nodes[id] = node;
     this.joinedAt[id] = this.sim.now;
     if (env.incarnation > 0) this.seedOne(id, node, false, true);
+    const receive = (e: Envelope): void => {
+      // As the UDP link does: an envelope of an epoch we lack yet is held for when we have it.
+      if (e.epoch > node.epoch) {
+        let early = this.early.get(id);
+        if (early === undefined) this.early.set(id, (early = new EarlyEnvelopes<number, Uint8Array>()));
+        early.hold(e, 0, node.epoch);
+      }
+      node.receive(e);
+    };
     return {
       onMessage: (_from, msg) => {
         if (msg instanceof Uint8Array) {
@@ -221,14 +301,15 @@ export class GossipWorld {
             this.decodeErrors++;
             return;
           }
-          node.receive(e);
+          receive(e);
         } else if ('core' in msg) {
           if (msg.core === 'item') node.inject(msg.item, msg.relay);
           else if (msg.core === 'reply') node.onCoreReply(msg.items, msg.coreNext);
-        } else node.receive(msg);
+        } else receive(msg);
       },
       onStop: () => {
         if (this.nodes[id] === node) this.nodes[id] = undefined;
+        this.early.delete(id);
       },
     };
   }
@@ -253,8 +334,30 @@ export class GossipWorld {
     let pending = this.pendingRekeys.get(leaf);
     if (pending === undefined) this.pendingRekeys.set(leaf, (pending = new Set()));
     pending.add(epoch);
+    const before = node.epoch;
     while (pending.delete(node.epoch + 1)) node.setEpoch(node.epoch + 1);
     if (pending.size === 0) this.pendingRekeys.delete(leaf);
+    const early = this.early.get(leaf);
+    if (early !== undefined && node.epoch !== before) {
+      // Not re-entrantly (we are inside the node's delivery): as the link queues a microtask.
+      this.sim.after(0, () => {
+        if (this.nodes[leaf] !== node) return;
+        for (const { env } of early.ready(node.epoch)) node.receive(env);
+        if (early.size === 0) this.early.delete(leaf);
+      });
+    }
+  }
+
+  /** Real Ed25519, once per distinct (key, message, signature): see the header. */
+  private verify(key: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    const id = Buffer.from(signature).toString('base64');
+    const known = this.verified.get(id);
+    if (known !== undefined && constantTimeEqual(known.key, key) && constantTimeEqual(known.message, message))
+      return known.ok;
+    this.signatureChecks++;
+    const ok = this.opts.suite.ed25519Verify(key, message, signature);
+    if (known === undefined) this.verified.set(id, { key: key.slice(), message: message.slice(), ok });
+    return ok;
   }
 
   // ─── the simulated core ─────────────────────────────────────────────────────────────────
@@ -284,20 +387,17 @@ export class GossipWorld {
     this.coreEnv.send(from, { core: 'reply', items, coreNext: seq });
   }
 
+  /** The item of the part leaf `slot` (its slot before `epoch`) needs of `epoch`, as the relay forms it. */
   private partItem(epoch: number, slot: number): Item | undefined {
-    const split = this.splits.get(epoch);
-    const part = split?.partFor(slot) ?? -1;
-    if (split === undefined || part < 0) return undefined;
-    const { start, end } = split.range(part);
-    const payload = split.payload(part);
-    return {
-      id: rekeyId(epoch, part),
-      epoch,
-      scopeStart: start,
-      scopeEnd: end,
-      bytes: payload.length,
-      payload,
-    };
+    const e = this.epochs.get(epoch);
+    const part = e?.signed.split.partIdFor(slot);
+    if (e === undefined || part === undefined) return undefined;
+    let item = e.items.get(part);
+    if (item === undefined) {
+      item = epochPartItem(e.signed, part, this.config.arity);
+      e.items.set(part, item);
+    }
+    return item;
   }
 
   private registered(): number[] {
@@ -315,82 +415,110 @@ export class GossipWorld {
     } else (this.auth as unknown as ModelAuthenticator).install(epoch);
   }
 
+  /**
+   * The relay's first push of `items` to leaf `to`, MAC'd under `macEpoch` and cut into the
+   * datagrams the relay would send (EdgeRelay.send).
+   */
+  private relayPush(to: number, items: readonly Item[], macEpoch: number): void {
+    for (const chunk of pushChunks(items, macEpoch, LIMITS.maxPushItems, this.maxDatagramBytes)) {
+      const unsigned = {
+        epoch: macEpoch,
+        sender: CORE_RELAY_PEER,
+        body: { kind: 'push' as const, hop: 1, items: chunk },
+      };
+      const tag = this.auth.tag(unsigned);
+      if (tag === undefined) throw new Error(`the simulated core lacks the key of epoch ${macEpoch}`);
+      const env: Envelope = { ...unsigned, tag };
+      this.opts.onRelayPush?.(to, chunk);
+      this.coreEnv.send(to, this.opts.wire === true ? encodeEnvelope(env) : env);
+    }
+  }
+
+  /** A data entry of `envelopes` plaintext-sized envelopes, signed for (origin, seq) as a relay signs it. */
+  private dataItem(origin: number, seq: number, epoch: number, sender: number): Item {
+    const envelope = encodeDataEnvelope({
+      header: { version: DATA_ENVELOPE_VERSION, flags: 0, epoch, sender, seq },
+      nonce: new Uint8Array(24),
+      ciphertext: this.dataPayload,
+      signature: undefined,
+    });
+    return signedStreamItem(this.streamSigner, origin, seq, [envelope], epoch);
+  }
+
   /** The core's data source publishes one item through its edge relay. */
   publishData(label = `data#${this.coreSeq}`): Track {
-    const id = dataId(CORE_ORIGIN, this.coreSeq++);
-    const item: Item = {
-      id,
-      epoch: this.coreEpoch,
-      scopeStart: 0,
-      scopeEnd: WHOLE_GROUP_END,
-      bytes: this.dataPayload.length,
-      payload: this.dataPayload,
-    };
+    const item = this.dataItem(CORE_ORIGIN, this.coreSeq++, this.coreEpoch, 1);
     this.coreHistory.push(item);
     if (this.coreHistory.length > CORE_HISTORY) this.coreHistory.shift();
     const track = this.newTrack(label);
-    this.dataTrack.set(id, track);
-    // The relay knows live leaves from their leases and reaches them over TLS; it sends to
-    // 2 × fanout of them so a lossy first hop rarely loses the item.
-    const reg = this.liveLeaves();
-    for (let k = 0; k < 2 * this.config.fanout && reg.length > 0; k++) {
-      this.coreEnv.send(reg[this.rng.int(reg.length)]!, { core: 'item', item, relay: true });
-    }
+    this.dataTrack.set(item.id, track);
+    // As EdgeRelay.flushData: fan-out + log2 m of the relay's targets (its live gossip leaves).
+    const targets = this.liveLeaves();
+    for (const i of pick(this.relayRng, 0, targets.length, entryFanout(this.relayFanout, targets.length)))
+      this.relayPush(targets[i]!, [item], this.coreEpoch);
     return track;
   }
 
-  /** A leaf originates a data item (origin = leaf + 1). */
+  /** A leaf originates a data item (origin = leaf + 1; signed with the core's key, standing for a server's stream). */
   leafPublish(leaf: number, label = `leaf${leaf}#${this.dataSeq}`): Track {
     const node = this.nodes[leaf];
     if (node === undefined) throw new Error(`leaf ${leaf} is down`);
-    const id = dataId(1 + (leaf % 1_000_000), this.dataSeq++);
-    const item: Item = {
-      id,
-      epoch: node.epoch,
-      scopeStart: 0,
-      scopeEnd: WHOLE_GROUP_END,
-      bytes: this.dataPayload.length,
-      payload: this.dataPayload,
-    };
+    const item = this.dataItem(1 + (leaf % 1_000_000), this.dataSeq++, node.epoch, leaf);
     const track = this.newTrack(label);
-    this.dataTrack.set(id, track);
+    this.dataTrack.set(item.id, track);
     node.publish(item);
     return track;
   }
 
-  /** A batch rekey evicting `departed` leaves, with parts of the modelled size (SyntheticSplit). */
+  /** A batch rekey evicting `departed` leaves: a signed synthetic epoch (synthetic-epoch.ts). */
   rekey(departed: readonly number[], label?: string): Track {
-    return this.rekeyWith(new SyntheticSplit(this.config.arity, this.height, departed), departed, label);
+    const signed = syntheticEpoch(this.opts.suite, this.signer, {
+      group: GROUP,
+      epoch: this.coreEpoch + 1,
+      arity: this.config.arity,
+      height: this.height,
+      n: this.opts.n,
+      departed,
+      gone: (slot) => this.evicted[slot] === 1,
+    });
+    return this.rekeyWith(signed, departed, label);
   }
 
-  /** A batch rekey evicting `departed` leaves: `split`'s parts routed by subtree through the edge relay. */
-  rekeyWith(split: RoutedSplit, departed: readonly number[], label?: string): Track {
+  /**
+   * A batch rekey evicting `departed` leaves: the signed epoch `signed` (its epoch must be the
+   * next one) routed by the relay's routing to the live leaves, sorted by their slot before it.
+   */
+  rekeyWith(signed: SignedEpochParts, departed: readonly number[], label?: string): Track {
     const epoch = ++this.coreEpoch;
+    if (signed.epoch !== epoch) throw new RangeError(`epoch ${signed.epoch} routed as ${epoch}`);
+    if (decodeHeader(signed.header).arity !== this.config.arity) throw new RangeError('arity differs');
     for (const d of departed) {
       this.evicted[d] = 1;
       this.sim.crash(d);
     }
-    this.splits.set(epoch, split);
-    this.splits.delete(epoch - CORE_EPOCHS);
+    this.epochs.set(epoch, { signed, items: new Map() });
+    this.epochs.delete(epoch - CORE_EPOCHS);
     this.installEpoch(epoch);
     const track = this.newTrack(
-      label ?? `rekey e${epoch} (${departed.length} out, ${split.count} parts)`,
+      label ?? `rekey e${epoch} (${departed.length} out, ${signed.split.count} parts)`,
       true,
     );
     this.rekeyTrack.set(epoch, track);
-    const live = Int32Array.from(this.liveLeaves());
-    routeRekeyParts(
-      split,
-      epoch,
-      live,
-      2 * this.config.fanout,
-      this.rng,
-      (part) => {
-        const payload = split.payload(part);
-        return { payload, bytes: payload.length };
-      },
-      (leaf, item) => this.coreEnv.send(leaf, { core: 'item', item, relay: true }),
+    const targets = this.liveLeaves();
+    const macEpoch = epoch - 1; // the epoch the receivers are in (the relay holds its key)
+    const route = routeEpochParts(signed, targets, this.relayFanout, this.relayRng, (item) =>
+      pushFits(macEpoch, itemBytes(item), this.maxDatagramBytes),
     );
+    for (const [i, items] of route.outbox) this.relayPush(targets[i]!, items, macEpoch);
+    // What cannot go by datagram, the server pushes over TLS to each leaf under the part.
+    for (const part of route.fallback) {
+      const { start, end } = signed.split.range(part);
+      const item = this.partItem(epoch, start)!;
+      this.partsFallback++;
+      for (const leaf of targets)
+        if (leaf >= item.scopeStart && leaf < item.scopeEnd && start < end)
+          this.coreEnv.send(leaf, { core: 'item', item, relay: false });
+    }
     return track;
   }
 

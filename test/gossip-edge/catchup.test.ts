@@ -1,4 +1,5 @@
 import test from 'ava';
+import { loadSuite } from '../../crypto/index.js';
 import {
   CORE_ORIGIN,
   dataId,
@@ -16,6 +17,8 @@ import {
 import { Rng } from '../../net/sim/index.js';
 import { runScenario } from '../../sim/gossip/scenario.js';
 import { GossipWorld } from '../../sim/gossip/world.js';
+
+const suite = await loadSuite();
 
 function coreItem(seq: number): Item {
   return {
@@ -112,7 +115,7 @@ test('a silent node asks for a fresh seed and pulls, rate-limited', (t) => {
 });
 
 test('a leaf cut off past every peer’s retention still gets the data from the core', (t) => {
-  const w = new GossipWorld({ n: 800, seed: 31, loss: 0.02 });
+  const w = new GossipWorld({ n: 800, seed: 31, loss: 0.02, suite });
   w.runRounds(3);
   const leaf = 123;
   w.sim.isolate(leaf);
@@ -129,6 +132,7 @@ test('a leaf cut off past every peer’s retention still gets the data from the 
 
 test('harsh mix (n = 10^4, 20 % loss, 30 % crashed): 100 % of live leaves after catch-up', (t) => {
   const { report } = runScenario({
+    suite,
     n: 10_000,
     seed: 7,
     loss: 0.2,

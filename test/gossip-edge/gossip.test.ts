@@ -15,8 +15,18 @@ import { Rng } from '../../net/sim/index.js';
 import { bimodality, runScenario } from '../../sim/gossip/scenario.js';
 import { GossipWorld } from '../../sim/gossip/world.js';
 
+const suite = await loadSuite();
+
 test('n = 10^4, 5 % loss: every live leaf gets data and rekeys; load stays within fan-out + 2', (t) => {
-  const { report } = runScenario({ n: 10_000, seed: 11, loss: 0.05, messages: 2, rekeys: 1, batch: 10 });
+  const { report } = runScenario({
+    suite,
+    n: 10_000,
+    seed: 11,
+    loss: 0.05,
+    messages: 2,
+    rekeys: 1,
+    batch: 10,
+  });
   for (const d of [...report.data, ...report.rekeys]) {
     t.is(d.delivered, d.eligible, d.label);
     t.true(d.r999 <= Math.ceil(Math.log2(10_000)) + 5, `${d.label} 99.9% by round ${d.r999}`);
@@ -29,8 +39,8 @@ test('n = 10^4, 5 % loss: every live leaf gets data and rekeys; load stays withi
 });
 
 test('per-leaf rekey bytes do not grow with batch size', (t) => {
-  const small = runScenario({ n: 4096, seed: 3, messages: 0, rekeys: 1, batch: 4 }).report;
-  const large = runScenario({ n: 4096, seed: 3, messages: 0, rekeys: 1, batch: 256 }).report;
+  const small = runScenario({ suite, n: 4096, seed: 3, messages: 0, rekeys: 1, batch: 4 }).report;
+  const large = runScenario({ suite, n: 4096, seed: 3, messages: 0, rekeys: 1, batch: 256 }).report;
   t.is(small.rekeys[0]!.delivered, small.rekeys[0]!.eligible);
   t.is(large.rekeys[0]!.delivered, large.rekeys[0]!.eligible);
   // A leaf receives only the part on its path: at most `height` wraps plus a log-size proof,
@@ -45,7 +55,7 @@ test('per-leaf rekey bytes do not grow with batch size', (t) => {
 });
 
 test('partition of the overlay that heals: everyone delivers after the heal', (t) => {
-  const { report } = runScenario({ n: 2000, seed: 5, loss: 0.02, messages: 1, partitionRounds: 8 });
+  const { report } = runScenario({ suite, n: 2000, seed: 5, loss: 0.02, messages: 1, partitionRounds: 8 });
   const d = report.data[0]!;
   t.is(d.delivered, d.eligible);
   t.true(d.r100 >= 8, 'the far half could only get it after the heal');
@@ -53,6 +63,7 @@ test('partition of the overlay that heals: everyone delivers after the heal', (t
 
 test('churn during dissemination: leaves present throughout still deliver', (t) => {
   const { report } = runScenario({
+    suite,
     n: 3000,
     seed: 8,
     loss: 0.05,
@@ -66,7 +77,7 @@ test('churn during dissemination: leaves present throughout still deliver', (t) 
 });
 
 test('a leaf that missed rekeys catches up (peers, else core pull)', (t) => {
-  const w = new GossipWorld({ n: 1000, seed: 21, loss: 0.01 });
+  const w = new GossipWorld({ n: 1000, seed: 21, loss: 0.01, suite });
   w.runRounds(3);
   const sleeper = 17;
   w.sim.pause(sleeper);
@@ -79,13 +90,12 @@ test('a leaf that missed rekeys catches up (peers, else core pull)', (t) => {
 });
 
 test('bimodality: a message reaches almost all or almost none', (t) => {
-  const b = bimodality({ n: 300, runs: 40, loss: 0.3, seed: 100, deadlineRounds: 25 });
+  const b = bimodality({ suite, n: 300, runs: 40, loss: 0.3, seed: 100, deadlineRounds: 25 });
   t.is(b.between, 0, JSON.stringify(b.fractions));
   t.true(b.almostAll >= 35);
 });
 
 test('real HMAC path (wire mode, n = 1500): delivery, and outsiders / evicted leaves cannot inject', async (t) => {
-  const suite = await loadSuite();
   const w = new GossipWorld({ n: 1500, seed: 4, loss: 0.05, wire: true, suite });
   w.runRounds(2);
   const tr = w.publishData();
@@ -117,7 +127,6 @@ test('real HMAC path (wire mode, n = 1500): delivery, and outsiders / evicted le
 });
 
 test('an evicted leaf is locked out once the grace period of its last epoch ends', async (t) => {
-  const suite = await loadSuite();
   const cfg = gossipConfig({ epochGraceRounds: 3, levels: 0 });
   const store = new GossipStore(cfg, 2);
   const counters = new GossipCounters();

@@ -7,18 +7,26 @@ import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import {
   LIMITS,
+  RekeyPush,
+  admitGossipItem,
+  openRekeyItem,
+  routeEpochParts,
   farAhead,
   itemLabelsAgree,
   rekeyId,
   rekeyItem,
   rekeyItemBound,
   type Item,
+  type ItemAdmissionHost,
 } from '../../gossip-edge/index.js';
+import { encode } from '../../wire/index.js';
 import {
   LeafKeyTree,
+  decodeHeader,
   derivedKeySource,
   encodeHeader,
   encodePart,
+  signedBytes,
   type RekeyPart,
 } from '../../keytree/index.js';
 
@@ -78,4 +86,70 @@ test('relay-built items are bound; relabelled ones are not', async (t) => {
 test('far ahead: more than LIMITS.maxEpochsAhead epochs past ours', (t) => {
   t.false(farAhead(10 + LIMITS.maxEpochsAhead, 10));
   t.true(farAhead(11 + LIMITS.maxEpochsAhead, 10));
+});
+
+test('routing and admission of a compaction batch: the moved part goes to the old slot and is admitted there', async (t) => {
+  const suite = await loadSuite('fast');
+  const tree = LeafKeyTree.create(
+    {
+      suite,
+      keySource: derivedKeySource(suite, new Uint8Array(32).fill(4)),
+      group: new TextEncoder().encode('g'),
+      arity: 4,
+    },
+    64,
+  );
+  const seed = new Uint8Array(32).fill(7);
+  const signerKey = suite.ed25519PublicKey(seed);
+  const res = tree.applyBatch(
+    Array.from({ length: 62 }, (_, i) => ({ kind: 'leave' as const, slot: i + 1 })),
+  );
+  const header = res.message.header;
+  const signed = {
+    epoch: res.epoch,
+    header: encodeHeader(header),
+    signer: signerKey,
+    signature: suite.ed25519Sign(seed, signedBytes(header)),
+    split: res.split,
+  };
+  // The two survivors, by their slots BEFORE the batch (their gossip ids).
+  const route = routeEpochParts(signed, [0, 63], 3, { int: () => 0 }, () => true);
+  const moved = Array.from({ length: res.split.count }, (_, id) => res.split.part(id)).find(
+    (p) => p.movedFrom !== undefined,
+  )!;
+  t.is(moved.movedFrom, 63);
+  const to63 = route.outbox.get(1) ?? [];
+  t.true(
+    to63.some((i) => i.id === rekeyId(res.epoch, moved.position)),
+    'the moved part is handed to the leaf at its old slot',
+  );
+  t.deepEqual(route.fallback, []);
+  t.is(route.routed + route.withoutTarget, res.split.count);
+  t.deepEqual(
+    routeEpochParts(signed, [0, 63], 3, { int: () => 0 }, () => false).fallback.length,
+    route.routed,
+  );
+
+  // The leaf's admission (LeafClient's and the simulation's): every routed item passes.
+  let verifies = 0;
+  const host = (held: number | undefined, isSigner = true): ItemAdmissionHost => ({
+    suite,
+    heldEpoch: () => held,
+    isSigner: () => isSigner,
+    verify: (k, m, s) => suite.ed25519Verify(k, m, s),
+    verifiedHeader: (push) => {
+      verifies++;
+      const h = decodeHeader(push.header);
+      return suite.ed25519Verify(push.signer, signedBytes(h), push.signature) ? h : undefined;
+    },
+  });
+  const item = to63.find((i) => i.id === rekeyId(res.epoch, moved.position))!;
+  t.is(admitGossipItem(item, host(0)), true);
+  t.is(admitGossipItem(item, host(undefined)), 'later', 're-joining: no keys yet');
+  t.is(admitGossipItem(item, host(0, false)), 'foreign', 'a signer we do not know');
+  t.is(admitGossipItem({ ...item, scopeStart: 0, scopeEnd: 64 }, host(0)), false, 'relabelled scope');
+  const forged = encode(RekeyPush, { ...openRekeyItem(item), signature: new Uint8Array(64) }, 1 << 20);
+  t.is(admitGossipItem({ ...item, payload: forged, bytes: forged.length }, host(0)), false, 'bad signature');
+  t.is(admitGossipItem({ ...item, payload: new Uint8Array(3), bytes: 3 }, host(0)), false, 'garbage');
+  t.true(verifies >= 3);
 });

@@ -5,8 +5,8 @@
  * and a full own-key refresh (post-compromise recovery) through the same tier.
  */
 import test from 'ava';
-import { loadSuite } from '../../crypto/index.js';
-import type { Item } from '../../gossip-edge/index.js';
+import { loadSuite, type CipherSuite } from '../../crypto/index.js';
+import { openRekeyItem, type Item, type SignedEpochParts } from '../../gossip-edge/index.js';
 import {
   LeafKeyTree,
   LeafKeys,
@@ -15,43 +15,30 @@ import {
   decodePart,
   derivedKeySource,
   encodeHeader,
-  encodePart,
+  signedBytes,
   treeKeys,
   type BatchResult,
   type EpochHeader,
   type TreeOp,
 } from '../../keytree/index.js';
-import { Reader, Writer } from '../../wire/index.js';
-import { GossipWorld, type RoutedSplit } from '../../sim/gossip/world.js';
+import { GossipWorld } from '../../sim/gossip/world.js';
 
-const MAX_HEADER = 4096;
-const MAX_PART = 64 * 1024;
 const GROUP_BYTES = new TextEncoder().encode('gossip');
 
-/** A gossip item's payload for one part: the signed epoch header, then the part. */
-function partPayload(header: Uint8Array, part: Uint8Array): Uint8Array {
-  return new Writer().bytes(header, MAX_HEADER).bytes(part, MAX_PART).finish();
+/** The header and part a gossip item carries (a push with exactly one part). */
+function openPayload(item: Item): { header: EpochHeader; part: ReturnType<typeof decodePart> } {
+  const push = openRekeyItem(item);
+  return { header: decodeHeader(push.header), part: decodePart(push.parts[0]!) };
 }
 
-function openPayload(p: Uint8Array): { header: EpochHeader; part: ReturnType<typeof decodePart> } {
-  const r = new Reader(p);
-  const header = decodeHeader(r.bytes(MAX_HEADER));
-  const part = decodePart(r.bytes(MAX_PART));
-  r.end();
-  return { header, part };
-}
-
-/** keytree's RekeySplit as the simulated core routes and serves it. */
-function routed(res: BatchResult): RoutedSplit {
-  const header = encodeHeader(res.message.header);
-  const payloads = Array.from({ length: res.split.count }, (_, id) =>
-    partPayload(header, encodePart(res.split.part(id))),
-  );
+/** A real batch, signed by the world's simulated core server as the server signs its epochs. */
+function signedBy(suite: CipherSuite, w: GossipWorld, res: BatchResult): SignedEpochParts {
   return {
-    count: res.split.count,
-    range: (id) => res.split.range(id),
-    partFor: (slot) => res.split.partIdFor(slot) ?? -1,
-    payload: (id) => payloads[id]!,
+    epoch: res.epoch,
+    header: encodeHeader(res.message.header),
+    signer: w.signer.publicKey,
+    signature: suite.ed25519Sign(w.signer.seed, signedBytes(res.message.header)),
+    split: res.split,
   };
 }
 
@@ -75,20 +62,20 @@ async function realRekey(n: number, batch: number, seed: number) {
   for (let slot = 0; slot < n; slot++) keys.push(LeafKeys.fromWelcome(tree.welcome(slot)));
   let failures = 0;
   const applyRekey = (leaf: number, item: Item): void => {
-    const { header, part } = openPayload(item.payload);
+    const { header, part } = openPayload(item);
     try {
       keys[leaf] = keys[leaf]!.processPart(suite, header, part);
     } catch {
       failures++;
     }
   };
-  const w = new GossipWorld({ n, seed, loss: 0.05, config: { arity: 4 }, applyRekey });
+  const w = new GossipWorld({ n, seed, loss: 0.05, config: { arity: 4 }, applyRekey, suite });
   w.runRounds(3);
   const rng = w.sim.forkRng('departures');
   const departed = new Set<number>();
   while (departed.size < batch) departed.add(rng.int(n));
   const res = tree.applyBatch([...departed].map((slot) => ({ kind: 'leave' as const, slot })));
-  const track = w.rekeyWith(routed(res), [...departed]);
+  const track = w.rekeyWith(signedBy(suite, w, res), [...departed]);
   w.runUntilDelivered([track], Math.ceil(Math.log2(n)) + 30);
   return { w, tree, keys, res, track, failures };
 }
@@ -142,14 +129,14 @@ test('post-compromise recovery over gossip: own-key refreshes reach every live l
   const stolen = treeKeys(tree); // epoch 0: a data-directory copy, or a core server revoked later
   let failures = 0;
   const applyRekey = (leaf: number, item: Item): void => {
-    const { header, part } = openPayload(item.payload);
+    const { header, part } = openPayload(item);
     try {
       keys[leaf] = keys[leaf]!.processPart(suite, header, part);
     } catch {
       failures++;
     }
   };
-  const w = new GossipWorld({ n, seed: 11, loss: 0.05, config: { arity: 4 }, applyRekey });
+  const w = new GossipWorld({ n, seed: 11, loss: 0.05, config: { arity: 4 }, applyRekey, suite });
   w.runRounds(3);
   const batch = (ops: TreeOp[]): void => {
     const rekeyed = ops.flatMap((op) =>
@@ -161,7 +148,7 @@ test('post-compromise recovery over gossip: own-key refreshes reach every live l
     for (const r of rekeyed) keys[r.slot] = keys[r.slot]!.withPendingOwnKey(r.key);
     const res = tree.applyBatch(ops);
     checker.record({ epoch: res.epoch, message: res.message, welcomes: [], departed: [], rekeyed });
-    w.runUntilDelivered([w.rekeyWith(routed(res), [])], Math.ceil(Math.log2(n)) + 30);
+    w.runUntilDelivered([w.rekeyWith(signedBy(suite, w, res), [])], Math.ceil(Math.log2(n)) + 30);
   };
   // A full refresh: every own key, 256 per batch (a server's per-tick bound is 512).
   for (let from = 0; from < n; from += 256) {
