@@ -2,6 +2,7 @@
  * The public face of LeafClient as the README documents it: connect and client options, events,
  * the connect error. (The protocol's errors and counters are LeafSession's: session-types.ts.)
  */
+import type { LeafSessionOptions } from './session.js';
 import type { CipherSuite } from '../crypto/index.js';
 import type { Credentials } from '../auth/index.js';
 import type { EvictionReason, GossipLinkOptions, PublishResult } from '../gossip-edge/index.js';
@@ -24,7 +25,12 @@ export interface LeafConnectOptions {
   readonly trust: { caPem: string; intermediatesPem?: string; group?: string; crlPem?: string };
 }
 
-export interface LeafClientOptions {
+/**
+ * LeafClient's options: the session's (LeafSessionOptions: welcome timeout, retired epochs and
+ * their grace, publish window, signing, sender keys, requireFreshCrl — one list, documented
+ * there) and the host's own.
+ */
+export interface LeafClientOptions extends Omit<LeafSessionOptions, 'suite' | 'stats'> {
   /** Cipher suite (default: `await loadSuite()`). */
   readonly suite?: CipherSuite;
   /** Connection attempts per (re)connect, across servers (default 8). */
@@ -32,29 +38,11 @@ export interface LeafClientOptions {
   /** Backoff between attempts: base·2^k capped at max, times a jitter in [0.5, 1) (defaults 100 ms, 5 s). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
-  /** How long a server may take to welcome us after the link is up (default 10 s). */
-  readonly welcomeTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
-  /** Retired epochs whose data stays readable, at most (default 8) … */
-  readonly previousEpochs?: number;
-  /** … each for this long after a newer epoch arrived (default 2 s; see KeyringOptions). */
-  readonly retiredEpochGraceMs?: number;
-  /** Publishes that may await their server's answer before `publish` returns false (default 64). */
-  readonly publishWindow?: number;
-  /** Ed25519 seed to sign every published envelope with. */
-  readonly signingSeed?: Uint8Array;
-  /** Public keys of signing senders (by member id), and whether unsigned data is refused. */
-  readonly senderKey?: (memberId: number) => Uint8Array | undefined;
-  readonly requireSignatures?: boolean;
   /** Randomness for jitter (default Math.random). */
   readonly random?: () => number;
   /** UDP gossip tier (default: on, bound to 127.0.0.1, ephemeral port); false: TLS only. */
   readonly gossip?: GossipLinkOptions | false;
-  /**
-   * Refuse core servers while the CRL we hold for their issuer is past its nextUpdate (default
-   * false: a stale CRL still revokes what it lists, and servers bring newer ones in band).
-   */
-  readonly requireFreshCrl?: boolean;
 }
 
 export interface LeafClientEvents {

@@ -150,18 +150,18 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   private newSession(suite: CipherSuite): LeafSession {
     const o = this.opts;
-    return new LeafSession({
-      suite,
-      stats: this.stats,
-      welcomeTimeoutMs: o.welcomeTimeoutMs,
-      ...(o.previousEpochs !== undefined ? { previousEpochs: o.previousEpochs } : {}),
-      ...(o.retiredEpochGraceMs !== undefined ? { retiredEpochGraceMs: o.retiredEpochGraceMs } : {}),
-      ...(o.publishWindow !== undefined ? { publishWindow: o.publishWindow } : {}),
-      ...(o.signingSeed !== undefined ? { signingSeed: o.signingSeed } : {}),
-      ...(o.senderKey !== undefined ? { senderKey: o.senderKey } : {}),
-      ...(o.requireSignatures !== undefined ? { requireSignatures: o.requireSignatures } : {}),
-      ...(o.requireFreshCrl !== undefined ? { requireFreshCrl: o.requireFreshCrl } : {}),
-    });
+    // The session's options pass through as they are (one list: LeafSessionOptions).
+    const {
+      suite: _suite,
+      maxAttempts: _attempts,
+      backoffBaseMs: _base,
+      backoffMaxMs: _max,
+      handshakeTimeoutMs: _handshake,
+      random: _random,
+      gossip: _gossip,
+      ...sessionOptions
+    } = o;
+    return new LeafSession({ ...sessionOptions, suite, stats: this.stats });
   }
 
   /** The current epoch, or undefined without a key. */

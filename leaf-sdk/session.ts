@@ -82,15 +82,21 @@ export interface LeafSessionOptions {
   readonly suite: CipherSuite;
   /** How long a server may take to welcome us after the link is up (default 10 s). */
   readonly welcomeTimeoutMs?: number;
-  /** Retired epochs whose data stays readable, at most, each for `retiredEpochGraceMs` (see KeyringOptions). */
+  /** Retired epochs whose data stays readable, at most (default 8) … */
   readonly previousEpochs?: number;
+  /** … each for this long after a newer epoch arrived (default 2 s; see KeyringOptions). */
   readonly retiredEpochGraceMs?: number;
-  /** Publishes that may await their server's answer (default 64, 1..4096). */
+  /** Publishes that may await their server's answer before `publish` returns false (default 64, 1..4096). */
   readonly publishWindow?: number;
+  /** Ed25519 seed to sign every published envelope with. */
   readonly signingSeed?: Uint8Array;
+  /** Public keys of signing senders (by member id), and whether unsigned data is refused. */
   readonly senderKey?: (memberId: number) => Uint8Array | undefined;
   readonly requireSignatures?: boolean;
-  /** Refuse a server while the CRL of its issuer is past nextUpdate. */
+  /**
+   * Refuse core servers while the CRL we hold for their issuer is past its nextUpdate (default
+   * false: a stale CRL still revokes what it lists, and servers bring newer ones in band).
+   */
   readonly requireFreshCrl?: boolean;
   /** Counters to update (the host's `stats`); default a fresh set. */
   readonly stats?: LeafClientStats;
@@ -142,12 +148,13 @@ export class LeafSession {
   private gossipSelf: number | undefined;
 
   constructor(options: LeafSessionOptions) {
+    // `??`, not a spread over defaults: an option given as undefined keeps its default.
     this.opts = {
-      welcomeTimeoutMs: 10_000,
-      previousEpochs: DEFAULT_PREVIOUS_EPOCHS,
-      retiredEpochGraceMs: DEFAULT_RETIRED_GRACE_MS,
-      publishWindow: DEFAULT_PUBLISH_WINDOW,
       ...options,
+      welcomeTimeoutMs: options.welcomeTimeoutMs ?? 10_000,
+      previousEpochs: options.previousEpochs ?? DEFAULT_PREVIOUS_EPOCHS,
+      retiredEpochGraceMs: options.retiredEpochGraceMs ?? DEFAULT_RETIRED_GRACE_MS,
+      publishWindow: options.publishWindow ?? DEFAULT_PUBLISH_WINDOW,
     };
     checkPublishWindow(this.opts.publishWindow);
     if (!(this.opts.welcomeTimeoutMs > 0)) throw new RangeError('welcomeTimeoutMs > 0');
