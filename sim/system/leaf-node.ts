@@ -147,7 +147,7 @@ export function leafNode(
         return;
       }
       case 'welcomed':
-        state = 'up';
+        if (state === 'linking') state = 'up'; // a leaf that left meanwhile stays gone
         w.ledger.welcomed(name, session.admissionEpoch!);
         return;
       case 'key':

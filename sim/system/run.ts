@@ -226,7 +226,10 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
       ) {
         ok = false;
         if (report)
-          ledger.violation('liveness', `${leaf.name} not welcomed on a primary server (state ${leaf.state})`);
+          ledger.violation(
+            'liveness',
+            `${leaf.name} not welcomed on a primary server (state ${leaf.state}, welcomed ${leaf.session.welcomed}, server ${s === undefined ? 'none' : serverName(s)}, epoch ${leaf.session.epoch})`,
+          );
         continue;
       }
       const last = ledger.lastKeyOf(leaf.name);
