@@ -16,7 +16,14 @@ import {
 } from '../../leaf-sdk/index.js';
 import type { NodeEnv, NodeHandlers, TimerHandle } from '../../net/sim/index.js';
 import type { SystemLedger } from './ledger.js';
-import { SIM_GROUP, wallClock, linkExporter, serverName, type SystemMessage } from './messages.js';
+import {
+  SIM_GROUP,
+  frameOrder,
+  wallClock,
+  linkExporter,
+  serverName,
+  type SystemMessage,
+} from './messages.js';
 
 /** A TLS handshake not answered within this long is abandoned (the next server is tried). */
 const HANDSHAKE_TIMEOUT_MS = 1_000;
@@ -59,7 +66,16 @@ export function leafNode(
   const timers = new Map<LeafTimer, TimerHandle>();
   let state: LeafState = 'idle';
   /** The current link: its number, its server, whether the handshake completed. */
-  let link: { no: number; server: number; up: boolean; handshake: TimerHandle | undefined } | undefined;
+  let link:
+    | {
+        no: number;
+        server: number;
+        up: boolean;
+        handshake: TimerHandle | undefined;
+        sent: number;
+        received: number;
+      }
+    | undefined;
   let nextServer = 0;
   let reconnect: TimerHandle | undefined;
 
@@ -105,7 +121,7 @@ export function leafNode(
         if (link?.no === no && !link.up) endLink(true, 'handshake timeout');
       }),
     );
-    link = { no, server, up: false, handshake };
+    link = { no, server, up: false, handshake, sent: 0, received: 0 };
     env.send(server, { kind: 'open', link: no });
   };
 
@@ -113,7 +129,8 @@ export function leafNode(
     switch (e.type) {
       case 'send': {
         const sent =
-          link?.up === true && env.send(link.server, { kind: 'frame', link: link.no, bytes: e.bytes });
+          link?.up === true &&
+          env.send(link.server, { kind: 'frame', link: link.no, seq: link.sent++, bytes: e.bytes });
         if (!sent)
           feed({
             type: 'sendFailed',
@@ -229,9 +246,16 @@ export function leafNode(
               });
             }
             return;
-          case 'frame':
-            if (link.up) feed({ type: 'frame', frame: msg.bytes });
+          case 'frame': {
+            if (!link.up) return;
+            const order = frameOrder(msg.seq, link.received);
+            if (order === 'broken') return endLink(true, 'frame lost: the link broke');
+            if (order === 'deliver') {
+              link.received++;
+              feed({ type: 'frame', frame: msg.bytes });
+            }
             return;
+          }
           case 'close':
             return endLink(false, 'closed by the server');
           default:

@@ -11,14 +11,16 @@ import type { LeafCert } from '../../leaf-plane/index.js';
  * core   a core stack frame between two servers (GroupMember.receive)
  * open   leaf → server: a TLS handshake on link `link` (the leaf's certificate is implied by its node)
  * accept server → leaf: the handshake completed; the leaf may join
- * frame  a leaf protocol frame on an up link, either way
+ * frame  a leaf protocol frame on an up link, either way, numbered per link and direction: a TLS
+ *        link delivers in order or breaks, so a receiver that sees a number skipped (a frame lost
+ *        or overtaken on the simulated network) closes the link; a repeated number is a duplicate
  * close  the link is gone (a FIN or RST): sent by either end, and by a server to a frame on a link it does not know
  */
 export type SystemMessage =
   | { readonly kind: 'core'; readonly bytes: Uint8Array }
   | { readonly kind: 'open'; readonly link: number }
   | { readonly kind: 'accept'; readonly link: number }
-  | { readonly kind: 'frame'; readonly link: number; readonly bytes: Uint8Array }
+  | { readonly kind: 'frame'; readonly link: number; readonly seq: number; readonly bytes: Uint8Array }
   | { readonly kind: 'close'; readonly link: number };
 
 export const SIM_GROUP = 'sim';
@@ -68,4 +70,9 @@ export function linkExporter(
 /** The real suite drawing its randomness from the seed, so fresh keys replay with it. */
 export function seededSuite(suite: CipherSuite, rng: Rng): CipherSuite {
   return Object.create(suite, { randomBytes: { value: (len: number) => rng.bytes(len) } }) as CipherSuite;
+}
+
+/** What a receiver does with frame number `seq` when it expects `next`. */
+export function frameOrder(seq: number, next: number): 'deliver' | 'duplicate' | 'broken' {
+  return seq === next ? 'deliver' : seq < next ? 'duplicate' : 'broken';
 }

@@ -101,24 +101,32 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   for (let i = 0; i < S; i++)
     sim.addNode((env) => {
       if (env.incarnation > 0) crashes++;
-      return serverNode(
-        {
-          seed,
-          suite,
-          servers: S,
-          leaseMs: LEASE_MS,
-          leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
-          storages,
-          ledger,
-          identitySeeds,
-          verifyKeys,
-          certOf: (node) => certs[node - S]!,
-          revocation,
-          fail,
-        },
-        env,
-        serverHandles,
-      );
+      // A server that cannot start from its storage (as `keyglass server` would exit) fails the run.
+      try {
+        return serverNode(
+          {
+            seed,
+            suite,
+            servers: S,
+            leaseMs: LEASE_MS,
+            leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
+            storages,
+            ledger,
+            identitySeeds,
+            verifyKeys,
+            certOf: (node) => certs[node - S]!,
+            revocation,
+            fail,
+          },
+          env,
+          serverHandles,
+        );
+      } catch (e) {
+        fail(
+          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
+        );
+        return { onMessage: () => {} };
+      }
     });
   for (let i = 0; i < L; i++)
     sim.addNode((env) =>

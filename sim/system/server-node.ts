@@ -42,6 +42,7 @@ import {
   seededSuite,
   serverIdentityOf,
   serverName,
+  frameOrder,
   type SystemMessage,
 } from './messages.js';
 
@@ -89,6 +90,9 @@ interface LeafLink {
   readonly link: number;
   readonly node: number;
   lastHeard: number;
+  /** Frames sent on the link, and received from it (frameOrder). */
+  sent: number;
+  received: number;
 }
 
 export function serverNode(
@@ -176,7 +180,7 @@ export function serverNode(
       links: {
         send: (peer, bytes) => {
           const l = links.get(peer);
-          return l !== undefined && env.send(l.node, { kind: 'frame', link: l.link, bytes });
+          return l !== undefined && env.send(l.node, { kind: 'frame', link: l.link, seq: l.sent++, bytes });
         },
         // As a transport: the link closes, and its down is reported after the current event.
         disconnect: (peer) => {
@@ -280,7 +284,7 @@ export function serverNode(
             // The leaf port's TLS verifier refuses a certificate the CRL revokes.
             if (w.revocation.isRevokedSerial(w.certOf(from).serial))
               return void env.send(from, { kind: 'close', link: msg.link });
-            links.set(peer, { link: msg.link, node: from, lastHeard: now() });
+            links.set(peer, { link: msg.link, node: from, lastHeard: now(), sent: 0, received: 0 });
             plane.leafCertificate(peer, w.certOf(from));
             env.send(from, { kind: 'accept', link: msg.link });
             return;
@@ -290,6 +294,13 @@ export function serverNode(
             // A frame on a link this incarnation does not know: the connection is gone (an RST).
             if (l === undefined) return void env.send(from, { kind: 'close', link: msg.link });
             l.lastHeard = now();
+            const order = frameOrder(msg.seq, l.received);
+            if (order === 'duplicate') return;
+            if (order === 'broken') {
+              env.send(from, { kind: 'close', link: msg.link });
+              return dropLink(peerOf(msg.link));
+            }
+            l.received++;
             return plane.leafMessage(peerOf(msg.link), msg.bytes, now());
           }
           case 'close':
