@@ -1,0 +1,48 @@
+/**
+ * The system simulation in CI: the shipped core stack, leaf plane and leaf session under faults
+ * (sim/system/). A handful of seeds keep every property; a run replays exactly; the checkers
+ * catch what they are there to catch; and a known failing seed documents a bug it found.
+ */
+import test from 'ava';
+import { loadSuite } from '../../crypto/index.js';
+import { runSystem } from '../../sim/system/run.js';
+import { SystemLedger } from '../../sim/system/ledger.js';
+
+const suite = await loadSuite();
+const SEEDS = [1, 2, 3, 4, 5, 6];
+
+for (const seed of SEEDS)
+  test(`system simulation: seed ${seed} keeps every property (npm run sim -- system --seed ${seed})`, (t) => {
+    const r = runSystem({ seed, suite });
+    t.deepEqual(r.violations, [], `replay: npm run sim -- system --seed ${seed}`);
+    // The run did something: leaves were admitted and rekeyed, and it converged after the faults.
+    t.true(r.admissions > 0 && r.leafKeys > r.admissions && r.batches > 0);
+    t.true(r.convergeMs >= 0, 'every leaf holds the group key of the primary view after the quiet point');
+  });
+
+test('system simulation: a run replays exactly from its seed', (t) => {
+  const a = runSystem({ seed: 3, suite });
+  const b = runSystem({ seed: 3, suite });
+  t.is(a.traceHash, b.traceHash);
+  t.is(a.leafKeys, b.leafKeys);
+});
+
+// Found by this simulation: LeafStore defers the fsync of admit-only commits, while ServerPlane.view
+// records the store's index (unsynced admits included) durably in the PrimaryRecord; a crash that
+// loses those admits leaves a record ahead of the store, and the server refuses to start
+// ("records a state after command 47, the leaf store ends at 46"). Passes once that is fixed.
+test.failing('system simulation: seed 67, a server restarts after a crash that lost deferred admits', (t) => {
+  const r = runSystem({ seed: 67, suite });
+  t.deepEqual(r.violations, []);
+});
+
+test('system checkers: two keys for one epoch (a fork) and a key before admission (secrecy) are violations', (t) => {
+  const ledger = new SystemLedger(suite);
+  ledger.welcomed('a', 3);
+  ledger.leafKey('a', 3, 'k3', 3);
+  ledger.leafKey('b', 3, 'other', 3); // the same epoch, another key
+  ledger.leafKey('a', 2, 'k2', 3); // before its admission
+  ledger.checkEnd(undefined);
+  const properties = ledger.violations.map((v) => v.property).sort();
+  t.deepEqual(properties, ['fork', 'secrecy']);
+});
