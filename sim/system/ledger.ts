@@ -225,10 +225,13 @@ export class SystemLedger {
                 `revocation of ${serial} (epoch ${epoch}) is not in the final registry`,
               );
     }
+    const departing = new Set(registry.parts().pendingDepartures.map((d) => d.name));
     for (const [name, r] of this.leaves) {
       const entry = registry.entry(name);
       for (const admission of r.admissions) {
         if (this.evictionOf(name, admission) !== undefined) continue;
+        // Departed from the registry (a leave, a revoke), its eviction waiting for the next cut.
+        if (entry === undefined && departing.has(name)) continue;
         if (entry?.admittedEpoch !== admission)
           this.violation(
             'durability',
