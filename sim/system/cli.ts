@@ -25,7 +25,7 @@ function summary(r: SystemRunResult): string {
   return (
     `seed ${r.seed} servers=${r.servers} leaves=${r.leaves}: ${r.violations.length === 0 ? 'ok' : 'FAILED'}; ` +
     `batches ${r.batches}, admissions ${r.admissions}, leaf keys ${r.leafKeys}, evictions told ${r.evictionsTold}, ` +
-    `revocations ${r.revocations} (revokes checked ${r.revokesChecked}), crashes ${r.crashes}, ` +
+    `revocations ${r.revocations} (revokes checked ${r.revokesChecked}), server crashes ${r.crashes}, leaf restarts ${r.leafRestarts}, ` +
     `converged ${r.convergeMs < 0 ? 'never' : `${r.convergeMs} ms after quiet`}, virtual ${r.virtualMs} ms, ` +
     `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`
   );

@@ -3,7 +3,8 @@
  * leaf-sdk/leaf-client.ts hosts it over TLS — here over a simulated link to one core server at a
  * time. The host only carries effects: frames to the linked server, the session's timers on the
  * simulator, and failover (a link that ends, or a join that fails, is followed after a short
- * backoff by a link to the next server). TLS-only: no gossip (a `gossip` command's key is wiped).
+ * backoff by a link to the next server). A restart is a new leaf process (a fresh session under the
+ * same certificate). TLS-only: no gossip (a `gossip` command's key is wiped).
  * In-band CRLs are not checked here (answered as none verified): servers are never revoked in
  * this simulation, and the leaves' revocations run through the plane.
  */
@@ -223,6 +224,9 @@ export function leafNode(
       }),
   };
   handles.set(env.id, handle);
+  // A restarted leaf process holds nothing (a LeafSession keeps no state on disk): it joins afresh
+  // under the same certificate, and the registry replaces its old admission.
+  if (env.incarnation > 0) env.setTimer(env.rng.int(100), () => handle.connect(env.rng.int(w.servers)));
 
   return {
     onMessage: (from, msg) =>

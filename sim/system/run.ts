@@ -50,6 +50,8 @@ export interface SystemRunResult {
   readonly revocations: number;
   readonly revokesChecked: number;
   readonly crashes: number;
+  /** Leaf processes that crashed and started again. */
+  readonly leafRestarts: number;
 }
 
 export function runSystem(opts: SystemRunOptions): SystemRunResult {
@@ -98,6 +100,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   const leafHandles = new Map<number, LeafHandle>();
   let links = 0;
   let crashes = 0;
+  let leafRestarts = 0;
   for (let i = 0; i < S; i++)
     sim.addNode((env) => {
       if (env.incarnation > 0) crashes++;
@@ -129,17 +132,19 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
       }
     });
   for (let i = 0; i < L; i++)
-    sim.addNode((env) =>
-      leafNode(
+    sim.addNode((env) => {
+      if (env.incarnation > 0) leafRestarts++;
+      return leafNode(
         { seed, suite, servers: S, ledger, nextLink: () => ++links, fail },
         env,
         leafName(i),
         certs[i]!.serial,
         leafHandles,
-      ),
-    );
+      );
+    });
 
-  // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a lease.
+  // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a
+  // lease, some crash and come back as a new process.
   const work = Rng.seeded(seed).fork('workload');
   for (let i = 0; i < L; i++) {
     const node = S + i;
@@ -152,6 +157,10 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     else if (fate < 0.35) {
       sim.schedule(at, () => sim.pause(node));
       sim.schedule(at + LEASE_MS + work.int(2 * LEASE_MS), () => sim.resume(node));
+    } else if (fate < 0.45) {
+      // The leaf process crashes and starts again (before its lease lapses, or after).
+      sim.schedule(at, () => sim.crash(node));
+      sim.schedule(at + 200 + work.int(2 * LEASE_MS), () => sim.restart(node));
     }
   }
   // Revocations: the CRL gains a leaf's serial; every running server loads it (the plane's revoke path).
@@ -224,7 +233,14 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
       }
     for (const [node, leaf] of leafHandles) {
       const revoked = revokedSerials.has(certs[node - S]!.serial); // refused at the handshake: never welcomed again
-      if (sim.isPaused(node) || leaf.state === 'left' || leaf.state === 'evicted' || revoked) continue;
+      if (
+        !sim.isUp(node) ||
+        sim.isPaused(node) ||
+        leaf.state === 'left' ||
+        leaf.state === 'evicted' ||
+        revoked
+      )
+        continue;
       const s = leaf.server;
       if (
         leaf.state !== 'up' ||
@@ -288,5 +304,6 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     revocations: revokedSerials.size,
     revokesChecked: ledger.revokesChecked,
     crashes,
+    leafRestarts,
   };
 }
