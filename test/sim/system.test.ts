@@ -6,7 +6,8 @@
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import { runSystem } from '../../sim/system/run.js';
-import { SystemLedger } from '../../sim/system/ledger.js';
+import { SystemLedger, groupKeyId } from '../../sim/system/ledger.js';
+import type { ApplyResult, LeafStateMachine } from '../../leaf-plane/index.js';
 
 const suite = await loadSuite();
 const SEEDS = Array.from({ length: 20 }, (_, i) => 1 + i);
@@ -48,4 +49,28 @@ test('system checkers: two keys for one epoch (a fork) and a key before admissio
   ledger.checkEnd(undefined);
   const properties = ledger.violations.map((v) => v.property).sort();
   t.deepEqual(properties, ['fork', 'secrecy']);
+});
+
+test('system checkers: a key of the epoch that evicted a leaf, and a welcomed admission the registry lost, are violations', (t) => {
+  const ledger = new SystemLedger(suite);
+  const key5 = new Uint8Array(32).fill(5);
+  // What the ledger reads of a replica and of the final registry (a machine at epoch 5 holding nobody).
+  const machine = {
+    epoch: 5,
+    groupKey: () => key5,
+    entry: () => undefined,
+    parts: () => ({ pendingDepartures: [], entries: new Map() }),
+    isRevoked: () => false,
+  } as unknown as LeafStateMachine;
+  ledger.welcomed('a', 3);
+  ledger.leafKey('a', 3, 'k3', 3);
+  ledger.welcomed('c', 3);
+  const cut = { kind: 'cutBatch', value: { epoch: 5, now: 0 } } as const;
+  const batch = { epoch: 5, evicted: [{ name: 'a', memberId: 1, slot: 0, reason: 'left', serial: 'AA' }] };
+  ledger.committed('s0', machine, [cut], [{ batch } as unknown as ApplyResult], [undefined]);
+  t.deepEqual(ledger.violations, []);
+  ledger.leafKey('a', 5, groupKeyId(suite, key5), 3); // the batch that evicted it
+  ledger.checkEnd(machine);
+  t.deepEqual(ledger.violations.map((v) => v.property).sort(), ['durability', 'secrecy']);
+  t.regex(ledger.violations.find((v) => v.property === 'durability')!.detail, /^c was welcomed at 3/);
 });
