@@ -5,10 +5,12 @@
 
 import { coreMain } from './core/cli.js';
 import { gossipMain } from './gossip/cli.js';
+import { systemMain } from './system/cli.js';
 
 const SUBJECTS: Record<string, (args: string[]) => number | Promise<number>> = {
   core: coreMain,
   gossip: gossipMain,
+  system: systemMain,
 };
 
 function main(argv: string[]): number | Promise<number> {

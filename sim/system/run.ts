@@ -1,0 +1,309 @@
+/**
+ * One run of the whole system on the simulator (issue 19 item 4): 3–5 core servers hosting the
+ * real stack and leaf plane (server-node.ts), leaves hosting the real LeafSession over simulated
+ * TLS links (leaf-node.ts), a workload and a fault plan drawn from the seed, then a quiet period;
+ * the checkers of ledger.ts judge it. `npm run sim -- system --seed S` replays a run exactly.
+ */
+import type { CipherSuite } from '../../crypto/index.js';
+import type { VerifiedCrl } from '../../auth/index.js';
+import { applyFaultPlan, planFaults, Rng, Simulator } from '../../net/sim/index.js';
+import type { FaultPlan } from '../../net/sim/index.js';
+import { MemoryStorage } from '../memory-storage.js';
+import { groupKeyId, SystemLedger, type SystemViolation } from './ledger.js';
+import { leafNode, type LeafHandle } from './leaf-node.js';
+import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
+import { serverNode, type ServerHandle } from './server-node.js';
+
+/** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
+export const SYSTEM_SETTLE_MS = 15_000;
+const POLL_MS = 200;
+/** A converged run keeps running this long (the agreement must hold) before it stops. */
+const HOLD_MS = 600;
+const LEASE_MS = 3_000;
+const LEAF_KEY_REFRESH_MS = 4_000;
+
+export interface SystemRunOptions {
+  readonly seed: number;
+  readonly suite: CipherSuite;
+  readonly servers?: number;
+  readonly leaves?: number;
+  readonly faults?: boolean;
+}
+
+export interface SystemRunResult {
+  readonly seed: number;
+  readonly servers: number;
+  readonly leaves: number;
+  readonly violations: readonly SystemViolation[];
+  readonly plan: FaultPlan;
+  readonly quietAtMs: number;
+  /** Virtual time from quiet to agreement (−1: never). */
+  readonly convergeMs: number;
+  readonly virtualMs: number;
+  readonly wallMs: number;
+  readonly traceHash: string;
+  /** Coverage: batches applied (summed over replicas), admissions welcomed, keys the leaves reported, evictions they were told, revokes checked, crashes. */
+  readonly batches: number;
+  readonly admissions: number;
+  readonly leafKeys: number;
+  readonly evictionsTold: number;
+  readonly revocations: number;
+  readonly revokesChecked: number;
+  readonly crashes: number;
+  /** Leaf processes that crashed and started again. */
+  readonly leafRestarts: number;
+}
+
+export function runSystem(opts: SystemRunOptions): SystemRunResult {
+  const wall0 = performance.now();
+  const { seed, suite } = opts;
+  const params = Rng.seeded(seed).fork('system-params');
+  const drawnServers = 3 + params.int(3);
+  const drawnLeaves = 4 + params.int(9);
+  const quietAtMs = 4_000 + params.int(3_000);
+  const latencyMs = 1 + params.int(4);
+  const S = opts.servers ?? drawnServers;
+  const L = opts.leaves ?? drawnLeaves;
+  const endMs = quietAtMs + SYSTEM_SETTLE_MS;
+  const sim = new Simulator<SystemMessage>({ seed, link: { latencyMs, jitterMs: 2 }, traceRing: 0 });
+  const ledger = new SystemLedger(suite);
+  const errors: SystemViolation[] = [];
+  const fail = (detail: string): void => {
+    if (errors.length < 5) errors.push({ property: 'exception', detail });
+    sim.stop();
+  };
+
+  const identity = Rng.seeded(seed).fork('identity');
+  const identitySeeds = Array.from({ length: S }, (_, i) => identity.fork(serverName(i)).bytes(32));
+  const verifyKeys = new Map(
+    identitySeeds.map((s, i) => [serverName(i), suite.ed25519PublicKey(s)] as const),
+  );
+  const revokedSerials = ledger.revokedSerials;
+  // The CRL every server has loaded: only what the plane reads of a registry (its serials).
+  const revocation = {
+    installed: (): VerifiedCrl[] =>
+      revokedSerials.size === 0
+        ? []
+        : [
+            {
+              revoked: new Map([...revokedSerials].map((s) => [s, { serial: s }])),
+            } as unknown as VerifiedCrl,
+          ],
+    isRevokedSerial: (serial: string) => revokedSerials.has(serial),
+  };
+  const certs = Array.from({ length: L }, (_, i) => leafCertOf(seed, i));
+  const storages = Array.from(
+    { length: S },
+    (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
+  );
+  const serverHandles: (ServerHandle | undefined)[] = new Array(S).fill(undefined);
+  const leafHandles = new Map<number, LeafHandle>();
+  let links = 0;
+  let crashes = 0;
+  let leafRestarts = 0;
+  for (let i = 0; i < S; i++)
+    sim.addNode((env) => {
+      if (env.incarnation > 0) crashes++;
+      // A server that cannot start from its storage (as `keyglass server` would exit) fails the run.
+      try {
+        return serverNode(
+          {
+            seed,
+            suite,
+            servers: S,
+            leaseMs: LEASE_MS,
+            leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
+            storages,
+            ledger,
+            identitySeeds,
+            verifyKeys,
+            certOf: (node) => certs[node - S]!,
+            revocation,
+            fail,
+          },
+          env,
+          serverHandles,
+        );
+      } catch (e) {
+        fail(
+          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
+        );
+        return { onMessage: () => {} };
+      }
+    });
+  for (let i = 0; i < L; i++)
+    sim.addNode((env) => {
+      if (env.incarnation > 0) leafRestarts++;
+      return leafNode(
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail },
+        env,
+        leafName(i),
+        certs[i]!.serial,
+        leafHandles,
+      );
+    });
+
+  // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a
+  // lease, some crash and come back as a new process.
+  const work = Rng.seeded(seed).fork('workload');
+  for (let i = 0; i < L; i++) {
+    const node = S + i;
+    const joinAt = 50 + work.int(Math.floor(quietAtMs / 2));
+    const firstServer = work.int(S);
+    sim.schedule(joinAt, () => leafHandles.get(node)!.connect(firstServer));
+    const fate = work.next();
+    const at = joinAt + 500 + work.int(quietAtMs);
+    if (fate < 0.2) sim.schedule(at, () => leafHandles.get(node)!.leave());
+    else if (fate < 0.35) {
+      sim.schedule(at, () => sim.pause(node));
+      sim.schedule(at + LEASE_MS + work.int(2 * LEASE_MS), () => sim.resume(node));
+    } else if (fate < 0.45) {
+      // The leaf process crashes and starts again (before its lease lapses, or after).
+      sim.schedule(at, () => sim.crash(node));
+      sim.schedule(at + 200 + work.int(2 * LEASE_MS), () => sim.restart(node));
+    }
+  }
+  // Revocations: the CRL gains a leaf's serial; every running server loads it (the plane's revoke path).
+  const revocations = work.int(3);
+  for (let r = 0; r < revocations; r++) {
+    const at = 1_000 + work.int(quietAtMs - 1_000);
+    const victim = work.int(L);
+    sim.schedule(at, () => {
+      const serial = certs[victim]!.serial;
+      if (revokedSerials.has(serial)) return;
+      revokedSerials.add(serial);
+      serverHandles.forEach((h, id) => {
+        if (h !== undefined && sim.isUp(id) && !sim.isPaused(id))
+          h.event(() => void h.plane.revoked(new Set([serial]), [], sim.now));
+      });
+    });
+  }
+
+  const plan: FaultPlan =
+    opts.faults === false
+      ? { quietAtMs, actions: [] }
+      : planFaults(sim.forkRng('faults'), {
+          nodes: S,
+          startMs: 300,
+          quietAtMs,
+          meanGapMs: 600,
+          minEpisodeMs: 200,
+          maxEpisodeMs: 2_000,
+          weights: {
+            crash: 3,
+            pause: 1,
+            isolate: 1,
+            split: 2,
+            groups: 1,
+            asymmetric: 1,
+            lossy: 1,
+            slowLink: 1,
+          },
+          maxLoss: 0.1,
+        });
+  applyFaultPlan(sim, plan);
+
+  // Agreement: the up servers share one primary view and one leaf epoch, and every leaf still in
+  // the group is welcomed on one of them holding that epoch's key.
+  const live = (): ServerHandle[] =>
+    serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
+  const agreement = (report: boolean): boolean => {
+    const up = live();
+    const primary = up.filter((h) => h.member.view.primary);
+    if (primary.length === 0 || primary.length !== up.length) {
+      if (report)
+        ledger.violation(
+          'liveness',
+          `no single primary view at the end (${primary.length}/${up.length} up servers primary)`,
+        );
+      return false;
+    }
+    const ref = primary[0]!.machine;
+    const refKey = ref.groupKey();
+    const refKeyId = refKey === undefined ? undefined : groupKeyId(suite, refKey);
+    let ok = true;
+    for (const h of primary)
+      if (h.machine.epoch !== ref.epoch) {
+        ok = false;
+        if (report)
+          ledger.violation(
+            'key-agreement',
+            `servers of the primary view at epochs ${h.machine.epoch} and ${ref.epoch}`,
+          );
+      }
+    for (const [node, leaf] of leafHandles) {
+      const revoked = revokedSerials.has(certs[node - S]!.serial); // refused at the handshake: never welcomed again
+      if (
+        !sim.isUp(node) ||
+        sim.isPaused(node) ||
+        leaf.state === 'left' ||
+        leaf.state === 'evicted' ||
+        revoked
+      )
+        continue;
+      const s = leaf.server;
+      if (
+        leaf.state !== 'up' ||
+        !leaf.session.welcomed ||
+        s === undefined ||
+        !primary.includes(serverHandles[s]!)
+      ) {
+        ok = false;
+        if (report)
+          ledger.violation(
+            'liveness',
+            `${leaf.name} not welcomed on a primary server (state ${leaf.state}, welcomed ${leaf.session.welcomed}, server ${s === undefined ? 'none' : serverName(s)}, epoch ${leaf.session.epoch})`,
+          );
+        continue;
+      }
+      const last = ledger.lastKeyOf(leaf.name);
+      if (leaf.session.epoch !== ref.epoch || last?.epoch !== ref.epoch || last.keyId !== refKeyId) {
+        ok = false;
+        if (report)
+          ledger.violation(
+            'key-agreement',
+            `${leaf.name} holds epoch ${leaf.session.epoch} (key ${last?.keyId}), the servers ${ref.epoch} (key ${refKeyId})`,
+          );
+      }
+    }
+    return ok;
+  };
+  let convergedSince = -1;
+  let convergedAt = -1;
+  const poll = (): void => {
+    if (!agreement(false)) convergedSince = -1;
+    else if (convergedSince < 0) convergedSince = sim.now;
+    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS) {
+      convergedAt = convergedSince;
+      sim.stop();
+    } else sim.after(POLL_MS, poll);
+  };
+  sim.schedule(quietAtMs + 1, poll);
+  sim.runUntil(endMs);
+
+  if (errors.length === 0) {
+    agreement(true);
+    const ref = live().find((h) => h.member.view.primary);
+    ledger.checkEnd(ref?.machine);
+  }
+  return {
+    seed,
+    servers: S,
+    leaves: L,
+    violations: [...errors, ...ledger.violations],
+    plan,
+    quietAtMs,
+    convergeMs: convergedAt < 0 ? -1 : convergedAt - quietAtMs,
+    virtualMs: sim.now,
+    wallMs: performance.now() - wall0,
+    traceHash: sim.traceHash(),
+    batches: ledger.batchesApplied,
+    admissions: ledger.admissionsSeen,
+    leafKeys: ledger.leafKeysSeen,
+    evictionsTold: ledger.evictionsTold,
+    revocations: revokedSerials.size,
+    revokesChecked: ledger.revokesChecked,
+    crashes,
+    leafRestarts,
+  };
+}
