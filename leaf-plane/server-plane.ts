@@ -98,6 +98,8 @@ export interface PlaneStore {
   commit(commands: readonly LeafCommand[]): ApplyResult[];
   /** Writes the machine's whole state as the new base (after a state transfer). */
   compact(): void;
+  /** Makes every command committed so far durable (some commits defer their fsync). */
+  sync(): void;
 }
 
 /** The durable record of the last primary view and the committed state's version (server/primary-record.ts). */
@@ -290,7 +292,13 @@ export class ServerPlane {
     this.self = self;
     this.durableAt.clear(); // acks count in the view they were sent in
     // Before any command of the view is applied (see PrimaryRecord).
-    if (view.primary) this.o.record.primaryInstalled(view.lastPrimary.step, this.o.store.index);
+    if (view.primary) {
+      // The record names a store position: that position must be durable first, or a machine
+      // crash that loses deferred admissions leaves a record ahead of its store, and the server
+      // refuses to start (found by the system simulation, seeds 145, 329, 462, 597).
+      this.o.store.sync();
+      this.o.record.primaryInstalled(view.lastPrimary.step, this.o.store.index);
+    }
     this.machine.setPrimary(view.primary);
     this.orderCoreRevocations();
     const coordinator = this.isCoordinator;

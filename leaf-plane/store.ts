@@ -125,6 +125,22 @@ export class LeafStore {
    * with the group's options — to the last durable state. The machine's primary flag is left as
    * it was.
    */
+  /**
+   * Opens the store a server runs on: as `open`, and a fresh store (no snapshot, no commands)
+   * writes one at once, so the machine's random secret survives a restart. One rule for the
+   * server (server/open.ts) and the system simulation.
+   */
+  static openForServer(
+    storage: Storage,
+    dir: string,
+    machine: LeafStateMachine,
+    opts: StoreOptions,
+  ): LeafStore {
+    const store = LeafStore.open(storage, dir, machine, opts);
+    if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+    return store;
+  }
+
   static open(storage: Storage, dir: string, machine: LeafStateMachine, opts: StoreOptions): LeafStore {
     storage.ensureDir(dir, 0o700);
     const raw = loadOrCreateKey(storage, join(dir, KEY_FILE));
@@ -248,8 +264,13 @@ export class LeafStore {
     return results;
   }
 
-  /** fsyncs the log if commands wait for it. */
-  private sync(): void {
+  /**
+   * fsyncs the log if commands wait for it (a commit of admissions alone is not synced at once:
+   * their welcomes wait for a batch, whose commit syncs). Anything durable that names a store
+   * position must call this first (the primary record: PrimaryRecord.open refuses a record ahead
+   * of the store).
+   */
+  sync(): void {
     if (this.unsynced === 0) return;
     this.guard(() => this.log.sync());
     this.stats.syncs++;

@@ -95,9 +95,7 @@ export async function openServer(cfg: ServerConfig, log: Logger): Promise<Opened
       secret: new Uint8Array(randomBytes(32)),
       leaseMs: cfg.leaseMs,
     });
-    const store = LeafStore.open(storage, join(cfg.dataDir, 'leaf-state'), machine, { suite });
-    // A fresh store holds no snapshot: write one now, so the random secret survives a restart.
-    if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+    const store = LeafStore.openForServer(storage, join(cfg.dataDir, 'leaf-state'), machine, { suite });
     const record = PrimaryRecord.open(storage, cfg.dataDir, cfg.generation, store.index, log, machine.epoch);
     log.info('store opened', {
       epoch: machine.epoch,

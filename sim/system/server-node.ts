@@ -117,9 +117,7 @@ export function serverNode(
     secret: suite.randomBytes(32),
     leaseMs: w.leaseMs,
   });
-  const store = LeafStore.open(storage, `${DATA_DIR}/leaf-state`, machine, { suite });
-  // As server/open.ts: a fresh store holds no snapshot; write one, so the random secret survives a restart.
-  if (store.index === 0 && store.opened.snapshotIndex === 0) store.compact();
+  const store = LeafStore.openForServer(storage, `${DATA_DIR}/leaf-state`, machine, { suite });
   const record = PrimaryRecord.open(storage, DATA_DIR, GENERATION, store.index, silentLog, machine.epoch);
   const { serial, signingSeed } = serverIdentityOf(w.seed, id);
 
@@ -135,6 +133,7 @@ export function serverNode(
       return results;
     },
     compact: () => store.compact(),
+    sync: () => store.sync(),
   };
 
   const links = new Map<string, LeafLink>();

@@ -54,6 +54,7 @@ async function harness() {
       return cmds.map((c) => machine.apply(c));
     },
     compact: () => {},
+    sync: () => {},
   };
   const clock = { now: 1_000_000 };
   const timers: { timer: PlaneTimer; at: number }[] = [];

@@ -1,7 +1,7 @@
 /**
  * The system simulation in CI: the shipped core stack, leaf plane and leaf session under faults
  * (sim/system/). A handful of seeds keep every property; a run replays exactly; the checkers
- * catch what they are there to catch; and a known failing seed documents a bug it found.
+ * catch what they are there to catch; and the seeds of a bug it found stay as regressions.
  */
 import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
@@ -28,17 +28,16 @@ test('system simulation: a run replays exactly from its seed', (t) => {
   t.is(a.leafKeys, b.leafKeys);
 });
 
-// Found by this simulation: LeafStore defers the fsync of admit-only commits, while ServerPlane.view
-// records the store's index (unsynced admits included) durably in the PrimaryRecord; a crash that
-// loses those admits leaves a record ahead of the store, and the server refuses to start
-// ("records a state after command 7, the leaf store ends at 6"). Passes once that is fixed.
-test.failing(
-  'system simulation: seed 597, a server restarts after a crash that lost deferred admits',
-  (t) => {
-    const r = runSystem({ seed: 597, suite });
+// Regression seeds found by this simulation: LeafStore defers the fsync of admit-only commits,
+// while ServerPlane.view recorded the store's index (unsynced admits included) durably in the
+// PrimaryRecord; a machine crash that lost those admits left a record ahead of the store, and the
+// server refused to start ("records a state after command 7, the leaf store ends at 6"). The
+// plane now syncs the store before it records a primary installation.
+for (const seed of [145, 329, 462, 597])
+  test(`system simulation: seed ${seed}, a server restarts after a crash that lost deferred admits`, (t) => {
+    const r = runSystem({ seed, suite });
     t.deepEqual(r.violations, []);
-  },
-);
+  });
 
 test('system checkers: two keys for one epoch (a fork) and a key before admission (secrecy) are violations', (t) => {
   const ledger = new SystemLedger(suite);
