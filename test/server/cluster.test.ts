@@ -213,8 +213,16 @@ test.serial('keyglass status and keyglass leaf (child processes) against the run
     await until(
       'CLI publish delivered',
       () => leaves.every((l) => l.messages.some((x) => Buffer.from(x.data).equals(want))),
-      8000,
-    );
+      15_000,
+    ).catch((e: unknown) => {
+      // Rare in CI under load: say who missed it, on which epoch and link, and what the CLI leaf said.
+      for (const l of leaves)
+        t.log(
+          `${l.name}: got ${l.messages.some((x) => Buffer.from(x.data).equals(want))}, epoch ${lastEpoch(l)}, on ${l.client.server}, gossipData ${l.client.stats.gossipData}, tlsData ${l.client.stats.tlsData}`,
+        );
+      t.log(`keyglass leaf said: ${lines.slice(-12).join(' | ')}`);
+      throw e;
+    });
     await publishReaches(leaves[0]!, [], 'to the CLI leaf');
     await until('CLI leaf printed the message', () => lines.some((l) => l.includes('to the CLI leaf')), 8000);
     child.stdin.end(); // end of input: leave and exit
