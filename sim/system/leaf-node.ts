@@ -53,6 +53,10 @@ export interface LeafHandle {
   connect(server: number): void;
   /** Leaves the group: the leave frame on the live link, then the session ends ('closed'). */
   leave(): void;
+  /** Group messages the session opened and delivered (its 'message' effects), this process. */
+  readonly messagesReceived: number;
+  /** LeafSession.publish on the live link; false: not sent (not up, or the publish window is full). */
+  publish(data: Uint8Array): boolean;
 }
 
 export function leafNode(
@@ -79,6 +83,7 @@ export function leafNode(
     | undefined;
   let nextServer = 0;
   let reconnect: TimerHandle | undefined;
+  let messagesReceived = 0;
 
   const guard = (fn: () => void): void => {
     try {
@@ -181,6 +186,8 @@ export function leafNode(
       case 'verifyCrls':
         return feed({ type: 'crlsVerified', verified: [], invalid: [] });
       case 'message':
+        messagesReceived++;
+        return;
       case 'refused':
       case 'drain':
       case 'error':
@@ -207,6 +214,9 @@ export function leafNode(
     get state() {
       return state;
     },
+    get messagesReceived() {
+      return messagesReceived;
+    },
     connect: (server) =>
       guard(() => {
         if (state !== 'idle') return;
@@ -222,6 +232,16 @@ export function leafNode(
         // The link closes a moment after the leave frame (a reordering network must not lose it).
         env.setTimer(300, () => guard(() => shutdown('closed')));
       }),
+    publish: (data) => {
+      let sent = false;
+      guard(() => {
+        if (state !== 'up' || !session.welcomed) return;
+        const r = session.publish(data, now());
+        sent = r.sent;
+        run(r.effects);
+      });
+      return sent;
+    },
   };
   handles.set(env.id, handle);
   // A restarted leaf process holds nothing (a LeafSession keeps no state on disk): it joins afresh
