@@ -52,8 +52,6 @@ export class DemoRecorder {
   readonly views: ViewRecord[] = [];
   /** One replica's CPU time to apply a cut, sign it and route its parts, per (replica, batch). */
   readonly serverCpuMs: number[] = [];
-  /** A leaf's CPU time to verify and apply one rekey push. */
-  readonly leafCpuMs: number[] = [];
   published = 0;
   expectedDeliveries = 0;
   delivered = 0;

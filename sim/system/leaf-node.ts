@@ -17,6 +17,7 @@ import {
 } from '../../leaf-sdk/index.js';
 import type { NodeEnv, NodeHandlers, TimerHandle } from '../../net/sim/index.js';
 import type { SystemLedger } from './ledger.js';
+import type { SystemObserver } from './world.js';
 import {
   SIM_GROUP,
   frameOrder,
@@ -38,6 +39,7 @@ export interface LeafWorld {
   /** Link numbers are unique in the run (both ends derive the link's exporter from it). */
   nextLink(): number;
   fail(detail: string): void;
+  readonly observer: SystemObserver;
 }
 
 export type LeafState = 'idle' | 'linking' | 'up' | 'left' | 'evicted';
@@ -137,6 +139,7 @@ export function leafNode(
         const sent =
           link?.up === true &&
           env.send(link.server, { kind: 'frame', link: link.no, seq: link.sent++, bytes: e.bytes });
+        if (sent) w.observer.leafFrame?.(name, true, e.bytes, env.now());
         if (!sent)
           feed({
             type: 'sendFailed',
@@ -174,6 +177,7 @@ export function leafNode(
         w.ledger.welcomed(name, session.admissionEpoch!);
         return;
       case 'key':
+        w.observer.leafKey?.(name, e.epoch, env.now());
         return w.ledger.leafKey(name, e.epoch, e.keyId, session.admissionEpoch);
       case 'evicted':
         w.ledger.toldEvicted(name, serial, e.reason, session.admissionEpoch);
@@ -187,6 +191,7 @@ export function leafNode(
         return feed({ type: 'crlsVerified', verified: [], invalid: [] });
       case 'message':
         messagesReceived++;
+        w.observer.leafMessage?.(name, e.sender, e.seq, env.now());
         return;
       case 'refused':
       case 'drain':
@@ -276,6 +281,7 @@ export function leafNode(
             if (order === 'broken') return endLink(true, 'frame lost: the link broke');
             if (order === 'deliver') {
               link.received++;
+              w.observer.leafFrame?.(name, false, msg.bytes, env.now());
               feed({ type: 'frame', frame: msg.bytes });
             }
             return;

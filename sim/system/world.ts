@@ -13,7 +13,8 @@ import { SystemLedger, type SystemViolation } from './ledger.js';
 import { leafNode, type LeafHandle } from './leaf-node.js';
 import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
 import { serverNode, type ServerHandle } from './server-node.js';
-import type { LeafCert } from '../../leaf-plane/index.js';
+import type { ApplyResult, LeafCert, LeafCommand, LeafStateMachine } from '../../leaf-plane/index.js';
+import type { View } from '../../core-group/index.js';
 
 export const DEFAULT_LEASE_MS = 3_000;
 export const DEFAULT_LEAF_KEY_REFRESH_MS = 4_000;
@@ -27,6 +28,31 @@ export interface SystemWorldOptions {
   readonly latencyMs: number;
   readonly leaseMs?: number;
   readonly leafKeyRefreshMs?: number;
+  /** What a driver watches besides the ledger (`keyglass demo --sim` feeds its figures from it). */
+  readonly observer?: SystemObserver;
+}
+
+/**
+ * Taps in the hosts (no protocol logic): what a replica committed, its views, state transfers and
+ * timed work; the frames on the leaf links (what an eavesdropper on the wire sees); what each leaf
+ * session reported. `t` is virtual ms.
+ */
+export interface SystemObserver {
+  committed?(
+    server: string,
+    commands: readonly LeafCommand[],
+    results: readonly ApplyResult[],
+    machine: LeafStateMachine,
+    t: number,
+  ): void;
+  /** A core message left `server` (bytes on the wire between servers). */
+  coreSent?(server: string, bytes: number): void;
+  view?(server: string, view: View, t: number): void;
+  stateTransfer?(server: string, t: number): void;
+  timed?(server: string, what: string, ms: number): void;
+  leafFrame?(leaf: string, toServer: boolean, bytes: Uint8Array, t: number): void;
+  leafKey?(leaf: string, epoch: number, t: number): void;
+  leafMessage?(leaf: string, sender: number, seq: number, t: number): void;
 }
 
 /** The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the leaves. */
@@ -122,6 +148,7 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
             certOf: (node) => certs[node - S]!,
             revocation,
             fail,
+            observer: opts.observer ?? {},
           },
           env,
           serverHandles,
@@ -137,7 +164,7 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     sim.addNode((env) => {
       if (env.incarnation > 0) leafRestarts++;
       return leafNode(
-        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail },
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer: opts.observer ?? {} },
         env,
         leafName(i),
         certs[i]!.serial,
