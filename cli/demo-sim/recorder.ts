@@ -74,6 +74,8 @@ export class DemoRecorder {
   catchUps = 0;
   rejoins = 0;
   failovers = 0;
+  /** Leaves told they are evicted, by reason (terminal for a leaf session, as for LeafClient). */
+  readonly evictions = new Map<string, number>();
   pushErrors = 0;
 
   /** The coordinator multicast the command that will cut `epoch` (first issue counts). */

@@ -78,6 +78,10 @@ export function summary(r: DemoResult): string {
     ['views installed (distinct)', `${views}; ${vc || 'no crash'}; state transfers ${rec.stateTransfers}`],
     ['leaf fail-overs / catch-ups / re-joins', `${rec.failovers} / ${rec.catchUps} / ${rec.rejoins}`],
     [
+      'leaves told they are evicted',
+      rec.evictions.size === 0 ? 'none' : [...rec.evictions].map(([r, n]) => `${r} ×${n}`).join(', '),
+    ],
+    [
       'messages published / delivered',
       `${rec.published} / ${rec.delivered} of ${rec.expectedDeliveries} expected (${fmt((100 * rec.delivered) / Math.max(1, rec.expectedDeliveries))}%); refused by members: ${undeliv}${rec.undeliverable.size > 0 ? ' (an epoch the leaf does not hold: a joiner gets nothing older than its welcome; a laggard catches up)' : ''}`,
     ],

@@ -174,6 +174,7 @@ export async function runDemo(opts: DemoOptions, hooks: DemoHooks = {}): Promise
     },
     leafKey: (_leaf, epoch, t) => recorder.keyInstalled(epoch, t),
     leafMessage: (_leaf, sender, seq) => recorder.messageDelivered(`${sender}/${seq}`),
+    leafEvicted: (_leaf, reason) => recorder.evictions.set(reason, (recorder.evictions.get(reason) ?? 0) + 1),
   };
   let pendingCpu = 0;
   const onBatch = (batch: BatchOutput, machine: LeafStateMachine, t: number): void => {
@@ -390,10 +391,11 @@ export async function runDemo(opts: DemoOptions, hooks: DemoHooks = {}): Promise
   }
 
   const agreement = keyAgreement(suite, world, memberLeaves());
-  // The leaf sessions' own counters (no leaf process restarts in the demo: one session each).
+  // The leaf hosts' and sessions' own counters (no leaf process restarts in the demo: one each).
   for (let i = 0; i < N; i++) {
-    const st = world.leaf(i).session.stats;
-    recorder.failovers += st.reconnects;
+    const leaf = world.leaf(i);
+    const st = leaf.session.stats;
+    recorder.failovers += Math.max(0, leaf.linksOpened - 1);
     recorder.catchUps += st.catchUps;
     recorder.rejoins += st.rejoins;
     for (const [reason, n] of Object.entries(st.decryptFailures))

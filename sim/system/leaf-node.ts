@@ -55,6 +55,8 @@ export interface LeafHandle {
   connect(server: number): void;
   /** Leaves the group: the leave frame on the live link, then the session ends ('closed'). */
   leave(): void;
+  /** Links this process opened (the first, then one per fail-over or retry). */
+  readonly linksOpened: number;
   /** Group messages the session opened and delivered (its 'message' effects), this process. */
   readonly messagesReceived: number;
   /** LeafSession.publish on the live link; false: not sent (not up, or the publish window is full). */
@@ -86,6 +88,7 @@ export function leafNode(
   let nextServer = 0;
   let reconnect: TimerHandle | undefined;
   let messagesReceived = 0;
+  let linksOpened = 0;
 
   const guard = (fn: () => void): void => {
     try {
@@ -130,6 +133,7 @@ export function leafNode(
       }),
     );
     link = { no, server, up: false, handshake, sent: 0, received: 0 };
+    linksOpened++;
     env.send(server, { kind: 'open', link: no });
   };
 
@@ -181,6 +185,7 @@ export function leafNode(
         return w.ledger.leafKey(name, e.epoch, e.keyId, session.admissionEpoch);
       case 'evicted':
         w.ledger.toldEvicted(name, serial, e.reason, session.admissionEpoch);
+        w.observer.leafEvicted?.(name, e.reason, env.now());
         state = 'evicted';
         shutdown('evicted');
         return;
@@ -218,6 +223,9 @@ export function leafNode(
     },
     get state() {
       return state;
+    },
+    get linksOpened() {
+      return linksOpened;
     },
     get messagesReceived() {
       return messagesReceived;

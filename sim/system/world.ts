@@ -53,6 +53,8 @@ export interface SystemObserver {
   leafFrame?(leaf: string, toServer: boolean, bytes: Uint8Array, t: number): void;
   leafKey?(leaf: string, epoch: number, t: number): void;
   leafMessage?(leaf: string, sender: number, seq: number, t: number): void;
+  /** The leaf's session was told it is evicted (terminal, as for LeafClient). */
+  leafEvicted?(leaf: string, reason: string, t: number): void;
 }
 
 /** The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the leaves. */
