@@ -30,8 +30,9 @@ With --sim: a simulated run of Keyglass in one process, on a deterministic virtu
 servers form a virtually synchronous group; leaves join in waves and receive batched LKH rekeys
 (one batch per 100 ms, cut by the coordinator); leaves publish messages sealed under the group key;
 some leave; one is revoked and shown failing to read what follows; the coordinator crashes, the
-survivors carry on, and it restarts and rejoins with state transfer. The protocol code and the
-crypto are real; the network and the clock are simulated (same seed, same run).
+survivors carry on, and it restarts from its storage and rejoins with state transfer. The shipped
+server and leaf code and the crypto are real; the network, storage and clock are simulated
+(same seed, same run).
 
 Simulation options:
   --leaves N        leaves (default ${DEMO_DEFAULTS.leaves}, ${DEMO_LIMITS.leaves[0]}..${DEMO_LIMITS.leaves[1]})

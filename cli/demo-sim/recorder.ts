@@ -52,8 +52,6 @@ export class DemoRecorder {
   readonly views: ViewRecord[] = [];
   /** One replica's CPU time to apply a cut, sign it and route its parts, per (replica, batch). */
   readonly serverCpuMs: number[] = [];
-  /** A leaf's CPU time to verify and apply one rekey push. */
-  readonly leafCpuMs: number[] = [];
   published = 0;
   expectedDeliveries = 0;
   delivered = 0;
@@ -76,6 +74,8 @@ export class DemoRecorder {
   catchUps = 0;
   rejoins = 0;
   failovers = 0;
+  /** Leaves told they are evicted, by reason (terminal for a leaf session, as for LeafClient). */
+  readonly evictions = new Map<string, number>();
   pushErrors = 0;
 
   /** The coordinator multicast the command that will cut `epoch` (first issue counts). */

@@ -17,6 +17,7 @@ import {
 } from '../../leaf-sdk/index.js';
 import type { NodeEnv, NodeHandlers, TimerHandle } from '../../net/sim/index.js';
 import type { SystemLedger } from './ledger.js';
+import type { SystemObserver } from './world.js';
 import {
   SIM_GROUP,
   frameOrder,
@@ -38,6 +39,7 @@ export interface LeafWorld {
   /** Link numbers are unique in the run (both ends derive the link's exporter from it). */
   nextLink(): number;
   fail(detail: string): void;
+  readonly observer: SystemObserver;
 }
 
 export type LeafState = 'idle' | 'linking' | 'up' | 'left' | 'evicted';
@@ -53,6 +55,12 @@ export interface LeafHandle {
   connect(server: number): void;
   /** Leaves the group: the leave frame on the live link, then the session ends ('closed'). */
   leave(): void;
+  /** Links this process opened (the first, then one per fail-over or retry). */
+  readonly linksOpened: number;
+  /** Group messages the session opened and delivered (its 'message' effects), this process. */
+  readonly messagesReceived: number;
+  /** LeafSession.publish on the live link; false: not sent (not up, or the publish window is full). */
+  publish(data: Uint8Array): boolean;
 }
 
 export function leafNode(
@@ -79,6 +87,8 @@ export function leafNode(
     | undefined;
   let nextServer = 0;
   let reconnect: TimerHandle | undefined;
+  let messagesReceived = 0;
+  let linksOpened = 0;
 
   const guard = (fn: () => void): void => {
     try {
@@ -123,6 +133,7 @@ export function leafNode(
       }),
     );
     link = { no, server, up: false, handshake, sent: 0, received: 0 };
+    linksOpened++;
     env.send(server, { kind: 'open', link: no });
   };
 
@@ -132,6 +143,7 @@ export function leafNode(
         const sent =
           link?.up === true &&
           env.send(link.server, { kind: 'frame', link: link.no, seq: link.sent++, bytes: e.bytes });
+        if (sent) w.observer.leafFrame?.(name, true, e.bytes, env.now());
         if (!sent)
           feed({
             type: 'sendFailed',
@@ -169,9 +181,11 @@ export function leafNode(
         w.ledger.welcomed(name, session.admissionEpoch!);
         return;
       case 'key':
+        w.observer.leafKey?.(name, e.epoch, env.now());
         return w.ledger.leafKey(name, e.epoch, e.keyId, session.admissionEpoch);
       case 'evicted':
         w.ledger.toldEvicted(name, serial, e.reason, session.admissionEpoch);
+        w.observer.leafEvicted?.(name, e.reason, env.now());
         state = 'evicted';
         shutdown('evicted');
         return;
@@ -181,6 +195,9 @@ export function leafNode(
       case 'verifyCrls':
         return feed({ type: 'crlsVerified', verified: [], invalid: [] });
       case 'message':
+        messagesReceived++;
+        w.observer.leafMessage?.(name, e.sender, e.seq, env.now());
+        return;
       case 'refused':
       case 'drain':
       case 'error':
@@ -207,6 +224,12 @@ export function leafNode(
     get state() {
       return state;
     },
+    get linksOpened() {
+      return linksOpened;
+    },
+    get messagesReceived() {
+      return messagesReceived;
+    },
     connect: (server) =>
       guard(() => {
         if (state !== 'idle') return;
@@ -222,6 +245,16 @@ export function leafNode(
         // The link closes a moment after the leave frame (a reordering network must not lose it).
         env.setTimer(300, () => guard(() => shutdown('closed')));
       }),
+    publish: (data) => {
+      let sent = false;
+      guard(() => {
+        if (state !== 'up' || !session.welcomed) return;
+        const r = session.publish(data, now());
+        sent = r.sent;
+        run(r.effects);
+      });
+      return sent;
+    },
   };
   handles.set(env.id, handle);
   // A restarted leaf process holds nothing (a LeafSession keeps no state on disk): it joins afresh
@@ -256,6 +289,7 @@ export function leafNode(
             if (order === 'broken') return endLink(true, 'frame lost: the link broke');
             if (order === 'deliver') {
               link.received++;
+              w.observer.leafFrame?.(name, false, msg.bytes, env.now());
               feed({ type: 'frame', frame: msg.bytes });
             }
             return;

@@ -1,18 +1,16 @@
 /**
- * One run of the whole system on the simulator (issue 19 item 4): 3–5 core servers hosting the
- * real stack and leaf plane (server-node.ts), leaves hosting the real LeafSession over simulated
- * TLS links (leaf-node.ts), a workload and a fault plan drawn from the seed, then a quiet period;
- * the checkers of ledger.ts judge it. `npm run sim -- system --seed S` replays a run exactly.
+ * One run of the whole system on the simulator (issue 19 item 4): the world of world.ts (3–5
+ * core servers hosting the real stack and leaf plane, leaves hosting the real LeafSession), a
+ * workload and a fault plan drawn from the seed, then a quiet period; the checkers of ledger.ts
+ * judge it. `npm run sim -- system --seed S` replays a run exactly.
  */
 import type { CipherSuite } from '../../crypto/index.js';
-import type { VerifiedCrl } from '../../auth/index.js';
-import { applyFaultPlan, planFaults, Rng, Simulator } from '../../net/sim/index.js';
+import { applyFaultPlan, planFaults, Rng } from '../../net/sim/index.js';
 import type { FaultPlan } from '../../net/sim/index.js';
-import { MemoryStorage } from '../memory-storage.js';
-import { groupKeyId, SystemLedger, type SystemViolation } from './ledger.js';
-import { leafNode, type LeafHandle } from './leaf-node.js';
-import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
-import { serverNode, type ServerHandle } from './server-node.js';
+import { groupKeyId, type SystemViolation } from './ledger.js';
+import { serverName } from './messages.js';
+import type { ServerHandle } from './server-node.js';
+import { buildSystemWorld } from './world.js';
 
 /** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
 export const SYSTEM_SETTLE_MS = 15_000;
@@ -65,83 +63,18 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   const S = opts.servers ?? drawnServers;
   const L = opts.leaves ?? drawnLeaves;
   const endMs = quietAtMs + SYSTEM_SETTLE_MS;
-  const sim = new Simulator<SystemMessage>({ seed, link: { latencyMs, jitterMs: 2 }, traceRing: 0 });
-  const ledger = new SystemLedger(suite);
-  const errors: SystemViolation[] = [];
-  const fail = (detail: string): void => {
-    if (errors.length < 5) errors.push({ property: 'exception', detail });
-    sim.stop();
-  };
-
-  const identity = Rng.seeded(seed).fork('identity');
-  const identitySeeds = Array.from({ length: S }, (_, i) => identity.fork(serverName(i)).bytes(32));
-  const verifyKeys = new Map(
-    identitySeeds.map((s, i) => [serverName(i), suite.ed25519PublicKey(s)] as const),
-  );
-  const revokedSerials = ledger.revokedSerials;
-  // The CRL every server has loaded: only what the plane reads of a registry (its serials).
-  const revocation = {
-    installed: (): VerifiedCrl[] =>
-      revokedSerials.size === 0
-        ? []
-        : [
-            {
-              revoked: new Map([...revokedSerials].map((s) => [s, { serial: s }])),
-            } as unknown as VerifiedCrl,
-          ],
-    isRevokedSerial: (serial: string) => revokedSerials.has(serial),
-  };
-  const certs = Array.from({ length: L }, (_, i) => leafCertOf(seed, i));
-  const storages = Array.from(
-    { length: S },
-    (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
-  );
-  const serverHandles: (ServerHandle | undefined)[] = new Array(S).fill(undefined);
-  const leafHandles = new Map<number, LeafHandle>();
-  let links = 0;
-  let crashes = 0;
-  let leafRestarts = 0;
-  for (let i = 0; i < S; i++)
-    sim.addNode((env) => {
-      if (env.incarnation > 0) crashes++;
-      // A server that cannot start from its storage (as `keyglass server` would exit) fails the run.
-      try {
-        return serverNode(
-          {
-            seed,
-            suite,
-            servers: S,
-            leaseMs: LEASE_MS,
-            leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
-            storages,
-            ledger,
-            identitySeeds,
-            verifyKeys,
-            certOf: (node) => certs[node - S]!,
-            revocation,
-            fail,
-          },
-          env,
-          serverHandles,
-        );
-      } catch (e) {
-        fail(
-          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
-        );
-        return { onMessage: () => {} };
-      }
-    });
-  for (let i = 0; i < L; i++)
-    sim.addNode((env) => {
-      if (env.incarnation > 0) leafRestarts++;
-      return leafNode(
-        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail },
-        env,
-        leafName(i),
-        certs[i]!.serial,
-        leafHandles,
-      );
-    });
+  const world = buildSystemWorld({
+    seed,
+    suite,
+    servers: S,
+    leaves: L,
+    latencyMs,
+    leaseMs: LEASE_MS,
+    leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
+  });
+  const { sim, ledger } = world;
+  const errors = world.errors;
+  const revokedSerials = world.revokedSerials;
 
   // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a
   // lease, some crash and come back as a new process.
@@ -150,10 +83,10 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     const node = S + i;
     const joinAt = 50 + work.int(Math.floor(quietAtMs / 2));
     const firstServer = work.int(S);
-    sim.schedule(joinAt, () => leafHandles.get(node)!.connect(firstServer));
+    sim.schedule(joinAt, () => world.connect(i, firstServer));
     const fate = work.next();
     const at = joinAt + 500 + work.int(quietAtMs);
-    if (fate < 0.2) sim.schedule(at, () => leafHandles.get(node)!.leave());
+    if (fate < 0.2) sim.schedule(at, () => world.leave(i));
     else if (fate < 0.35) {
       sim.schedule(at, () => sim.pause(node));
       sim.schedule(at + LEASE_MS + work.int(2 * LEASE_MS), () => sim.resume(node));
@@ -168,15 +101,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   for (let r = 0; r < revocations; r++) {
     const at = 1_000 + work.int(quietAtMs - 1_000);
     const victim = work.int(L);
-    sim.schedule(at, () => {
-      const serial = certs[victim]!.serial;
-      if (revokedSerials.has(serial)) return;
-      revokedSerials.add(serial);
-      serverHandles.forEach((h, id) => {
-        if (h !== undefined && sim.isUp(id) && !sim.isPaused(id))
-          h.event(() => void h.plane.revoked(new Set([serial]), [], sim.now));
-      });
-    });
+    sim.schedule(at, () => void world.revoke(victim));
   }
 
   const plan: FaultPlan =
@@ -205,8 +130,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
 
   // Agreement: the up servers share one primary view and one leaf epoch, and every leaf still in
   // the group is welcomed on one of them holding that epoch's key.
-  const live = (): ServerHandle[] =>
-    serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
+  const live = (): ServerHandle[] => world.liveServers();
   const agreement = (report: boolean): boolean => {
     const up = live();
     const primary = up.filter((h) => h.member.view.primary);
@@ -231,8 +155,10 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
             `servers of the primary view at epochs ${h.machine.epoch} and ${ref.epoch}`,
           );
       }
-    for (const [node, leaf] of leafHandles) {
-      const revoked = revokedSerials.has(certs[node - S]!.serial); // refused at the handshake: never welcomed again
+    for (let i = 0; i < L; i++) {
+      const node = world.leafNodeId(i);
+      const leaf = world.leaf(i);
+      const revoked = revokedSerials.has(world.leafCert(i).serial); // refused at the handshake: never welcomed again
       if (
         !sim.isUp(node) ||
         sim.isPaused(node) ||
@@ -246,7 +172,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
         leaf.state !== 'up' ||
         !leaf.session.welcomed ||
         s === undefined ||
-        !primary.includes(serverHandles[s]!)
+        !primary.includes(world.server(s)!)
       ) {
         ok = false;
         if (report)
@@ -303,7 +229,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     evictionsTold: ledger.evictionsTold,
     revocations: revokedSerials.size,
     revokesChecked: ledger.revokesChecked,
-    crashes,
-    leafRestarts,
+    crashes: world.crashes,
+    leafRestarts: world.leafRestarts,
   };
 }

@@ -35,6 +35,7 @@ import { Rng } from '../../net/sim/index.js';
 import type { NodeEnv, NodeHandlers } from '../../net/sim/index.js';
 import type { MemoryStorage } from '../memory-storage.js';
 import { SystemLedger } from './ledger.js';
+import type { SystemObserver } from './world.js';
 import {
   SIM_GROUP,
   wallClock,
@@ -73,6 +74,7 @@ export interface ServerWorld {
   readonly revocation: { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
   /** A failure the run must report (an exception out of the real code). */
   fail(detail: string): void;
+  readonly observer: SystemObserver;
 }
 
 /** What the harness reads of a live server (checkers, revocations). */
@@ -130,6 +132,7 @@ export function serverNode(
       const revoked = SystemLedger.revokeTargets(machine, commands);
       const results = store.commit(commands);
       w.ledger.committed(name, machine, commands, results, revoked);
+      w.observer.committed?.(name, commands, results, machine, env.now());
       return results;
     },
     compact: () => store.compact(),
@@ -196,7 +199,15 @@ export function serverNode(
           if (delay === 'end-of-event') endOfEvent.push(timer);
           else env.setTimer(delay, () => event(() => plane.onTimer(timer, now())));
         },
-        timed: (_what, work) => work(),
+        timed: (what, work) => {
+          if (w.observer.timed === undefined) return work();
+          const t0 = performance.now();
+          try {
+            return work();
+          } finally {
+            w.observer.timed(name, what, performance.now() - t0);
+          }
+        },
       },
       metrics: noMetrics,
       log: silentLog,
@@ -205,7 +216,10 @@ export function serverNode(
   );
 
   const app: GroupApp = {
-    view: (view: View, self: MemberKey) => plane.view(view, self, now()),
+    view: (view: View, self: MemberKey) => {
+      w.observer.view?.(name, view, env.now());
+      plane.view(view, self, now());
+    },
     deliver: (d: Delivery) => plane.deliver(d, now()),
     key: (info: CoreKeyInfo) => plane.key(info, now()),
     unicast: () => {},
@@ -213,7 +227,10 @@ export function serverNode(
     unblock: () => plane.unblock(now()),
     getState: () => plane.getState(now()),
     stateVersion: (): StateVersion => plane.stateVersion(),
-    setState: (state, version) => plane.setState(state, version, now()),
+    setState: (state, version) => {
+      w.observer.stateTransfer?.(name, env.now());
+      plane.setState(state, version, now());
+    },
   };
   const keyRng = Rng.seeded(w.seed).fork('core-keys').fork(`${id}/${env.incarnation}`);
   const keys: CoreKeyConfig = {
@@ -235,7 +252,10 @@ export function serverNode(
     },
     {
       now: () => env.now(),
-      send: (to, bytes) => void env.send(Number(to.slice(1)), { kind: 'core', bytes }),
+      send: (to, bytes) => {
+        w.observer.coreSent?.(name, bytes.length);
+        env.send(Number(to.slice(1)), { kind: 'core', bytes });
+      },
     },
     app,
   );

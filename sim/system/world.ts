@@ -1,0 +1,222 @@
+/**
+ * The system world (issue 19 item 4): 3–7 core servers hosting the real stack and leaf plane
+ * (server-node.ts) and leaves hosting the real LeafSession over simulated TLS links
+ * (leaf-node.ts), on one Simulator, with the ledger that observes them. No workload and no
+ * faults: the caller drives it through the actions here (run.ts draws a workload and a fault
+ * plan from the seed; `keyglass demo --sim` plays its scripted timeline).
+ */
+import type { CipherSuite } from '../../crypto/index.js';
+import type { VerifiedCrl } from '../../auth/index.js';
+import { Rng, Simulator } from '../../net/sim/index.js';
+import { MemoryStorage } from '../memory-storage.js';
+import { SystemLedger, type SystemViolation } from './ledger.js';
+import { leafNode, type LeafHandle } from './leaf-node.js';
+import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
+import { serverNode, type ServerHandle } from './server-node.js';
+import type { ApplyResult, LeafCert, LeafCommand, LeafStateMachine } from '../../leaf-plane/index.js';
+import type { View } from '../../core-group/index.js';
+
+export const DEFAULT_LEASE_MS = 3_000;
+export const DEFAULT_LEAF_KEY_REFRESH_MS = 4_000;
+
+export interface SystemWorldOptions {
+  readonly seed: number;
+  readonly suite: CipherSuite;
+  readonly servers: number;
+  readonly leaves: number;
+  /** Base one-way latency of every link (jitter 2 ms on top). */
+  readonly latencyMs: number;
+  readonly leaseMs?: number;
+  readonly leafKeyRefreshMs?: number;
+  /** What a driver watches besides the ledger (`keyglass demo --sim` feeds its figures from it). */
+  readonly observer?: SystemObserver;
+}
+
+/**
+ * Taps in the hosts (no protocol logic): what a replica committed, its views, state transfers and
+ * timed work; the frames on the leaf links (what an eavesdropper on the wire sees); what each leaf
+ * session reported. `t` is virtual ms.
+ */
+export interface SystemObserver {
+  committed?(
+    server: string,
+    commands: readonly LeafCommand[],
+    results: readonly ApplyResult[],
+    machine: LeafStateMachine,
+    t: number,
+  ): void;
+  /** A core message left `server` (bytes on the wire between servers). */
+  coreSent?(server: string, bytes: number): void;
+  view?(server: string, view: View, t: number): void;
+  stateTransfer?(server: string, t: number): void;
+  timed?(server: string, what: string, ms: number): void;
+  leafFrame?(leaf: string, toServer: boolean, bytes: Uint8Array, t: number): void;
+  leafKey?(leaf: string, epoch: number, t: number): void;
+  leafMessage?(leaf: string, sender: number, seq: number, t: number): void;
+  /** The leaf's session was told it is evicted (terminal, as for LeafClient). */
+  leafEvicted?(leaf: string, reason: string, t: number): void;
+}
+
+/** The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the leaves. */
+export interface SystemWorld {
+  readonly sim: Simulator<SystemMessage>;
+  readonly ledger: SystemLedger;
+  readonly servers: number;
+  readonly leaves: number;
+  /** Exceptions out of the real code (the run stopped at the first). */
+  readonly errors: readonly SystemViolation[];
+  readonly revokedSerials: ReadonlySet<string>;
+  /** Server crashes (incarnations after the first) and leaf process restarts so far. */
+  readonly crashes: number;
+  readonly leafRestarts: number;
+  /** The handle of server `i` (its current incarnation), if it ever started. */
+  server(i: number): ServerHandle | undefined;
+  /** The handle of leaf `i` (its current process). */
+  leaf(i: number): LeafHandle;
+  /** Simulator node of leaf `i`. */
+  leafNodeId(i: number): number;
+  leafCert(i: number): LeafCert;
+  /** Up, unpaused servers. */
+  liveServers(): ServerHandle[];
+  /** Leaf `i` starts linking (to `server` first), joins, and fails over on its own. */
+  connect(i: number, server: number): void;
+  leave(i: number): void;
+  /** The CRL gains leaf `i`'s serial and every running server loads it; false if already revoked. */
+  revoke(i: number): boolean;
+  crashServer(i: number): void;
+  restartServer(i: number): void;
+  /** Leaf `i` publishes `data` (false: not sent — not welcomed, or its publish window is full). */
+  publish(i: number, data: Uint8Array): boolean;
+}
+
+export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
+  const { seed, suite, servers: S, leaves: L } = opts;
+  const sim = new Simulator<SystemMessage>({
+    seed,
+    link: { latencyMs: opts.latencyMs, jitterMs: 2 },
+    traceRing: 0,
+  });
+  const ledger = new SystemLedger(suite);
+  const errors: SystemViolation[] = [];
+  const fail = (detail: string): void => {
+    if (errors.length < 5) errors.push({ property: 'exception', detail });
+    sim.stop();
+  };
+
+  const identity = Rng.seeded(seed).fork('identity');
+  const identitySeeds = Array.from({ length: S }, (_, i) => identity.fork(serverName(i)).bytes(32));
+  const verifyKeys = new Map(
+    identitySeeds.map((s, i) => [serverName(i), suite.ed25519PublicKey(s)] as const),
+  );
+  const revokedSerials = ledger.revokedSerials;
+  // The CRL every server has loaded: only what the plane reads of a registry (its serials).
+  const revocation = {
+    installed: (): VerifiedCrl[] =>
+      revokedSerials.size === 0
+        ? []
+        : [
+            {
+              revoked: new Map([...revokedSerials].map((s) => [s, { serial: s }])),
+            } as unknown as VerifiedCrl,
+          ],
+    isRevokedSerial: (serial: string) => revokedSerials.has(serial),
+  };
+  const certs = Array.from({ length: L }, (_, i) => leafCertOf(seed, i));
+  const storages = Array.from(
+    { length: S },
+    (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
+  );
+  const serverHandles: (ServerHandle | undefined)[] = new Array(S).fill(undefined);
+  const leafHandles = new Map<number, LeafHandle>();
+  let links = 0;
+  let crashes = 0;
+  let leafRestarts = 0;
+  for (let i = 0; i < S; i++)
+    sim.addNode((env) => {
+      if (env.incarnation > 0) crashes++;
+      // A server that cannot start from its storage (as `keyglass server` would exit) fails the run.
+      try {
+        return serverNode(
+          {
+            seed,
+            suite,
+            servers: S,
+            leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
+            leafKeyRefreshMs: opts.leafKeyRefreshMs ?? DEFAULT_LEAF_KEY_REFRESH_MS,
+            storages,
+            ledger,
+            identitySeeds,
+            verifyKeys,
+            certOf: (node) => certs[node - S]!,
+            revocation,
+            fail,
+            observer: opts.observer ?? {},
+          },
+          env,
+          serverHandles,
+        );
+      } catch (e) {
+        fail(
+          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
+        );
+        return { onMessage: () => {} };
+      }
+    });
+  for (let i = 0; i < L; i++)
+    sim.addNode((env) => {
+      if (env.incarnation > 0) leafRestarts++;
+      return leafNode(
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer: opts.observer ?? {} },
+        env,
+        leafName(i),
+        certs[i]!.serial,
+        leafHandles,
+      );
+    });
+
+  const checkLeaf = (i: number): number => {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= L) throw new RangeError(`no leaf ${i} (of ${L})`);
+    return S + i;
+  };
+  const checkServer = (i: number): number => {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= S) throw new RangeError(`no server ${i} (of ${S})`);
+    return i;
+  };
+  const liveServers = (): ServerHandle[] =>
+    serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
+
+  return {
+    sim,
+    ledger,
+    servers: S,
+    leaves: L,
+    errors,
+    revokedSerials,
+    get crashes() {
+      return crashes;
+    },
+    get leafRestarts() {
+      return leafRestarts;
+    },
+    server: (i) => serverHandles[checkServer(i)],
+    leaf: (i) => leafHandles.get(checkLeaf(i))!,
+    leafNodeId: checkLeaf,
+    leafCert: (i) => certs[checkLeaf(i) - S]!,
+    liveServers,
+    connect: (i, server) => leafHandles.get(checkLeaf(i))!.connect(checkServer(server)),
+    leave: (i) => leafHandles.get(checkLeaf(i))!.leave(),
+    revoke: (i) => {
+      const serial = certs[checkLeaf(i) - S]!.serial;
+      if (revokedSerials.has(serial)) return false;
+      revokedSerials.add(serial);
+      serverHandles.forEach((h, id) => {
+        if (h !== undefined && sim.isUp(id) && !sim.isPaused(id))
+          h.event(() => void h.plane.revoked(new Set([serial]), [], sim.now));
+      });
+      return true;
+    },
+    crashServer: (i) => sim.crash(checkServer(i)),
+    restartServer: (i) => sim.restart(checkServer(i)),
+    publish: (i, data) => leafHandles.get(checkLeaf(i))!.publish(data),
+  };
+}
