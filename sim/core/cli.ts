@@ -8,20 +8,13 @@
  * process on slow links and merges back (the run fails if that process is excluded again).
  */
 
+import { intArg } from '../args.js';
 import { loadSuite } from '../../crypto/index.js';
 import { describeFaultPlan } from '../../net/sim/index.js';
 import type { Property } from './checkers.js';
 import { PROPERTIES } from './checkers.js';
 import type { CoreRunResult } from './run.js';
 import { LIVENESS_BOUND_MS, restartPlan, runCore } from './run.js';
-
-function intArg(args: string[], flag: string): number | undefined {
-  const i = args.indexOf(flag);
-  if (i < 0) return undefined;
-  const v = Number(args[i + 1]);
-  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
-  return v;
-}
 
 /** The suite the simulation runs with (loaded once; ESM top-level await). */
 export const SIM_SUITE = await loadSuite();

@@ -3,19 +3,12 @@
  * `npm run sim -- system --seeds N [--from S]` run many and print a summary (exit 1 if any failed)
  * Options: `--servers N`, `--leaves N` (default: drawn from the seed), `--no-faults`.
  */
+import { intArg } from '../args.js';
 import { loadSuite } from '../../crypto/index.js';
 import { describeFaultPlan } from '../../net/sim/index.js';
 import { runSystem, type SystemRunResult } from './run.js';
 
 const SUITE = await loadSuite();
-
-function intArg(args: string[], flag: string): number | undefined {
-  const i = args.indexOf(flag);
-  if (i < 0) return undefined;
-  const v = Number(args[i + 1]);
-  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
-  return v;
-}
 
 export function systemReplayCommand(seed: number): string {
   return `npm run sim -- system --seed ${seed}`;
