@@ -18,14 +18,7 @@ import { LeafKeyTree, derivedKeySource, encodeHeader, signedBytes } from '../../
 import { Rng } from '../../net/sim/index.js';
 import { DEFAULT_RELAY_FANOUT, EdgeRelay, type GossipTarget } from '../../server/index.js';
 import { GossipWorld } from '../../sim/gossip/world.js';
-
-const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+import { until } from '../../cli/cluster/index.js';
 
 /** Per leaf slot, the item ids it was handed, sorted (a push per slot and chunk). */
 type Routing = Record<number, number[]>;
@@ -110,7 +103,7 @@ test('the simulation and EdgeRelay route an epoch identically for the same rng s
     }
     relay.installKey(0, groupKey0);
     t.deepEqual(relay.routeEpoch(signed, targets), []);
-    await until('every relay datagram arrived', () => received === relay.stats.datagrams);
+    await until('every relay datagram arrived', () => received === relay.stats.datagrams, 5000);
 
     t.true(relay.stats.partsRouted > 0);
     t.is(simPushCount, relay.stats.datagrams, 'as many pushes (datagrams)');
