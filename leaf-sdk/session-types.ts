@@ -43,6 +43,8 @@ export class LeafEvictedError extends Error {
 export interface LeafClientStats {
   rekeysApplied: number;
   rekeysIgnored: number;
+  /** Welcomes of our admission older than the key we held (replayed, or a lagging server): keys kept. */
+  welcomesStale: number;
   catchUps: number;
   rejoins: number;
   /** Own-key refreshes our servers ordered (post-compromise recovery). */
@@ -95,6 +97,7 @@ export function newLeafStats(): LeafClientStats {
   return {
     rekeysApplied: 0,
     rekeysIgnored: 0,
+    welcomesStale: 0,
     catchUps: 0,
     rejoins: 0,
     keyRefreshes: 0,

@@ -544,6 +544,8 @@ export class LeafSession {
     if (welcome.epoch !== body.epoch) throw new LeafProtocolError('unexpected', 'welcome epoch mismatch');
     if (body.signers.length === 0) throw new LeafProtocolError('unexpected', 'welcome lists no signers');
     const sameAdmission = this.memberId === body.memberId && this.admittedEpoch === body.admittedEpoch;
+    if (sameAdmission && this.keys !== undefined && welcome.epoch < this.keys.epoch)
+      return this.onStaleWelcome(body);
     let keys: LeafKeys;
     try {
       keys = LeafKeys.fromWelcome(welcome);
@@ -573,15 +575,20 @@ export class LeafSession {
     this.offerCrls(body.crls);
     this.memberId = body.memberId;
     this.admittedEpoch = body.admittedEpoch;
-    this.leaseMs = body.leaseMs;
-    this.catchUpPending = false;
-    const endpoint = this.link?.gossip;
-    if (endpoint !== undefined && this.gossipSelf === undefined) {
+    if (this.link?.gossip !== undefined && this.gossipSelf === undefined) {
       this.gossip({ op: 'start', slot: keys.slot, epoch: keys.epoch, arity: keys.arity });
       this.gossipSelf = keys.slot;
     }
     this.install(keys);
+    this.linkWelcomed(body);
+  }
+
+  /** What any welcome gives the link: the lease, our UDP endpoint announced, the phase. */
+  private linkWelcomed(body: LeafFrameBody<'welcome'>): void {
+    this.leaseMs = body.leaseMs;
+    this.catchUpPending = false;
     this.startLease();
+    const endpoint = this.link?.gossip;
     if (endpoint !== undefined) {
       // Announce our UDP endpoint to this server (each server keeps its own leaves' addresses).
       this.seeded = false;
@@ -592,6 +599,19 @@ export class LeafSession {
       this.out.push({ type: 'cancelTimer', timer: 'welcome' });
       this.out.push({ type: 'welcomed' });
     }
+  }
+
+  /**
+   * A welcome of our admission at an epoch older than the key we hold: a lagging server answering
+   * a re-join, or a captured welcome replayed. A welcome is the server's word, not a signed
+   * statement, so nothing in it proves it current; its key (and the signer list of that moment)
+   * would take us back to an epoch members evicted since still hold. We keep our keys and
+   * signers and take only the link: the lease, and the CRLs (each only if newer than ours).
+   */
+  private onStaleWelcome(body: LeafFrameBody<'welcome'>): void {
+    this.stats.welcomesStale++;
+    this.offerCrls(body.crls);
+    this.linkWelcomed(body);
   }
 
   /**

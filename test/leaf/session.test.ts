@@ -4,114 +4,16 @@
  * the machine asks its host for.
  */
 import test from 'ava';
-import { concatBytes, loadSuite, type CipherSuite } from '../../crypto/index.js';
-import { decodeHeader, decodePart, encodeWelcome } from '../../keytree/index.js';
-import {
-  encodeLeafFrame,
-  rekeyItem,
-  type LeafFrameBody,
-  type LeafFrameType,
-  type RekeyPush,
-} from '../../gossip-edge/index.js';
-import { LeafStateMachine, RekeyHistory, signBatch } from '../../leaf-plane/index.js';
-import { LeafSession, type LeafSessionEffect, type LeafSessionOptions } from '../../leaf-sdk/index.js';
-
-const LEASE_MS = 3000;
-const SERVER = 'g/core/a';
+import { loadSuite, type CipherSuite } from '../../crypto/index.js';
+import { decodeHeader, decodePart } from '../../keytree/index.js';
+import { rekeyItem, type RekeyPush } from '../../gossip-edge/index.js';
+import { LeafSession } from '../../leaf-sdk/index.js';
+import { Core, LEASE_MS, SERVER, of, sent, welcomed, wire } from './session-kit.js';
 
 let suite: CipherSuite;
 test.before(async () => {
   suite = await loadSuite();
 });
-
-/** One core server's view: the real leaf state machine, its signed rekey history. */
-class Core {
-  readonly machine: LeafStateMachine;
-  readonly history = new RekeyHistory(16);
-  readonly seed = new Uint8Array(32).fill(7);
-  readonly publicKey: Uint8Array;
-  private serial = 0;
-
-  constructor(now: number) {
-    this.machine = new LeafStateMachine({
-      suite,
-      group: new TextEncoder().encode('g'),
-      secret: new Uint8Array(32).fill(1),
-      leaseMs: LEASE_MS,
-      checkInvariants: true,
-    });
-    this.machine.setPrimary(true);
-    this.publicKey = suite.ed25519PublicKey(this.seed);
-    this.cut(now);
-  }
-
-  admit(name: string, now: number): void {
-    this.serial++;
-    const fingerprint = new Uint8Array(32).fill(this.serial);
-    this.machine.apply({
-      kind: 'admit',
-      value: { name, serial: this.serial.toString(16), fingerprint, now },
-    });
-  }
-
-  /** Cuts a batch; the signed push of its epoch as the server sends it to `slot`. */
-  cut(now: number, slot?: number): RekeyPush | undefined {
-    const { batch } = this.machine.apply({ kind: 'cutBatch', value: { epoch: this.machine.epoch + 1, now } });
-    if (batch === undefined) return undefined;
-    this.history.record(batch, this.publicKey, signBatch(suite, this.seed, batch));
-    return slot === undefined ? undefined : this.history.pushFor(batch.epoch, slot)?.push;
-  }
-
-  welcome(name: string): Uint8Array {
-    const entry = this.machine.entry(name)!;
-    return wire('welcome', {
-      welcome: encodeWelcome(this.machine.welcomeFor(name)!),
-      epoch: this.machine.epoch,
-      admittedEpoch: entry.admittedEpoch,
-      memberId: entry.memberId,
-      leaseMs: LEASE_MS,
-      signers: [{ name: 'a', publicKey: this.publicKey, serial: 'aa' }],
-      crls: [],
-    });
-  }
-
-  slotOf(name: string): number {
-    return this.machine.entry(name)!.slot;
-  }
-
-  /** The key id a leaf holding this epoch's group key reports (what the core knows). */
-  keyId(): string {
-    const key = this.machine.groupKey()!;
-    const id = suite.sha256(concatBytes(new TextEncoder().encode('keyglass key id v1'), key)).subarray(0, 8);
-    return Buffer.from(id).toString('hex');
-  }
-}
-
-/** A frame as the server puts it on the wire (the session decodes it). */
-const wire = <K extends LeafFrameType>(type: K, body: LeafFrameBody<K>): Uint8Array =>
-  encodeLeafFrame(type, body);
-
-const of = <T extends LeafSessionEffect['type']>(effects: readonly LeafSessionEffect[], type: T) =>
-  effects.filter((e): e is Extract<LeafSessionEffect, { type: T }> => e.type === type);
-const sent = (effects: readonly LeafSessionEffect[]) => of(effects, 'send').map((e) => e.frameType);
-
-/** A session linked to `core` and welcomed as `name` at `now`. */
-function welcomed(
-  core: Core,
-  name: string,
-  now: number,
-  opts: Partial<LeafSessionOptions> = {},
-): { session: LeafSession; effects: LeafSessionEffect[] } {
-  const session = new LeafSession({ suite, ...opts });
-  const up = session.handle(
-    { type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } },
-    now,
-  );
-  if (!sent(up).includes('join')) throw new Error('no join on link up');
-  core.admit(name, now);
-  core.cut(now);
-  return { session, effects: session.handle({ type: 'frame', frame: core.welcome(name) }, now) };
-}
 
 test('link up sends a join and arms the welcome timeout; no welcome in time fails the join', (t) => {
   const session = new LeafSession({ suite, welcomeTimeoutMs: 500 });
@@ -128,8 +30,8 @@ test('link up sends a join and arms the welcome timeout; no welcome in time fail
 });
 
 test('welcome → key event (the core’s key), welcomed, lease armed; a push → the next key; replay ignored', (t) => {
-  const core = new Core(0);
-  const { session, effects } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session, effects } = welcomed(suite, core, 'l1', 0);
   t.deepEqual(of(effects, 'key'), [{ type: 'key', epoch: core.machine.epoch, keyId: core.keyId() }]);
   t.is(of(effects, 'welcomed').length, 1);
   t.deepEqual(of(effects, 'setTimer'), [{ type: 'setTimer', timer: 'lease', afterMs: LEASE_MS / 3 }]);
@@ -147,8 +49,8 @@ test('welcome → key event (the core’s key), welcomed, lease armed; a push �
 });
 
 test('a push signed by a key the welcome did not list: protocol error, link dropped', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   core.admit('l2', 10);
   const push = core.cut(10, core.slotOf('l1'))!;
   const forged: RekeyPush = { ...push, signer: suite.ed25519PublicKey(new Uint8Array(32).fill(9)) };
@@ -160,8 +62,8 @@ test('a push signed by a key the welcome did not list: protocol error, link drop
 });
 
 test('a gap (an epoch skipped) asks for a catch-up once', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   core.admit('l2', 10);
   core.cut(10);
   core.admit('l3', 20);
@@ -177,8 +79,8 @@ test('a gap (an epoch skipped) asks for a catch-up once', (t) => {
 });
 
 test('gossip items: a genuine part is admitted and applies; relabelled and future copies are refused', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   core.admit('l2', 10);
   const push = core.cut(10, core.slotOf('l1'))!;
   const arity = decodeHeader(push.header).arity;
@@ -205,8 +107,8 @@ test('gossip items: a genuine part is admitted and applies; relabelled and futur
 });
 
 test('leases: renewals on the virtual clock; acks keep the link; silence drops it after 2/3 of the lease', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   const every = LEASE_MS / 3;
   let now = 0;
   // Acked renewals: never a drop.
@@ -245,8 +147,8 @@ test('leases: renewals on the virtual clock; acks keep the link; silence drops i
 });
 
 test('publish window: backpressure, a refused publish, drain at half the window, lost answers counted', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0, { publishWindow: 4 });
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0, { publishWindow: 4 });
   const data = new Uint8Array([1, 2, 3]);
   for (let i = 0; i < 4; i++) {
     const r = session.publish(data, 10);
@@ -278,14 +180,14 @@ test('publish window: backpressure, a refused publish, drain at half the window,
   t.is(session.stats.publishes.accepted, 1);
   t.is(session.stats.publishes.overloaded, 1);
   // A publishAck for no publish is a protocol violation.
-  const s2 = welcomed(core, 'l9', 50).session;
+  const s2 = welcomed(suite, core, 'l9', 50).session;
   const stray = s2.handle({ type: 'frame', frame: wire('publishAck', { result: 'accepted' }) }, 50);
   t.is(of(stray, 'dropLink').length, 1);
 });
 
 test('eviction: an evicted event, keys wiped, timers cancelled, no new join', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   const effects = session.handle(
     { type: 'frame', frame: wire('evicted', { reason: 'revoked', epoch: 9 }) },
     10,
@@ -317,8 +219,8 @@ test('eviction while joining fails the join with the reason', (t) => {
 });
 
 test('garbage bytes from the server: bad-frame, link dropped, no throw', (t) => {
-  const core = new Core(0);
-  const { session } = welcomed(core, 'l1', 0);
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
   const effects = session.handle({ type: 'frame', frame: new Uint8Array([0xff, 0, 1, 2]) }, 10);
   t.is(of(effects, 'dropLink').length, 1);
   t.regex(of(effects, 'dropLink')[0]!.reason.message, /bad-frame/);
