@@ -28,9 +28,9 @@
  * store or a state transfer, nothing the replica holds reaches a leaf (welcomes wait, the relay
  * keeps its key) until a majority of a primary view holds that epoch.
  *
- * Lease grace: a server that becomes the coordinator of a primary view renews every registered
- * lease once (ordered), so leaves whose server died are not evicted for silence the failure
- * caused. Revocations reach the tree: on every primary view (and after a state transfer or a CRL
+ * Lease grace: the coordinator of a primary view renews every registered lease once (ordered,
+ * for GRACE_LEASES leases) when it has just become coordinator or the view lost a member, so
+ * leaves whose server died are not evicted for silence the failure caused. Revocations reach the tree: on every primary view (and after a state transfer or a CRL
  * load in one) each server orders a `revoke` for every registered leaf its CRL revokes; a revoked
  * core server's full refresh is ordered in the first primary view without it.
  */
@@ -67,6 +67,13 @@ export const LEASE_SWEEP_MS = 1000;
 export const MAX_OUTBOX_COMMANDS = 8192;
 /** Renewals per ordered command: 512 × (64-byte name + varints) stays under a stack payload. */
 const GRACE_RENEWALS_PER_COMMAND = 512;
+/**
+ * Leases a grace renewal grants, from the view change. A leaf notices a silent server only when
+ * its renewals go unanswered (two thirds of a lease plus one renewal period: up to a lease), then
+ * dials another server, is welcomed and renews there; one lease from the view change left a few
+ * hundred ms for all that, and a third of a crashed server's leaves lapsed (`keyglass demo --sim`).
+ */
+const GRACE_LEASES = 2;
 
 /**
  * The plane's timers:
@@ -288,6 +295,7 @@ export class ServerPlane {
     this.at(now);
     this.commitDelivered(); // the old view's commands, applied as the primary they were delivered in
     this.versionAtBlock = undefined;
+    const lostMember = this.currentView?.members.some((m) => !view.members.includes(m)) ?? false;
     this.currentView = view;
     this.self = self;
     this.durableAt.clear(); // acks count in the view they were sent in
@@ -302,7 +310,7 @@ export class ServerPlane {
     this.machine.setPrimary(view.primary);
     this.orderCoreRevocations();
     const coordinator = this.isCoordinator;
-    if (coordinator && !this.wasCoordinator) this.graceRenewal();
+    if (coordinator && (!this.wasCoordinator || lostMember)) this.graceRenewal();
     this.wasCoordinator = coordinator;
     // Members that left keep their signing keys known; every member announces its own again.
     const own = this.signers.get(this.o.name)!;
@@ -639,7 +647,7 @@ export class ServerPlane {
 
   /** Renews every registered lease once (see Lease grace above), in bounded commands. */
   private graceRenewal(): void {
-    const until = this.now + this.o.leaseMs;
+    const until = this.now + GRACE_LEASES * this.o.leaseMs;
     const names = [...this.machine.parts().entries.keys()];
     for (let i = 0; i < names.length; i += GRACE_RENEWALS_PER_COMMAND) {
       const renewals = names.slice(i, i + GRACE_RENEWALS_PER_COMMAND).map((name) => ({ name, until }));

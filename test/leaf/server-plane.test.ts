@@ -270,3 +270,26 @@ test('a state transfer holds every welcome until a majority of a primary view ho
   const again = h.frames.get('g/leaf/x')!.at(-1)!;
   t.is(again.type === 'welcome' ? again.body.epoch : -1, other.epoch, 'welcomed at the transferred epoch');
 });
+
+test('lease grace: a primary view that lost a member renews every lease for two leases, whoever coordinates', async (t) => {
+  const h = await harness();
+  const v1 = view(1, [A, B, C], true);
+  h.install(v1);
+  h.join('g/leaf/x', 'x');
+  h.cut();
+  const before = h.machine.leaseUntil('x')!;
+  // C (not the coordinator) dies silently: its leaves notice only when their renewals go
+  // unanswered (up to one lease), then dial, are welcomed and renew elsewhere.
+  h.clock.now += 10_000;
+  h.install(view(2, [A, B], true));
+  h.deliverOrdered();
+  t.true(h.plane.isCoordinator, 'A coordinated before and after: no change of coordinator');
+  t.is(h.machine.leaseUntil('x'), h.clock.now + 2 * 60_000, 'renewed for two leases from the view');
+  t.true(h.machine.leaseUntil('x')! > before);
+  // A view that lost nobody renews nothing.
+  h.clock.now += 10_000;
+  const held = h.machine.leaseUntil('x');
+  h.install(view(3, [A, B, C], true));
+  h.deliverOrdered();
+  t.is(h.machine.leaseUntil('x'), held);
+});
