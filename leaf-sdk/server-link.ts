@@ -117,6 +117,8 @@ export class ServerLink {
         this.current = peer;
         await this.join(peer);
         if (this.transport === undefined) throw new LeafConnectError('client closed', tried);
+        // A frame right behind the welcome may have ended the link already (in one read).
+        if (this.current !== peer) throw new Error('link lost right after the welcome');
         this.nextServer = (this.nextServer + servers.length - 1) % servers.length; // stay on it
         return peer;
       } catch (e) {

@@ -71,7 +71,7 @@ async function rig(t: { teardown(fn: () => Promise<void>): void }, servers = 2):
 /** A ServerLink over `r`'s servers whose joins `answer` decides (welcome, or the error that fails it). */
 function serverLink(
   r: Rig,
-  answer: (server: string) => Error | 'welcome' | 'wait',
+  answer: (server: string) => Error | 'welcome' | 'welcome, then drop' | 'wait',
   opts: Partial<ServerLinkOptions> = {},
 ): { link: ServerLink; ups: Omit<LeafLinkInfo, 'gossip'>[]; downs: boolean[] } {
   const ups: Omit<LeafLinkInfo, 'gossip'>[] = [];
@@ -92,7 +92,10 @@ function serverLink(
         ups.push(info);
         const a = answer(info.server);
         if (a === 'welcome') link.welcomed();
-        else if (a !== 'wait') link.joinFailed(a);
+        else if (a === 'welcome, then drop') {
+          link.welcomed();
+          link.drop('a frame right behind the welcome broke the protocol');
+        } else if (a !== 'wait') link.joinFailed(a);
       },
       frame: () => {},
       linkDown: (_error, joining) => downs.push(joining),
@@ -152,6 +155,18 @@ test('ServerLink: bounded attempts listed in LeafConnectError; an eviction while
   await t.throwsAsync(evicted.link.dial(), { instanceOf: LeafEvictedError });
   t.is(evicted.ups.length, 1, 'no further server is tried');
   await evicted.link.close('done');
+});
+
+test('ServerLink: a link that ends right after its welcome is not taken as up; the next server is tried', async (t) => {
+  const r = await rig(t);
+  const { link, ups } = serverLink(r, (s) => (s === 'g/core/core-1' ? 'welcome, then drop' : 'welcome'));
+  t.is(await link.dial(), 'g/core/core-2');
+  t.is(link.server, 'g/core/core-2');
+  t.deepEqual(
+    ups.map((u) => u.server),
+    ['g/core/core-1', 'g/core/core-2'],
+  );
+  await link.close('done');
 });
 
 test('ServerLink: close fails the pending join and stops dialing; leaveWithoutLink still reaches a server', async (t) => {
