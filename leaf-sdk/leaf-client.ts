@@ -18,16 +18,16 @@
  * the TLS link stays for the welcome, catch-up, leases, publishing, and as the whole path to a
  * server without a relay. `stats` counts what arrived by which path.
  *
- * Every rekey (pushed or gossiped) must be signed by a core server the welcome listed, a gossip
- * item must carry the id, epoch and scope of the part its signed header commits to, before it is
- * stored, relayed or applied; replays and stale epochs are ignored, a gap asks for a catch-up, a path that cannot
- * be recovered re-joins (never for a gossiped part of another path); data is delivered only after
- * AEAD (and a signature when required). A malformed frame or a bad signature from a server is a
- * protocol violation: error event, link dropped, fail-over — never a crash. CRLs (given, or
- * brought in band by servers) are verified against our anchors and never roll back; a revoked
- * core server is refused at the handshake, dropped when a newer CRL revokes it, and its signing
- * keys leave our signer list. `error` events are emitted only while someone listens (an
- * application that does not care is not killed by EventEmitter's unhandled-'error' rule).
+ * Every rekey (pushed or gossiped) must be signed by a core server the welcome listed, and a
+ * gossip item must carry the id, epoch and scope of the part its signed header commits to, before
+ * it is stored, relayed or applied; replays and stale epochs are ignored, a gap asks for a
+ * catch-up, a path that cannot be recovered re-joins (never for a gossiped part of another path);
+ * data is delivered only after AEAD (and a signature when required). A malformed frame or a bad
+ * signature from a server is a protocol violation: error event, link dropped, fail-over — never a
+ * crash. CRLs (given, or brought in band by servers) are verified against our anchors and never
+ * roll back; a revoked core server is refused at the handshake, dropped when a newer CRL revokes
+ * it, and its signing keys leave our signer list. `error` events are emitted only while someone
+ * listens (an application that does not care is not killed by EventEmitter's 'error' rule).
  *
  * This file is the host of LeafSession (session.ts, sans-IO), which holds every rule above: it
  * feeds the session events with `now`, runs its effects and is the public API. Its parts: the TLS
