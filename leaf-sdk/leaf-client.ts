@@ -9,94 +9,58 @@
  *   leaf.publish(bytes);
  *   await leaf.close();
  *
- * Gossip tier: by default the client also binds a UDP socket (GossipLink, 127.0.0.1 ephemeral;
- * `gossip` option) and announces it after each welcome (`gossipHello`). A server with an edge
- * relay then stops pushing rekeys and data over TLS and seeds our views instead: rekey parts
- * (routed by subtree) and data envelopes reach us leaf to leaf. Every rekey item is checked
- * against the signers the welcome listed, and its id, epoch and scope against the part the
- * signed header commits to, before it is stored, relayed or applied (a peer that sends one that
- * fails is dropped from our views); a gossiped part for another path never makes us re-join; data is
- * delivered only after AEAD (and signature when required). The TLS link stays for the welcome,
- * catch-up (a gap, or a newer epoch we cannot get from peers, pulls from the server), leases,
- * publishing, and as the whole path to a server without a relay. `stats` counts what arrived
- * by which path.
+ * One mutually authenticated TLS 1.3 link to one core server at a time (it must present a `core`
+ * certificate of our group); `connect` resolves at the welcome (the first group key). A lost link
+ * fails over to the next server (bounded retries, exponential backoff with jitter), resuming the
+ * same admission: the registry is replicated, so any core server recognises it. By default the
+ * client also binds a UDP gossip socket (`gossip` option) and announces it after each welcome: a
+ * server with an edge relay then seeds our views, and rekey parts and data reach us leaf to leaf;
+ * the TLS link stays for the welcome, catch-up, leases, publishing, and as the whole path to a
+ * server without a relay. `stats` counts what arrived by which path.
  *
- * One mutually authenticated TLS 1.3 link (net/tls TlsTransport) to one core server at a time;
- * the server must present a `core` certificate of the leaf's group. `connect` resolves at the
- * first group key (the welcome). A lost link fails over to the next server with bounded retries,
- * exponential backoff and jitter, resuming the same admission (the registry is replicated, so any
- * core server recognises it).
+ * Every rekey (pushed or gossiped) must be signed by a core server the welcome listed, and a
+ * gossip item must carry the id, epoch and scope of the part its signed header commits to, before
+ * it is stored, relayed or applied; replays and stale epochs are ignored, a gap asks for a
+ * catch-up, a path that cannot be recovered re-joins (never for a gossiped part of another path);
+ * data is delivered only after AEAD (and a signature when required). A malformed frame or a bad
+ * signature from a server is a protocol violation: error event, link dropped, fail-over — never a
+ * crash. CRLs (given, or brought in band by servers) are verified against our anchors and never
+ * roll back; a revoked core server is refused at the handshake, dropped when a newer CRL revokes
+ * it, and its signing keys leave our signer list. `error` events are emitted only while someone
+ * listens (an application that does not care is not killed by EventEmitter's 'error' rule).
  *
- * Rekeys: every push is checked against the signing keys the welcome listed (Ed25519 over keytree
- * `signedBytes(header)`); an unsigned or badly signed push is a protocol violation (error event,
- * link dropped, fail-over). Replayed and stale epochs are ignored; a gap asks the server for a
- * catch-up; a path that cannot be recovered (missing key, failed unwrap, no part) re-joins for a
- * fresh welcome. Malformed frames from a server: error event, link dropped, fail-over — never a
- * crash. `error` events are emitted only while someone listens (so an application that does not
- * care is not killed by EventEmitter's unhandled-'error' rule); failures are also counted in `stats`.
- *
- * Revocation of core servers: the client holds the CA-signed CRLs it was given (`trust.crlPem`,
- * `updateCrl`) or learned in band (welcomes and `crlUpdate` frames carry the server's CRLs as
- * DER). Each is verified against our trust anchors and installed only if its CRL number does not
- * go backwards (a replayed older CRL is ignored and counted). The TLS verifier consults the CRLs
- * held at each handshake, so a revoked core server is refused there; a link to a server that a
- * newer CRL revokes is dropped (we fail over); and the signing keys of revoked servers (each
- * signer entry names its server's certificate serial) leave our signer list, so their rekeys and
- * stream entries are refused. With `requireFreshCrl` a server is refused while the CRL of its
- * issuer is past nextUpdate.
- *
- * This file is the host: TLS dialing, failover and backoff, the UDP gossip link, real timers and
- * the EventEmitter API. Every protocol rule above is LeafSession's (session.ts, sans-IO).
+ * This file is the host of LeafSession (session.ts, sans-IO), which holds every rule above: it
+ * feeds the session events with `now`, runs its effects and is the public API. Its parts: the TLS
+ * link, dialing and backoff in server-link.ts; mutual TLS and CRL verification in server-trust.ts;
+ * the UDP gossip link in gossip-host.ts; options in client-options.ts.
  */
 import { EventEmitter } from 'node:events';
 import { loadSuite, type CipherSuite } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
-import { LinkError, TlsTransport, type LinkDownReason } from '../net/index.js';
+import type { LinkError } from '../net/index.js';
+import { ExportUnavailableError, type ExportedSecret, type GossipLink } from '../gossip-edge/index.js';
 import {
-  CrlError,
-  MutualTls,
-  PeerVerifier,
-  credentialsFromPem,
-  formatIdentity,
-  parseCertificatesPem,
-  trustAnchorsFromPem,
-  verifyCrl,
-  verifyCrlPem,
-  type AcceptedPeer,
-  type CertInfo,
-  type VerifiedCrl,
-} from '../auth/index.js';
-import {
-  ExportUnavailableError,
-  GossipLink,
-  MAX_LEAF_FRAME_BYTES,
-  type ExportedSecret,
-} from '../gossip-edge/index.js';
-import {
-  LeafEvictedError,
   LeafSession,
-  checkPublishWindow,
   newLeafStats,
-  type GossipCommand,
   type LeafClientStats,
+  type LeafLinkInfo,
   type LeafSessionEffect,
   type LeafSessionEvent,
   type LeafTimer,
 } from './session.js';
-
 import {
   LeafConnectError,
-  type LeafServerAddress,
   type LeafConnectOptions,
   type LeafClientOptions,
   type LeafClientEvents,
 } from './client-api.js';
-type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
+import { ServerLink, within } from './server-link.js';
+import { ServerTrust } from './server-trust.js';
+import { GossipHost, discardGossipCommand } from './gossip-host.js';
+import { clientOptions, type ClientOptions } from './client-options.js';
+import { RealTimers } from './real-timers.js';
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
+type State = 'idle' | 'connecting' | 'up' | 'evicted' | 'closed';
 
 export class LeafClient extends EventEmitter<LeafClientEvents> {
   readonly stats: LeafClientStats = newLeafStats();
@@ -104,64 +68,24 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   /** The protocol machine (created with the suite: at construction if given, else at the first connect). */
   private session: LeafSession | undefined;
   private state: State = 'idle';
-  private transport: TlsTransport | undefined;
-  private servers: readonly LeafServerAddress[] = [];
-  private nextServer = 0;
-  private peer: string | undefined;
-  /** CAs a CRL may come from: our anchors and intermediates (set by connect). */
-  private crlIssuers: readonly CertInfo[] = [];
-  /** Core servers as the TLS verifier accepted them (certificate, issuer), by link identity. */
-  private readonly acceptedServers = new Map<string, AcceptedPeer>();
-  /** In-band CRLs are verified one batch after another, in arrival order. */
-  private crlQueue: Promise<void> = Promise.resolve();
-  private welcomeWaiter: Waiter | undefined;
+  /** What connect() set up; kept after a shutdown to verify CRLs and to link again only to leave. */
+  private trust: ServerTrust | undefined;
+  private serverLink: ServerLink | undefined;
+  private gossipHost: GossipHost | undefined;
   /** The session's timers, run for real. */
-  private readonly timers = new Map<LeafTimer, NodeJS.Timeout>();
-  /** Items the gossip node delivers now come from our data pull (stats). */
-  private pulling = false;
-  /** What connect() set up to link to core servers (kept to link again only to leave). */
-  private tlsIdentity: { mtls: MutualTls; local: string } | undefined;
+  private readonly timers = new RealTimers<LeafTimer>();
   /** The running failover after an established link went down (settles, never rejects). */
   private failover: Promise<void> | undefined;
-  private link: GossipLink | undefined;
-  private readonly opts: Required<
-    Pick<
-      LeafClientOptions,
-      'maxAttempts' | 'backoffBaseMs' | 'backoffMaxMs' | 'welcomeTimeoutMs' | 'handshakeTimeoutMs'
-    >
-  > &
-    LeafClientOptions;
+  private readonly opts: ClientOptions;
 
   constructor(options: LeafClientOptions = {}) {
     super();
-    this.opts = {
-      maxAttempts: 8,
-      backoffBaseMs: 100,
-      backoffMaxMs: 5000,
-      welcomeTimeoutMs: 10_000,
-      handshakeTimeoutMs: 10_000,
-      ...options,
-    };
-    if (!(this.opts.maxAttempts >= 1 && this.opts.maxAttempts <= 1000))
-      throw new RangeError('maxAttempts 1..1000');
-    if (options.publishWindow !== undefined) checkPublishWindow(options.publishWindow);
-    if (options.suite !== undefined) this.session = this.newSession(options.suite);
+    this.opts = clientOptions(options);
+    if (this.opts.suite !== undefined) this.session = this.newSession(this.opts.suite);
   }
 
   private newSession(suite: CipherSuite): LeafSession {
-    const o = this.opts;
-    // The session's options pass through as they are (one list: LeafSessionOptions).
-    const {
-      suite: _suite,
-      maxAttempts: _attempts,
-      backoffBaseMs: _base,
-      backoffMaxMs: _max,
-      handshakeTimeoutMs: _handshake,
-      random: _random,
-      gossip: _gossip,
-      ...sessionOptions
-    } = o;
-    return new LeafSession({ ...sessionOptions, suite, stats: this.stats });
+    return new LeafSession({ ...this.opts.session, suite, stats: this.stats });
   }
 
   /** The current epoch, or undefined without a key. */
@@ -181,7 +105,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   /** The gossip link (UDP endpoint, counters), when the gossip tier is on. */
   get gossip(): GossipLink | undefined {
-    return this.link;
+    return this.gossipHost?.link;
   }
 
   /**
@@ -194,7 +118,7 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   /** The identity of the core server we are linked to. */
   get server(): string | undefined {
-    return this.state === 'up' ? this.peer : undefined;
+    return this.state === 'up' ? this.serverLink?.server : undefined;
   }
 
   /** Links to a core server and waits for the welcome. Rejects with LeafConnectError when every attempt failed. */
@@ -205,52 +129,30 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     try {
       const suite = this.opts.suite ?? (await loadSuite());
       const session = (this.session ??= this.newSession(suite));
-      const creds =
-        'privateKey' in target.credentials
-          ? target.credentials
-          : credentialsFromPem(
-              target.credentials.certPem,
-              target.credentials.keyPem,
-              target.credentials.passphrase,
-            );
-      if (creds.identity === undefined || creds.identity.role !== 'leaf')
-        throw new RangeError(
-          'LeafClient: credentials must carry a leaf identity (keyglass://<group>/leaf/<name>)',
-        );
-      const anchors = trustAnchorsFromPem(target.trust.caPem);
-      const intermediates =
-        target.trust.intermediatesPem !== undefined
-          ? parseCertificatesPem(target.trust.intermediatesPem)
-          : [];
-      this.crlIssuers = [...anchors, ...intermediates];
+      const trust = (this.trust = new ServerTrust(target, {
+        revocation: session.revocation, // live: every handshake reads the CRLs held at that moment
+        requireFreshCrl: this.opts.session.requireFreshCrl ?? false,
+        onRevoked: () => this.stats.serversRevoked++,
+      }));
       if (target.trust.crlPem !== undefined) await this.updateCrl(target.trust.crlPem);
-      const verifier = new PeerVerifier({
-        anchors,
-        intermediates,
-        group: target.trust.group ?? creds.identity.group,
-        // Live: every handshake reads the CRLs held at that moment.
-        revocation: session.revocation,
-        refuseStaleCrl: this.opts.requireFreshCrl ?? false,
-      });
-      const mtls = new MutualTls(creds, verifier);
-      if (this.opts.gossip !== false)
-        this.link = await GossipLink.bind(
-          suite,
-          {
-            admit: (item) => session.admit(item, Date.now()),
-            deliver: (item) => this.feed({ type: 'gossipDeliver', item, pulled: this.pulling }),
-            pullFromCore: (req) => this.feed({ type: 'gossipPull', req, coreStream: this.link?.coreStream }),
-            reseed: () => this.feed({ type: 'gossipReseed' }),
-          },
-          this.opts.gossip ?? {},
-        );
-      this.servers = target.servers;
-      this.tlsIdentity = { mtls, local: formatIdentity(creds.identity) };
-      this.transport = this.newTransport();
-      this.transport.setHandler({
-        onMessage: (from, data) => this.onFrame(from, data),
-        onPeerDown: (peer, reason, detail) => this.onLinkDown(peer, reason, detail),
-      });
+      const feed = (event: LeafSessionEvent): void => this.feed(event);
+      const { gossip: gossipOptions } = this.opts;
+      const gossip =
+        gossipOptions === false ? undefined : await GossipHost.bind(suite, session, feed, gossipOptions);
+      if (this.state !== 'connecting') {
+        await gossip?.close(); // closed meanwhile: nothing of this connect is kept
+        throw new LeafConnectError(`client ${this.state}`, []);
+      }
+      this.gossipHost = gossip;
+      this.serverLink = new ServerLink(
+        trust,
+        { ...this.opts.dial, servers: target.servers },
+        {
+          linkUp: (link) => this.onLinkUp(link),
+          frame: (server, bytes) => this.onFrame(server, bytes),
+          linkDown: (error, joining) => this.onLinkDown(error, joining),
+        },
+      );
       await this.dial();
     } catch (e) {
       // Closed or evicted meanwhile: that state stays; otherwise the client may connect again.
@@ -321,11 +223,10 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
    * before `connect` only through `trust.crlPem`.
    */
   async updateCrl(pem: string): Promise<{ applied: number; ignored: number }> {
-    if (this.crlIssuers.length === 0 || this.session === undefined)
-      throw new Error('LeafClient: updateCrl before connect');
-    const verified = await verifyCrlPem(pem, this.crlIssuers);
-    if (verified.length === 0) throw new CrlError('no X509 CRL PEM block');
-    const { applied, ignored, effects } = this.session.installCrls(verified, Date.now());
+    const { trust, session } = this;
+    if (trust === undefined || session === undefined) throw new Error('LeafClient: updateCrl before connect');
+    const verified = await trust.verifyPem(pem);
+    const { applied, ignored, effects } = session.installCrls(verified, Date.now());
     this.run(effects);
     return { applied, ignored };
   }
@@ -348,16 +249,19 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   async close(opts: { leave?: boolean; leaveWaitMs?: number } = {}): Promise<void> {
     if (this.state === 'closed') return;
     if (opts.leave ?? true) {
-      const waitMs = opts.leaveWaitMs ?? this.opts.welcomeTimeoutMs;
+      const waitMs = opts.leaveWaitMs ?? this.opts.leaveWaitMs;
       const failover = this.failover;
       if (this.state === 'connecting' && failover !== undefined) await within(failover, waitMs);
       if (this.state === 'up') this.feed({ type: 'leave' });
-      else if (this.state === 'idle') await this.leaveWithoutLink(waitMs);
+      else if (this.state === 'idle') {
+        const leave = this.session?.leaveFrame(); // none: we hold no admission
+        if (leave !== undefined) await this.serverLink?.leaveWithoutLink(leave, waitMs);
+      }
     }
     await this.shutdown('closed');
   }
 
-  // ── the session's effects ──────────────────────────────────────────────────────────────
+  // ── the session's events and effects ───────────────────────────────────────────────────
 
   private feed(event: LeafSessionEvent): void {
     if (this.session !== undefined) this.run(this.session.handle(event, Date.now()));
@@ -372,48 +276,38 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
 
   private effect(e: LeafSessionEffect): boolean {
     switch (e.type) {
-      case 'send': {
-        const peer = this.peer;
-        if (peer !== undefined && this.transport?.send(peer, e.bytes) === true) return true;
-        this.feed({
-          type: 'sendFailed',
-          frameType: e.frameType,
-          ...(e.seq !== undefined ? { seq: e.seq } : {}),
-        });
+      case 'send':
+        if (this.serverLink?.send(e.bytes) === true) return true;
+        this.feed({ type: 'sendFailed', frameType: e.frameType, seq: e.seq });
         return false;
-      }
       case 'dropLink':
-        if (this.peer !== undefined) this.transport?.disconnect(this.peer, e.reason.message); // onLinkDown fails over
+        this.serverLink?.drop(e.reason.message); // onLinkDown fails over
         break;
       case 'setTimer': {
-        clearTimeout(this.timers.get(e.timer));
-        const timer = setTimeout(() => {
-          this.timers.delete(e.timer);
-          this.feed({ type: 'timer', timer: e.timer });
-        }, e.afterMs);
+        const fire = (): void => this.feed({ type: 'timer', timer: e.timer });
         // A pending welcome keeps the process (and connect) alive; renewals and retries do not.
-        if (e.timer !== 'welcome') timer.unref();
-        this.timers.set(e.timer, timer);
+        this.timers.set(e.timer, e.afterMs, fire, e.timer === 'welcome');
         break;
       }
       case 'cancelTimer':
-        clearTimeout(this.timers.get(e.timer));
-        this.timers.delete(e.timer);
+        this.timers.cancel(e.timer);
         break;
-      case 'welcomed': {
-        const w = this.welcomeWaiter;
-        this.welcomeWaiter = undefined;
-        w?.resolve();
+      case 'welcomed':
+        this.serverLink?.welcomed();
         break;
-      }
       case 'joinFailed':
-        this.failWaiter(e.error);
+        this.serverLink?.joinFailed(e.error);
         break;
       case 'gossip':
-        this.gossipCommand(e.command);
+        if (this.gossipHost !== undefined) this.gossipHost.run(e.command);
+        else discardGossipCommand(e.command);
         break;
       case 'verifyCrls':
-        this.verifyCrls(e.ders);
+        this.trust?.verifyInOrder(
+          e.ders,
+          (verified, invalid) => this.feed({ type: 'crlsVerified', verified, invalid }),
+          (error) => this.report(error),
+        );
         break;
       case 'key':
         this.emit('key', { epoch: e.epoch, keyId: e.keyId });
@@ -438,178 +332,37 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
     return true;
   }
 
-  private gossipCommand(c: GossipCommand): void {
-    const link = this.link;
-    if (link === undefined) {
-      if (c.op === 'installKey') c.groupKey.fill(0);
-      return;
-    }
-    switch (c.op) {
-      case 'start':
-        if (!link.started) link.start(c.slot, c.epoch, c.arity);
-        return;
-      case 'installKey':
-        try {
-          if (link.started) link.installKey(c.epoch, c.groupKey);
-        } finally {
-          c.groupKey.fill(0);
-        }
-        return;
-      case 'moveTo':
-        if (link.started) link.moveTo(c.slot, c.epoch);
-        return;
-      case 'seed':
-        return link.seed(c.seed);
-      case 'noteCoreStream':
-        return link.noteCoreStream(c.stream);
-      case 'dataPull':
-        this.pulling = true;
-        try {
-          link.onDataPull(c.reply);
-        } finally {
-          this.pulling = false;
-        }
-        return;
-    }
+  /** A new link (authenticated): the session joins over it, resuming our admission. */
+  private onLinkUp(link: LeafLinkInfo): void {
+    const endpoint = this.gossipHost?.endpoint;
+    this.feed({ type: 'linkUp', link: endpoint !== undefined ? { ...link, gossip: endpoint } : link });
   }
 
-  /** CRLs a server sent (DER): verified off the frame path, in order; the session installs and enforces them. */
-  private verifyCrls(ders: readonly Uint8Array[]): void {
-    this.crlQueue = this.crlQueue
-      .then(async () => {
-        const verified: VerifiedCrl[] = [];
-        const invalid: string[] = [];
-        for (const der of ders) {
-          try {
-            verified.push(await verifyCrl(der, this.crlIssuers));
-          } catch (e) {
-            if (!(e instanceof CrlError)) throw e;
-            invalid.push(e.message);
-          }
-        }
-        this.feed({ type: 'crlsVerified', verified, invalid });
-      })
-      .catch((e: unknown) => this.report(e as Error));
-  }
-
-  // ── connection management ────────────────────────────────────────────────────────────────
-
-  /** A TLS transport to core servers under our identity (connect() set it up). */
-  private newTransport(): TlsTransport {
-    const id = this.tlsIdentity!;
-    return new TlsTransport({
-      local: id.local,
-      tls: id.mtls.contextOptions(),
-      identify: id.mtls.transportIdentify(
-        { roles: ['core'], peerSide: 'server' },
-        (reason) => {
-          if (reason === 'revoked') this.stats.serversRevoked++;
-        },
-        (peer) => {
-          // Bounded by the core servers' identities (one entry each, the newest certificate).
-          this.acceptedServers.set(formatIdentity(peer.identity), peer);
-        },
-      ),
-      maxMessageBytes: MAX_LEAF_FRAME_BYTES,
-      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
-      maxLinks: 4,
-    });
-  }
-
-  /**
-   * A client whose failover gave up still holds its admission in the registry: it links to the
-   * servers in turn (within `waitMs`) only to say it leaves. A server takes a leave from any
-   * authenticated link of that leaf, welcomed or not.
-   */
-  private async leaveWithoutLink(waitMs: number): Promise<void> {
-    const leave = this.session?.leaveFrame();
-    if (this.tlsIdentity === undefined || leave === undefined) return;
-    const t = this.newTransport();
-    t.setHandler({ onMessage: () => {}, onPeerDown: () => {} });
-    const deadline = Date.now() + waitMs;
+  private onFrame(server: string, bytes: Uint8Array): void {
     try {
-      for (const s of this.servers) {
-        const left = deadline - Date.now();
-        if (left <= 0) return;
-        const peer = await within(
-          t.connect(s.host, s.port).catch(() => undefined),
-          left,
-        );
-        if (peer !== undefined && t.send(peer, leave)) return;
-      }
-    } finally {
-      await t.close(); // ends each link after what was written
+      this.feed({ type: 'frame', frame: bytes });
+    } catch (e) {
+      // A gossip command the frame carried (a stream position, a pull reply) is out of range.
+      if (!(e instanceof DecodeError)) throw e;
+      this.feed({ type: 'badFrame', detail: `from ${server}: ${e.message}` });
     }
   }
 
-  /** Tries servers in turn until one welcomes us (bounded attempts, backoff with jitter). */
-  private async dial(): Promise<void> {
-    const tried: string[] = [];
-    for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
-      if (this.state === 'closed' || this.state === 'evicted')
-        throw new LeafConnectError('client closed', tried);
-      if (attempt > 0) await sleep(this.backoff(attempt - 1));
-      const transport = this.transport;
-      if (transport === undefined) throw new LeafConnectError('client closed', tried);
-      const server = this.servers[this.nextServer % this.servers.length]!;
-      this.nextServer = (this.nextServer + 1) % this.servers.length;
-      const where = `${server.host}:${server.port}`;
-      try {
-        const peer = await transport.connect(server.host, server.port);
-        this.peer = peer;
-        await this.join(peer);
-        if (this.state !== 'connecting') throw new LeafConnectError(`client ${this.state}`, tried);
-        this.state = 'up';
-        this.nextServer = (this.nextServer + this.servers.length - 1) % this.servers.length; // stay on it
-        this.emit('connected', { server: peer });
-        return;
-      } catch (e) {
-        if (e instanceof LeafEvictedError) throw e;
-        tried.push(`${where}: ${(e as Error).message}`);
-        if (this.peer !== undefined) transport.disconnect(this.peer, 'join failed');
-        this.peer = undefined;
-      }
-    }
-    throw new LeafConnectError(`no core server welcomed us after ${this.opts.maxAttempts} attempts`, tried);
-  }
-
-  private backoff(k: number): number {
-    const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** Math.min(k, 20));
-    return base * (0.5 + 0.5 * (this.opts.random ?? Math.random)());
-  }
-
-  /** Hands the new link to the session (it joins, resuming our admission) and waits for the welcome. */
-  private join(peer: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.failWaiter(new Error('superseded by a new join'));
-      this.welcomeWaiter = { resolve, reject };
-      const accepted = this.acceptedServers.get(peer);
-      const endpoint = this.link?.endpoint;
-      this.feed({
-        type: 'linkUp',
-        link: {
-          server: peer,
-          ...(accepted !== undefined ? { accepted } : {}),
-          ...(endpoint !== undefined ? { gossip: endpoint } : {}),
-          exportKeyingMaterial: (length, label) => this.transport?.exportKeyingMaterial(peer, length, label),
-        },
-      });
-    });
-  }
-
-  private failWaiter(err: Error): void {
-    const w = this.welcomeWaiter;
-    if (w === undefined) return;
-    this.welcomeWaiter = undefined;
-    w.reject(err);
-  }
-
-  private onLinkDown(peer: string, reason: LinkDownReason, detail: string | undefined): void {
-    if (peer !== this.peer) return;
-    this.peer = undefined;
-    const joining = this.welcomeWaiter !== undefined;
-    this.feed({ type: 'linkDown', error: new LinkError(reason, detail ?? 'link down') });
+  private onLinkDown(error: LinkError, joining: boolean): void {
+    this.feed({ type: 'linkDown', error });
     if (!joining && this.state === 'up') this.reconnect();
+  }
+
+  // ── connection state ───────────────────────────────────────────────────────────────────
+
+  /** Links to a server that welcomes us (at connect, and to fail over); then we are up. */
+  private async dial(): Promise<void> {
+    const link = this.serverLink;
+    if (link === undefined) throw new LeafConnectError('client closed', []);
+    const server = await link.dial();
+    if (this.state !== 'connecting') throw new LeafConnectError(`client ${this.state}`, []);
+    this.state = 'up';
+    this.emit('connected', { server });
   }
 
   /** After losing an established link: fail over, resuming our admission. */
@@ -632,47 +385,15 @@ export class LeafClient extends EventEmitter<LeafClientEvents> {
   private async shutdown(next: 'idle' | 'closed' | 'evicted'): Promise<void> {
     this.state = next;
     this.feed({ type: 'shutdown', state: next });
-    this.failWaiter(new Error(`client ${next}`));
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
-    this.peer = undefined;
-    const t = this.transport;
-    this.transport = undefined;
-    const link = this.link;
-    this.link = undefined;
-    await Promise.all([t?.close(), link?.close()]);
+    this.timers.cancelAll();
+    const gossip = this.gossipHost;
+    this.gossipHost = undefined;
+    // The link's close fails a pending join and ends the transport at once (before any await).
+    await Promise.all([this.serverLink?.close(`client ${next}`), gossip?.close()]);
     if (next === 'idle') this.state = 'idle';
-  }
-
-  // ── frames ───────────────────────────────────────────────────────────────────────────────
-
-  private onFrame(from: string, bytes: Uint8Array): void {
-    if (from !== this.peer) return;
-    try {
-      this.feed({ type: 'frame', frame: bytes });
-    } catch (e) {
-      // A gossip command the frame carried (a stream position, a pull reply) is out of range.
-      if (!(e instanceof DecodeError)) throw e;
-      this.feed({ type: 'badFrame', detail: `from ${from}: ${e.message}` });
-    }
   }
 
   private report(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** `p`'s value, or undefined once `ms` passed first (the timer never outlives the wait). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
