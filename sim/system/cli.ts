@@ -1,7 +1,8 @@
 /**
  * `npm run sim -- system --seed S`             replay one run of the whole system and print its verdict
  * `npm run sim -- system --seeds N [--from S]` run many and print a summary (exit 1 if any failed)
- * Options: `--servers N`, `--leaves N` (default: drawn from the seed), `--no-faults`.
+ * Options: `--servers N`, `--leaves N` (default: drawn from the seed), `--no-faults`,
+ * `--adversary` (an adversarial leaf floods and replays; run.ts).
  */
 import { intArg } from '../args.js';
 import { loadSuite } from '../../crypto/index.js';
@@ -20,6 +21,11 @@ function summary(r: SystemRunResult): string {
     `batches ${r.batches}, admissions ${r.admissions}, leaf keys ${r.leafKeys}, evictions told ${r.evictionsTold}, ` +
     `revocations ${r.revocations} (revokes checked ${r.revokesChecked}), server crashes ${r.crashes}, leaf restarts ${r.leafRestarts}, ` +
     `converged ${r.convergeMs < 0 ? 'never' : `${r.convergeMs} ms after quiet`}, virtual ${r.virtualMs} ms, ` +
+    (r.adversary === undefined
+      ? ''
+      : `adversary: ${r.adversary.frames} frames on ${r.adversary.links} links, ${r.adversary.catchUpReplies} catch-up replies ` +
+        `(${r.adversary.foreignRefusals} foreign refused), parts judged ${r.adversary.partsJudged}/${r.adversary.partsJudged + r.adversary.partsUnjudged}, ` +
+        `primary checked ${r.adversary.primaryChecked}, victim checked ${r.adversary.victimChecked}; `) +
     `wall ${r.wallMs.toFixed(0)} ms, trace ${r.traceHash}`
   );
 }
@@ -34,6 +40,7 @@ export function systemMain(args: string[]): number {
     ...(intArg(args, '--servers') !== undefined ? { servers: intArg(args, '--servers')! } : {}),
     ...(intArg(args, '--leaves') !== undefined ? { leaves: intArg(args, '--leaves')! } : {}),
     ...(args.includes('--no-faults') ? { faults: false } : {}),
+    ...(args.includes('--adversary') ? { adversary: true } : {}),
   };
   const seed = intArg(args, '--seed');
   if (seed !== undefined) {

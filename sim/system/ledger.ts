@@ -11,12 +11,15 @@
  *   durability     every admission a leaf was welcomed to, every eviction a leaf was told of and
  *                  every revocation ordered is in the final registry (at the end)
  *   revocation     a revoke ordered for an admitted leaf evicts it in the very next batch (during)
+ *   adversary      what adversarial leaves must not achieve (adversary.ts, run.ts): more catch-up
+ *                  replies than their request budget, the attacked server out of the primary view,
+ *                  a silent victim kept past its lease by replayed renewals
  */
 import { concatBytes, type CipherSuite } from '../../crypto/index.js';
 import type { LeafCommand, LeafStateMachine, ApplyResult } from '../../leaf-plane/index.js';
 
 export type SystemProperty =
-  'key-agreement' | 'secrecy' | 'fork' | 'durability' | 'revocation' | 'liveness' | 'exception';
+  'key-agreement' | 'secrecy' | 'fork' | 'durability' | 'revocation' | 'liveness' | 'adversary' | 'exception';
 
 export interface SystemViolation {
   readonly property: SystemProperty;

@@ -10,7 +10,7 @@ import type { FaultPlan } from '../../net/sim/index.js';
 import { groupKeyId, type SystemViolation } from './ledger.js';
 import { serverName } from './messages.js';
 import type { ServerHandle } from './server-node.js';
-import { buildSystemWorld } from './world.js';
+import { buildSystemWorld, type SystemWorld } from './world.js';
 
 /** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
 export const SYSTEM_SETTLE_MS = 15_000;
@@ -26,6 +26,28 @@ export interface SystemRunOptions {
   readonly servers?: number;
   readonly leaves?: number;
   readonly faults?: boolean;
+  /**
+   * An adversarial leaf (adversary.ts) floods one server with catch-ups, replays and garbage
+   * while a victim leaf goes silent for longer than its lease (default: off; it triples a run's
+   * wall time: `--adversary`).
+   */
+  readonly adversary?: boolean;
+}
+
+/** What the adversary did and how much of it the checkers judged. */
+export interface AdversaryCoverage {
+  readonly frames: number;
+  readonly links: number;
+  readonly welcomes: number;
+  readonly catchUpReplies: number;
+  /** Foreign catch-ups answered with `rejoin` and no part. */
+  readonly foreignRefusals: number;
+  /** Parts sent to the adversary checked against its path (unjudged: before its first welcome's epoch). */
+  readonly partsJudged: number;
+  readonly partsUnjudged: number;
+  /** Whether the attacked server's view and the victim's eviction were checked (a window free of faults). */
+  readonly primaryChecked: boolean;
+  readonly victimChecked: boolean;
 }
 
 export interface SystemRunResult {
@@ -50,6 +72,7 @@ export interface SystemRunResult {
   readonly crashes: number;
   /** Leaf processes that crashed and started again. */
   readonly leafRestarts: number;
+  readonly adversary: AdversaryCoverage | undefined;
 }
 
 export function runSystem(opts: SystemRunOptions): SystemRunResult {
@@ -71,6 +94,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     latencyMs,
     leaseMs: LEASE_MS,
     leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
+    adversaries: opts.adversary === true ? 1 : 0,
   });
   const { sim, ledger } = world;
   const errors = world.errors;
@@ -79,9 +103,12 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a
   // lease, some crash and come back as a new process.
   const work = Rng.seeded(seed).fork('workload');
+  const joins: number[] = [];
+  const stayers: number[] = [];
   for (let i = 0; i < L; i++) {
     const node = S + i;
     const joinAt = 50 + work.int(Math.floor(quietAtMs / 2));
+    joins.push(joinAt);
     const firstServer = work.int(S);
     sim.schedule(joinAt, () => world.connect(i, firstServer));
     const fate = work.next();
@@ -94,7 +121,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
       // The leaf process crashes and starts again (before its lease lapses, or after).
       sim.schedule(at, () => sim.crash(node));
       sim.schedule(at + 200 + work.int(2 * LEASE_MS), () => sim.restart(node));
-    }
+    } else stayers.push(i);
   }
   // Revocations: the CRL gains a leaf's serial; every running server loads it (the plane's revoke path).
   const revocations = work.int(3);
@@ -127,6 +154,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
           maxLoss: 0.1,
         });
   applyFaultPlan(sim, plan);
+  const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers) : undefined;
 
   // Agreement: the up servers share one primary view and one leaf epoch, and every leaf still in
   // the group is welcomed on one of them holding that epoch's key.
@@ -199,7 +227,8 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   const poll = (): void => {
     if (!agreement(false)) convergedSince = -1;
     else if (convergedSince < 0) convergedSince = sim.now;
-    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS) {
+    // A converged run stops, but not before the attack's checks are done.
+    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS && sim.now > (attack?.endMs ?? 0)) {
       convergedAt = convergedSince;
       sim.stop();
     } else sim.after(POLL_MS, poll);
@@ -231,5 +260,93 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     revokesChecked: ledger.revokesChecked,
     crashes: world.crashes,
     leafRestarts: world.leafRestarts,
+    adversary:
+      attack === undefined
+        ? undefined
+        : {
+            ...world.adversary(0).stats,
+            catchUpReplies: world.attackWatch.catchUpReplies,
+            foreignRefusals: world.attackWatch.foreignRefusals,
+            partsJudged: world.attackWatch.partsJudged,
+            partsUnjudged: world.attackWatch.partsUnjudged,
+            primaryChecked: attack.primaryChecked,
+            victimChecked: attack.victimChecked,
+          },
   };
+}
+
+/** No fault-plan action in [from, to] (a window where a fault cannot explain a view change or a late eviction). */
+function faultFree(plan: FaultPlan, from: number, to: number): boolean {
+  return plan.actions.every((a) => a.at < from || a.at > to);
+}
+
+/** Before a window is judged free of faults, the core had this long to recover from the last one. */
+const RECOVERY_MS = 4_000;
+/** A silent victim's eviction is due within its lease plus this (renewal batching, ordering, the cut). */
+const EVICTION_SLACK_MS = 3_000;
+
+/**
+ * Adversary 0's attack, drawn from the seed (its own stream: the workload's and the fault plan's
+ * draws are unchanged): it links to a drawn server while a leaf that otherwise stays (the victim)
+ * is welcomed, and floods it; the victim goes silent for longer than its lease meanwhile, and the
+ * adversary replays the victim's renewals. Checked where the fault plan is quiet: the attacked
+ * server stays in a primary view of every server, and the victim's admission is evicted.
+ */
+function planAttack(
+  seed: number,
+  world: SystemWorld,
+  plan: FaultPlan,
+  joins: readonly number[],
+  stayers: readonly number[],
+): { primaryChecked: boolean; victimChecked: boolean; readonly endMs: number } {
+  const { sim, ledger } = world;
+  const adv = Rng.seeded(seed).fork('attack');
+  const server = adv.int(world.servers);
+  const victim = stayers.length > 0 ? stayers[adv.int(stayers.length)] : undefined;
+  const fromMs = (victim === undefined ? 0 : joins[victim]!) + 1_500 + adv.int(1_000);
+  const silentAt = fromMs + 500;
+  const silentUntil = silentAt + LEASE_MS + EVICTION_SLACK_MS;
+  const untilMs = silentUntil + 500;
+  world.attack(0, { server, fromMs, untilMs }, victim);
+  const out = { primaryChecked: false, victimChecked: false, endMs: untilMs };
+
+  if (faultFree(plan, fromMs - RECOVERY_MS, untilMs)) {
+    out.primaryChecked = true;
+    for (let t = fromMs; t <= untilMs; t += POLL_MS)
+      sim.schedule(t, () => {
+        const h = world.server(server);
+        const views = world.liveServers().map((x) => x.member.view);
+        if (
+          h === undefined ||
+          !h.member.view.primary ||
+          views.some((v) => !v.primary || v.members.length !== world.servers)
+        )
+          ledger.violation(
+            'adversary',
+            `${serverName(server)} under attack at ${sim.now} ms: not in a primary view of all ${world.servers} servers (${views.map((v) => `${v.primary ? 'P' : 'np'}×${v.members.length}`).join(' ')})`,
+          );
+      });
+  }
+  if (victim !== undefined) {
+    const node = world.leafNodeId(victim);
+    let admission: number | undefined;
+    sim.schedule(silentAt, () => {
+      const leaf = world.leaf(victim);
+      admission = leaf.state === 'up' && leaf.session.welcomed ? leaf.session.admissionEpoch : undefined;
+      sim.pause(node);
+    });
+    sim.schedule(silentUntil, () => {
+      const name = world.leaf(victim).name;
+      if (admission !== undefined && faultFree(plan, silentAt - RECOVERY_MS, silentUntil)) {
+        out.victimChecked = true;
+        if (ledger.evictionOf(name, admission) === undefined)
+          ledger.violation(
+            'adversary',
+            `${name} silent since ${silentAt} ms (lease ${LEASE_MS} ms) while its renewals were replayed: admission ${admission} not evicted by ${silentUntil} ms`,
+          );
+      }
+      sim.resume(node);
+    });
+  }
+  return out;
 }

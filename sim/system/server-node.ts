@@ -75,6 +75,8 @@ export interface ServerWorld {
   /** A failure the run must report (an exception out of the real code). */
   fail(detail: string): void;
   readonly observer: SystemObserver;
+  /** Every frame the plane writes to a leaf link (to simulator node `node`), before the network. */
+  sentToLeaf?(server: string, incarnation: number, node: number, bytes: Uint8Array, t: number): void;
 }
 
 /** What the harness reads of a live server (checkers, revocations). */
@@ -92,6 +94,8 @@ interface LeafLink {
   readonly link: number;
   readonly node: number;
   lastHeard: number;
+  /** The plane closed it: what still arrives is not read (the socket is destroyed). */
+  closing: boolean;
   /** Frames sent on the link, and received from it (frameOrder). */
   sent: number;
   received: number;
@@ -182,12 +186,15 @@ export function serverNode(
       links: {
         send: (peer, bytes) => {
           const l = links.get(peer);
-          return l !== undefined && env.send(l.node, { kind: 'frame', link: l.link, seq: l.sent++, bytes });
+          if (l === undefined) return false;
+          w.sentToLeaf?.(name, env.incarnation, l.node, bytes, env.now());
+          return env.send(l.node, { kind: 'frame', link: l.link, seq: l.sent++, bytes });
         },
         // As a transport: the link closes, and its down is reported after the current event.
         disconnect: (peer) => {
           const l = links.get(peer);
-          if (l === undefined) return;
+          if (l === undefined || l.closing) return;
+          l.closing = true;
           env.send(l.node, { kind: 'close', link: l.link });
           env.setTimer(0, () => event(() => dropLink(peer)));
         },
@@ -303,15 +310,24 @@ export function serverNode(
             // The leaf port's TLS verifier refuses a certificate the CRL revokes.
             if (w.revocation.isRevokedSerial(w.certOf(from).serial))
               return void env.send(from, { kind: 'close', link: msg.link });
-            links.set(peer, { link: msg.link, node: from, lastHeard: now(), sent: 0, received: 0 });
+            links.set(peer, {
+              link: msg.link,
+              node: from,
+              lastHeard: now(),
+              closing: false,
+              sent: 0,
+              received: 0,
+            });
             plane.leafCertificate(peer, w.certOf(from));
             env.send(from, { kind: 'accept', link: msg.link });
             return;
           }
-          case 'frame': {
+          case 'frame':
+          case 'frames': {
             const l = links.get(peerOf(msg.link));
             // A frame on a link this incarnation does not know: the connection is gone (an RST).
             if (l === undefined) return void env.send(from, { kind: 'close', link: msg.link });
+            if (l.closing) return;
             l.lastHeard = now();
             const order = frameOrder(msg.seq, l.received);
             if (order === 'duplicate') return;
@@ -320,7 +336,13 @@ export function serverNode(
               return dropLink(peerOf(msg.link));
             }
             l.received++;
-            return plane.leafMessage(peerOf(msg.link), msg.bytes, now());
+            if (msg.kind === 'frame') return plane.leafMessage(peerOf(msg.link), msg.bytes, now());
+            // One record of several frames: the plane may close the link after any of them.
+            for (const bytes of msg.frames) {
+              if (l.closing || links.get(peerOf(msg.link)) !== l) return;
+              plane.leafMessage(peerOf(msg.link), bytes, now());
+            }
+            return;
           }
           case 'close':
             return dropLink(peerOf(msg.link));

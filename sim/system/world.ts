@@ -13,6 +13,14 @@ import { SystemLedger, type SystemViolation } from './ledger.js';
 import { leafNode, type LeafHandle } from './leaf-node.js';
 import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
 import { serverNode, type ServerHandle } from './server-node.js';
+import {
+  AttackWatch,
+  adversaryNode,
+  malloryName,
+  type AdversaryHandle,
+  type AttackScript,
+} from './adversary.js';
+import { decodeLeafFrame } from '../../gossip-edge/index.js';
 import type { ApplyResult, LeafCert, LeafCommand, LeafStateMachine } from '../../leaf-plane/index.js';
 import type { View } from '../../core-group/index.js';
 
@@ -28,6 +36,8 @@ export interface SystemWorldOptions {
   readonly latencyMs: number;
   readonly leaseMs?: number;
   readonly leafKeyRefreshMs?: number;
+  /** Adversarial leaves (adversary.ts): simulator nodes after the leaves, idle until `attack`. */
+  readonly adversaries?: number;
   /** What a driver watches besides the ledger (`keyglass demo --sim` feeds its figures from it). */
   readonly observer?: SystemObserver;
 }
@@ -57,12 +67,18 @@ export interface SystemObserver {
   leafEvicted?(leaf: string, reason: string, t: number): void;
 }
 
-/** The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the leaves. */
+/**
+ * The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the
+ * leaves, then the adversaries.
+ */
 export interface SystemWorld {
   readonly sim: Simulator<SystemMessage>;
   readonly ledger: SystemLedger;
   readonly servers: number;
   readonly leaves: number;
+  readonly adversaries: number;
+  /** The checks on what the edges sent the adversaries. */
+  readonly attackWatch: AttackWatch;
   /** Exceptions out of the real code (the run stopped at the first). */
   readonly errors: readonly SystemViolation[];
   readonly revokedSerials: ReadonlySet<string>;
@@ -87,10 +103,14 @@ export interface SystemWorld {
   restartServer(i: number): void;
   /** Leaf `i` publishes `data` (false: not sent — not welcomed, or its publish window is full). */
   publish(i: number, data: Uint8Array): boolean;
+  /** Adversary `a` runs `script`. */
+  attack(a: number, script: Omit<AttackScript, 'victimRenewal'>, victim?: number): void;
+  adversary(a: number): AdversaryHandle;
 }
 
 export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
   const { seed, suite, servers: S, leaves: L } = opts;
+  const A = opts.adversaries ?? 0;
   const sim = new Simulator<SystemMessage>({
     seed,
     link: { latencyMs: opts.latencyMs, jitterMs: 2 },
@@ -121,7 +141,25 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
           ],
     isRevokedSerial: (serial: string) => revokedSerials.has(serial),
   };
-  const certs = Array.from({ length: L }, (_, i) => leafCertOf(seed, i));
+  // Leaves' certificates, then the adversaries' (valid ones: they are admitted leaves).
+  const certs = [
+    ...Array.from({ length: L }, (_, i) => leafCertOf(seed, i)),
+    ...Array.from({ length: A }, (_, a) => ({ ...leafCertOf(seed, L + a), name: malloryName(a) })),
+  ];
+  const attackWatch = new AttackWatch(
+    ledger,
+    new Map(Array.from({ length: A }, (_, a) => [S + L + a, malloryName(a)] as const)),
+  );
+  // The newest lease renewal each leaf put on the wire (what an eavesdropper replays).
+  const renewals = new Map<string, Uint8Array>();
+  const userObserver = opts.observer ?? {};
+  const observer: SystemObserver = {
+    ...userObserver,
+    leafFrame: (leaf, toServer, bytes, t) => {
+      userObserver.leafFrame?.(leaf, toServer, bytes, t);
+      if (A > 0 && toServer && decodeLeafFrame(bytes).type === 'leaseRenew') renewals.set(leaf, bytes);
+    },
+  };
   const storages = Array.from(
     { length: S },
     (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
@@ -150,7 +188,8 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
             certOf: (node) => certs[node - S]!,
             revocation,
             fail,
-            observer: opts.observer ?? {},
+            observer,
+            ...(A > 0 ? { sentToLeaf: attackWatch.sent.bind(attackWatch) } : {}),
           },
           env,
           serverHandles,
@@ -166,13 +205,16 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     sim.addNode((env) => {
       if (env.incarnation > 0) leafRestarts++;
       return leafNode(
-        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer: opts.observer ?? {} },
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer },
         env,
         leafName(i),
         certs[i]!.serial,
         leafHandles,
       );
     });
+  const adversaryHandles = new Map<number, AdversaryHandle>();
+  for (let a = 0; a < A; a++)
+    sim.addNode((env) => adversaryNode({ seed, nextLink: () => ++links, fail }, env, a, adversaryHandles));
 
   const checkLeaf = (i: number): number => {
     if (!Number.isSafeInteger(i) || i < 0 || i >= L) throw new RangeError(`no leaf ${i} (of ${L})`);
@@ -182,6 +224,10 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     if (!Number.isSafeInteger(i) || i < 0 || i >= S) throw new RangeError(`no server ${i} (of ${S})`);
     return i;
   };
+  const checkAdversary = (a: number): number => {
+    if (!Number.isSafeInteger(a) || a < 0 || a >= A) throw new RangeError(`no adversary ${a} (of ${A})`);
+    return S + L + a;
+  };
   const liveServers = (): ServerHandle[] =>
     serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
 
@@ -190,6 +236,8 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     ledger,
     servers: S,
     leaves: L,
+    adversaries: A,
+    attackWatch,
     errors,
     revokedSerials,
     get crashes() {
@@ -218,5 +266,14 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     crashServer: (i) => sim.crash(checkServer(i)),
     restartServer: (i) => sim.restart(checkServer(i)),
     publish: (i, data) => leafHandles.get(checkLeaf(i))!.publish(data),
+    attack: (a, script, victim) => {
+      const victimName = victim === undefined ? undefined : leafName(checkLeaf(victim) - S);
+      adversaryHandles.get(checkAdversary(a))!.attack({
+        ...script,
+        server: checkServer(script.server),
+        victimRenewal: () => (victimName === undefined ? undefined : renewals.get(victimName)),
+      });
+    },
+    adversary: (a) => adversaryHandles.get(checkAdversary(a))!,
   };
 }
