@@ -267,6 +267,7 @@ export function adversaryNode(
 /** One server incarnation's catch-up replies to one adversary (the request budget's check). */
 interface Replies {
   count: number;
+  reported: boolean;
   firstMs: number;
   lastMs: number;
 }
@@ -309,16 +310,18 @@ export class AttackWatch {
       if (f.body.rejoin && f.body.pushes.length === 0) this.foreignRefusals++;
       for (const p of f.body.pushes) this.judge(node, name, p);
       const key = `${server}/${incarnation}`;
-      const r = this.replies.get(key) ?? { count: 0, firstMs: t, lastMs: t };
+      const r = this.replies.get(key) ?? { count: 0, reported: false, firstMs: t, lastMs: t };
       r.count++;
       r.lastMs = t;
       this.replies.set(key, r);
       const { perSec, burst } = DEFAULT_LEAF_REQUEST_LIMITS;
-      if (r.count > burst + 1 + (perSec * (r.lastMs - r.firstMs)) / 1000)
+      if (!r.reported && r.count > burst + 1 + (perSec * (r.lastMs - r.firstMs)) / 1000) {
+        r.reported = true;
         this.ledger.violation(
           'adversary',
-          `${server} sent ${name} ${r.count} catch-up replies in ${r.lastMs - r.firstMs} ms: over its request budget (${perSec}/s, burst ${burst})`,
+          `${server} sent ${name} ${r.count} catch-up replies in ${Math.round(r.lastMs - r.firstMs)} ms: over its request budget (${perSec}/s, burst ${burst})`,
         );
+      }
     }
   }
 

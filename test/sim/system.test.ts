@@ -28,6 +28,29 @@ test('system simulation: a run replays exactly from its seed', (t) => {
   t.is(a.leafKeys, b.leafKeys);
 });
 
+// An adversarial leaf (sim/system/adversary.ts) floods one server with catch-ups for its own and
+// foreign paths, replays renewals (a silent victim's too), joins, welcomes and its previous link's
+// frames, and sends garbage: under faults, and on a quiet network where the attacked server's view
+// and the victim's eviction are checked too.
+for (const [seed, faults] of [
+  [1, true],
+  [2, true],
+  [3, true],
+  [4, true],
+  [1, false],
+  [2, false],
+  [3, false],
+] as const)
+  test(`system simulation with an adversarial leaf: seed ${seed}${faults ? '' : ', no faults'} (npm run sim -- system --adversary${faults ? '' : ' --no-faults'} --seed ${seed})`, (t) => {
+    const r = runSystem({ seed, suite, adversary: true, faults });
+    t.deepEqual(r.violations, []);
+    const a = r.adversary!;
+    // The attack reached the edge: catch-up replies (own path), foreign requests refused, parts judged.
+    t.true(a.catchUpReplies > 0 && a.foreignRefusals > 0 && a.partsJudged > 0, JSON.stringify(a));
+    if (!faults)
+      t.true(a.primaryChecked && a.victimChecked, 'a quiet network checks the view and the victim');
+  });
+
 // Regression seeds found by this simulation: LeafStore defers the fsync of admit-only commits,
 // while ServerPlane.view recorded the store's index (unsynced admits included) durably in the
 // PrimaryRecord; a machine crash that lost those admits left a record ahead of the store, and the
