@@ -10,7 +10,8 @@ import type { FaultPlan } from '../../net/sim/index.js';
 import { groupKeyId, type SystemViolation } from './ledger.js';
 import { serverName } from './messages.js';
 import type { ServerHandle } from './server-node.js';
-import { buildSystemWorld, type SystemWorld } from './world.js';
+import { buildSystemWorld } from './world.js';
+import { planAttack, planLeafCuts, type LeafCutPlan } from './scenarios.js';
 
 /** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
 export const SYSTEM_SETTLE_MS = 15_000;
@@ -32,6 +33,8 @@ export interface SystemRunOptions {
    * wall time: `--adversary`).
    */
   readonly adversary?: boolean;
+  /** Per-leaf partitions (scenarios.ts planLeafCuts; default: on, `--no-leaf-cuts`; they cost ~2 % of a run's wall time). */
+  readonly leafCuts?: boolean;
 }
 
 /** What the adversary did and how much of it the checkers judged. */
@@ -73,6 +76,7 @@ export interface SystemRunResult {
   /** Leaf processes that crashed and started again. */
   readonly leafRestarts: number;
   readonly adversary: AdversaryCoverage | undefined;
+  readonly leafCuts: LeafCutPlan | undefined;
 }
 
 export function runSystem(opts: SystemRunOptions): SystemRunResult {
@@ -154,7 +158,11 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
           maxLoss: 0.1,
         });
   applyFaultPlan(sim, plan);
-  const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers) : undefined;
+  const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers, LEASE_MS) : undefined;
+  const leafCuts =
+    opts.leafCuts !== false
+      ? planLeafCuts(seed, world, plan, joins, stayers, LEASE_MS, attack?.victim)
+      : undefined;
 
   // Agreement: the up servers share one primary view and one leaf epoch, and every leaf still in
   // the group is welcomed on one of them holding that epoch's key.
@@ -227,8 +235,9 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   const poll = (): void => {
     if (!agreement(false)) convergedSince = -1;
     else if (convergedSince < 0) convergedSince = sim.now;
-    // A converged run stops, but not before the attack's checks are done.
-    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS && sim.now > (attack?.endMs ?? 0)) {
+    // A converged run stops, but not before the scenarios' checks are done.
+    const scenariosEnd = Math.max(attack?.endMs ?? 0, leafCuts?.endMs ?? 0);
+    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS && sim.now > scenariosEnd) {
       convergedAt = convergedSince;
       sim.stop();
     } else sim.after(POLL_MS, poll);
@@ -260,6 +269,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     revokesChecked: ledger.revokesChecked,
     crashes: world.crashes,
     leafRestarts: world.leafRestarts,
+    leafCuts,
     adversary:
       attack === undefined
         ? undefined
@@ -273,80 +283,4 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
             victimChecked: attack.victimChecked,
           },
   };
-}
-
-/** No fault-plan action in [from, to] (a window where a fault cannot explain a view change or a late eviction). */
-function faultFree(plan: FaultPlan, from: number, to: number): boolean {
-  return plan.actions.every((a) => a.at < from || a.at > to);
-}
-
-/** Before a window is judged free of faults, the core had this long to recover from the last one. */
-const RECOVERY_MS = 4_000;
-/** A silent victim's eviction is due within its lease plus this (renewal batching, ordering, the cut). */
-const EVICTION_SLACK_MS = 3_000;
-
-/**
- * Adversary 0's attack, drawn from the seed (its own stream: the workload's and the fault plan's
- * draws are unchanged): it links to a drawn server while a leaf that otherwise stays (the victim)
- * is welcomed, and floods it; the victim goes silent for longer than its lease meanwhile, and the
- * adversary replays the victim's renewals. Checked where the fault plan is quiet: the attacked
- * server stays in a primary view of every server, and the victim's admission is evicted.
- */
-function planAttack(
-  seed: number,
-  world: SystemWorld,
-  plan: FaultPlan,
-  joins: readonly number[],
-  stayers: readonly number[],
-): { primaryChecked: boolean; victimChecked: boolean; readonly endMs: number } {
-  const { sim, ledger } = world;
-  const adv = Rng.seeded(seed).fork('attack');
-  const server = adv.int(world.servers);
-  const victim = stayers.length > 0 ? stayers[adv.int(stayers.length)] : undefined;
-  const fromMs = (victim === undefined ? 0 : joins[victim]!) + 1_500 + adv.int(1_000);
-  const silentAt = fromMs + 500;
-  const silentUntil = silentAt + LEASE_MS + EVICTION_SLACK_MS;
-  const untilMs = silentUntil + 500;
-  world.attack(0, { server, fromMs, untilMs }, victim);
-  const out = { primaryChecked: false, victimChecked: false, endMs: untilMs };
-
-  if (faultFree(plan, fromMs - RECOVERY_MS, untilMs)) {
-    out.primaryChecked = true;
-    for (let t = fromMs; t <= untilMs; t += POLL_MS)
-      sim.schedule(t, () => {
-        const h = world.server(server);
-        const views = world.liveServers().map((x) => x.member.view);
-        if (
-          h === undefined ||
-          !h.member.view.primary ||
-          views.some((v) => !v.primary || v.members.length !== world.servers)
-        )
-          ledger.violation(
-            'adversary',
-            `${serverName(server)} under attack at ${sim.now} ms: not in a primary view of all ${world.servers} servers (${views.map((v) => `${v.primary ? 'P' : 'np'}×${v.members.length}`).join(' ')})`,
-          );
-      });
-  }
-  if (victim !== undefined) {
-    const node = world.leafNodeId(victim);
-    let admission: number | undefined;
-    sim.schedule(silentAt, () => {
-      const leaf = world.leaf(victim);
-      admission = leaf.state === 'up' && leaf.session.welcomed ? leaf.session.admissionEpoch : undefined;
-      sim.pause(node);
-    });
-    sim.schedule(silentUntil, () => {
-      const name = world.leaf(victim).name;
-      if (admission !== undefined && faultFree(plan, silentAt - RECOVERY_MS, silentUntil)) {
-        out.victimChecked = true;
-        if (ledger.evictionOf(name, admission) === undefined)
-          ledger.violation(
-            'adversary',
-            `${name} silent since ${silentAt} ms (lease ${LEASE_MS} ms) while its renewals were replayed: admission ${admission} not evicted by ${silentUntil} ms`,
-          );
-      }
-      sim.resume(node);
-    });
-  }
-  return out;
 }
