@@ -3,7 +3,7 @@
  * `npm run sim -- system --seeds N [--from S]` run many and print a summary (exit 1 if any failed)
  * Options: `--servers N`, `--leaves N` (default: drawn from the seed), `--no-faults`,
  * `--adversary` (an adversarial leaf floods and replays), `--no-leaf-cuts` (no per-leaf
- * partitions): scenarios.ts. A failure prints its replay command with the options it ran with.
+ * partitions), `--storage-faults` (failing disk operations, one server's disk rolled back): scenarios.ts. A failure prints its replay command with the options it ran with.
  */
 import { intArg } from '../args.js';
 import { loadSuite } from '../../crypto/index.js';
@@ -31,6 +31,11 @@ function summary(r: SystemRunResult): string {
     `batches ${r.batches}, admissions ${r.admissions}, leaf keys ${r.leafKeys}, evictions told ${r.evictionsTold}, ` +
     `revocations ${r.revocations} (revokes checked ${r.revokesChecked}), server crashes ${r.crashes}, leaf restarts ${r.leafRestarts}, ` +
     `converged ${r.convergeMs < 0 ? 'never' : `${r.convergeMs} ms after quiet`}, virtual ${r.virtualMs} ms, ` +
+    (r.storage === undefined
+      ? ''
+      : `storage: ${r.storage.failures.map((f) => `${f.op} fails at s${f.server}`).join(', ')} (${r.storage.stops} stops), ` +
+        `${r.storage.rollback === undefined ? 'no rollback' : `s${r.storage.rollback.server} ${r.storage.rollback.files.join('+')} rolled back ${r.storage.rollback.depth} images at ${r.storage.rollback.at} ms`} ` +
+        `(${r.storage.rollbacks} done${r.storage.startRefusals.length === 0 ? '' : `; refused to start: ${r.storage.startRefusals.join('; ')}`}); `) +
     (r.leafCuts === undefined
       ? ''
       : `leaf cuts: short ${r.leafCuts.shortCut ?? 'none'}, long ${r.leafCuts.longCut ?? 'none'} (its eviction checked ${r.leafCuts.evictionChecked}); `) +
@@ -55,6 +60,7 @@ export function systemMain(args: string[]): number {
     ...(args.includes('--no-faults') ? { faults: false } : {}),
     ...(args.includes('--adversary') ? { adversary: true } : {}),
     ...(args.includes('--no-leaf-cuts') ? { leafCuts: false } : {}),
+    ...(args.includes('--storage-faults') ? { storageFaults: true } : {}),
   };
   const seed = intArg(args, '--seed');
   if (seed !== undefined) {

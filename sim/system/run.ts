@@ -11,7 +11,13 @@ import { groupKeyId, type SystemViolation } from './ledger.js';
 import { serverName } from './messages.js';
 import type { ServerHandle } from './server-node.js';
 import { buildSystemWorld } from './world.js';
-import { planAttack, planLeafCuts, type LeafCutPlan } from './scenarios.js';
+import {
+  planAttack,
+  planLeafCuts,
+  planStorageFaults,
+  type LeafCutPlan,
+  type StorageFaultPlan,
+} from './scenarios.js';
 
 /** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
 export const SYSTEM_SETTLE_MS = 15_000;
@@ -35,6 +41,8 @@ export interface SystemRunOptions {
   readonly adversary?: boolean;
   /** Per-leaf partitions (scenarios.ts planLeafCuts; default: on, `--no-leaf-cuts`; they cost ~2 % of a run's wall time). */
   readonly leafCuts?: boolean;
+  /** Storage faults (scenarios.ts planStorageFaults; default: off, `--storage-faults`). */
+  readonly storageFaults?: boolean;
 }
 
 /** What the adversary did and how much of it the checkers judged. */
@@ -77,6 +85,14 @@ export interface SystemRunResult {
   readonly leafRestarts: number;
   readonly adversary: AdversaryCoverage | undefined;
   readonly leafCuts: LeafCutPlan | undefined;
+  readonly storage:
+    | (StorageFaultPlan & {
+        readonly stops: number;
+        readonly rollbacks: number;
+        /** Why a server whose disk was rolled back refused to start (it stayed down). */
+        readonly startRefusals: readonly string[];
+      })
+    | undefined;
 }
 
 export function runSystem(opts: SystemRunOptions): SystemRunResult {
@@ -99,6 +115,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     leaseMs: LEASE_MS,
     leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
     adversaries: opts.adversary === true ? 1 : 0,
+    rollbackImages: opts.storageFaults === true,
   });
   const { sim, ledger } = world;
   const errors = world.errors;
@@ -159,6 +176,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
         });
   applyFaultPlan(sim, plan);
   const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers, LEASE_MS) : undefined;
+  const storage = opts.storageFaults === true ? planStorageFaults(seed, world, quietAtMs) : undefined;
   const leafCuts =
     opts.leafCuts !== false
       ? planLeafCuts(seed, world, plan, joins, stayers, LEASE_MS, attack?.victim)
@@ -270,6 +288,15 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     crashes: world.crashes,
     leafRestarts: world.leafRestarts,
     leafCuts,
+    storage:
+      storage === undefined
+        ? undefined
+        : {
+            ...storage,
+            stops: world.storageStops,
+            rollbacks: world.rollbacks,
+            startRefusals: world.startRefusals,
+          },
     adversary:
       attack === undefined
         ? undefined

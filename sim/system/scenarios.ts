@@ -5,11 +5,13 @@
  *   attack     an adversarial leaf (adversary.ts) floods one server while a victim goes silent
  *   leaf cuts  a leaf cut from its server (both ways) and healed; a leaf cut from every server
  *              for longer than its lease (evicted, then joins again)
+ *   storage    failing disk operations (the server stops and restarts), one server's disk rolled back
  * A check that needs the core undisturbed runs only where the fault plan is quiet.
  */
 import { Rng, type FaultPlan } from '../../net/sim/index.js';
 import { serverName } from './messages.js';
 import type { SystemWorld } from './world.js';
+import type { FailingOp } from '../memory-storage.js';
 
 /** How often the attacked server's view is sampled. */
 const POLL_MS = 200;
@@ -203,4 +205,66 @@ export function planLeafCuts(
     });
   }
   return out;
+}
+
+/** What the storage faults did (a rollback: which server, which files, when). */
+export interface StorageFaultPlan {
+  readonly failures: readonly { readonly at: number; readonly server: number; readonly op: FailingOp }[];
+  readonly rollback:
+    | {
+        readonly at: number;
+        readonly server: number;
+        readonly files: readonly string[];
+        readonly depth: number;
+      }
+    | undefined;
+}
+
+/**
+ * What comes back older (server-node.ts's files): the primary record, the leaf store's log, its
+ * snapshot, or all three. Never the store's data.key: it is written once, so an older image of it
+ * is no file at all — a disk restored without its key is another disaster (nothing decrypts).
+ */
+const ROLLBACK_SETS = [
+  ['/data/primary'],
+  ['/data/leaf-state/log'],
+  ['/data/leaf-state/snapshot'],
+  ['/data/primary', '/data/leaf-state/log', '/data/leaf-state/snapshot'],
+] as const;
+
+/**
+ * Storage faults (issue 19 item 3): 1–3 failing disk operations (append, sync or replace) on drawn
+ * servers — a failed store write stops the server, which a supervisor starts again — and, on a
+ * cluster of at least three, one server whose disk comes back older after a crash (its whole data
+ * dir, its primary record or its leaf store, 1–4 synced images back). Torn and lost unsynced tails
+ * are every crash's lot already (server-node.ts). What a rollback does to the checkers is a
+ * finding to report, not a failure of the world.
+ */
+export function planStorageFaults(seed: number, world: SystemWorld, quietAtMs: number): StorageFaultPlan {
+  const { sim } = world;
+  const rng = Rng.seeded(seed).fork('storage-faults');
+  const failures = Array.from({ length: 1 + rng.int(3) }, () => ({
+    at: 300 + rng.int(Math.max(1, quietAtMs - 300)),
+    server: rng.int(world.servers),
+    op: rng.pick(['append', 'sync', 'replace'] as const),
+  }));
+  for (const f of failures) sim.schedule(f.at, () => world.failStorage(f.server, f.op));
+  let rollback: StorageFaultPlan['rollback'];
+  if (world.servers >= 3) {
+    const r = {
+      at: 1_000 + rng.int(Math.max(1, quietAtMs - 2_000)),
+      server: rng.int(world.servers),
+      files: rng.pick(ROLLBACK_SETS),
+      depth: 1 + rng.int(4),
+    };
+    const downMs = 300 + rng.int(1_200);
+    sim.schedule(r.at, () => {
+      world.crashServer(r.server, { rollback: r.files.map((prefix) => ({ prefix, depth: r.depth })) });
+      sim.after(downMs, () => {
+        if (sim.isCrashed(r.server)) world.restartServer(r.server);
+      });
+    });
+    rollback = r;
+  }
+  return { failures, rollback };
 }

@@ -24,6 +24,7 @@ import {
   LeafStateMachine,
   LeafStore,
   ServerPlane,
+  isStoreFailure,
   type LeafCert,
   type PlaneMetrics,
   type PlaneStore,
@@ -33,7 +34,7 @@ import type { VerifiedCrl } from '../../auth/index.js';
 import { DEFAULT_BATCH_INTERVAL_MS, PrimaryRecord, type Logger } from '../../server/index.js';
 import { Rng } from '../../net/sim/index.js';
 import type { NodeEnv, NodeHandlers } from '../../net/sim/index.js';
-import type { MemoryStorage } from '../memory-storage.js';
+import type { CrashPlan, MemoryStorage } from '../memory-storage.js';
 import { SystemLedger } from './ledger.js';
 import type { SystemObserver } from './world.js';
 import {
@@ -74,6 +75,13 @@ export interface ServerWorld {
   readonly revocation: { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
   /** A failure the run must report (an exception out of the real code). */
   fail(detail: string): void;
+  /**
+   * A store write failed: the host stops, as KeyServer.fatal does (the process exits; a
+   * supervisor starts it again, which reopens the store from what the disk holds).
+   */
+  stopped(server: number, error: Error): void;
+  /** What the crash before incarnation `incarnation` of server `server` did to its disk (default: unsynced bytes meet a drawn fate). */
+  crashPlan(server: number): CrashPlan;
   readonly observer: SystemObserver;
   /** Every frame the plane writes to a leaf link (to simulator node `node`), before the network. */
   sentToLeaf?(server: string, incarnation: number, node: number, bytes: Uint8Array, t: number): void;
@@ -111,7 +119,7 @@ export function serverNode(
   const name = serverName(id);
   const storage = w.storages[id]!;
   // A restart comes back from what the crash left of the storage.
-  if (env.incarnation > 0) storage.crash();
+  if (env.incarnation > 0) storage.crash(w.crashPlan(id));
   const suite = seededSuite(
     w.suite,
     Rng.seeded(w.seed).fork('server-random').fork(`${id}/${env.incarnation}`),
@@ -154,6 +162,11 @@ export function serverNode(
       fn();
       while (endOfEvent.length > 0) plane.onTimer(endOfEvent.shift()!, now());
     } catch (e) {
+      // A failed store write stops the server (as KeyServer.guard/upcall → fatal); anything else is a bug.
+      if (isStoreFailure(e)) {
+        stopped = true;
+        return w.stopped(id, e);
+      }
       w.fail(`${name} at ${env.now()} ms: ${(e as Error).stack}`);
     }
   };

@@ -8,7 +8,7 @@
 import type { CipherSuite } from '../../crypto/index.js';
 import type { VerifiedCrl } from '../../auth/index.js';
 import { Rng, Simulator } from '../../net/sim/index.js';
-import { MemoryStorage } from '../memory-storage.js';
+import { DEFAULT_IMAGES_PER_FILE, MemoryStorage, type CrashPlan, type FailingOp } from '../memory-storage.js';
 import { SystemLedger, type SystemViolation } from './ledger.js';
 import { leafNode, type LeafHandle } from './leaf-node.js';
 import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
@@ -36,6 +36,11 @@ export interface SystemWorldOptions {
   readonly latencyMs: number;
   readonly leaseMs?: number;
   readonly leafKeyRefreshMs?: number;
+  /**
+   * Servers' disks keep synced images (MemoryStorage imagesPerFile) so that a crash can roll one
+   * back (`crashServer(i, { rollback })`); `failStorage` works either way.
+   */
+  readonly rollbackImages?: boolean;
   /** Adversarial leaves (adversary.ts): simulator nodes after the leaves, idle until `attack`. */
   readonly adversaries?: number;
   /** What a driver watches besides the ledger (`keyglass demo --sim` feeds its figures from it). */
@@ -99,8 +104,16 @@ export interface SystemWorld {
   leave(i: number): void;
   /** The CRL gains leaf `i`'s serial and every running server loads it; false if already revoked. */
   revoke(i: number): boolean;
-  crashServer(i: number): void;
+  /** Crashes server `i`; its next start finds its disk as `disk` leaves it (default: unsynced bytes meet a drawn fate). */
+  crashServer(i: number, disk?: CrashPlan): void;
   restartServer(i: number): void;
+  /** The next `op` on server `i`'s disk fails (the server then stops, and is started again). */
+  failStorage(i: number, op: FailingOp): void;
+  /** Servers stopped by a failed store write (as `keyglass server` exits), and rollbacks done. */
+  readonly storageStops: number;
+  readonly rollbacks: number;
+  /** Why a server whose disk was rolled back refused to start (it stays down). */
+  readonly startRefusals: readonly string[];
   /** Leaf `i` publishes `data` (false: not sent — not welcomed, or its publish window is full). */
   publish(i: number, data: Uint8Array): boolean;
   /** Adversary `a` runs `script`. */
@@ -162,8 +175,20 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
   };
   const storages = Array.from(
     { length: S },
-    (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
+    (_, i) =>
+      new MemoryStorage({
+        rng: Rng.seeded(seed).fork('storage').fork(i),
+        imagesPerFile: opts.rollbackImages === true ? DEFAULT_IMAGES_PER_FILE : 0,
+      }),
   );
+  // The disk each server's next start finds (set by crashServer; used once).
+  const crashPlans = new Map<number, CrashPlan>();
+  const supervisor = Rng.seeded(seed).fork('supervisor');
+  let storageStops = 0;
+  let rollbacks = 0;
+  /** Servers whose disk a crash rolled back, and why any of them then refused to start. */
+  const rolledBack = new Set<number>();
+  const refusals: string[] = [];
   const serverHandles: (ServerHandle | undefined)[] = new Array(S).fill(undefined);
   const leafHandles = new Map<number, LeafHandle>();
   let links = 0;
@@ -188,6 +213,24 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
             certOf: (node) => certs[node - S]!,
             revocation,
             fail,
+            stopped: (id) => {
+              storageStops++;
+              // The process exits now; a supervisor starts it again a little later.
+              const inc = sim.incarnationOf(id);
+              sim.after(0, () => void (sim.incarnationOf(id) === inc && sim.crash(id)));
+              sim.after(300 + supervisor.int(1_000), () => {
+                if (sim.isCrashed(id) && sim.incarnationOf(id) === inc) sim.restart(id);
+              });
+            },
+            crashPlan: (id) => {
+              const plan = crashPlans.get(id) ?? {};
+              crashPlans.delete(id);
+              if (plan.rollback !== undefined) {
+                rollbacks++;
+                rolledBack.add(id);
+              }
+              return plan;
+            },
             observer,
             ...(A > 0 ? { sentToLeaf: attackWatch.sent.bind(attackWatch) } : {}),
           },
@@ -195,9 +238,13 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
           serverHandles,
         );
       } catch (e) {
-        fail(
-          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
-        );
+        // After a rollback of its disk, refusing to start is the server noticing (it stays down:
+        // an operator's matter); reported with the run, not a failure of it. Otherwise a bug.
+        if (rolledBack.has(env.id)) refusals.push(`${serverName(env.id)}: ${(e as Error).message}`);
+        else
+          fail(
+            `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
+          );
         return { onMessage: () => {} };
       }
     });
@@ -263,8 +310,19 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
       });
       return true;
     },
-    crashServer: (i) => sim.crash(checkServer(i)),
+    crashServer: (i, disk) => {
+      if (disk !== undefined) crashPlans.set(checkServer(i), disk);
+      sim.crash(checkServer(i));
+    },
     restartServer: (i) => sim.restart(checkServer(i)),
+    failStorage: (i, op) => storages[checkServer(i)]!.failNext(op),
+    get storageStops() {
+      return storageStops;
+    },
+    get rollbacks() {
+      return rollbacks;
+    },
+    startRefusals: refusals,
     publish: (i, data) => leafHandles.get(checkLeaf(i))!.publish(data),
     attack: (a, script, victim) => {
       const victimName = victim === undefined ? undefined : leafName(checkLeaf(victim) - S);
