@@ -3,7 +3,8 @@
  * `npm run sim -- system --seeds N [--from S]` run many and print a summary (exit 1 if any failed)
  * Options: `--servers N`, `--leaves N` (default: drawn from the seed), `--no-faults`,
  * `--adversary` (an adversarial leaf floods and replays), `--no-leaf-cuts` (no per-leaf
- * partitions), `--storage-faults` (failing disk operations, one server's disk rolled back): scenarios.ts. A failure prints its replay command with the options it ran with.
+ * partitions), `--storage-faults` (failing disk operations, one server's disk rolled back),
+ * `--revoke-server` (the CRL revokes a core server): scenarios.ts. A failure prints its replay command with the options it ran with.
  */
 import { intArg } from '../args.js';
 import { loadSuite } from '../../crypto/index.js';
@@ -13,7 +14,13 @@ import { runSystem, type SystemRunResult } from './run.js';
 const SUITE = await loadSuite();
 
 /** The options of a run as command-line flags (the ones that change what a seed does). */
-const SHAPE_FLAGS = ['--no-faults', '--adversary', '--no-leaf-cuts', '--storage-faults'] as const;
+const SHAPE_FLAGS = [
+  '--no-faults',
+  '--adversary',
+  '--no-leaf-cuts',
+  '--storage-faults',
+  '--revoke-server',
+] as const;
 
 export function systemReplayCommand(seed: number, args: readonly string[] = []): string {
   const flags = [
@@ -31,6 +38,11 @@ function summary(r: SystemRunResult): string {
     `batches ${r.batches}, admissions ${r.admissions}, leaf keys ${r.leafKeys}, evictions told ${r.evictionsTold}, ` +
     `revocations ${r.revocations} (revokes checked ${r.revokesChecked}), server crashes ${r.crashes}, leaf restarts ${r.leafRestarts}, ` +
     `converged ${r.convergeMs < 0 ? 'never' : `${r.convergeMs} ms after quiet`}, virtual ${r.virtualMs} ms, ` +
+    (r.serverRevocation === undefined
+      ? ''
+      : `revoked s${r.serverRevocation.server} at ${r.serverRevocation.at} ms (${r.serverRevocation.stolenPaths} paths stolen): ` +
+        `full refresh epochs ${r.serverRevocation.refreshStartEpoch ?? '-'}..${r.serverRevocation.refreshDoneEpoch ?? '-'}, ` +
+        `stolen tree opened ${r.serverRevocation.epochsOpenedBefore} epochs before it, ${r.serverRevocation.epochsChecked} checked after; `) +
     (r.storage === undefined
       ? ''
       : `storage: ${r.storage.failures.map((f) => `${f.op} fails at s${f.server}`).join(', ')} (${r.storage.stops} stops), ` +
@@ -61,6 +73,7 @@ export function systemMain(args: string[]): number {
     ...(args.includes('--adversary') ? { adversary: true } : {}),
     ...(args.includes('--no-leaf-cuts') ? { leafCuts: false } : {}),
     ...(args.includes('--storage-faults') ? { storageFaults: true } : {}),
+    ...(args.includes('--revoke-server') ? { revokeServer: true } : {}),
   };
   const seed = intArg(args, '--seed');
   if (seed !== undefined) {

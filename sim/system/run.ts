@@ -15,7 +15,9 @@ import {
   planAttack,
   planLeafCuts,
   planStorageFaults,
+  planServerRevocation,
   type LeafCutPlan,
+  type ServerRevocationPlan,
   type StorageFaultPlan,
 } from './scenarios.js';
 
@@ -43,6 +45,8 @@ export interface SystemRunOptions {
   readonly leafCuts?: boolean;
   /** Storage faults (scenarios.ts planStorageFaults; default: off, `--storage-faults`). */
   readonly storageFaults?: boolean;
+  /** A core server revoked by the CRL (scenarios.ts planServerRevocation; default: off, `--revoke-server`). */
+  readonly revokeServer?: boolean;
 }
 
 /** What the adversary did and how much of it the checkers judged. */
@@ -85,6 +89,7 @@ export interface SystemRunResult {
   readonly leafRestarts: number;
   readonly adversary: AdversaryCoverage | undefined;
   readonly leafCuts: LeafCutPlan | undefined;
+  readonly serverRevocation: ServerRevocationPlan | undefined;
   readonly storage:
     | (StorageFaultPlan & {
         readonly stops: number;
@@ -176,6 +181,8 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
         });
   applyFaultPlan(sim, plan);
   const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers, LEASE_MS) : undefined;
+  const serverRevocation =
+    opts.revokeServer === true && S >= 3 ? planServerRevocation(seed, suite, world, quietAtMs) : undefined;
   const storage = opts.storageFaults === true ? planStorageFaults(seed, world, quietAtMs) : undefined;
   const leafCuts =
     opts.leafCuts !== false
@@ -255,7 +262,12 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     else if (convergedSince < 0) convergedSince = sim.now;
     // A converged run stops, but not before the scenarios' checks are done.
     const scenariosEnd = Math.max(attack?.endMs ?? 0, leafCuts?.endMs ?? 0);
-    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS && sim.now > scenariosEnd) {
+    if (
+      convergedSince >= 0 &&
+      sim.now - convergedSince >= HOLD_MS &&
+      sim.now > scenariosEnd &&
+      serverRevocation?.busy() !== true
+    ) {
       convergedAt = convergedSince;
       sim.stop();
     } else sim.after(POLL_MS, poll);
@@ -267,6 +279,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     agreement(true);
     const ref = live().find((h) => h.member.view.primary);
     ledger.checkEnd(ref?.machine);
+    serverRevocation?.check(convergedAt >= 0);
   }
   return {
     seed,
@@ -288,6 +301,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     crashes: world.crashes,
     leafRestarts: world.leafRestarts,
     leafCuts,
+    serverRevocation,
     storage:
       storage === undefined
         ? undefined

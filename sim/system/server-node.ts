@@ -71,8 +71,8 @@ export interface ServerWorld {
   readonly verifyKeys: ReadonlyMap<string, Uint8Array>;
   /** The leaf certificate presented by simulator node `node` (a leaf). */
   certOf(node: number): LeafCert;
-  /** The CRL in force at every server: a registry view over the serials the harness revoked. */
-  readonly revocation: { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
+  /** The CRL server `server` has loaded (its registry as the plane reads it; the sim CA's, ca.ts). */
+  revocationOf(server: number): { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
   /** A failure the run must report (an exception out of the real code). */
   fail(detail: string): void;
   /**
@@ -96,6 +96,8 @@ export interface ServerHandle {
   linkedLeaf(link: number): boolean;
   /** Runs `fn` as one event of this node (the plane's end-of-event timers run after it). */
   event(fn: () => void): void;
+  /** Runs `fn` as an event of this node once it runs (a signal to a paused process waits for its resume). */
+  signal(fn: () => void): void;
 }
 
 interface LeafLink {
@@ -134,6 +136,8 @@ export function serverNode(
   const store = LeafStore.openForServer(storage, `${DATA_DIR}/leaf-state`, machine, { suite });
   const record = PrimaryRecord.open(storage, DATA_DIR, GENERATION, store.index, silentLog, machine.epoch);
   const { serial, signingSeed } = serverIdentityOf(w.seed, id);
+  const revocation = w.revocationOf(id);
+  const serverSerials = Array.from({ length: w.servers }, (_, i) => serverIdentityOf(w.seed, i).serial);
 
   // The store as the plane sees it, observed: every batch a replica applies goes to the ledger.
   const observed: PlaneStore = {
@@ -182,7 +186,7 @@ export function serverNode(
       machine,
       store: observed,
       record,
-      revocation: w.revocation,
+      revocation,
       signingSeed,
       signingPublic: suite.ed25519PublicKey(signingSeed),
       serial,
@@ -235,6 +239,9 @@ export function serverNode(
     now(),
   );
 
+  // The host loads its CRL at boot: what welcomes carry in band.
+  plane.crlInstalled();
+
   const app: GroupApp = {
     view: (view: View, self: MemberKey) => {
       w.observer.view?.(name, view, env.now());
@@ -273,8 +280,10 @@ export function serverNode(
     {
       now: () => env.now(),
       send: (to, bytes) => {
+        const peer = Number(to.slice(1));
+        if (revocation.isRevokedSerial(serverSerials[peer]!)) return; // no TLS to it
         w.observer.coreSent?.(name, bytes.length);
-        env.send(Number(to.slice(1)), { kind: 'core', bytes });
+        env.send(peer, { kind: 'core', bytes });
       },
     },
     app,
@@ -286,6 +295,7 @@ export function serverNode(
     machine,
     linkedLeaf: (link) => links.has(peerOf(link)),
     event,
+    signal: (fn) => void env.setTimer(0, () => event(fn)),
   };
   handles[id] = handle;
   event(() => member.start());
@@ -316,12 +326,14 @@ export function serverNode(
       event(() => {
         switch (msg.kind) {
           case 'core':
+            // The core port's TLS verifier refuses a server our CRL revokes.
+            if (revocation.isRevokedSerial(serverSerials[from]!)) return;
             return member.receive(msg.bytes);
           case 'open': {
             const peer = peerOf(msg.link);
             if (links.has(peer)) return;
             // The leaf port's TLS verifier refuses a certificate the CRL revokes.
-            if (w.revocation.isRevokedSerial(w.certOf(from).serial))
+            if (revocation.isRevokedSerial(w.certOf(from).serial))
               return void env.send(from, { kind: 'close', link: msg.link });
             links.set(peer, {
               link: msg.link,

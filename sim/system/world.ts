@@ -11,7 +11,15 @@ import { Rng, Simulator } from '../../net/sim/index.js';
 import { DEFAULT_IMAGES_PER_FILE, MemoryStorage, type CrashPlan, type FailingOp } from '../memory-storage.js';
 import { SystemLedger, type SystemViolation } from './ledger.js';
 import { leafNode, type LeafHandle } from './leaf-node.js';
-import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
+import {
+  leafCertOf,
+  leafName,
+  serverIdentityOf,
+  serverName,
+  wallClock,
+  type SystemMessage,
+} from './messages.js';
+import { SimCa } from './ca.js';
 import { serverNode, type ServerHandle } from './server-node.js';
 import {
   AttackWatch,
@@ -97,13 +105,22 @@ export interface SystemWorld {
   /** Simulator node of leaf `i`. */
   leafNodeId(i: number): number;
   leafCert(i: number): LeafCert;
-  /** Up, unpaused servers. */
+  /** Up, unpaused servers, but a revoked one (it is out of the cluster). */
   liveServers(): ServerHandle[];
+  /** Calls `fn` with every leaf frame on the wire (what an eavesdropper of every link sees). */
+  tapLeafFrames(fn: NonNullable<SystemObserver['leafFrame']>): void;
   /** Leaf `i` starts linking (to `server` first), joins, and fails over on its own. */
   connect(i: number, server: number): void;
   leave(i: number): void;
   /** The CRL gains leaf `i`'s serial and every running server loads it; false if already revoked. */
   revoke(i: number): boolean;
+  /**
+   * The CRL gains core server `r`'s serial: every other running server loads it (their core TLS
+   * refuses `r` from now on, the plane starts the full refresh); `r` — compromised — goes on with
+   * the CRL it had. False if already revoked.
+   */
+  revokeServer(r: number): boolean;
+  readonly ca: SimCa;
   /** Crashes server `i`; its next start finds its disk as `disk` leaves it (default: unsynced bytes meet a drawn fate). */
   crashServer(i: number, disk?: CrashPlan): void;
   restartServer(i: number): void;
@@ -142,18 +159,34 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     identitySeeds.map((s, i) => [serverName(i), suite.ed25519PublicKey(s)] as const),
   );
   const revokedSerials = ledger.revokedSerials;
-  // The CRL every server has loaded: only what the plane reads of a registry (its serials).
-  const revocation = {
-    installed: (): VerifiedCrl[] =>
-      revokedSerials.size === 0
-        ? []
-        : [
-            {
-              revoked: new Map([...revokedSerials].map((s) => [s, { serial: s }])),
-            } as unknown as VerifiedCrl,
-          ],
-    isRevokedSerial: (serial: string) => revokedSerials.has(serial),
-  };
+  // The CA's newest CRL is what every server has loaded (a server down or paused at a revocation
+  // finds it at its next start, as from its CRL file); a revoked core server — compromised —
+  // keeps the CRL it had (ca.ts).
+  const ca = new SimCa(seed);
+  const serverSerials = Array.from({ length: S }, (_, i) => serverIdentityOf(seed, i).serial);
+  const frozenCrl = new Map<number, VerifiedCrl | undefined>();
+  const registryOf = (crl: () => VerifiedCrl | undefined) => ({
+    installed: (): VerifiedCrl[] => {
+      const c = crl();
+      return c === undefined ? [] : [c];
+    },
+    isRevokedSerial: (serial: string) => crl()?.revoked.has(serial) === true,
+  });
+  const liveRegistry = registryOf(() => ca.current);
+  const revocationOf = (id: number) =>
+    frozenCrl.has(id) ? registryOf(() => frozenCrl.get(id)) : liveRegistry;
+  /**
+   * Every running server (but a revoked one) loads the CA's newest CRL, as KeyServer's reload on
+   * SIGHUP does (a paused one when it resumes; one that is down reads it when it starts).
+   */
+  const loadCrl = (serials: ReadonlySet<string>, coreServers: { name: string; serial: string }[]): void =>
+    serverHandles.forEach((h, id) => {
+      if (h === undefined || sim.isCrashed(id) || frozenCrl.has(id)) return;
+      h.signal(() => {
+        if (h.plane.crlInstalled()) h.plane.pushCrl(wallClock(sim.now));
+        h.plane.revoked(serials, coreServers, wallClock(sim.now));
+      });
+    });
   // Leaves' certificates, then the adversaries' (valid ones: they are admitted leaves).
   const certs = [
     ...Array.from({ length: L }, (_, i) => leafCertOf(seed, i)),
@@ -166,10 +199,12 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
   // The newest lease renewal each leaf put on the wire (what an eavesdropper replays).
   const renewals = new Map<string, Uint8Array>();
   const userObserver = opts.observer ?? {};
+  const taps: NonNullable<SystemObserver['leafFrame']>[] = [];
   const observer: SystemObserver = {
     ...userObserver,
     leafFrame: (leaf, toServer, bytes, t) => {
       userObserver.leafFrame?.(leaf, toServer, bytes, t);
+      for (const tap of taps) tap(leaf, toServer, bytes, t);
       if (A > 0 && toServer && decodeLeafFrame(bytes).type === 'leaseRenew') renewals.set(leaf, bytes);
     },
   };
@@ -211,7 +246,7 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
             identitySeeds,
             verifyKeys,
             certOf: (node) => certs[node - S]!,
-            revocation,
+            revocationOf,
             fail,
             stopped: (id) => {
               storageStops++;
@@ -252,7 +287,7 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     sim.addNode((env) => {
       if (env.incarnation > 0) leafRestarts++;
       return leafNode(
-        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer },
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer, ca, serverSerials },
         env,
         leafName(i),
         certs[i]!.serial,
@@ -276,7 +311,10 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     return S + L + a;
   };
   const liveServers = (): ServerHandle[] =>
-    serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
+    serverHandles.filter(
+      (h, id): h is ServerHandle =>
+        h !== undefined && sim.isUp(id) && !sim.isPaused(id) && !ca.isRevoked(serverSerials[id]!),
+    );
 
   return {
     sim,
@@ -298,18 +336,26 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     leafNodeId: checkLeaf,
     leafCert: (i) => certs[checkLeaf(i) - S]!,
     liveServers,
+    tapLeafFrames: (fn) => void taps.push(fn),
     connect: (i, server) => leafHandles.get(checkLeaf(i))!.connect(checkServer(server)),
     leave: (i) => leafHandles.get(checkLeaf(i))!.leave(),
     revoke: (i) => {
       const serial = certs[checkLeaf(i) - S]!.serial;
       if (revokedSerials.has(serial)) return false;
       revokedSerials.add(serial);
-      serverHandles.forEach((h, id) => {
-        if (h !== undefined && sim.isUp(id) && !sim.isPaused(id))
-          h.event(() => void h.plane.revoked(new Set([serial]), [], sim.now));
-      });
+      ca.revoke([serial], wallClock(sim.now));
+      loadCrl(new Set([serial]), []);
       return true;
     },
+    revokeServer: (r) => {
+      const serial = serverSerials[checkServer(r)]!;
+      if (ca.isRevoked(serial)) return false;
+      frozenCrl.set(r, ca.current);
+      ca.revoke([serial], wallClock(sim.now));
+      loadCrl(new Set([serial]), [{ name: serverName(r), serial }]);
+      return true;
+    },
+    ca,
     crashServer: (i, disk) => {
       if (disk !== undefined) crashPlans.set(checkServer(i), disk);
       sim.crash(checkServer(i));

@@ -43,6 +43,19 @@ for (const seed of [1, 2, 4])
     t.true(r.convergeMs >= 0);
   });
 
+// A core server revoked by the CRL (sim/system/scenarios.ts planServerRevocation): the others
+// refuse it, hand the CRL to their leaves in band and run the full own-key refresh; the revoked
+// server's tree (taken at the revocation) with every later rekey part opens no group key after
+// the refresh completed, and every leaf welcomed at the end holds the CRL and trusts no key of it.
+for (const seed of [2, 3, 4, 45])
+  test(`system simulation, a revoked core server: seed ${seed} (npm run sim -- system --revoke-server --seed ${seed})`, (t) => {
+    const r = runSystem({ seed, suite, revokeServer: true });
+    t.deepEqual(r.violations, []);
+    const v = r.serverRevocation!;
+    t.true(v.revoked && v.stolenPaths > 0, JSON.stringify(v));
+    t.true(v.refreshDoneEpoch !== undefined && v.leavesChecked > 0, JSON.stringify(v));
+  });
+
 // An adversarial leaf (sim/system/adversary.ts) floods one server with catch-ups for its own and
 // foreign paths, replays renewals (a silent victim's too), joins, welcomes and its previous link's
 // frames, and sends garbage: under faults, and on a quiet network where the attacked server's view
