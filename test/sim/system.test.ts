@@ -7,7 +7,17 @@ import test from 'ava';
 import { loadSuite } from '../../crypto/index.js';
 import { runSystem } from '../../sim/system/run.js';
 import { SystemLedger, groupKeyId } from '../../sim/system/ledger.js';
-import type { ApplyResult, LeafStateMachine } from '../../leaf-plane/index.js';
+import {
+  LeafStateMachine,
+  RekeyHistory,
+  signBatch,
+  type ApplyResult,
+  type BatchOutput,
+  type LeafCommand,
+} from '../../leaf-plane/index.js';
+import { encodeLeafFrame } from '../../gossip-edge/index.js';
+import { encodeWelcome } from '../../keytree/index.js';
+import { AttackWatch } from '../../sim/system/adversary.js';
 
 const suite = await loadSuite();
 const SEEDS = Array.from({ length: 20 }, (_, i) => 1 + i);
@@ -152,4 +162,61 @@ test('system checkers: a key of the epoch that evicted a leaf, and a welcomed ad
   ledger.checkEnd(machine);
   t.deepEqual(ledger.violations.map((v) => v.property).sort(), ['durability', 'secrecy']);
   t.regex(ledger.violations.find((v) => v.property === 'durability')!.detail, /^c was welcomed at 3/);
+});
+
+test('adversary checker: a rekey part off the adversary’s own path, and catch-up replies over its budget, are violations', (t) => {
+  // A real replica and rekey history: mallory and three others join, then one more joins (epoch 2).
+  const m = new LeafStateMachine({
+    suite,
+    group: new TextEncoder().encode('g'),
+    secret: new Uint8Array(32).fill(7),
+  });
+  m.setPrimary(true);
+  const admit = (name: string): LeafCommand => ({
+    kind: 'admit',
+    value: { name, serial: `s-${name}`, fingerprint: new Uint8Array(32).fill(1), now: 0 },
+  });
+  const cut = (): BatchOutput => m.apply({ kind: 'cutBatch', value: { epoch: m.epoch + 1, now: 0 } }).batch!;
+  const signing = new Uint8Array(32).fill(3);
+  const history = new RekeyHistory();
+  const record = (b: BatchOutput): void =>
+    history.record(b, suite.ed25519PublicKey(signing), signBatch(suite, signing, b));
+  for (const n of ['mallory', 'a', 'b', 'c', 'd']) m.apply(admit(n));
+  record(cut());
+  const welcome = m.welcomeFor('mallory')!;
+  for (const n of ['e', 'f', 'g', 'h', 'i', 'j', 'k']) m.apply(admit(n));
+  record(cut());
+  const own = history.pushFor(m.epoch, welcome.slot)!.push;
+  const other = [...m.parts().entries.values()].find(
+    (e) => e.slot >= 0 && history.pushFor(m.epoch, e.slot)!.push.parts[0]! !== own.parts[0]!,
+  )!;
+  const foreign = history.pushFor(m.epoch, other.slot)!.push;
+
+  const ledger = new SystemLedger(suite);
+  const watch = new AttackWatch(ledger, new Map([[9, 'mallory-0']]));
+  const welcomeFrame = encodeLeafFrame('welcome', {
+    welcome: encodeWelcome(welcome),
+    epoch: welcome.epoch,
+    admittedEpoch: welcome.epoch,
+    memberId: 0,
+    leaseMs: 3000,
+    signers: [],
+    crls: [],
+  });
+  watch.sent('s0', 0, 9, welcomeFrame, 0);
+  watch.sent('s0', 0, 9, encodeLeafFrame('rekeyPush', own), 1);
+  t.deepEqual(ledger.violations, [], 'its own path is no violation');
+  watch.sent('s0', 0, 9, encodeLeafFrame('catchUpReply', { pushes: [foreign], rejoin: false }), 2);
+  t.deepEqual(
+    ledger.violations.map((v) => v.property),
+    ['secrecy'],
+  );
+  t.is(watch.partsJudged, 2);
+  // 42 replies at one instant: over the per-leaf limiter's burst (40) and the check's one of slack.
+  for (let i = 0; i < 42; i++)
+    watch.sent('s1', 0, 9, encodeLeafFrame('catchUpReply', { pushes: [], rejoin: true }), 5);
+  t.deepEqual(
+    ledger.violations.map((v) => v.property),
+    ['secrecy', 'adversary'],
+  );
 });
