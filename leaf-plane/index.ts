@@ -42,6 +42,7 @@ export { RekeyHistory, signBatch, DEFAULT_HISTORY_EPOCHS, DEFAULT_HISTORY_BYTES 
 export {
   LeafStore,
   StoreError,
+  isStoreFailure,
   DEFAULT_COMPACT_EVERY,
   MAX_UNSYNCED_COMMANDS,
   type StoreOptions,

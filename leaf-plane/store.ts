@@ -75,6 +75,16 @@ export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
 
+/**
+ * A failed durable write at run time: the store's own refusal (StoreError) or the storage's
+ * error out of the write that failed first (StorageError, which LeafStore and PrimaryRecord let
+ * through). Either way the replica may be ahead of what its disk holds: a host stops the server,
+ * which reopens its storage on restart (KeyServer, and the system simulation's host).
+ */
+export function isStoreFailure(e: unknown): e is StoreError | StorageError {
+  return e instanceof StoreError || e instanceof StorageError;
+}
+
 export interface StoreOptions {
   readonly suite: CipherSuite;
   /** Compact after this many log records (default 10,000). */

@@ -75,7 +75,7 @@ import {
 import {
   MAX_RENEWALS_PER_COMMAND,
   ServerPlane,
-  StoreError,
+  isStoreFailure,
   type LeafStateMachine,
   type LeafStore,
   type PlaneTimer,
@@ -481,7 +481,7 @@ export class KeyServer implements GroupApp {
     try {
       fn();
     } catch (e) {
-      if (e instanceof StoreError) return this.fatal(e);
+      if (isStoreFailure(e)) return this.fatal(e);
       this.log.error(`${what} failed`, { error: (e as Error).message });
     }
   }
@@ -491,7 +491,7 @@ export class KeyServer implements GroupApp {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof StoreError) this.fatal(e);
+      if (isStoreFailure(e)) this.fatal(e);
       throw e;
     }
   }

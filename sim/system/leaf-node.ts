@@ -5,8 +5,8 @@
  * simulator, and failover (a link that ends, or a join that fails, is followed after a short
  * backoff by a link to the next server). A restart is a new leaf process (a fresh session under the
  * same certificate). TLS-only: no gossip (a `gossip` command's key is wiped).
- * In-band CRLs are not checked here (answered as none verified): servers are never revoked in
- * this simulation, and the leaves' revocations run through the plane.
+ * In-band CRLs are verified against the sim CA (ca.ts), and a handshake with a server whose
+ * certificate the session's CRLs revoke is refused, as LeafClient's TLS verifier does.
  */
 import type { CipherSuite } from '../../crypto/index.js';
 import {
@@ -17,6 +17,8 @@ import {
 } from '../../leaf-sdk/index.js';
 import type { NodeEnv, NodeHandlers, TimerHandle } from '../../net/sim/index.js';
 import type { SystemLedger } from './ledger.js';
+import type { SimCa } from './ca.js';
+import type { VerifiedCrl } from '../../auth/index.js';
 import type { SystemObserver } from './world.js';
 import {
   SIM_GROUP,
@@ -40,6 +42,10 @@ export interface LeafWorld {
   nextLink(): number;
   fail(detail: string): void;
   readonly observer: SystemObserver;
+  /** The CA: it verifies in-band CRLs and issued the servers' certificates. */
+  readonly ca: SimCa;
+  /** Core servers' certificate serials, by server index. */
+  readonly serverSerials: readonly string[];
 }
 
 export type LeafState = 'idle' | 'linking' | 'up' | 'left' | 'evicted';
@@ -192,8 +198,17 @@ export function leafNode(
       case 'gossip':
         if (e.command.op === 'installKey') e.command.groupKey.fill(0);
         return;
-      case 'verifyCrls':
-        return feed({ type: 'crlsVerified', verified: [], invalid: [] });
+      case 'verifyCrls': {
+        // The host verifies in-band CRLs against its trust anchor (here: the sim CA's issued list).
+        const verified: VerifiedCrl[] = [];
+        const invalid: string[] = [];
+        for (const der of e.ders) {
+          const v = w.ca.verify(der);
+          if (typeof v === 'string') invalid.push(v);
+          else verified.push(v);
+        }
+        return feed({ type: 'crlsVerified', verified, invalid });
+      }
       case 'message':
         messagesReceived++;
         w.observer.leafMessage?.(name, e.sender, e.seq, env.now());
@@ -268,6 +283,9 @@ export function leafNode(
         switch (msg.kind) {
           case 'accept':
             if (link.up) return;
+            // The TLS verifier refuses a server certificate the CRLs the session holds revoke.
+            if (session.revocation.isRevokedSerial(w.serverSerials[link.server]!))
+              return endLink(true, `the certificate of ${serverName(link.server)} is revoked`);
             link.up = true;
             if (link.handshake !== undefined) env.cancelTimer(link.handshake);
             link.handshake = undefined;
@@ -277,6 +295,7 @@ export function leafNode(
                 type: 'linkUp',
                 link: {
                   server: `keyglass://${SIM_GROUP}/core/${serverName(link.server)}`,
+                  accepted: w.ca.acceptedServer(serverName(link.server), w.serverSerials[link.server]!),
                   exportKeyingMaterial: (length, label) =>
                     link?.no === no ? linkExporter(w.suite, w.seed, no, length, label) : undefined,
                 },

@@ -14,6 +14,7 @@ import type { LeafCert } from '../../leaf-plane/index.js';
  * frame  a leaf protocol frame on an up link, either way, numbered per link and direction: a TLS
  *        link delivers in order or breaks, so a receiver that sees a number skipped (a frame lost
  *        or overtaken on the simulated network) closes the link; a repeated number is a duplicate
+ * frames leaf → server: several frames written at once (one TLS record; an adversary's burst), numbered as one
  * close  the link is gone (a FIN or RST): sent by either end, and by a server to a frame on a link it does not know
  */
 export type SystemMessage =
@@ -21,6 +22,12 @@ export type SystemMessage =
   | { readonly kind: 'open'; readonly link: number }
   | { readonly kind: 'accept'; readonly link: number }
   | { readonly kind: 'frame'; readonly link: number; readonly seq: number; readonly bytes: Uint8Array }
+  | {
+      readonly kind: 'frames';
+      readonly link: number;
+      readonly seq: number;
+      readonly frames: readonly Uint8Array[];
+    }
   | { readonly kind: 'close'; readonly link: number };
 
 export const SIM_GROUP = 'sim';

@@ -11,6 +11,15 @@ import { groupKeyId, type SystemViolation } from './ledger.js';
 import { serverName } from './messages.js';
 import type { ServerHandle } from './server-node.js';
 import { buildSystemWorld } from './world.js';
+import {
+  planAttack,
+  planLeafCuts,
+  planStorageFaults,
+  planServerRevocation,
+  type LeafCutPlan,
+  type ServerRevocationPlan,
+  type StorageFaultPlan,
+} from './scenarios.js';
 
 /** After the quiet point every leaf is welcomed on a primary server holding the group's key within this. */
 export const SYSTEM_SETTLE_MS = 15_000;
@@ -26,6 +35,34 @@ export interface SystemRunOptions {
   readonly servers?: number;
   readonly leaves?: number;
   readonly faults?: boolean;
+  /**
+   * An adversarial leaf (adversary.ts) floods one server with catch-ups, replays and garbage
+   * while a victim leaf goes silent for longer than its lease (default: off; it triples a run's
+   * wall time: `--adversary`).
+   */
+  readonly adversary?: boolean;
+  /** Per-leaf partitions (scenarios.ts planLeafCuts; default: on, `--no-leaf-cuts`; they cost ~2 % of a run's wall time). */
+  readonly leafCuts?: boolean;
+  /** Storage faults (scenarios.ts planStorageFaults; default: off, `--storage-faults`). */
+  readonly storageFaults?: boolean;
+  /** A core server revoked by the CRL (scenarios.ts planServerRevocation; default: off, `--revoke-server`). */
+  readonly revokeServer?: boolean;
+}
+
+/** What the adversary did and how much of it the checkers judged. */
+export interface AdversaryCoverage {
+  readonly frames: number;
+  readonly links: number;
+  readonly welcomes: number;
+  readonly catchUpReplies: number;
+  /** Foreign catch-ups answered with `rejoin` and no part. */
+  readonly foreignRefusals: number;
+  /** Parts sent to the adversary checked against its path (unjudged: before its first welcome's epoch). */
+  readonly partsJudged: number;
+  readonly partsUnjudged: number;
+  /** Whether the attacked server's view and the victim's eviction were checked (a window free of faults). */
+  readonly primaryChecked: boolean;
+  readonly victimChecked: boolean;
 }
 
 export interface SystemRunResult {
@@ -50,6 +87,17 @@ export interface SystemRunResult {
   readonly crashes: number;
   /** Leaf processes that crashed and started again. */
   readonly leafRestarts: number;
+  readonly adversary: AdversaryCoverage | undefined;
+  readonly leafCuts: LeafCutPlan | undefined;
+  readonly serverRevocation: ServerRevocationPlan | undefined;
+  readonly storage:
+    | (StorageFaultPlan & {
+        readonly stops: number;
+        readonly rollbacks: number;
+        /** Why a server whose disk was rolled back refused to start (it stayed down). */
+        readonly startRefusals: readonly string[];
+      })
+    | undefined;
 }
 
 export function runSystem(opts: SystemRunOptions): SystemRunResult {
@@ -71,6 +119,8 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     latencyMs,
     leaseMs: LEASE_MS,
     leafKeyRefreshMs: LEAF_KEY_REFRESH_MS,
+    adversaries: opts.adversary === true ? 1 : 0,
+    rollbackImages: opts.storageFaults === true,
   });
   const { sim, ledger } = world;
   const errors = world.errors;
@@ -79,9 +129,12 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   // The workload: every leaf joins at a drawn time; some leave, some go silent for longer than a
   // lease, some crash and come back as a new process.
   const work = Rng.seeded(seed).fork('workload');
+  const joins: number[] = [];
+  const stayers: number[] = [];
   for (let i = 0; i < L; i++) {
     const node = S + i;
     const joinAt = 50 + work.int(Math.floor(quietAtMs / 2));
+    joins.push(joinAt);
     const firstServer = work.int(S);
     sim.schedule(joinAt, () => world.connect(i, firstServer));
     const fate = work.next();
@@ -94,7 +147,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
       // The leaf process crashes and starts again (before its lease lapses, or after).
       sim.schedule(at, () => sim.crash(node));
       sim.schedule(at + 200 + work.int(2 * LEASE_MS), () => sim.restart(node));
-    }
+    } else stayers.push(i);
   }
   // Revocations: the CRL gains a leaf's serial; every running server loads it (the plane's revoke path).
   const revocations = work.int(3);
@@ -127,6 +180,14 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
           maxLoss: 0.1,
         });
   applyFaultPlan(sim, plan);
+  const attack = world.adversaries > 0 ? planAttack(seed, world, plan, joins, stayers, LEASE_MS) : undefined;
+  const serverRevocation =
+    opts.revokeServer === true && S >= 3 ? planServerRevocation(seed, suite, world, quietAtMs) : undefined;
+  const storage = opts.storageFaults === true ? planStorageFaults(seed, world, quietAtMs) : undefined;
+  const leafCuts =
+    opts.leafCuts !== false
+      ? planLeafCuts(seed, world, plan, joins, stayers, LEASE_MS, attack?.victim)
+      : undefined;
 
   // Agreement: the up servers share one primary view and one leaf epoch, and every leaf still in
   // the group is welcomed on one of them holding that epoch's key.
@@ -199,7 +260,14 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
   const poll = (): void => {
     if (!agreement(false)) convergedSince = -1;
     else if (convergedSince < 0) convergedSince = sim.now;
-    if (convergedSince >= 0 && sim.now - convergedSince >= HOLD_MS) {
+    // A converged run stops, but not before the scenarios' checks are done.
+    const scenariosEnd = Math.max(attack?.endMs ?? 0, leafCuts?.endMs ?? 0);
+    if (
+      convergedSince >= 0 &&
+      sim.now - convergedSince >= HOLD_MS &&
+      sim.now > scenariosEnd &&
+      serverRevocation?.busy() !== true
+    ) {
       convergedAt = convergedSince;
       sim.stop();
     } else sim.after(POLL_MS, poll);
@@ -211,6 +279,7 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     agreement(true);
     const ref = live().find((h) => h.member.view.primary);
     ledger.checkEnd(ref?.machine);
+    serverRevocation?.check(convergedAt >= 0);
   }
   return {
     seed,
@@ -231,5 +300,28 @@ export function runSystem(opts: SystemRunOptions): SystemRunResult {
     revokesChecked: ledger.revokesChecked,
     crashes: world.crashes,
     leafRestarts: world.leafRestarts,
+    leafCuts,
+    serverRevocation,
+    storage:
+      storage === undefined
+        ? undefined
+        : {
+            ...storage,
+            stops: world.storageStops,
+            rollbacks: world.rollbacks,
+            startRefusals: world.startRefusals,
+          },
+    adversary:
+      attack === undefined
+        ? undefined
+        : {
+            ...world.adversary(0).stats,
+            catchUpReplies: world.attackWatch.catchUpReplies,
+            foreignRefusals: world.attackWatch.foreignRefusals,
+            partsJudged: world.attackWatch.partsJudged,
+            partsUnjudged: world.attackWatch.partsUnjudged,
+            primaryChecked: attack.primaryChecked,
+            victimChecked: attack.victimChecked,
+          },
   };
 }

@@ -24,6 +24,7 @@ import {
   LeafStateMachine,
   LeafStore,
   ServerPlane,
+  isStoreFailure,
   type LeafCert,
   type PlaneMetrics,
   type PlaneStore,
@@ -33,7 +34,7 @@ import type { VerifiedCrl } from '../../auth/index.js';
 import { DEFAULT_BATCH_INTERVAL_MS, PrimaryRecord, type Logger } from '../../server/index.js';
 import { Rng } from '../../net/sim/index.js';
 import type { NodeEnv, NodeHandlers } from '../../net/sim/index.js';
-import type { MemoryStorage } from '../memory-storage.js';
+import type { CrashPlan, MemoryStorage } from '../memory-storage.js';
 import { SystemLedger } from './ledger.js';
 import type { SystemObserver } from './world.js';
 import {
@@ -70,11 +71,20 @@ export interface ServerWorld {
   readonly verifyKeys: ReadonlyMap<string, Uint8Array>;
   /** The leaf certificate presented by simulator node `node` (a leaf). */
   certOf(node: number): LeafCert;
-  /** The CRL in force at every server: a registry view over the serials the harness revoked. */
-  readonly revocation: { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
+  /** The CRL server `server` has loaded (its registry as the plane reads it; the sim CA's, ca.ts). */
+  revocationOf(server: number): { installed(): VerifiedCrl[]; isRevokedSerial(serial: string): boolean };
   /** A failure the run must report (an exception out of the real code). */
   fail(detail: string): void;
+  /**
+   * A store write failed: the host stops, as KeyServer.fatal does (the process exits; a
+   * supervisor starts it again, which reopens the store from what the disk holds).
+   */
+  stopped(server: number, error: Error): void;
+  /** What the crash before incarnation `incarnation` of server `server` did to its disk (default: unsynced bytes meet a drawn fate). */
+  crashPlan(server: number): CrashPlan;
   readonly observer: SystemObserver;
+  /** Every frame the plane writes to a leaf link (to simulator node `node`), before the network. */
+  sentToLeaf?(server: string, incarnation: number, node: number, bytes: Uint8Array, t: number): void;
 }
 
 /** What the harness reads of a live server (checkers, revocations). */
@@ -86,12 +96,16 @@ export interface ServerHandle {
   linkedLeaf(link: number): boolean;
   /** Runs `fn` as one event of this node (the plane's end-of-event timers run after it). */
   event(fn: () => void): void;
+  /** Runs `fn` as an event of this node once it runs (a signal to a paused process waits for its resume). */
+  signal(fn: () => void): void;
 }
 
 interface LeafLink {
   readonly link: number;
   readonly node: number;
   lastHeard: number;
+  /** The plane closed it: what still arrives is not read (the socket is destroyed). */
+  closing: boolean;
   /** Frames sent on the link, and received from it (frameOrder). */
   sent: number;
   received: number;
@@ -107,7 +121,7 @@ export function serverNode(
   const name = serverName(id);
   const storage = w.storages[id]!;
   // A restart comes back from what the crash left of the storage.
-  if (env.incarnation > 0) storage.crash();
+  if (env.incarnation > 0) storage.crash(w.crashPlan(id));
   const suite = seededSuite(
     w.suite,
     Rng.seeded(w.seed).fork('server-random').fork(`${id}/${env.incarnation}`),
@@ -122,6 +136,8 @@ export function serverNode(
   const store = LeafStore.openForServer(storage, `${DATA_DIR}/leaf-state`, machine, { suite });
   const record = PrimaryRecord.open(storage, DATA_DIR, GENERATION, store.index, silentLog, machine.epoch);
   const { serial, signingSeed } = serverIdentityOf(w.seed, id);
+  const revocation = w.revocationOf(id);
+  const serverSerials = Array.from({ length: w.servers }, (_, i) => serverIdentityOf(w.seed, i).serial);
 
   // The store as the plane sees it, observed: every batch a replica applies goes to the ledger.
   const observed: PlaneStore = {
@@ -150,6 +166,11 @@ export function serverNode(
       fn();
       while (endOfEvent.length > 0) plane.onTimer(endOfEvent.shift()!, now());
     } catch (e) {
+      // A failed store write stops the server (as KeyServer.guard/upcall → fatal); anything else is a bug.
+      if (isStoreFailure(e)) {
+        stopped = true;
+        return w.stopped(id, e);
+      }
       w.fail(`${name} at ${env.now()} ms: ${(e as Error).stack}`);
     }
   };
@@ -165,7 +186,7 @@ export function serverNode(
       machine,
       store: observed,
       record,
-      revocation: w.revocation,
+      revocation,
       signingSeed,
       signingPublic: suite.ed25519PublicKey(signingSeed),
       serial,
@@ -182,12 +203,15 @@ export function serverNode(
       links: {
         send: (peer, bytes) => {
           const l = links.get(peer);
-          return l !== undefined && env.send(l.node, { kind: 'frame', link: l.link, seq: l.sent++, bytes });
+          if (l === undefined) return false;
+          w.sentToLeaf?.(name, env.incarnation, l.node, bytes, env.now());
+          return env.send(l.node, { kind: 'frame', link: l.link, seq: l.sent++, bytes });
         },
         // As a transport: the link closes, and its down is reported after the current event.
         disconnect: (peer) => {
           const l = links.get(peer);
-          if (l === undefined) return;
+          if (l === undefined || l.closing) return;
+          l.closing = true;
           env.send(l.node, { kind: 'close', link: l.link });
           env.setTimer(0, () => event(() => dropLink(peer)));
         },
@@ -214,6 +238,9 @@ export function serverNode(
     },
     now(),
   );
+
+  // The host loads its CRL at boot: what welcomes carry in band.
+  plane.crlInstalled();
 
   const app: GroupApp = {
     view: (view: View, self: MemberKey) => {
@@ -253,8 +280,10 @@ export function serverNode(
     {
       now: () => env.now(),
       send: (to, bytes) => {
+        const peer = Number(to.slice(1));
+        if (revocation.isRevokedSerial(serverSerials[peer]!)) return; // no TLS to it
         w.observer.coreSent?.(name, bytes.length);
-        env.send(Number(to.slice(1)), { kind: 'core', bytes });
+        env.send(peer, { kind: 'core', bytes });
       },
     },
     app,
@@ -266,6 +295,7 @@ export function serverNode(
     machine,
     linkedLeaf: (link) => links.has(peerOf(link)),
     event,
+    signal: (fn) => void env.setTimer(0, () => event(fn)),
   };
   handles[id] = handle;
   event(() => member.start());
@@ -296,22 +326,33 @@ export function serverNode(
       event(() => {
         switch (msg.kind) {
           case 'core':
+            // The core port's TLS verifier refuses a server our CRL revokes.
+            if (revocation.isRevokedSerial(serverSerials[from]!)) return;
             return member.receive(msg.bytes);
           case 'open': {
             const peer = peerOf(msg.link);
             if (links.has(peer)) return;
             // The leaf port's TLS verifier refuses a certificate the CRL revokes.
-            if (w.revocation.isRevokedSerial(w.certOf(from).serial))
+            if (revocation.isRevokedSerial(w.certOf(from).serial))
               return void env.send(from, { kind: 'close', link: msg.link });
-            links.set(peer, { link: msg.link, node: from, lastHeard: now(), sent: 0, received: 0 });
+            links.set(peer, {
+              link: msg.link,
+              node: from,
+              lastHeard: now(),
+              closing: false,
+              sent: 0,
+              received: 0,
+            });
             plane.leafCertificate(peer, w.certOf(from));
             env.send(from, { kind: 'accept', link: msg.link });
             return;
           }
-          case 'frame': {
+          case 'frame':
+          case 'frames': {
             const l = links.get(peerOf(msg.link));
             // A frame on a link this incarnation does not know: the connection is gone (an RST).
             if (l === undefined) return void env.send(from, { kind: 'close', link: msg.link });
+            if (l.closing) return;
             l.lastHeard = now();
             const order = frameOrder(msg.seq, l.received);
             if (order === 'duplicate') return;
@@ -320,7 +361,13 @@ export function serverNode(
               return dropLink(peerOf(msg.link));
             }
             l.received++;
-            return plane.leafMessage(peerOf(msg.link), msg.bytes, now());
+            if (msg.kind === 'frame') return plane.leafMessage(peerOf(msg.link), msg.bytes, now());
+            // One record of several frames: the plane may close the link after any of them.
+            for (const bytes of msg.frames) {
+              if (l.closing || links.get(peerOf(msg.link)) !== l) return;
+              plane.leafMessage(peerOf(msg.link), bytes, now());
+            }
+            return;
           }
           case 'close':
             return dropLink(peerOf(msg.link));

@@ -8,11 +8,27 @@
 import type { CipherSuite } from '../../crypto/index.js';
 import type { VerifiedCrl } from '../../auth/index.js';
 import { Rng, Simulator } from '../../net/sim/index.js';
-import { MemoryStorage } from '../memory-storage.js';
+import { DEFAULT_IMAGES_PER_FILE, MemoryStorage, type CrashPlan, type FailingOp } from '../memory-storage.js';
 import { SystemLedger, type SystemViolation } from './ledger.js';
 import { leafNode, type LeafHandle } from './leaf-node.js';
-import { leafCertOf, leafName, serverName, type SystemMessage } from './messages.js';
+import {
+  leafCertOf,
+  leafName,
+  serverIdentityOf,
+  serverName,
+  wallClock,
+  type SystemMessage,
+} from './messages.js';
+import { SimCa } from './ca.js';
 import { serverNode, type ServerHandle } from './server-node.js';
+import {
+  AttackWatch,
+  adversaryNode,
+  malloryName,
+  type AdversaryHandle,
+  type AttackScript,
+} from './adversary.js';
+import { decodeLeafFrame } from '../../gossip-edge/index.js';
 import type { ApplyResult, LeafCert, LeafCommand, LeafStateMachine } from '../../leaf-plane/index.js';
 import type { View } from '../../core-group/index.js';
 
@@ -28,6 +44,13 @@ export interface SystemWorldOptions {
   readonly latencyMs: number;
   readonly leaseMs?: number;
   readonly leafKeyRefreshMs?: number;
+  /**
+   * Servers' disks keep synced images (MemoryStorage imagesPerFile) so that a crash can roll one
+   * back (`crashServer(i, { rollback })`); `failStorage` works either way.
+   */
+  readonly rollbackImages?: boolean;
+  /** Adversarial leaves (adversary.ts): simulator nodes after the leaves, idle until `attack`. */
+  readonly adversaries?: number;
   /** What a driver watches besides the ledger (`keyglass demo --sim` feeds its figures from it). */
   readonly observer?: SystemObserver;
 }
@@ -57,12 +80,18 @@ export interface SystemObserver {
   leafEvicted?(leaf: string, reason: string, t: number): void;
 }
 
-/** The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the leaves. */
+/**
+ * The world and what a driver may do to it. Simulator nodes 0..servers−1 are servers, then the
+ * leaves, then the adversaries.
+ */
 export interface SystemWorld {
   readonly sim: Simulator<SystemMessage>;
   readonly ledger: SystemLedger;
   readonly servers: number;
   readonly leaves: number;
+  readonly adversaries: number;
+  /** The checks on what the edges sent the adversaries. */
+  readonly attackWatch: AttackWatch;
   /** Exceptions out of the real code (the run stopped at the first). */
   readonly errors: readonly SystemViolation[];
   readonly revokedSerials: ReadonlySet<string>;
@@ -76,21 +105,42 @@ export interface SystemWorld {
   /** Simulator node of leaf `i`. */
   leafNodeId(i: number): number;
   leafCert(i: number): LeafCert;
-  /** Up, unpaused servers. */
+  /** Up, unpaused servers, but a revoked one (it is out of the cluster). */
   liveServers(): ServerHandle[];
+  /** Calls `fn` with every leaf frame on the wire (what an eavesdropper of every link sees). */
+  tapLeafFrames(fn: NonNullable<SystemObserver['leafFrame']>): void;
   /** Leaf `i` starts linking (to `server` first), joins, and fails over on its own. */
   connect(i: number, server: number): void;
   leave(i: number): void;
   /** The CRL gains leaf `i`'s serial and every running server loads it; false if already revoked. */
   revoke(i: number): boolean;
-  crashServer(i: number): void;
+  /**
+   * The CRL gains core server `r`'s serial: every other running server loads it (their core TLS
+   * refuses `r` from now on, the plane starts the full refresh); `r` — compromised — goes on with
+   * the CRL it had. False if already revoked.
+   */
+  revokeServer(r: number): boolean;
+  readonly ca: SimCa;
+  /** Crashes server `i`; its next start finds its disk as `disk` leaves it (default: unsynced bytes meet a drawn fate). */
+  crashServer(i: number, disk?: CrashPlan): void;
   restartServer(i: number): void;
+  /** The next `op` on server `i`'s disk fails (the server then stops, and is started again). */
+  failStorage(i: number, op: FailingOp): void;
+  /** Servers stopped by a failed store write (as `keyglass server` exits), and rollbacks done. */
+  readonly storageStops: number;
+  readonly rollbacks: number;
+  /** Why a server whose disk was rolled back refused to start (it stays down). */
+  readonly startRefusals: readonly string[];
   /** Leaf `i` publishes `data` (false: not sent — not welcomed, or its publish window is full). */
   publish(i: number, data: Uint8Array): boolean;
+  /** Adversary `a` runs `script`. */
+  attack(a: number, script: Omit<AttackScript, 'victimRenewal'>, victim?: number): void;
+  adversary(a: number): AdversaryHandle;
 }
 
 export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
   const { seed, suite, servers: S, leaves: L } = opts;
+  const A = opts.adversaries ?? 0;
   const sim = new Simulator<SystemMessage>({
     seed,
     link: { latencyMs: opts.latencyMs, jitterMs: 2 },
@@ -109,23 +159,71 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     identitySeeds.map((s, i) => [serverName(i), suite.ed25519PublicKey(s)] as const),
   );
   const revokedSerials = ledger.revokedSerials;
-  // The CRL every server has loaded: only what the plane reads of a registry (its serials).
-  const revocation = {
-    installed: (): VerifiedCrl[] =>
-      revokedSerials.size === 0
-        ? []
-        : [
-            {
-              revoked: new Map([...revokedSerials].map((s) => [s, { serial: s }])),
-            } as unknown as VerifiedCrl,
-          ],
-    isRevokedSerial: (serial: string) => revokedSerials.has(serial),
+  // The CA's newest CRL is what every server has loaded (a server down or paused at a revocation
+  // finds it at its next start, as from its CRL file); a revoked core server — compromised —
+  // keeps the CRL it had (ca.ts).
+  const ca = new SimCa(seed);
+  const serverSerials = Array.from({ length: S }, (_, i) => serverIdentityOf(seed, i).serial);
+  const frozenCrl = new Map<number, VerifiedCrl | undefined>();
+  const registryOf = (crl: () => VerifiedCrl | undefined) => ({
+    installed: (): VerifiedCrl[] => {
+      const c = crl();
+      return c === undefined ? [] : [c];
+    },
+    isRevokedSerial: (serial: string) => crl()?.revoked.has(serial) === true,
+  });
+  const liveRegistry = registryOf(() => ca.current);
+  const revocationOf = (id: number) =>
+    frozenCrl.has(id) ? registryOf(() => frozenCrl.get(id)) : liveRegistry;
+  /**
+   * Every running server (but a revoked one) loads the CA's newest CRL, as KeyServer's reload on
+   * SIGHUP does (a paused one when it resumes; one that is down reads it when it starts).
+   */
+  const loadCrl = (serials: ReadonlySet<string>, coreServers: { name: string; serial: string }[]): void =>
+    serverHandles.forEach((h, id) => {
+      if (h === undefined || sim.isCrashed(id) || frozenCrl.has(id)) return;
+      h.signal(() => {
+        if (h.plane.crlInstalled()) h.plane.pushCrl(wallClock(sim.now));
+        h.plane.revoked(serials, coreServers, wallClock(sim.now));
+      });
+    });
+  // Leaves' certificates, then the adversaries' (valid ones: they are admitted leaves).
+  const certs = [
+    ...Array.from({ length: L }, (_, i) => leafCertOf(seed, i)),
+    ...Array.from({ length: A }, (_, a) => ({ ...leafCertOf(seed, L + a), name: malloryName(a) })),
+  ];
+  const attackWatch = new AttackWatch(
+    ledger,
+    new Map(Array.from({ length: A }, (_, a) => [S + L + a, malloryName(a)] as const)),
+  );
+  // The newest lease renewal each leaf put on the wire (what an eavesdropper replays).
+  const renewals = new Map<string, Uint8Array>();
+  const userObserver = opts.observer ?? {};
+  const taps: NonNullable<SystemObserver['leafFrame']>[] = [];
+  const observer: SystemObserver = {
+    ...userObserver,
+    leafFrame: (leaf, toServer, bytes, t) => {
+      userObserver.leafFrame?.(leaf, toServer, bytes, t);
+      for (const tap of taps) tap(leaf, toServer, bytes, t);
+      if (A > 0 && toServer && decodeLeafFrame(bytes).type === 'leaseRenew') renewals.set(leaf, bytes);
+    },
   };
-  const certs = Array.from({ length: L }, (_, i) => leafCertOf(seed, i));
   const storages = Array.from(
     { length: S },
-    (_, i) => new MemoryStorage({ rng: Rng.seeded(seed).fork('storage').fork(i), imagesPerFile: 0 }),
+    (_, i) =>
+      new MemoryStorage({
+        rng: Rng.seeded(seed).fork('storage').fork(i),
+        imagesPerFile: opts.rollbackImages === true ? DEFAULT_IMAGES_PER_FILE : 0,
+      }),
   );
+  // The disk each server's next start finds (set by crashServer; used once).
+  const crashPlans = new Map<number, CrashPlan>();
+  const supervisor = Rng.seeded(seed).fork('supervisor');
+  let storageStops = 0;
+  let rollbacks = 0;
+  /** Servers whose disk a crash rolled back, and why any of them then refused to start. */
+  const rolledBack = new Set<number>();
+  const refusals: string[] = [];
   const serverHandles: (ServerHandle | undefined)[] = new Array(S).fill(undefined);
   const leafHandles = new Map<number, LeafHandle>();
   let links = 0;
@@ -148,17 +246,40 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
             identitySeeds,
             verifyKeys,
             certOf: (node) => certs[node - S]!,
-            revocation,
+            revocationOf,
             fail,
-            observer: opts.observer ?? {},
+            stopped: (id) => {
+              storageStops++;
+              // The process exits now; a supervisor starts it again a little later.
+              const inc = sim.incarnationOf(id);
+              sim.after(0, () => void (sim.incarnationOf(id) === inc && sim.crash(id)));
+              sim.after(300 + supervisor.int(1_000), () => {
+                if (sim.isCrashed(id) && sim.incarnationOf(id) === inc) sim.restart(id);
+              });
+            },
+            crashPlan: (id) => {
+              const plan = crashPlans.get(id) ?? {};
+              crashPlans.delete(id);
+              if (plan.rollback !== undefined) {
+                rollbacks++;
+                rolledBack.add(id);
+              }
+              return plan;
+            },
+            observer,
+            ...(A > 0 ? { sentToLeaf: attackWatch.sent.bind(attackWatch) } : {}),
           },
           env,
           serverHandles,
         );
       } catch (e) {
-        fail(
-          `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
-        );
+        // After a rollback of its disk, refusing to start is the server noticing (it stays down:
+        // an operator's matter); reported with the run, not a failure of it. Otherwise a bug.
+        if (rolledBack.has(env.id)) refusals.push(`${serverName(env.id)}: ${(e as Error).message}`);
+        else
+          fail(
+            `${serverName(env.id)} could not start (incarnation ${env.incarnation}): ${(e as Error).message}`,
+          );
         return { onMessage: () => {} };
       }
     });
@@ -166,13 +287,16 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     sim.addNode((env) => {
       if (env.incarnation > 0) leafRestarts++;
       return leafNode(
-        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer: opts.observer ?? {} },
+        { seed, suite, servers: S, ledger, nextLink: () => ++links, fail, observer, ca, serverSerials },
         env,
         leafName(i),
         certs[i]!.serial,
         leafHandles,
       );
     });
+  const adversaryHandles = new Map<number, AdversaryHandle>();
+  for (let a = 0; a < A; a++)
+    sim.addNode((env) => adversaryNode({ seed, nextLink: () => ++links, fail }, env, a, adversaryHandles));
 
   const checkLeaf = (i: number): number => {
     if (!Number.isSafeInteger(i) || i < 0 || i >= L) throw new RangeError(`no leaf ${i} (of ${L})`);
@@ -182,14 +306,23 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     if (!Number.isSafeInteger(i) || i < 0 || i >= S) throw new RangeError(`no server ${i} (of ${S})`);
     return i;
   };
+  const checkAdversary = (a: number): number => {
+    if (!Number.isSafeInteger(a) || a < 0 || a >= A) throw new RangeError(`no adversary ${a} (of ${A})`);
+    return S + L + a;
+  };
   const liveServers = (): ServerHandle[] =>
-    serverHandles.filter((h, id): h is ServerHandle => h !== undefined && sim.isUp(id) && !sim.isPaused(id));
+    serverHandles.filter(
+      (h, id): h is ServerHandle =>
+        h !== undefined && sim.isUp(id) && !sim.isPaused(id) && !ca.isRevoked(serverSerials[id]!),
+    );
 
   return {
     sim,
     ledger,
     servers: S,
     leaves: L,
+    adversaries: A,
+    attackWatch,
     errors,
     revokedSerials,
     get crashes() {
@@ -203,20 +336,48 @@ export function buildSystemWorld(opts: SystemWorldOptions): SystemWorld {
     leafNodeId: checkLeaf,
     leafCert: (i) => certs[checkLeaf(i) - S]!,
     liveServers,
+    tapLeafFrames: (fn) => void taps.push(fn),
     connect: (i, server) => leafHandles.get(checkLeaf(i))!.connect(checkServer(server)),
     leave: (i) => leafHandles.get(checkLeaf(i))!.leave(),
     revoke: (i) => {
       const serial = certs[checkLeaf(i) - S]!.serial;
       if (revokedSerials.has(serial)) return false;
       revokedSerials.add(serial);
-      serverHandles.forEach((h, id) => {
-        if (h !== undefined && sim.isUp(id) && !sim.isPaused(id))
-          h.event(() => void h.plane.revoked(new Set([serial]), [], sim.now));
-      });
+      ca.revoke([serial], wallClock(sim.now));
+      loadCrl(new Set([serial]), []);
       return true;
     },
-    crashServer: (i) => sim.crash(checkServer(i)),
+    revokeServer: (r) => {
+      const serial = serverSerials[checkServer(r)]!;
+      if (ca.isRevoked(serial)) return false;
+      frozenCrl.set(r, ca.current);
+      ca.revoke([serial], wallClock(sim.now));
+      loadCrl(new Set([serial]), [{ name: serverName(r), serial }]);
+      return true;
+    },
+    ca,
+    crashServer: (i, disk) => {
+      if (disk !== undefined) crashPlans.set(checkServer(i), disk);
+      sim.crash(checkServer(i));
+    },
     restartServer: (i) => sim.restart(checkServer(i)),
+    failStorage: (i, op) => storages[checkServer(i)]!.failNext(op),
+    get storageStops() {
+      return storageStops;
+    },
+    get rollbacks() {
+      return rollbacks;
+    },
+    startRefusals: refusals,
     publish: (i, data) => leafHandles.get(checkLeaf(i))!.publish(data),
+    attack: (a, script, victim) => {
+      const victimName = victim === undefined ? undefined : leafName(checkLeaf(victim) - S);
+      adversaryHandles.get(checkAdversary(a))!.attack({
+        ...script,
+        server: checkServer(script.server),
+        victimRenewal: () => (victimName === undefined ? undefined : renewals.get(victimName)),
+      });
+    },
+    adversary: (a) => adversaryHandles.get(checkAdversary(a))!,
   };
 }

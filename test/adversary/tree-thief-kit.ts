@@ -9,7 +9,9 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CipherSuite } from '../../crypto/index.js';
-import { KeytreeError, LeafKeys, decodeHeader, decodePart, type EpochHeader } from '../../keytree/index.js';
+import { LeafKeys, type EpochHeader } from '../../keytree/index.js';
+import { followStolenTree } from '../../sim/stolen-tree.js';
+import { groupKeyId } from '../../sim/system/ledger.js';
 import { LeafStateMachine, LeafStore } from '../../leaf-plane/index.js';
 import { FileStorage } from '../../server/index.js';
 import { type LeafFrameBody } from '../../gossip-edge/index.js';
@@ -117,43 +119,13 @@ export class TreeThief {
 
   /** Follows the tapped parts from every stolen path as far as they go: key ids reached, by epoch. */
   follow(): Map<number, Set<string>> {
-    const reached = new Map<number, Set<string>>();
-    for (let keys of this.stolen) {
-      for (;;) {
-        const next = this.wire.get(keys.epoch + 1);
-        if (next === undefined) break;
-        const header = decodeHeader(next.header);
-        let moved: LeafKeys | undefined;
-        for (const bytes of next.parts) {
-          try {
-            moved = keys.processPart(this.suite, header, decodePart(bytes));
-            break;
-          } catch (e) {
-            if (!(e instanceof KeytreeError)) throw e;
-          }
-        }
-        if (moved === undefined) break;
-        keys = moved;
-        const id = this.keyIdOf(keys.groupKey());
-        reached.set(keys.epoch, (reached.get(keys.epoch) ?? new Set()).add(id));
-      }
-    }
-    return reached;
+    return followStolenTree(this.suite, this.stolen, this.wire, (k) => groupKeyId(this.suite, k));
   }
 
   /** Does the stolen tree yield the key the tapped leaves hold at `epoch`? */
   derives(epoch: number): boolean {
     const id = this.leaves.find((l) => l.keyIds.has(epoch))?.keyIds.get(epoch);
     return id !== undefined && this.follow().get(epoch)?.has(id) === true;
-  }
-
-  /** The LeafClient's key id: 8 bytes of SHA-256("keyglass key id v1" ‖ group key), hex. */
-  private keyIdOf(groupKey: Uint8Array): string {
-    const label = new TextEncoder().encode('keyglass key id v1');
-    const input = new Uint8Array(label.length + groupKey.length);
-    input.set(label);
-    input.set(groupKey, label.length);
-    return Buffer.from(this.suite.sha256(input).subarray(0, 8)).toString('hex');
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import {
   LeafStore,
   StorageError,
   StoreError,
+  isStoreFailure,
   type LeafCommand,
 } from '../../leaf-plane/index.js';
 import { Rng } from '../../net/sim/index.js';
@@ -116,13 +117,17 @@ test('a failed append stops the store: nothing is written after the torn record;
   const mem = new MemoryStorage({ seed: 3 });
   const { store, syncedIndex, syncedState } = synced5ThenDeferred(suite, mem, 0);
   mem.failNext('append', { landed: 20 });
-  t.throws(() => store.commit([admit(7)]), {
+  const first = t.throws(() => store.commit([admit(7)]), {
     instanceOf: StorageError,
     message: /injected io failure after 20/,
   });
   t.true(store.failed);
   // Were it to go on, this record would follow 20 torn bytes: corruption, not a torn tail.
-  t.throws(() => store.commit([cut(2)]), { instanceOf: StoreError, message: /a write failed/ });
+  const next = t.throws(() => store.commit([cut(2)]), { instanceOf: StoreError, message: /a write failed/ });
+  // A host stops the server on either (KeyServer stopped only on the second: the first failed
+  // write was logged and the server went on; found by the system simulation's storage faults).
+  t.true(isStoreFailure(first) && isStoreFailure(next));
+  t.false(isStoreFailure(new Error('not a store write')));
   t.throws(() => store.compact(), { instanceOf: StoreError, message: /a write failed/ });
   t.is(mem.unsyncedBytes(LOG), 20);
   store.close();
