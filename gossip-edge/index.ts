@@ -93,10 +93,12 @@ export {
   type StreamItemVerdict,
 } from './gossip-items.js';
 export {
-  GossipLink,
+  GossipLinkMachine,
   DEFAULT_GOSSIP_DATAGRAM_BYTES,
   DEFAULT_GOSSIP_ROUND_MS,
   DEFAULT_IDLE_ROUND_EVERY,
+  type GossipLinkEffect,
+  type GossipLinkMachineOptions,
   type GossipLinkOptions,
   type GossipLinkHandler,
   type GossipLinkStats,

@@ -66,12 +66,8 @@ import {
   type CertInfo,
   type VerifiedCrl,
 } from '../auth/index.js';
-import {
-  ExportUnavailableError,
-  GossipLink,
-  MAX_LEAF_FRAME_BYTES,
-  type ExportedSecret,
-} from '../gossip-edge/index.js';
+import { ExportUnavailableError, MAX_LEAF_FRAME_BYTES, type ExportedSecret } from '../gossip-edge/index.js';
+import { GossipLink } from './gossip-socket.js';
 import {
   LeafEvictedError,
   LeafSession,
