@@ -106,6 +106,8 @@ export interface GossipLinkMachineOptions {
   readonly rng?: RandomSource;
   /** PROBE_NONCE_BYTES fresh bytes per challenge. */
   readonly nonce?: () => Uint8Array;
+  /** The node's counters (default: its own); a simulation shares one set across its leaves. */
+  readonly counters?: GossipCounters;
 }
 
 export interface GossipLinkOptions extends GossipLinkMachineOptions {
@@ -175,7 +177,7 @@ interface TaggedCore {
 }
 
 export class GossipLinkMachine {
-  readonly counters = new GossipCounters(false);
+  readonly counters: GossipCounters;
   readonly stats: GossipLinkStats = {
     rounds: 0,
     datagramsIn: 0,
@@ -235,6 +237,7 @@ export class GossipLinkMachine {
     const idleEvery = opts.idleRoundEvery ?? DEFAULT_IDLE_ROUND_EVERY;
     if (!(Number.isInteger(idleEvery) && idleEvery >= 1 && idleEvery <= 100))
       throw new RangeError('gossip idleRoundEvery 1..100');
+    this.counters = opts.counters ?? new GossipCounters(false);
     this.maxDatagramBytes = max;
     this.roundMs = roundMs;
     this.idleRoundEvery = idleEvery;
@@ -262,6 +265,11 @@ export class GossipLinkMachine {
 
   get started(): boolean {
     return this.node !== undefined;
+  }
+
+  /** The node's views (diagnostics: a simulation's overlay figures, a test's checks); undefined before `start`. */
+  get views(): GossipNode['views'] | undefined {
+    return this.node?.views;
   }
 
   /** The epoch the node is in (undefined before `start`). */
