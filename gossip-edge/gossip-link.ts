@@ -537,21 +537,34 @@ export class GossipLinkMachine {
 
   /**
    * Challenges (whoever answers echoes the nonce from the address probed), under the epoch
-   * before ours while we hold it: a peer still one rekey behind can answer too, so a claim made
-   * right after a rekey does not win because the held address could not read the challenge.
+   * before ours while we hold it — a peer one rekey behind or ahead reads it, so a claim made
+   * right after a rekey does not win because the held address could not read the challenge —
+   * and again under the oldest epoch our node still takes traffic under (epochWindow back), so
+   * a peer that fell several rekeys behind (back-to-back batches) can answer too: else an
+   * insider holding the newer keys wins the claim against a live, lagging peer (the gossip
+   * simulation's insiders found this). At most two probes per address, same nonce.
    */
   private sendProbes(node: GossipNode, probes: readonly ProbeOut[]): void {
     if (probes.length === 0) return;
-    const epoch = node.epoch > 0 && this.auth.holds(node.epoch - 1) ? node.epoch - 1 : node.epoch;
-    for (const p of probes) {
-      const frame = encodeAddrProbe(this.auth, {
-        answer: false,
-        epoch,
-        sender: node.self,
-        nonce: p.nonce,
-      });
-      if (frame !== undefined && this.datagram(p.to, frame)) this.stats.probesSent++;
-    }
+    const epochs = this.probeEpochs(node.epoch);
+    for (const p of probes)
+      for (const epoch of epochs) {
+        const frame = encodeAddrProbe(this.auth, {
+          answer: false,
+          epoch,
+          sender: node.self,
+          nonce: p.nonce,
+        });
+        if (frame !== undefined && this.datagram(p.to, frame)) this.stats.probesSent++;
+      }
+  }
+
+  /** The epochs a challenge goes out under (see sendProbes): one or two, newest first. */
+  private probeEpochs(epoch: number): number[] {
+    const previous = epoch > 0 && this.auth.holds(epoch - 1) ? epoch - 1 : epoch;
+    for (let e = Math.max(0, epoch - this.config!.epochWindow); e < previous; e++)
+      if (this.auth.holds(e)) return [previous, e];
+    return [previous];
   }
 
   /**

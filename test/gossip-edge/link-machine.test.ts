@@ -21,8 +21,9 @@ import {
 } from '../../gossip-edge/index.js';
 import { peekFrameHeader } from '../../wire/index.js';
 
-const KEY = new Uint8Array(32).fill(7);
 const EPOCH = 1;
+/** The group key of epoch `e` (every host and insider of a test derives the same). */
+const keyOf = (e: number): Uint8Array => new Uint8Array(32).fill(6 + e);
 
 /** The peers' addresses: A (the victim), B (a live peer), M (an insider), B2 (B after a NAT rebind). */
 const AT = { a: '10.0.0.1:4000', b: '10.0.0.2:4000', m: '10.0.0.66:4000', b2: '10.0.0.2:5000' };
@@ -47,7 +48,13 @@ class VirtualNet {
 
   constructor(private readonly suite: CipherSuite) {}
 
-  add(at: string, slot: number, seedPeers: readonly { id: number; at: string }[]): Host {
+  /** A started, seeded host holding the keys of `epochs` (in order: it ends in the last). */
+  add(
+    at: string,
+    slot: number,
+    seedPeers: readonly { id: number; at: string }[],
+    epochs: readonly number[] = [EPOCH],
+  ): Host {
     const delivered: Item[] = [];
     let n = 0;
     const machine = new GossipLinkMachine(
@@ -66,8 +73,8 @@ class VirtualNet {
     );
     const host: Host = { machine, nextTick: undefined, delivered };
     this.hosts.set(at, host);
-    this.run(at, machine.start(slot, EPOCH, 4));
-    this.run(at, machine.installKey(EPOCH, KEY));
+    this.run(at, machine.start(slot, epochs[0]!, 4));
+    for (const e of epochs) this.run(at, machine.installKey(e, keyOf(e)));
     const peers = seedPeers.map((p) => {
       const [h, port] = p.at.split(':');
       return { id: p.id, host: h!, port: Number(port) };
@@ -129,12 +136,29 @@ class VirtualNet {
   }
 }
 
-/** An insider holding the group key: it MACs whatever it likes, under any sender id. */
-function insider(suite: CipherSuite): { auth: MacAuthenticator; claim(sender: number): Uint8Array } {
+/** An insider holding the group keys up to `epoch`: it MACs whatever it likes, under any sender id. */
+function insider(
+  suite: CipherSuite,
+  epoch = EPOCH,
+): { auth: MacAuthenticator; claim(sender: number): Uint8Array } {
   const auth = new MacAuthenticator(suite);
-  auth.install(EPOCH, KEY);
-  const body: GossipBody = { kind: 'digest', reply: false, probe: true, epoch: EPOCH, ids: [] };
-  return { auth, claim: (sender) => auth.seal({ epoch: EPOCH, sender, body })! };
+  for (let e = 1; e <= epoch; e++) auth.install(e, keyOf(e));
+  const body: GossipBody = { kind: 'digest', reply: false, probe: true, epoch, ids: [] };
+  return { auth, claim: (sender) => auth.seal({ epoch, sender, body })! };
+}
+
+/** Answers, as `as`, every challenge that reached the insider's address `at`. */
+function answerAll(net: VirtualNet, m: { auth: MacAuthenticator }, at: string, as: number): void {
+  for (const d of net.raw.get(at)?.splice(0) ?? []) {
+    if (peekFrameHeader(d.bytes, 1 << 16).type !== PROBE_FRAME_TYPE) continue;
+    const p = openAddrProbe(m.auth, d.bytes);
+    if (p === undefined || p.answer) continue;
+    net.inject(
+      at,
+      d.from,
+      encodeAddrProbe(m.auth, { answer: true, epoch: p.epoch, sender: as, nonce: p.nonce })!,
+    );
+  }
 }
 
 test('the round timer: asked at the first seed, re-armed by every tick; idle periods skip rounds', async (t) => {
@@ -159,21 +183,12 @@ test('an insider claims a live peer from its own address: the held address answe
   t.is(a.machine.book.peek(ID.b), AT.b);
   const m = insider(suite);
   // A full insider also answers every challenge sent to its address as the peer it claims to be.
-  const answerAll = (): void => {
-    for (const d of net.raw.get(AT.m)?.splice(0) ?? []) {
-      if (peekFrameHeader(d.bytes, 1 << 16).type !== PROBE_FRAME_TYPE) continue;
-      const p = openAddrProbe(m.auth, d.bytes);
-      if (p === undefined || p.answer) continue;
-      const answer = encodeAddrProbe(m.auth, { answer: true, epoch: p.epoch, sender: ID.b, nonce: p.nonce });
-      net.inject(AT.m, d.from, answer!);
-    }
-  };
   let hijacked = 0;
   for (let k = 0; k < 4 * CLAIM_PERIODS; k++) {
     net.inject(AT.m, AT.a, m.claim(ID.b));
-    answerAll();
+    answerAll(net, m, AT.m, ID.b);
     net.advance(DEFAULT_GOSSIP_ROUND_MS);
-    answerAll();
+    answerAll(net, m, AT.m, ID.b);
     if (a.machine.book.peek(ID.b) === AT.m) hijacked++;
   }
   t.is(hijacked, 0, 'never switched to the attacker');
@@ -181,6 +196,23 @@ test('an insider claims a live peer from its own address: the held address answe
   t.true(a.machine.claims.stats.refused >= 1, 'the claim was refused because the held address answered');
   t.is(a.machine.claims.stats.rebinds, 0);
   t.true(a.machine.stats.probesSent >= 2, 'both addresses were challenged');
+});
+
+test('a live peer two rekeys behind the challenger still answers for its address: the insider does not win', async (t) => {
+  const suite = await loadSuite();
+  const net = new VirtualNet(suite);
+  // Back-to-back batches: A is in epoch 3 (it holds 1..3), B is still in epoch 1.
+  const a = net.add(AT.a, ID.a, [{ id: ID.b, at: AT.b }], [1, 2, 3]);
+  net.add(AT.b, ID.b, [{ id: ID.a, at: AT.a }], [1]);
+  t.is(a.machine.book.peek(ID.b), AT.b);
+  const m = insider(suite, 3);
+  net.inject(AT.m, AT.a, m.claim(ID.b));
+  for (let k = 0; k < 2 * CLAIM_PERIODS; k++) {
+    answerAll(net, m, AT.m, ID.b);
+    net.advance(DEFAULT_GOSSIP_ROUND_MS);
+  }
+  t.is(a.machine.book.peek(ID.b), AT.b, 'B answered the challenge sent under an epoch it still holds');
+  t.like(a.machine.claims.stats, { refused: 1, rebinds: 0 });
 });
 
 test('a peer that really moved (the held address silent, the new one answering) is reached there', async (t) => {
