@@ -33,9 +33,11 @@
  * `adversaries`), every honest leaf runs the shipped GossipLinkMachine — the leaf SDK's UDP link
  * minus its socket: datagram decoding and MACs, address claims and challenges, early envelopes,
  * its own round timer — over encoded datagrams under the real MAC, each leaf at a simulated
- * address (`simAddress`). It costs a GossipStore, an address book and a MAC key set per leaf,
- * which is why the 10^6 rows keep the light path. Rekey parts that come over "TLS" (the
- * fallback, catch-up) go to the leaf directly, as LeafSession takes them, not through the link.
+ * address (`simAddress`); and the core's relay is the shipped EdgeRelayMachine (routing, its
+ * data stream and history, pulls under its byte budget, seeds). It costs a GossipStore, an
+ * address book and a MAC key set per leaf and real HMACs, which is why the 10^6 rows keep the
+ * light path. Rekey parts that come over "TLS" (the fallback, catch-up) go to the leaf
+ * directly, as LeafSession takes them, not through the link.
  *
  * Adversaries (`adversaries` K, insiders.ts): K leaves hold the MAC and epoch keys but run a
  * scripted attacker instead of a link. The checkers (`attackReport`) say whether any honest leaf
@@ -58,6 +60,7 @@ import {
   encodeEnvelope,
   entryFanout,
   epochPartItem,
+  EdgeRelayMachine,
   GossipCounters,
   GossipLinkMachine,
   GossipNode,
@@ -74,18 +77,18 @@ import {
   rekeyEpochOf,
   rekeyPartOf,
   routeEpochParts,
-  seqOf,
   signedStreamItem,
   subtreeOf,
   type Authenticator,
   type CorePull,
+  type DataPullReply,
+  type GossipTarget,
   type Envelope,
   type GossipConfig,
   type GossipHost,
   type GossipLinkEffect,
   type Item,
   type ItemAdmissionHost,
-  type PeerEndpoint,
   type RandomSource,
   type SignedEpochParts,
   type StreamSigner,
@@ -99,8 +102,14 @@ import { Insider, type InsiderStats } from './insiders.js';
 
 type CoreMsg =
   | { readonly core: 'item'; readonly item: Item; readonly relay: boolean }
-  | { readonly core: 'pull'; readonly req: CorePull }
-  | { readonly core: 'reply'; readonly items: readonly Item[]; readonly coreNext: number }
+  | { readonly core: 'pull'; readonly req: CorePull; readonly origin?: number }
+  | {
+      readonly core: 'reply';
+      readonly items: readonly Item[];
+      readonly coreNext: number;
+      /** With `links`: the relay's answer to the data pull (the rekey parts are in `items`). */
+      readonly stream?: DataPullReply;
+    }
   | { readonly core: 'reseed' };
 export type SimMsg = Envelope | Uint8Array | CoreMsg;
 
@@ -265,6 +274,9 @@ export class GossipWorld {
   private readonly coreHistory: Item[] = [];
   private readonly tickSlots: Int32Array[];
   private coreEnv!: NodeEnv<SimMsg>;
+  /** With `links`: the core's relay is the shipped machine (routing, data stream, pulls, seeds, MACs). */
+  private readonly relay: EdgeRelayMachine | undefined;
+  private relayTargets: { readonly at: number; readonly targets: GossipTarget[] } | undefined;
   /** With `links`: the payload of every data item published (what a genuine delivery carries). */
   private readonly dataPayloads = new Map<number, Uint8Array>();
   private bogusDelivered = 0;
@@ -327,6 +339,27 @@ export class GossipWorld {
       const model = new ModelAuthenticator(opts.seed ^ 0x5eed);
       this.auth = model as unknown as Authenticator;
     }
+    if (this.linked)
+      this.relay = new EdgeRelayMachine(
+        suite,
+        {
+          host: '10.255.255.254',
+          port: 4000,
+          fanout: this.relayFanout,
+          maxDatagramBytes: this.maxDatagramBytes,
+          rng: this.relayRng,
+          history: { randomInt: (k) => this.relayRng.int(k) },
+          seedShape: this.config,
+        },
+        this.streamSigner,
+        {
+          datagram: (to, bytes) => {
+            const leaf = simAddressId(to);
+            return leaf !== undefined && leaf < n && this.coreEnv.send(leaf, bytes);
+          },
+          flushAtTurnEnd: () => void this.sim.after(0, () => this.relay!.flushData()),
+        },
+      );
     this.installEpoch(0);
     for (let placed = 0; placed < k;) {
       const i = this.rng.int(n);
@@ -516,7 +549,8 @@ export class GossipWorld {
           return admitGossipItem(item, this.admission);
         },
         deliver: (item) => this.onDeliver(id, item),
-        pullFromCore: (req) => void env.send(this.core, { core: 'pull', req }),
+        pullFromCore: (req) =>
+          void env.send(this.core, { core: 'pull', req, origin: machine.coreStream?.origin ?? 0 }),
         reseed: () => void env.send(this.core, { core: 'reseed' }),
       },
       {
@@ -558,19 +592,9 @@ export class GossipWorld {
         if (msg.core === 'item')
           this.onDeliver(id, msg.item); // a TLS push goes to the session
         else if (msg.core === 'reply') {
-          // Catch-up parts go to the session; the stream's entries are the link's data pull.
-          const entries: { seq: number; entry: Uint8Array }[] = [];
-          for (const item of msg.items)
-            if (isRekeyId(item.id)) this.onDeliver(id, item);
-            else entries.push({ seq: seqOf(item.id), entry: item.payload as Uint8Array });
-          run(
-            machine.onDataPull({
-              origin: CORE_ORIGIN,
-              next: msg.coreNext,
-              head: msg.coreNext,
-              items: entries,
-            }),
-          );
+          // Catch-up parts go to the session; the relay's data-pull reply to the link.
+          for (const item of msg.items) this.onDeliver(id, item);
+          if (msg.stream !== undefined) run(machine.onDataPull(msg.stream));
         }
       },
       onStop: () => {
@@ -702,6 +726,13 @@ export class GossipWorld {
       const item = this.partItem(e, from);
       if (item !== undefined) items.push(item);
     }
+    if (this.relay !== undefined) {
+      // The relay answers the data pull from its history, within its byte budget.
+      const stream = this.relay.pull(msg.origin ?? 0, Math.max(0, req.fromSeq), this.sim.now);
+      this.corePullsServed++;
+      this.coreEnv.send(from, { core: 'reply', items, coreNext: stream.next, stream });
+      return;
+    }
     // The core stream from the leaf's cursor (or only the newest item if it has none), as far
     // as the bounded history reaches; seqs older than the history are gone for good.
     const oldest = this.coreSeq - this.coreHistory.length;
@@ -742,6 +773,21 @@ export class GossipWorld {
   private installEpoch(epoch: number): void {
     if (this.macAuth !== undefined) this.macAuth.install(epoch, this.groupKeyOf(epoch));
     else (this.auth as unknown as ModelAuthenticator).install(epoch);
+    this.relay?.installKey(epoch, this.groupKeyOf(epoch));
+  }
+
+  /** The relay's targets: the live gossip leaves by slot, with their endpoints (kept for a round). */
+  private gossipTargets(): GossipTarget[] {
+    const now = this.sim.now;
+    if (this.relayTargets !== undefined && now - this.relayTargets.at < this.roundMs)
+      return this.relayTargets.targets;
+    const targets = this.liveLeaves().map((id): GossipTarget => {
+      const endpoint = simAddress(id);
+      const a = parseUdpAddress(endpoint)!;
+      return { id, host: a.host, port: a.port, endpoint };
+    });
+    this.relayTargets = { at: now, targets };
+    return targets;
   }
 
   /**
@@ -776,8 +822,8 @@ export class GossipWorld {
 
   /** The core's data source publishes one item through its edge relay. */
   publishData(label = `data#${this.coreSeq}`): Track {
+    if (this.relay !== undefined) return this.relayData(label);
     const item = this.dataItem(CORE_ORIGIN, this.coreSeq++, this.coreEpoch, 1);
-    if (this.linked) this.dataPayloads.set(item.id, item.payload);
     this.coreHistory.push(item);
     if (this.coreHistory.length > CORE_HISTORY) this.coreHistory.shift();
     const track = this.newTrack(label);
@@ -786,6 +832,33 @@ export class GossipWorld {
     const targets = this.liveLeaves();
     for (const i of pick(this.relayRng, 0, targets.length, entryFanout(this.relayFanout, targets.length)))
       this.relayPush(targets[i]!, [item], this.coreEpoch);
+    return track;
+  }
+
+  /** publishData through the shipped relay: one envelope, one entry of its stream, flushed at once. */
+  private relayData(label: string): Track {
+    const relay = this.relay!;
+    const envelope = encodeDataEnvelope({
+      header: {
+        version: DATA_ENVELOPE_VERSION,
+        flags: 0,
+        epoch: this.coreEpoch,
+        sender: 1,
+        seq: this.coreSeq++,
+      },
+      nonce: new Uint8Array(24),
+      ciphertext: this.dataPayload,
+      signature: undefined,
+    });
+    const { origin, next } = relay.stream;
+    if (!relay.injectData(envelope, this.gossipTargets()))
+      throw new Error('the relay refused a data envelope');
+    relay.flushData();
+    // The genuine entry (Ed25519 signs deterministically: the bytes the relay sent), for the checker.
+    const item = signedStreamItem(this.streamSigner, origin, next, [envelope], this.coreEpoch);
+    this.dataPayloads.set(item.id, item.payload);
+    const track = this.newTrack(label);
+    this.dataTrack.set(item.id, track);
     return track;
   }
 
@@ -837,14 +910,21 @@ export class GossipWorld {
     );
     this.rekeyTrack.set(epoch, track);
     const targets = this.liveLeaves();
-    const macEpoch = epoch - 1; // the epoch the receivers are in (the relay holds its key)
-    const route = routeEpochParts(signed, targets, this.relayFanout, this.relayRng, (item) =>
-      pushFits(macEpoch, itemBytes(item), this.maxDatagramBytes),
-    );
-    for (const [i, items] of route.outbox) this.relayPush(targets[i]!, items, macEpoch);
+    let fallback: readonly number[];
+    if (this.relay !== undefined) {
+      this.relayTargets = undefined; // the departed are gone
+      fallback = this.relay.routeEpoch(signed, this.gossipTargets());
+    } else {
+      const macEpoch = epoch - 1; // the epoch the receivers are in (the relay holds its key)
+      const route = routeEpochParts(signed, targets, this.relayFanout, this.relayRng, (item) =>
+        pushFits(macEpoch, itemBytes(item), this.maxDatagramBytes),
+      );
+      for (const [i, items] of route.outbox) this.relayPush(targets[i]!, items, macEpoch);
+      fallback = route.fallback;
+    }
     for (const insider of this.insiders) insider.onRekey(epoch);
     // What cannot go by datagram, the server pushes over TLS to each leaf under the part.
-    for (const part of route.fallback) {
+    for (const part of fallback) {
       const { start, end } = signed.split.range(part);
       const item = this.partItem(epoch, start)!;
       this.partsFallback++;
@@ -875,9 +955,11 @@ export class GossipWorld {
    * cut-off leaf. `quiet`: the light path's views are set without neighbour requests.
    */
   private seedOne(i: number, quiet: boolean, join: boolean): void {
-    const node = this.nodes[i];
     const link = this.links[i];
-    if (node === undefined && link === undefined) return;
+    // A linked leaf is seeded by the shipped relay, from its live gossip leaves.
+    if (link !== undefined) return link.run(link.machine.seed(this.relay!.seedFor(i, this.gossipTargets())));
+    const node = this.nodes[i];
+    if (node === undefined) return;
     const n = this.opts.n;
     const c = this.config;
     const pick = (k: number, lo: number, hi: number): number[] => {
@@ -897,23 +979,6 @@ export class GossipWorld {
     }
     const active = pick(c.activeSize, 0, n);
     const passive = pick(c.passiveSize, 0, n);
-    if (link !== undefined) {
-      // As the relay's seed: endpoints, and where the core's stream stands.
-      const at = (ids: readonly number[]): PeerEndpoint[] =>
-        ids.map((id) => {
-          const a = parseUdpAddress(simAddress(id))!;
-          return { id, host: a.host, port: a.port };
-        });
-      link.run(
-        link.machine.seed({
-          active: at(active),
-          passive: at(passive),
-          contacts: contacts.map(at),
-          stream: { origin: CORE_ORIGIN, next: this.coreSeq },
-        }),
-      );
-      return;
-    }
     if (quiet) node!.views.seedQuiet(active, passive, contacts);
     else node!.seed(active, passive, contacts);
     if (join) node!.setCoreCursor(this.coreSeq);
