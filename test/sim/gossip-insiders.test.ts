@@ -12,7 +12,7 @@ import { attackFailures, runScenario, type ScenarioOptions } from '../../sim/gos
 import { simAddress, simAddressId } from '../../sim/gossip/world.js';
 
 const suite = await loadSuite();
-const base: ScenarioOptions = { n: 800, seed: 7, suite, messages: 2, rekeys: 2, batch: 4, links: true };
+const base: ScenarioOptions = { n: 600, seed: 7, suite, messages: 2, rekeys: 2, batch: 4, links: true };
 
 test('simulated addresses map back to their leaf', (t) => {
   for (const id of [0, 1, 255, 256, 65_535, 999_999, 2 ** 24 + 5]) t.is(simAddressId(simAddress(id)), id);
