@@ -23,6 +23,8 @@ import {
 
 export class GossipLink {
   private timer: NodeJS.Timeout | undefined;
+  /** When the running round was due (Date.now ms): the next one is due a period after it, not after its work. */
+  private tickDue: number | undefined;
   private closed = false;
 
   private constructor(
@@ -124,14 +126,28 @@ export class GossipLink {
         case 'datagram':
           if (!this.udp.send(e.to, e.bytes)) this.machine.stats.sendQueueFull++;
           break;
-        case 'setTimer':
+        case 'setTimer': {
           if (this.timer !== undefined) clearTimeout(this.timer);
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.run(this.machine.tick());
-          }, e.afterMs);
+          // Rounds keep their cadence under load (as an interval would): a tick's re-arm counts from
+          // when it was due, unless it ran a whole period late (no burst of catch-up rounds).
+          const now = Date.now();
+          const late = this.tickDue === undefined || now - this.tickDue >= e.afterMs;
+          const due = (late ? now : this.tickDue!) + e.afterMs;
+          this.timer = setTimeout(
+            () => {
+              this.timer = undefined;
+              this.tickDue = due;
+              try {
+                this.run(this.machine.tick());
+              } finally {
+                this.tickDue = undefined;
+              }
+            },
+            Math.max(0, due - now),
+          );
           this.timer.unref();
           break;
+        }
         case 'replayEarly':
           queueMicrotask(() => this.run(this.machine.replayEarly()));
           break;
