@@ -45,11 +45,12 @@ const layerRules = ROOMS.map((room) => {
 });
 
 /**
- * Sans-IO rooms: protocol logic owns no clock, timer, socket or file (DESIGN.md). Hosts that live
- * in a room beside its machines are listed by name. The leaf plane's server side (leaf-plane/
- * server-plane.ts, edge.ts, command-outbox.ts) is a machine like the others: KeyServer hosts it.
+ * Sans-IO rooms: protocol logic owns no clock, timer, socket or file (DESIGN.md), with no
+ * exception inside a room: hosts live in the host rooms (server/, leaf-sdk/). The leaf plane's
+ * server side (leaf-plane/server-plane.ts, edge.ts, command-outbox.ts) is a machine like the
+ * others: KeyServer hosts it; the gossip tier's two ends (gossip-edge/gossip-link.ts,
+ * gossip-relay.ts) are hosted by leaf-sdk/gossip-socket.ts and server/edge-relay-socket.ts.
  */
-const SANS_IO_HOSTS = ['gossip-edge/gossip-link.ts', 'gossip-edge/gossip-relay.ts'];
 const sansIo = {
   files: [
     'wire/**/*.ts',
@@ -61,7 +62,6 @@ const sansIo = {
     'leaf-sdk/session.ts',
     'leaf-sdk/session-*.ts',
   ],
-  ignores: SANS_IO_HOSTS,
   rules: {
     'no-restricted-imports': [
       'error',

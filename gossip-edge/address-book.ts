@@ -54,6 +54,18 @@ export class AddressBook {
     return this.entries.get(peer)?.endpoint;
   }
 
+  /** Where the address we hold for `peer` came from (diagnostics; no recency refresh). */
+  sourceOf(peer: PeerId): AddressSource | undefined {
+    const rank = this.entries.get(peer)?.rank;
+    return rank === undefined
+      ? undefined
+      : rank === RANK.direct
+        ? 'direct'
+        : rank === RANK.seed
+          ? 'seed'
+          : 'hint';
+  }
+
   /**
    * Records `endpoint` for `peer`: a seed always (our own server's word, over TLS: it also undoes
    * a member's claim on an id we had not heard of yet), a hint only where we know nothing, a

@@ -1,7 +1,12 @@
 /**
- * GossipLink — the real-network host of one leaf's GossipNode: a UDP socket (net/udp), the
- * address book, the round timer, and the key epochs the node may MAC under. The protocol logic
- * stays in the sans-IO GossipNode; this file only moves bytes and time.
+ * GossipLinkMachine — one leaf's end of the UDP gossip tier as a sans-IO machine: datagram
+ * decoding and authentication, the address book and its challenge rules, the round clock, early
+ * envelopes and the key epochs the node may MAC under, around the leaf's GossipNode. It owns no
+ * socket, timer or clock: every call returns the effects its host runs (datagrams to send with
+ * their address, the round timer to set, early envelopes to replay once the call has returned).
+ * What the node delivers, and the verdicts it needs at once (item admission), go to the
+ * `GossipLinkHandler` the leaf above passes in. Hosts: leaf-sdk/gossip-socket.ts (UDP, real
+ * timers, for LeafClient); a simulation or a test hosts it over virtual time.
  *
  * Datagrams, each one frame:
  *   0x0601 gossip envelope (codec.ts)   — handed to the node; when its MAC verifies, the source
@@ -19,8 +24,8 @@
  * Bounds: a datagram is at most `maxDatagramBytes` (default 8 KiB: one rekey part or a typical
  * data envelope with headers). A send that would not fit is refused and counted (`oversize`);
  * the core relay never injects such an item into the overlay (it falls back to TLS), so this
- * only guards against a misconfigured peer. In-flight sends are capped by the UDP transport
- * (full → counted, the anti-entropy repairs the loss). The address book is bounded (LRU).
+ * only guards against a misconfigured peer. The host caps sends in flight (counted as
+ * `sendQueueFull`; the anti-entropy repairs the loss). The address book is bounded (LRU).
  *
  * Early datagrams (early.ts): an envelope of an epoch the leaf does not hold yet is kept and
  * handed to the node again once the leaf installs that epoch's key. The node still sees it at
@@ -29,9 +34,14 @@
  * Slot moves: a leaf's PeerId is its key-tree slot; when a compaction moves it, `moveTo` builds a
  * node for the new slot carrying over its views (retained items are dropped: a duplicate that
  * arrives later is refused by the data replay window and the rekey epoch check).
+ *
+ * Re-entrancy: the handler may call back in while the node delivers (a delivered part installs a
+ * key). Effects are queued in call order and every call returns all those queued so far, so a
+ * nested call's host sends the outer call's earlier datagrams first; the order on the wire is
+ * the order they were formed.
  */
 import { DecodeError, peekFrameHeader } from '../wire/index.js';
-import { UdpTransport, formatUdpAddress, parseUdpAddress } from '../net/index.js';
+import { formatUdpAddress, parseUdpAddress } from '../net/index.js';
 import { UniformInts, randomBytes, type CipherSuite } from '../crypto/index.js';
 import { AddressBook, AddressClaims, DEFAULT_ADDRESS_BOOK_SIZE, type ProbeOut } from './address-book.js';
 import {
@@ -72,11 +82,8 @@ export const DEFAULT_GOSSIP_DATAGRAM_BYTES = 8192;
 export const DEFAULT_GOSSIP_ROUND_MS = 100;
 export const DEFAULT_IDLE_ROUND_EVERY = 5;
 
-export interface GossipLinkOptions {
-  /** Literal IP to bind the UDP socket to (default 127.0.0.1). */
-  readonly host?: string;
-  /** UDP port (default 0: ephemeral). */
-  readonly port?: number;
+/** What the machine decides with (the host's own settings are in GossipLinkOptions). */
+export interface GossipLinkMachineOptions {
   /** Largest datagram sent or accepted (default 8192). */
   readonly maxDatagramBytes?: number;
   /** Gossip round period (default 100 ms). */
@@ -92,6 +99,22 @@ export interface GossipLinkOptions {
   /** Protocol tunables (arity is taken from the key tree). */
   readonly config?: Partial<GossipConfig>;
   readonly addressBookSize?: number;
+  /**
+   * Peer choices and probe nonces. Default: the CSPRNG (an observer must not predict them); a
+   * seeded source only in simulations and tests that replay a run.
+   */
+  readonly rng?: RandomSource;
+  /** PROBE_NONCE_BYTES fresh bytes per challenge. */
+  readonly nonce?: () => Uint8Array;
+  /** The node's counters (default: its own); a simulation shares one set across its leaves. */
+  readonly counters?: GossipCounters;
+}
+
+export interface GossipLinkOptions extends GossipLinkMachineOptions {
+  /** Literal IP the host binds its UDP socket to (default 127.0.0.1). */
+  readonly host?: string;
+  /** UDP port (default 0: ephemeral). */
+  readonly port?: number;
 }
 
 /** What the leaf above the link decides. */
@@ -103,6 +126,15 @@ export interface GossipLinkHandler {
   reseed(): void;
 }
 
+/** What the host runs for the machine. */
+export type GossipLinkEffect =
+  /** Send `bytes` (one frame, at most maxDatagramBytes) to the UDP address `to`. */
+  | { readonly type: 'datagram'; readonly to: string; readonly bytes: Uint8Array }
+  /** Call `tick()` after `afterMs` (one round timer: a new one replaces the old). */
+  | { readonly type: 'setTimer'; readonly afterMs: number }
+  /** Call `replayEarly()` once the current call has returned (not re-entrantly: see the header). */
+  | { readonly type: 'replayEarly' };
+
 export interface GossipLinkStats {
   /** Gossip rounds run (fewer than timer periods while idle). */
   rounds: number;
@@ -110,6 +142,7 @@ export interface GossipLinkStats {
   malformed: number;
   noAddress: number;
   oversize: number;
+  /** Counted by the host: datagrams its socket could not take. */
   sendQueueFull: number;
   hintsSent: number;
   hintsAccepted: number;
@@ -133,6 +166,7 @@ function checkStream(origin: number, seq: number): void {
 
 /** Peer choices of a live node come from the CSPRNG: an observer must not predict them. */
 const osRandom: RandomSource = new UniformInts();
+const osNonce = (): Uint8Array => randomBytes(PROBE_NONCE_BYTES);
 
 /** An envelope's encoded core (epoch ‖ sender ‖ body) and what it was encoded from. */
 interface TaggedCore {
@@ -142,8 +176,8 @@ interface TaggedCore {
   readonly core: Uint8Array;
 }
 
-export class GossipLink {
-  readonly counters = new GossipCounters(false);
+export class GossipLinkMachine {
+  readonly counters: GossipCounters;
   readonly stats: GossipLinkStats = {
     rounds: 0,
     datagramsIn: 0,
@@ -165,12 +199,17 @@ export class GossipLink {
   readonly book: AddressBook;
   /** Claims that a peer moved (stats: started, refused, rebinds…). */
   readonly claims: AddressClaims;
+  readonly maxDatagramBytes: number;
+  readonly roundMs: number;
+  private readonly idleRoundEvery: number;
   /** Timer periods since the first seed (the clock of address claims; idle or not). */
   private periods = 0;
   private readonly auth: MacAuthenticator;
+  private readonly rng: RandomSource;
   private node: GossipNode | undefined;
   private config: GossipConfig | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The round timer was asked for (after the first seed) and is re-armed by every tick. */
+  private ticking = false;
   /** Source address of the datagram being handled (learned if its MAC verifies). */
   private source: string | undefined;
   /** The datagram being handled and its decoded envelope (its MAC is checked over these bytes). */
@@ -181,25 +220,15 @@ export class GossipLink {
   /** Timer periods skipped since the last round while idle. */
   private idlePeriods = 0;
   private readonly early = new EarlyEnvelopes<string>();
+  /** Effects formed and not yet handed to the host. */
+  private out: GossipLinkEffect[] = [];
 
-  private constructor(
-    private readonly udp: UdpTransport,
+  /** Throws RangeError on options out of range. */
+  constructor(
     suite: CipherSuite,
     private readonly handler: GossipLinkHandler,
-    private readonly opts: GossipLinkOptions,
-    readonly endpoint: { readonly host: string; readonly port: number },
+    private readonly opts: GossipLinkMachineOptions = {},
   ) {
-    this.book = new AddressBook(opts.addressBookSize ?? DEFAULT_ADDRESS_BOOK_SIZE);
-    this.claims = new AddressClaims(this.book, () => randomBytes(PROBE_NONCE_BYTES));
-    this.auth = new MacAuthenticator(suite);
-    udp.setHandler({ onMessage: (from, data) => this.onDatagram(from, data) });
-  }
-
-  static async bind(
-    suite: CipherSuite,
-    handler: GossipLinkHandler,
-    opts: GossipLinkOptions = {},
-  ): Promise<GossipLink> {
     const max = opts.maxDatagramBytes ?? DEFAULT_GOSSIP_DATAGRAM_BYTES;
     if (!(Number.isInteger(max) && max >= 512 && max <= MAX_GOSSIP_FRAME_BYTES))
       throw new RangeError(`gossip maxDatagramBytes ${max} outside 512..${MAX_GOSSIP_FRAME_BYTES}`);
@@ -208,13 +237,25 @@ export class GossipLink {
     const idleEvery = opts.idleRoundEvery ?? DEFAULT_IDLE_ROUND_EVERY;
     if (!(Number.isInteger(idleEvery) && idleEvery >= 1 && idleEvery <= 100))
       throw new RangeError('gossip idleRoundEvery 1..100');
-    const udp = await UdpTransport.bind({
-      host: opts.host ?? '127.0.0.1',
-      port: opts.port ?? 0,
-      maxDatagramBytes: max,
-    });
-    const local = parseUdpAddress(udp.local)!;
-    return new GossipLink(udp, suite, handler, opts, { host: local.host, port: local.port });
+    this.counters = opts.counters ?? new GossipCounters(false);
+    this.maxDatagramBytes = max;
+    this.roundMs = roundMs;
+    this.idleRoundEvery = idleEvery;
+    this.rng = opts.rng ?? osRandom;
+    this.book = new AddressBook(opts.addressBookSize ?? DEFAULT_ADDRESS_BOOK_SIZE);
+    const nonce = opts.nonce;
+    this.claims = new AddressClaims(
+      this.book,
+      nonce === undefined
+        ? osNonce
+        : () => {
+            const bytes = nonce();
+            if (bytes.length !== PROBE_NONCE_BYTES)
+              throw new RangeError(`a probe nonce is ${PROBE_NONCE_BYTES} bytes`);
+            return bytes;
+          },
+    );
+    this.auth = new MacAuthenticator(suite);
   }
 
   /** Our PeerId (slot), or undefined before `start`. */
@@ -226,36 +267,49 @@ export class GossipLink {
     return this.node !== undefined;
   }
 
+  /** The node's views (diagnostics: a simulation's overlay figures, a test's checks); undefined before `start`. */
+  get views(): GossipNode['views'] | undefined {
+    return this.node?.views;
+  }
+
+  /** The epoch the node is in (undefined before `start`). */
+  get epoch(): number | undefined {
+    return this.node?.epoch;
+  }
+
   /** Creates the node for `slot` at `epoch` (after the welcome); rounds start with the first seed. */
-  start(slot: PeerId, epoch: number, arity: number): void {
-    if (this.closed) return;
+  start(slot: PeerId, epoch: number, arity: number): GossipLinkEffect[] {
+    if (this.closed) return [];
     // Several items share a datagram up to what one may carry.
-    this.config ??= gossipConfig({ maxPushBytes: this.udp.maxMessageBytes, ...this.opts.config, arity });
+    this.config ??= gossipConfig({ maxPushBytes: this.maxDatagramBytes, ...this.opts.config, arity });
     this.node = this.makeNode(slot, epoch);
+    return this.effects();
   }
 
   /** The leaf installed epoch `epoch`: MAC under its key from now on. */
-  installKey(epoch: number, groupKey: Uint8Array): void {
+  installKey(epoch: number, groupKey: Uint8Array): GossipLinkEffect[] {
     this.auth.install(epoch, groupKey);
     this.node?.setEpoch(epoch);
     // Not re-entrantly: a key is usually installed from inside the node's own delivery.
-    if (this.early.size > 0) queueMicrotask(() => this.replayEarly());
+    if (this.early.size > 0) this.out.push({ type: 'replayEarly' });
+    return this.effects();
   }
 
   /** Hands held envelopes of epochs we now hold to the node; drops those we moved past. */
-  private replayEarly(): void {
+  replayEarly(): GossipLinkEffect[] {
     const node = this.node;
-    if (node === undefined) return;
+    if (node === undefined || this.closed) return this.effects();
     for (const { env, from } of this.early.ready(node.epoch)) {
       this.stats.replayedEarly++;
       this.handle(node, env, from);
     }
+    return this.effects();
   }
 
   /** A seed from the core server: learn the endpoints, add the peers, start the rounds. */
-  seed(seed: GossipSeed): void {
+  seed(seed: GossipSeed): GossipLinkEffect[] {
     const node = this.node;
-    if (node === undefined || this.closed) return;
+    if (node === undefined || this.closed) return [];
     const ids = (list: readonly PeerEndpoint[]): PeerId[] => {
       const out: PeerId[] = [];
       for (const p of list) {
@@ -267,10 +321,11 @@ export class GossipLink {
     };
     node.seed(ids(seed.active), ids(seed.passive), seed.contacts.map(ids));
     this.noteCoreStream(seed.stream);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.onTimer(), this.opts.roundMs ?? DEFAULT_GOSSIP_ROUND_MS);
-      this.timer.unref();
+    if (!this.ticking) {
+      this.ticking = true;
+      this.out.push({ type: 'setTimer', afterMs: this.roundMs });
     }
+    return this.effects();
   }
 
   /** The core data stream the node tracks and the next seq it lacks (undefined before a seed). */
@@ -285,11 +340,12 @@ export class GossipLink {
    * Where our server's data stream stands (a seed, a lease ack): a gap below it is pulled.
    * Throws DecodeError on a position out of range.
    */
-  noteCoreStream(stream: DataStream): void {
+  noteCoreStream(stream: DataStream): GossipLinkEffect[] {
     const node = this.node;
-    if (node === undefined || this.closed) return;
+    if (node === undefined || this.closed) return [];
     checkStream(stream.origin, stream.next);
     node.setCoreStream(stream.origin, stream.next);
+    return this.effects();
   }
 
   /**
@@ -297,35 +353,44 @@ export class GossipLink {
    * leaf's admit), not forwarded. Another origin: the server we now talk to has another
    * stream, which we track from here on. Throws DecodeError on seqs out of range.
    */
-  onDataPull(reply: DataPullReply): void {
+  onDataPull(reply: DataPullReply): GossipLinkEffect[] {
     const node = this.node;
-    if (node === undefined || this.closed) return;
+    if (node === undefined || this.closed) return [];
     checkStream(reply.origin, reply.next);
     checkStream(reply.origin, reply.head);
-    if (reply.origin !== node.coreOrigin) return node.setCoreStream(reply.origin, reply.next);
+    if (reply.origin !== node.coreOrigin) {
+      node.setCoreStream(reply.origin, reply.next);
+      return this.effects();
+    }
     const items: Item[] = [];
     for (const { seq, entry } of reply.items) {
       checkStream(reply.origin, seq);
       items.push(streamItem(entry, reply.origin, seq));
     }
     node.onCoreReply(items, reply.next, reply.head);
+    return this.effects();
   }
 
-  /** A round, or (idle) every `idleRoundEvery`-th period one. */
-  private onTimer(): void {
+  /** The round timer fired: address claims age, and a round runs (idle: every `idleRoundEvery`-th period). */
+  tick(): GossipLinkEffect[] {
     const node = this.node;
-    if (node === undefined) return;
+    if (node === undefined || this.closed) {
+      this.ticking = false;
+      return this.effects();
+    }
+    this.out.push({ type: 'setTimer', afterMs: this.roundMs });
     this.sendProbes(node, this.claims.tick(++this.periods));
-    if (!node.busy && ++this.idlePeriods < (this.opts.idleRoundEvery ?? DEFAULT_IDLE_ROUND_EVERY)) return;
+    if (!node.busy && ++this.idlePeriods < this.idleRoundEvery) return this.effects();
     this.idlePeriods = 0;
     this.stats.rounds++;
     node.tick();
+    return this.effects();
   }
 
   /** A compaction moved us to `slot`: a node under the new id, keeping our views. */
-  moveTo(slot: PeerId, epoch: number): void {
+  moveTo(slot: PeerId, epoch: number): GossipLinkEffect[] {
     const old = this.node;
-    if (old === undefined || old.self === slot || this.closed) return;
+    if (old === undefined || old.self === slot || this.closed) return [];
     this.stats.moves++;
     const v = old.views;
     const contacts = Array.from({ length: this.config!.levels }, (_, l) => v.contacts(l + 1));
@@ -334,14 +399,51 @@ export class GossipLink {
     this.node = node;
     node.seed(keep(v.active()), keep(v.passive()), contacts.map(keep));
     if (old.coreCursor >= 0) node.setCoreStream(old.coreOrigin, old.coreCursor);
+    return this.effects();
   }
 
-  async close(): Promise<void> {
+  /** The host stops: nothing more is sent or handled (its timer is the host's to clear). */
+  close(): void {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
     this.node = undefined;
-    await this.udp.close();
+    this.out = [];
+  }
+
+  /** A datagram `bytes` from the UDP address `from` (untrusted: malformed ones are counted, never thrown). */
+  handleDatagram(from: string, data: Uint8Array): GossipLinkEffect[] {
+    const node = this.node;
+    if (node === undefined || this.closed) return [];
+    this.stats.datagramsIn++;
+    try {
+      if (data.length > this.maxDatagramBytes)
+        throw new DecodeError('too-large', 'datagram over maxDatagramBytes');
+      const type = peekFrameHeader(data, MAX_GOSSIP_FRAME_BYTES).type;
+      if (type === GOSSIP_FRAME_TYPE) {
+        const env = decodeEnvelope(data);
+        if (this.early.hold(env, from, node.epoch)) this.stats.heldEarly++;
+        this.received = { env, frame: data };
+        try {
+          this.handle(node, env, from);
+        } finally {
+          this.received = undefined;
+        }
+      } else if (type === ADDR_FRAME_TYPE && data.length <= MAX_ADDR_FRAME_BYTES) {
+        this.onHints(node, data);
+      } else if (type === PROBE_FRAME_TYPE && data.length <= MAX_PROBE_FRAME_BYTES) {
+        this.onProbe(node, data, from);
+      } else this.stats.malformed++;
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.stats.malformed++;
+    }
+    return this.effects();
+  }
+
+  /** Everything queued so far, in the order formed (see the header on re-entrancy). */
+  private effects(): GossipLinkEffect[] {
+    const out = this.out;
+    this.out = [];
+    return out;
   }
 
   // ── node host ────────────────────────────────────────────────────────────────────────────
@@ -351,7 +453,7 @@ export class GossipLink {
     const auth = this.auth;
     // Learns the datagram's source for the sender id only when the MAC verifies. Each envelope
     // is encoded once: the core bytes its tag is made over are kept for the frame (`send`), and
-    // a received one is checked over the bytes that came in (`onDatagram`), not re-encoded.
+    // a received one is checked over the bytes that came in (`handleDatagram`), not re-encoded.
     const learning = {
       holds: (e: number) => auth.holds(e),
       tag: (env: Omit<Envelope, 'tag'>) => {
@@ -381,7 +483,7 @@ export class GossipLink {
       // Blame a sender id only for a datagram from where we reach that peer (see node.ts distrust).
       fromKnownAddress: (peer) => this.source !== undefined && this.book.peek(peer) === this.source,
     };
-    return new GossipNode(new GossipStore(c, 1), 0, slot, learning, osRandom, host, this.counters, epoch);
+    return new GossipNode(new GossipStore(c, 1), 0, slot, learning, this.rng, host, this.counters, epoch);
   }
 
   private send(to: PeerId, env: Envelope): void {
@@ -414,40 +516,14 @@ export class GossipLink {
     if (hints !== undefined && this.datagram(endpoint, hints)) this.stats.hintsSent++;
   }
 
-  private datagram(endpoint: string, bytes: Uint8Array): boolean {
-    if (bytes.length > this.udp.maxMessageBytes) {
+  /** Queues a datagram; false (counted) if it would not fit one. */
+  private datagram(to: string, bytes: Uint8Array): boolean {
+    if (bytes.length > this.maxDatagramBytes) {
       this.stats.oversize++;
       return false;
     }
-    const ok = this.udp.send(endpoint, bytes);
-    if (!ok) this.stats.sendQueueFull++;
-    return ok;
-  }
-
-  private onDatagram(from: string, data: Uint8Array): void {
-    const node = this.node;
-    if (node === undefined) return;
-    this.stats.datagramsIn++;
-    try {
-      const type = peekFrameHeader(data, MAX_GOSSIP_FRAME_BYTES).type;
-      if (type === GOSSIP_FRAME_TYPE) {
-        const env = decodeEnvelope(data);
-        if (this.early.hold(env, from, node.epoch)) this.stats.heldEarly++;
-        this.received = { env, frame: data };
-        try {
-          this.handle(node, env, from);
-        } finally {
-          this.received = undefined;
-        }
-      } else if (type === ADDR_FRAME_TYPE && data.length <= MAX_ADDR_FRAME_BYTES) {
-        this.onHints(node, data);
-      } else if (type === PROBE_FRAME_TYPE && data.length <= MAX_PROBE_FRAME_BYTES) {
-        this.onProbe(node, data, from);
-      } else this.stats.malformed++;
-    } catch (e) {
-      if (!(e instanceof DecodeError)) throw e;
-      this.stats.malformed++;
-    }
+    this.out.push({ type: 'datagram', to, bytes });
+    return true;
   }
 
   private handle(node: GossipNode, env: Envelope, from: string): void {
@@ -461,21 +537,34 @@ export class GossipLink {
 
   /**
    * Challenges (whoever answers echoes the nonce from the address probed), under the epoch
-   * before ours while we hold it: a peer still one rekey behind can answer too, so a claim made
-   * right after a rekey does not win because the held address could not read the challenge.
+   * before ours while we hold it — a peer one rekey behind or ahead reads it, so a claim made
+   * right after a rekey does not win because the held address could not read the challenge —
+   * and again under the oldest epoch our node still takes traffic under (epochWindow back), so
+   * a peer that fell several rekeys behind (back-to-back batches) can answer too: else an
+   * insider holding the newer keys wins the claim against a live, lagging peer (the gossip
+   * simulation's insiders found this). At most two probes per address, same nonce.
    */
   private sendProbes(node: GossipNode, probes: readonly ProbeOut[]): void {
     if (probes.length === 0) return;
-    const epoch = node.epoch > 0 && this.auth.holds(node.epoch - 1) ? node.epoch - 1 : node.epoch;
-    for (const p of probes) {
-      const frame = encodeAddrProbe(this.auth, {
-        answer: false,
-        epoch,
-        sender: node.self,
-        nonce: p.nonce,
-      });
-      if (frame !== undefined && this.datagram(p.to, frame)) this.stats.probesSent++;
-    }
+    const epochs = this.probeEpochs(node.epoch);
+    for (const p of probes)
+      for (const epoch of epochs) {
+        const frame = encodeAddrProbe(this.auth, {
+          answer: false,
+          epoch,
+          sender: node.self,
+          nonce: p.nonce,
+        });
+        if (frame !== undefined && this.datagram(p.to, frame)) this.stats.probesSent++;
+      }
+  }
+
+  /** The epochs a challenge goes out under (see sendProbes): one or two, newest first. */
+  private probeEpochs(epoch: number): number[] {
+    const previous = epoch > 0 && this.auth.holds(epoch - 1) ? epoch - 1 : epoch;
+    for (let e = Math.max(0, epoch - this.config!.epochWindow); e < previous; e++)
+      if (this.auth.holds(e)) return [previous, e];
+    return [previous];
   }
 
   /**

@@ -1,5 +1,9 @@
 /**
- * The edge relay a core server runs: the core's entry into the leaves' UDP gossip overlay.
+ * EdgeRelayMachine — the edge relay a core server runs, the core's entry into the leaves' UDP
+ * gossip overlay, as a sans-IO machine: it decides what to send to whom and hands each datagram
+ * to its host's `RelayOutput` (server/edge-relay-socket.ts binds the UDP socket; a test or a
+ * simulation collects them). It owns no socket, timer or clock: a pull is told `now`, and the
+ * end of a turn (when this turn's data envelopes become one entry) is the host's to signal.
  *
  * Per signed epoch it hands every rekey part to `fanout` + log2(m) of THIS server's m gossip
  * leaves inside the part's scope (`routeEpochParts`, relay.ts: the routing the simulation runs
@@ -29,7 +33,6 @@
  * instead takes no seq: every gossip leaf got it on its link.
  */
 import { UniformInts, type CipherSuite } from '../crypto/index.js';
-import { UdpTransport } from '../net/index.js';
 import { DecodeError } from '../wire/index.js';
 import { DataHistory, type DataHistoryOptions } from './data-history.js';
 import { TokenBucket } from './request-limiter.js';
@@ -63,7 +66,7 @@ import {
 } from './index.js';
 
 export interface RelayOptions {
-  /** Literal IP the relay's UDP socket binds to. */
+  /** Literal IP the host's UDP socket binds to (not read by the machine). */
   readonly host: string;
   readonly port: number;
   /** Leaves each part / data item is handed to. */
@@ -83,6 +86,17 @@ export interface RelayOptions {
    * it); a seeded source only in tests that compare this routing with the simulation's.
    */
   readonly rng?: RandomSource;
+}
+
+/** Where the machine's effects go: its host's socket and event loop. */
+export interface RelayOutput {
+  /** Send one frame (at most maxDatagramBytes) to the UDP address `to`; false if the socket's queue is full. */
+  datagram(to: string, bytes: Uint8Array): boolean;
+  /**
+   * Call `flushData()` once this turn's work is done (the host's next event-loop turn; before
+   * any other call that could inject again belongs to a new turn). Asked once per pending entry.
+   */
+  flushAtTurnEnd(): void;
 }
 
 /** One gossip leaf of this server: its current slot (its gossip id) and UDP endpoint. */
@@ -128,7 +142,7 @@ const LARGEST_DATA_ID = dataId(MAX_ORIGIN, MAX_STREAM_SEQ);
 /** Default server-wide budget for data-pull replies (`RelayOptions.pullBytesPerSec`). */
 export const DEFAULT_PULL_BYTES_PER_SEC = 4 * 1024 * 1024;
 
-export class EdgeRelay {
+export class EdgeRelayMachine {
   readonly stats: RelayStats = {
     epochs: 0,
     partsRouted: 0,
@@ -156,34 +170,30 @@ export class EdgeRelay {
   private closed = false;
   private readonly rng: RandomSource;
 
-  private constructor(
-    private readonly udp: UdpTransport,
+  /**
+   * `signer` (this server's rekey-signing key) signs each data stream entry for its position.
+   * Throws RangeError on options out of range.
+   */
+  constructor(
     suite: CipherSuite,
     private readonly opts: RelayOptions,
     private readonly signer: StreamSigner,
+    private readonly output: RelayOutput,
   ) {
     if (!(Number.isInteger(opts.fanout) && opts.fanout >= 1 && opts.fanout <= 32))
       throw new RangeError('relay fanout 1..32');
+    if (!(
+      Number.isInteger(opts.maxDatagramBytes) &&
+      opts.maxDatagramBytes >= 512 &&
+      opts.maxDatagramBytes <= 65507
+    ))
+      throw new RangeError('relay maxDatagramBytes 512..65507');
     this.auth = new MacAuthenticator(suite);
     this.rng = opts.rng ?? uniform;
     this.history = new DataHistory(opts.history);
     const rate = opts.pullBytesPerSec ?? DEFAULT_PULL_BYTES_PER_SEC;
     if (!(rate > 0)) throw new RangeError('relay pullBytesPerSec must be > 0');
     this.pullBudget = new TokenBucket(rate, rate, 0);
-  }
-
-  /** `signer` (this server's rekey-signing key) signs each data stream entry for its position. */
-  static async bind(suite: CipherSuite, opts: RelayOptions, signer: StreamSigner): Promise<EdgeRelay> {
-    const udp = await UdpTransport.bind({
-      host: opts.host,
-      port: opts.port,
-      maxDatagramBytes: opts.maxDatagramBytes,
-    });
-    return new EdgeRelay(udp, suite, opts, signer);
-  }
-
-  get local(): string {
-    return this.udp.local;
   }
 
   /** The group key of `epoch` (after each batch, at start and after a state transfer). */
@@ -220,7 +230,7 @@ export class EdgeRelay {
    * over TLS instead). The envelopes of one sealing epoch injected in one event-loop turn become
    * one entry of this server's stream (MAX_ENTRY_ENVELOPES, one datagram at most): numbered,
    * signed once, kept in the history and handed to `fanout` + log2(m) random targets when the
-   * turn ends (`flushData`).
+   * turn ends (`flushData`, which the host calls when asked by `flushAtTurnEnd`).
    */
   injectData(envelope: Uint8Array, targets: readonly GossipTarget[]): boolean {
     if (targets.length === 0) return true;
@@ -249,7 +259,7 @@ export class EdgeRelay {
       this.flushData();
     if (this.pendingData === undefined) {
       this.pendingData = { epoch, macEpoch, targets, envelopes: [] };
-      setImmediate(() => this.flushData());
+      this.output.flushAtTurnEnd();
     }
     this.pendingData.envelopes.push(envelope);
     this.stats.dataInjected++;
@@ -314,12 +324,12 @@ export class EdgeRelay {
 
   /** Can an item of `itemSize` encoded bytes travel in a datagram under `macEpoch`? */
   private fitsBytes(macEpoch: number, itemSize: number): boolean {
-    return this.auth.holds(macEpoch) && pushFits(macEpoch, itemSize, this.udp.maxMessageBytes);
+    return this.auth.holds(macEpoch) && pushFits(macEpoch, itemSize, this.opts.maxDatagramBytes);
   }
 
   /** Eager pushes (hop 1) of `items` to `t` under `macEpoch`, as many items per datagram as fit. */
   private send(t: GossipTarget, items: readonly Item[], macEpoch: number): void {
-    for (const chunk of pushChunks(items, macEpoch, LIMITS.maxPushItems, this.udp.maxMessageBytes)) {
+    for (const chunk of pushChunks(items, macEpoch, LIMITS.maxPushItems, this.opts.maxDatagramBytes)) {
       const frame = this.auth.seal({
         epoch: macEpoch,
         sender: CORE_RELAY_PEER,
@@ -332,7 +342,7 @@ export class EdgeRelay {
         this.stats.sendKeyRetired++;
         return;
       }
-      if (this.udp.send(t.endpoint, frame)) this.stats.datagrams++;
+      if (this.output.datagram(t.endpoint, frame)) this.stats.datagrams++;
       else this.stats.sendQueueFull++;
     }
   }
@@ -362,8 +372,8 @@ export class EdgeRelay {
     return { active, passive, contacts, stream: this.history.stream };
   }
 
-  close(): Promise<void> {
+  /** The host stops: a pending entry is not flushed (its socket is closing). */
+  close(): void {
     this.closed = true;
-    return this.udp.close();
   }
 }

@@ -1,4 +1,4 @@
-/** gossip-edge/ — peer sampling, bimodal multicast, rekey routing by subtree (sans-IO), and the UDP hosts of both halves. */
+/** gossip-edge/ — peer sampling, bimodal multicast, rekey routing by subtree, and both ends of the UDP tier (the leaf's link, the server's relay) as sans-IO machines; their sockets are hosted in leaf-sdk/ and server/. */
 export * from './ids.js';
 export { DEFAULT_GOSSIP_CONFIG, LIMITS, gossipConfig, type GossipConfig } from './config.js';
 export {
@@ -93,10 +93,12 @@ export {
   type StreamItemVerdict,
 } from './gossip-items.js';
 export {
-  GossipLink,
+  GossipLinkMachine,
   DEFAULT_GOSSIP_DATAGRAM_BYTES,
   DEFAULT_GOSSIP_ROUND_MS,
   DEFAULT_IDLE_ROUND_EVERY,
+  type GossipLinkEffect,
+  type GossipLinkMachineOptions,
   type GossipLinkOptions,
   type GossipLinkHandler,
   type GossipLinkStats,
@@ -202,7 +204,13 @@ export {
   type RequestLimits,
   type RequestVerdict,
 } from './request-limiter.js';
-export { EdgeRelay, type GossipTarget, type RelayOptions, type RelayStats } from './gossip-relay.js';
+export {
+  EdgeRelayMachine,
+  type GossipTarget,
+  type RelayOptions,
+  type RelayOutput,
+  type RelayStats,
+} from './gossip-relay.js';
 export { isRekeyId } from './ids.js';
 export { VerifiedHeaders } from './verified-headers.js';
 export { DEFAULT_HISTORY_BYTES } from './data-history.js';

@@ -45,8 +45,8 @@
  *
  * Sans-IO: the edge owns no socket, clock or timer. Its host hands it the links to write frames
  * to (`LeafLinks`: send, disconnect, the remote address), the clock of the current event, a
- * bound edge relay (gossip-edge/gossip-relay.ts, which owns the UDP socket) and a way to set its
- * two timers (`EdgeTimer`), which the host fires back through `onTimer`.
+ * edge relay machine (gossip-edge/gossip-relay.ts; the host wires its datagrams to a UDP socket,
+ * server/edge-relay-socket.ts) and a way to set its two timers (`EdgeTimer`), which the host fires back through `onTimer`.
  */
 import { encodeWelcome, refreshedLeafKey } from '../keytree/index.js';
 import {
@@ -69,7 +69,7 @@ import { RekeyHistory, signBatch } from './history.js';
 import type { BatchOutput, LeafStateMachine } from './machine.js';
 import { MAX_RELAYED_ENVELOPE_BYTES } from './core-messages.js';
 import type { EdgeMetrics, PlaneLog, RelayCounters } from './observe.js';
-import type { EdgeRelay, GossipTarget } from '../gossip-edge/index.js';
+import type { EdgeRelayMachine, GossipTarget } from '../gossip-edge/index.js';
 import {
   DEFAULT_CATCH_UP_BYTES_PER_SEC,
   RequestLimiter,
@@ -186,7 +186,7 @@ export class LeafEdge {
   private readonly sessions = new Map<string, Session>();
   private readonly certs = new Map<string, LeafCert>();
   private readonly renewals = new Set<string>();
-  private relay: EdgeRelay | undefined;
+  private relay: EdgeRelayMachine | undefined;
   /** This server's gossip leaves sorted by slot; rebuilt lazily after a change. */
   private targetCache: GossipTarget[] | undefined;
   /** Sessions waiting for a welcome — after a state transfer, or until `settled` — oldest first. */
@@ -231,14 +231,14 @@ export class LeafEdge {
    * The host bound an edge relay (its UDP socket, signing with this server's key): leaves that
    * announce an endpoint are served by gossip from now on.
    */
-  attachRelay(relay: EdgeRelay): void {
+  attachRelay(relay: EdgeRelayMachine): void {
     if (this.relay !== undefined) throw new Error('relay already attached');
     this.relay = relay;
     this.installRelayKey();
   }
 
   /** Detaches the relay (the host closes it); owed crlUpdates are dropped (the server is stopping). */
-  detachRelay(): EdgeRelay | undefined {
+  detachRelay(): EdgeRelayMachine | undefined {
     this.crlOwed.clear();
     const r = this.relay;
     this.relay = undefined;

@@ -6,7 +6,8 @@
  * link. What is admitted, and when to start, move or pull, is the session's.
  */
 import type { CipherSuite } from '../crypto/index.js';
-import { GossipLink, type GossipLinkOptions } from '../gossip-edge/index.js';
+import type { GossipLinkOptions } from '../gossip-edge/index.js';
+import { GossipLink } from './gossip-socket.js';
 import type { GossipCommand, LeafSession, LeafSessionEvent } from './session.js';
 
 export class GossipHost {

@@ -3,6 +3,7 @@
  * protocol, and `LeafSession`, that protocol as a sans-IO machine (what simulations host).
  */
 export { LeafClient } from './leaf-client.js';
+export { GossipLink } from './gossip-socket.js';
 export {
   LeafConnectError,
   type LeafClientOptions,

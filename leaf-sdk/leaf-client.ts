@@ -38,7 +38,8 @@ import { EventEmitter } from 'node:events';
 import { loadSuite, type CipherSuite } from '../crypto/index.js';
 import { DecodeError } from '../wire/index.js';
 import type { LinkError } from '../net/index.js';
-import { ExportUnavailableError, type ExportedSecret, type GossipLink } from '../gossip-edge/index.js';
+import { ExportUnavailableError, type ExportedSecret } from '../gossip-edge/index.js';
+import type { GossipLink } from './gossip-socket.js';
 import {
   LeafSession,
   newLeafStats,

@@ -46,8 +46,9 @@ export {
   type LeafLinkInfo,
   type LeafPortCrl,
 } from './leaf-port.js';
+export { EdgeRelay } from './edge-relay-socket.js';
 export {
-  EdgeRelay,
+  EdgeRelayMachine,
   type GossipTarget,
   type RelayOptions,
   type RelayStats,

@@ -57,7 +57,7 @@ import {
   type DirLock,
   type RevocationRegistry,
 } from '../auth/index.js';
-import { EdgeRelay } from '../gossip-edge/index.js';
+import { EdgeRelay } from './edge-relay-socket.js';
 import {
   GroupMember,
   MAX_STATE_BYTES,

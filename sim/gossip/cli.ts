@@ -1,6 +1,10 @@
-/** `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1] [--config key=value,...]` (progress per round on stderr; on by default from n = 3·10^5). */
+/**
+ * `npm run sim -- gossip --n N [--loss P] [--crashed F] [--seed S] [--messages M] [--rekeys R --batch B] [--churn C] [--partition ROUNDS] [--bimodal RUNS] [--progress 1] [--config key=value,...] [--links 1] [--adversaries K]`
+ * (progress per round on stderr; on by default from n = 3·10^5). `--links 1`: honest leaves run
+ * the shipped GossipLinkMachine; `--adversaries K`: K insiders attack (implies links; world.ts).
+ */
 import { loadSuite } from '../../crypto/index.js';
-import { bimodality, formatReport, runScenario } from './scenario.js';
+import { attackFailures, bimodality, formatReport, runScenario } from './scenario.js';
 
 export async function gossipMain(args: string[]): Promise<number> {
   const opt = new Map<string, string>();
@@ -53,6 +57,8 @@ export async function gossipMain(args: string[]): Promise<number> {
     batch: num('batch', Math.max(1, Math.round(n / 1000))),
     churn: num('churn', 0),
     partitionRounds: num('partition', 0),
+    links: num('links', 0) === 1,
+    adversaries: num('adversaries', 0),
     config,
     suite,
     ...(opt.has('progress') || n >= 300_000
@@ -60,7 +66,9 @@ export async function gossipMain(args: string[]): Promise<number> {
       : {}),
   });
   console.log(formatReport(report));
-  const failed = [...report.data, ...report.rekeys].some((d) => d.delivered !== d.eligible);
-  if (failed) console.log('  NOT every live leaf delivered');
-  return failed ? 1 : 0;
+  const undelivered = [...report.data, ...report.rekeys].some((d) => d.delivered !== d.eligible);
+  if (undelivered) console.log('  NOT every live leaf delivered');
+  const attacked = report.attack === undefined ? [] : attackFailures(report.attack);
+  for (const f of attacked) console.log(`  ATTACK CHECKER: ${f}`);
+  return undelivered || attacked.length > 0 ? 1 : 0;
 }

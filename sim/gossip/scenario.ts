@@ -3,7 +3,7 @@
  * churn during dissemination and an overlay partition that heals; plus the bimodality
  * experiment (many small runs, each classified as reaching almost all or almost none).
  */
-import { GossipWorld, type Delivery, type WorldOptions } from './world.js';
+import { GossipWorld, type AttackReport, type Delivery, type WorldOptions } from './world.js';
 
 export interface ScenarioOptions extends WorldOptions {
   /** Fraction of leaves crashed before dissemination starts. */
@@ -40,6 +40,23 @@ export interface ScenarioReport {
   /** CPU time of this process during the run (user + system; the machine may be shared). */
   readonly cpuMs: number;
   readonly heapMB: number;
+  /** With insiders (`adversaries`): what the checkers saw. */
+  readonly attack?: AttackReport;
+}
+
+/** What the adversary checkers found wrong (empty: the defences held). */
+export function attackFailures(a: AttackReport): string[] {
+  const out: string[] = [];
+  if (a.bogusDelivered > 0)
+    out.push(`${a.bogusDelivered} relabelled/future/invalid items stored by honest leaves`);
+  if (a.bogusOnPath > 0) out.push(`${a.bogusOnPath} of them on the leaf's own path (a re-join each)`);
+  if (a.invalidNotDistrusted > 0)
+    out.push(`${a.invalidNotDistrusted} invalid pushes whose insider was not dropped`);
+  if (a.hijacked > 0)
+    out.push(
+      `${a.hijacked} times a claimed honest peer held from a seed or its own traffic was reached elsewhere`,
+    );
+  return out;
 }
 
 export function runScenario(o: ScenarioOptions): { report: ScenarioReport; world: GossipWorld } {
@@ -132,6 +149,7 @@ export function runScenario(o: ScenarioOptions): { report: ScenarioReport; world
     wallMs: performance.now() - t0,
     cpuMs: cpuMillis(process.cpuUsage(cpu0)),
     heapMB: process.memoryUsage().heapUsed / 1e6,
+    ...(w.insiders.length > 0 ? { attack: w.attackReport() } : {}),
   };
   return { report, world: w };
 }
@@ -207,5 +225,15 @@ export function formatReport(r: ScenarioReport): string {
     `  overlay: live ${r.overlay.live}, active in-degree ${r.overlay.meanIn.toFixed(2)} ± ${r.overlay.sdIn.toFixed(2)} (max ${r.overlay.maxIn}), reachable ${(100 * r.overlay.reachable).toFixed(2)}%`,
   );
   lines.push(`  core pulls ${r.corePulls}, reseeds ${r.reseeds}; dropped ${JSON.stringify(r.dropped)}`);
+  const a = r.attack;
+  if (a !== undefined) {
+    const s = a.insiderStats;
+    lines.push(
+      `  insiders ${a.insiders}: sent ${s.relabelled} relabelled, ${s.future} far-future, ${s.invalid} invalid items, ${s.claims} address claims (${s.answers} challenges answered)`,
+      `  honest leaves: refused ${a.invalidRefused} invalid items, dropped the sender ${a.distrusts} times; ${a.insiderInActiveViews} hold an insider in their active view at the end`,
+      `  checkers: stored bogus ${a.bogusDelivered} (on path ${a.bogusOnPath}), invalid without drop ${a.invalidNotDistrusted}, held addresses taken over ${a.hijacked}: ${attackFailures(a).length === 0 ? 'ok' : 'FAILED'}`,
+      `  (not checked) honest view entries reached elsewhere at the end, known from hints or not at all: ${a.misdirected}`,
+    );
+  }
   return lines.join('\n');
 }

@@ -8,7 +8,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { CipherSuite } from '../../crypto/index.js';
-import { GossipLink, type GossipLinkOptions, type PeerEndpoint } from '../../gossip-edge/index.js';
+import type { GossipLinkOptions, PeerEndpoint } from '../../gossip-edge/index.js';
+import { GossipLink } from '../../leaf-sdk/index.js';
 
 async function udp(): Promise<Socket> {
   const s = createSocket('udp4');

@@ -18,11 +18,10 @@ import {
   RekeyPush as RekeyPushCodec,
   type Envelope,
   type GossipBody,
-  type GossipLink,
   type Item,
   type RekeyPush,
 } from '../../gossip-edge/index.js';
-import { type LeafClient } from '../../leaf-sdk/index.js';
+import type { GossipLink, LeafClient } from '../../leaf-sdk/index.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import type { LeafKeys } from '../../keytree/index.js';
 import type { LocalCluster, LocalLeaf } from '../../cli/cluster/index.js';
@@ -55,9 +54,9 @@ interface NodeInsides {
   readonly views: { active(): number[]; passive(): number[]; contacts(level: number): number[] };
 }
 
-/** The gossip node behind a link (undefined before it started). */
+/** The gossip node behind a link's machine (undefined before it started). */
 export function nodeOf(link: GossipLink): NodeInsides | undefined {
-  return (link as unknown as { node: NodeInsides | undefined }).node;
+  return (link.machine as unknown as { node: NodeInsides | undefined }).node;
 }
 
 /**

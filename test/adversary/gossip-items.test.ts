@@ -16,7 +16,8 @@
  */
 import test from 'ava';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
-import { GOSSIP_FRAME_TYPE, WHOLE_GROUP_END, rekeyId, type GossipLink } from '../../gossip-edge/index.js';
+import { GOSSIP_FRAME_TYPE, WHOLE_GROUP_END, rekeyId } from '../../gossip-edge/index.js';
+import type { GossipLink } from '../../leaf-sdk/index.js';
 import { decodeHeader, decodePart } from '../../keytree/index.js';
 import { peekFrameHeader } from '../../wire/index.js';
 import { Cluster, until, type Leaf } from '../server/cluster.js';

@@ -23,7 +23,6 @@ import {
   DataKeyring,
   DataOpener,
   DataSealer,
-  GossipLink,
   MacAuthenticator,
   encodeAddrHints,
   encodeEnvelope,
@@ -40,6 +39,7 @@ import {
   type StreamSigner,
 } from '../../gossip-edge/index.js';
 import { EdgeRelay, type GossipTarget } from '../../server/index.js';
+import { GossipLink } from '../../leaf-sdk/index.js';
 
 const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;

@@ -13,9 +13,8 @@ import {
   type LeafEdgeDeps,
   type LeafLinks,
 } from '../../leaf-plane/index.js';
-import { MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../server/index.js';
+import { EdgeRelay, MAX_LEAF_LINKS, ServerMetrics, jsonLogger } from '../../server/index.js';
 import {
-  EdgeRelay,
   type RelayOptions,
   DataSealer,
   DataKeyring,
