@@ -375,8 +375,15 @@ export class LeafStateMachine {
     const e = name === undefined ? undefined : this.s.entries.get(name);
     const serial = target.kind === 'serial' ? target.value : e?.serial;
     if (serial !== undefined) this.addRevoked(serial);
-    if (e === undefined)
-      return target.kind === 'name' ? { refused: { name: target.value, reason: 'unknown' } } : {};
+    if (e === undefined) {
+      if (target.kind === 'name') return { refused: { name: target.value, reason: 'unknown' } };
+      // Already leaving at the next cut (its lease lapsed, it left): the revocation still takes
+      // its key at once, and the batch says why it went.
+      const i = this.s.pendingDepartures.findIndex((d) => d.serial === serial);
+      if (i < 0) return {};
+      this.s.pendingDepartures[i] = { ...this.s.pendingDepartures[i]!, reason: 'revoked' };
+      return immediate ? this.cut() : {};
+    }
     this.drop(e, 'revoked');
     return immediate ? this.cut() : {};
   }

@@ -216,6 +216,24 @@ test('revocation: immediate cut, refused re-admission, by serial or by name', as
   );
 });
 
+test('an immediate revoke of a leaf already leaving in this batch (its lease lapsed) still cuts at once, as a revocation', async (t) => {
+  const suite = await loadSuite();
+  const m = machine(suite, { leaseMs: 1000 });
+  m.apply(admit('a', 0, 'aa'));
+  m.apply(admit('b', 0, 'bb'));
+  m.apply(cut(m, 10));
+  m.apply({ kind: 'renewLeases', value: { renewals: [{ name: 'b', until: 60_000 }] } });
+  m.apply({ kind: 'tick', value: { now: 1500 } }); // a's lease lapsed: it leaves at the next cut
+  t.is(m.entry('a'), undefined);
+  const r = m.apply({ kind: 'revoke', value: { target: { kind: 'serial', value: 'aa' }, immediate: true } });
+  t.is(r.batch?.epoch, 2, 'the revocation takes the key at once, not one batch interval later');
+  t.deepEqual(
+    r.batch!.evicted.map((d) => [d.name, d.reason]),
+    [['a', 'revoked']],
+  );
+  t.true(m.isRevoked('aa'));
+});
+
 test('batches name the certificate serial of every admission and departure, also across a restore', async (t) => {
   const suite = await loadSuite();
   const a = machine(suite);
