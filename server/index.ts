@@ -18,7 +18,8 @@ export {
   type HostPort,
   type ServerConfig,
 } from './config.js';
-export { KeyServer, type ServerStatus } from './key-server.js';
+export { KeyServer } from './key-server.js';
+export type { ServerStatus } from './status.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { PrimaryRecord } from './primary-record.js';
 export { FileStorage } from './file-storage.js';
