@@ -63,6 +63,7 @@ export {
 export { ServerMetrics, type ExpiringCertificate, type InstalledCrl } from './metrics.js';
 export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from '../leaf-plane/index.js';
 export { AdminServer } from './admin.js';
+export { PortRefusals } from './refusals.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
 export {
   CoreMessage,

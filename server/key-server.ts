@@ -95,7 +95,7 @@ export class KeyServer implements GroupApp {
   private constructor(
     /** The config in force (a reload replaces the fields it applies). */
     public cfg: ServerConfig,
-    /** Credentials, seeds, the data dir's lock, records and store (open.ts), held for the process lifetime. */
+    /** The data dir's lock, records, store and seeds (open.ts); the creds in force are `trust`'s. */
     private readonly opened: OpenedServer,
     log: Logger,
   ) {

@@ -6,11 +6,18 @@
  */
 import { DUPLICATE_IDENTITY } from '../net/index.js';
 import { REFUSAL_REASONS } from '../auth/index.js';
+import { MAX_CORE_SERVERS } from './config.js';
 import type { Logger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
 
 /** One duplicate-identity error line per peer per this long. */
 const DUPLICATE_LOG_INTERVAL_MS = 10_000;
+/**
+ * Peers whose last duplicate-identity line is remembered. A refused inbound link is known by its
+ * remote address, port included, so a duplicate that keeps dialing adds one per attempt: bounded,
+ * oldest first out.
+ */
+const MAX_DUPLICATE_PEERS = 4 * MAX_CORE_SERVERS;
 
 export type Port = 'core' | 'leaf';
 
@@ -43,7 +50,10 @@ export class PortRefusals {
     this.metrics.refusals.inc({ port: 'core', reason: 'duplicate-identity' });
     const now = Date.now();
     if (now - (this.duplicateLogged.get(peer) ?? -Infinity) < DUPLICATE_LOG_INTERVAL_MS) return;
+    this.duplicateLogged.delete(peer); // re-inserted: the newest line is the last to go
     this.duplicateLogged.set(peer, now);
+    if (this.duplicateLogged.size > MAX_DUPLICATE_PEERS)
+      this.duplicateLogged.delete(this.duplicateLogged.keys().next().value!);
     this.log.error('core link refused: another process runs under this server name', { peer, detail });
   }
 }
