@@ -167,6 +167,10 @@ export class ReliableFifo extends BaseLayer {
     this.deliverReady(this.selfIdx);
     // Alone in the view, a message delivered here is held by every member: no STATUS will ever
     // come to say so, and without this the window would close for good after windowMsgs sends.
+    // flow took this message off the window it was last told: tell it the figure again even when
+    // it did not change (alone, the message is collected at once and the window is whole again),
+    // or flow's count runs down to 0 and a member alone never sends again.
+    this.lastFree = -1;
     if (this.members.length === 1) this.collectGarbage();
     else this.announceWindow();
   }

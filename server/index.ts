@@ -18,7 +18,8 @@ export {
   type HostPort,
   type ServerConfig,
 } from './config.js';
-export { KeyServer, type ServerStatus } from './key-server.js';
+export { KeyServer } from './key-server.js';
+export type { ServerStatus } from './status.js';
 export { ServerStartError, IncarnationRecord, signingSeedOf } from './boot.js';
 export { PrimaryRecord } from './primary-record.js';
 export { FileStorage } from './file-storage.js';
@@ -63,6 +64,7 @@ export {
 export { ServerMetrics, type ExpiringCertificate, type InstalledCrl } from './metrics.js';
 export { auditBatch, auditEventOf, AUDIT_MSG, type AuditEvent } from '../leaf-plane/index.js';
 export { AdminServer } from './admin.js';
+export { PortRefusals } from './refusals.js';
 export { jsonLogger, LOG_LEVELS, type Logger, type LogLevel, type LogFields } from './log.js';
 export {
   CoreMessage,

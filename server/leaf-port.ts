@@ -8,14 +8,33 @@
  * the main thread forwards every CRL it loads and numbers the loads that revoked something. A
  * link judged under an older number than the main thread's is closed on arrival (the leaf
  * reconnects and is judged again), so a revocation cannot slip through the hand-over.
+ *
+ * LeafPort is the main thread's host of the port: it picks the thread, hands the leaf plane
+ * certificates, frames and link downs, keeps the TLS exporters the thread hands over, and passes
+ * CRLs and reloaded credentials to the thread.
+ *
+ * The TLS thread loads this module too (leaf-port-thread.ts): its value imports must stay modules
+ * that thread loads anyway (auth, net, keytree, the leaf frame bound); the leaf plane and the
+ * core stack are type imports only (test/server/leaf-port-imports.test.ts checks it). Loading
+ * them made every TLS worker load the core stack and slowed server start.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { normalizeSerial, type AdmissionPolicy, type MutualTls, type RefusalReason } from '../auth/index.js';
+import {
+  normalizeSerial,
+  type AdmissionPolicy,
+  type CertInfo,
+  type Credentials,
+  type MutualTls,
+  type RefusalReason,
+} from '../auth/index.js';
 import { MAX_LEAF_FRAME_BYTES } from '../gossip-edge/index.js';
-import type { TlsTransportOptions } from '../net/index.js';
-// A type only: this module runs in the leaf port's TLS thread, which must not load the leaf plane.
-import type { LeafCert } from '../leaf-plane/index.js';
+import { LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL } from '../keytree/index.js';
+import { ThreadTransport, TlsTransport, type TlsTransportOptions } from '../net/index.js';
+import type { LeafCert, ServerPlane } from '../leaf-plane/index.js';
+import type { ServerConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { PortRefusals } from './refusals.js';
 
 export type { LeafCert };
 
@@ -136,4 +155,170 @@ export function leafIdentify(
 
 export function spawnLeafPortThread(data: LeafPortThreadData): Worker {
   return new Worker(new URL('./leaf-port-thread.js', import.meta.url), { workerData: data });
+}
+
+/** What the leaf port hands the leaf plane. */
+export type LeafPortPlane = Pick<ServerPlane, 'leafCertificate' | 'leafMessage' | 'leafDown'>;
+
+/** The credentials and trust anchors in force (a reload replaces them). */
+export interface LeafPortTrust {
+  readonly creds: Credentials;
+  readonly anchors: readonly CertInfo[];
+}
+
+export interface LeafPortOptions {
+  /** This server's group and name, where the TLS runs, the admission policy, the lease. */
+  readonly cfg: Pick<
+    ServerConfig,
+    'group' | 'name' | 'leafTlsThread' | 'admissionPolicy' | 'leaseMs' | 'handshakeTimeoutMs'
+  >;
+  /** The TLS of the credentials and anchors in force, and those themselves (a thread starts from them). */
+  readonly mtls: MutualTls;
+  readonly trust: () => LeafPortTrust;
+  readonly refusals: PortRefusals;
+  readonly log: Logger;
+  /** Runs one leaf frame's handling; what a failure means is the host's to judge. */
+  guard(what: string, fn: () => void): void;
+}
+
+export class LeafPort {
+  readonly transport: TlsTransport | ThreadTransport;
+  /** This server's link identity: `group/core/name` (the port presents its core certificate). */
+  private readonly local: string;
+  /** The CRL text last loaded, and the number of the last load that revoked something. */
+  private crl: LeafPortCrl | undefined;
+  /** TLS exporters of leaf links whose TLS runs on the worker thread (handed over at link up). */
+  private readonly exporters = new Map<string, Uint8Array>();
+  /** The main thread's identify check of the credentials and anchors in force (replaced by setTls). */
+  private identify: (cert: X509Certificate) => string | Error;
+  private plane: LeafPortPlane | undefined;
+
+  constructor(private readonly opts: LeafPortOptions) {
+    this.identify = this.identifyOf(opts.mtls);
+    const handshakeFailed = (remote: string, reason: string, detail: string): void =>
+      opts.refusals.handshakeFailed('leaf', remote, reason, detail);
+    const { cfg } = opts;
+    this.local = `${cfg.group}/core/${cfg.name}`;
+    this.transport = cfg.leafTlsThread
+      ? this.threadTransport()
+      : new TlsTransport({
+          local: this.local,
+          tls: opts.mtls.contextOptions(),
+          identify: (cert) => this.identify(cert),
+          ...leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs),
+          onHandshakeFailed: handshakeFailed,
+        });
+  }
+
+  get onThread(): boolean {
+    return this.transport instanceof ThreadTransport;
+  }
+
+  /** CPU seconds of the TLS thread, when there is one and the OS can say. */
+  get threadCpuSeconds(): number | undefined {
+    return this.transport instanceof ThreadTransport ? this.transport.threadCpuSeconds : undefined;
+  }
+
+  /** Hands the port's certificates, frames and link downs to `plane`; before listen. */
+  serve(plane: LeafPortPlane): void {
+    this.plane = plane;
+    this.transport.setHandler({
+      onMessage: (from, data) =>
+        this.opts.guard('leaf message', () => plane.leafMessage(from, data, Date.now())),
+      onPeerDown: (peer, reason, detail) => {
+        // A leaf that broke the framing (oversize or malformed frame) is worth an operator's look.
+        if (reason === 'bad-frame') this.opts.log.warn('leaf link closed', { peer, reason, detail });
+        this.exporters.get(peer)?.fill(0);
+        this.exporters.delete(peer);
+        plane.leafDown(peer, Date.now());
+      },
+    });
+  }
+
+  listen(port: number, host: string): Promise<{ host: string; port: number }> {
+    if (this.plane === undefined) throw new Error('leaf port: serve(plane) before listen');
+    return this.transport.listen(port, host);
+  }
+
+  /** The TLS exporter of the up link to `peer` (own-key refreshes): a copy the caller may wipe. */
+  exporter(peer: string): Uint8Array | undefined {
+    return this.transport instanceof ThreadTransport
+      ? this.exporters.get(peer)?.slice()
+      : this.transport.exportKeyingMaterial(peer, LEAF_KEY_EXPORTER_BYTES, LEAF_KEY_EXPORTER_LABEL);
+  }
+
+  /** A CRL the main thread loaded: numbered (nextLeafPortCrl) and handed to the TLS thread. */
+  crlLoaded(pem: string, revokedSomething: boolean): void {
+    this.crl = nextLeafPortCrl(this.crl, pem, revokedSomething);
+    if (this.transport instanceof ThreadTransport) this.transport.control(this.crl);
+  }
+
+  /** New credentials or anchors (a reload): links made from now on use them, up links keep theirs. */
+  setTls(mtls: MutualTls): void {
+    this.identify = this.identifyOf(mtls);
+    if (this.transport instanceof ThreadTransport) {
+      const { creds, anchors } = this.opts.trust();
+      this.transport.control({
+        kind: 'tls',
+        certChainPem: creds.certChainPem,
+        keyPem: creds.keyPem,
+        anchorsDer: anchors.map((a) => a.der),
+      } satisfies LeafPortTls);
+    } else this.transport.setTls(mtls.contextOptions());
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private identifyOf(mtls: MutualTls): (cert: X509Certificate) => string | Error {
+    return leafIdentify(
+      mtls,
+      (reason, detail) => this.opts.refusals.refused('leaf', reason, detail),
+      (id, cert) => this.plane?.leafCertificate(id, cert),
+    );
+  }
+
+  /** The leaf port with its TLS on a worker thread. */
+  private threadTransport(): ThreadTransport {
+    const o = this.opts;
+    const { cfg } = o;
+    return new ThreadTransport({
+      local: this.local,
+      maxMessageBytes: leafLinkOptions(cfg.leaseMs, cfg.handshakeTimeoutMs).maxMessageBytes!,
+      // Called at listen and again whenever a dead thread is replaced: it starts from the CRL,
+      // credentials and anchors loaded last.
+      spawn: () => {
+        const { creds, anchors } = o.trust();
+        return spawnLeafPortThread({
+          local: this.local,
+          group: cfg.group,
+          certChainPem: creds.certChainPem,
+          keyPem: creds.keyPem,
+          anchorsDer: anchors.map((a) => a.der),
+          policy: cfg.admissionPolicy,
+          crl: this.crl,
+          leaseMs: cfg.leaseMs,
+          handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+        });
+      },
+      onLinkUp: (peer, raw) => {
+        const info = raw as LeafLinkInfo | undefined;
+        const refusal = leafLinkRefusal(info, this.crl?.version ?? 0);
+        if (refusal === undefined) {
+          this.plane?.leafCertificate(peer, info!.cert);
+          if (info!.exporter?.length === LEAF_KEY_EXPORTER_BYTES) this.exporters.set(peer, info!.exporter);
+        }
+        return refusal;
+      },
+      onEvent: (raw) => {
+        const e = raw as LeafPortEvent;
+        if (e.kind === 'refused') o.refusals.refused('leaf', e.reason, e.detail);
+        else o.log.error('leaf TLS thread: CRL not installed', { error: e.error });
+      },
+      onHandshakeFailed: (remote, reason, detail) =>
+        o.refusals.handshakeFailed('leaf', remote, reason, detail),
+      onThreadExit: (detail) => o.log.error('leaf TLS thread exited; restarting it', { detail }),
+    });
+  }
 }

@@ -1,17 +1,22 @@
 /**
  * SIGHUP: what a running key server takes from its config files again — trust anchors, its own
- * certificate and key, the CRL (KeyServer.reloadCrl) and the log level — and what needs a restart.
+ * certificate and key, the CRL (crl-watch.ts) and the log level — and what needs a restart.
  * Every piece is checked as at start-up; a bad one keeps its old value and says why, the others
- * still apply. This module loads and compares; KeyServer applies.
+ * still apply. planReload loads and compares; TrustInForce holds the anchors and credentials in
+ * force and builds each port's TLS from them; KeyServer applies a plan.
  */
 import {
   CredentialError,
+  MutualTls,
+  PeerVerifier,
   loadCredentials,
   loadTrustAnchors,
   type CertInfo,
   type Credentials,
+  type RevocationRegistry,
 } from '../auth/index.js';
 import type { ServerConfig } from './config.js';
+import type { Logger } from './log.js';
 
 /** Fields a reload applies; any other change is reported as needing a restart. */
 const RELOADED_FIELDS = new Set(['credentials', 'trustAnchors', 'logLevel']);
@@ -99,6 +104,59 @@ export function planReload(
     problems,
     restartNeeded,
   };
+}
+
+/** The trust anchors and credentials a running server uses; a reload replaces them (take). */
+export class TrustInForce {
+  /**
+   * The credentials the core port presents. Their key is this server's core identity key (peers
+   * verify its pairwise offers against the certificate of the link), which the stack holds for
+   * the process lifetime: a reloaded certificate with the SAME key replaces these; one with a new
+   * key serves the leaf port only, until a restart.
+   */
+  private coreCreds: Credentials;
+
+  constructor(
+    /** The credentials the leaf port presents: the newest that loaded. */
+    public creds: Credentials,
+    public anchors: readonly CertInfo[],
+    private readonly revocation: RevocationRegistry,
+    /** Peers are of this group and pass this admission policy. */
+    private readonly cfg: Pick<ServerConfig, 'group' | 'admissionPolicy'>,
+  ) {
+    this.coreCreds = creds;
+  }
+
+  /** The TLS of each port, from the anchors and credentials in force (one verifier for both). */
+  mutualTls(): { core: MutualTls; leaf: MutualTls } {
+    const { group, admissionPolicy: policy } = this.cfg;
+    const verifier = new PeerVerifier({
+      anchors: this.anchors,
+      group,
+      revocation: this.revocation,
+      ...(policy !== undefined ? { policy } : {}),
+    });
+    const leaf = new MutualTls(this.creds, verifier);
+    return { core: this.coreCreds === this.creds ? leaf : new MutualTls(this.coreCreds, verifier), leaf };
+  }
+
+  /** Takes the anchors and credentials of `plan`; returns whether anything changed. */
+  take(plan: ReloadPlan, log: Logger): boolean {
+    if (plan.anchors === undefined && plan.creds === undefined) return false;
+    if (plan.anchors !== undefined) this.anchors = plan.anchors;
+    if (plan.creds !== undefined) {
+      this.creds = plan.creds;
+      if (plan.creds.privateKey.equals(this.coreCreds.privateKey)) this.coreCreds = plan.creds;
+      else
+        log.warn(
+          'reload: new key serves the leaf port; core links keep the old certificate until a restart',
+          {
+            detail: "the certificate key is this server's core identity key, fixed for the process lifetime",
+          },
+        );
+    }
+    return true;
+  }
 }
 
 function mapsAsObjects(_key: string, value: unknown): unknown {
