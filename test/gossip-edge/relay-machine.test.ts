@@ -17,9 +17,8 @@ import {
   rekeyEpochOf,
   type GossipTarget,
   type RelayOptions,
-  type SignedEpochParts,
 } from '../../gossip-edge/index.js';
-import { LeafKeyTree, derivedKeySource, encodeHeader, signedBytes } from '../../keytree/index.js';
+import { signedEpoch } from './signed-epoch-kit.js';
 import { Rng } from '../../net/sim/index.js';
 
 interface Sent {
@@ -58,35 +57,11 @@ const target = (id: number): GossipTarget => ({
   endpoint: `10.1.0.1:${1000 + id}`,
 });
 
-/** A real key tree of `n` leaves, `departed` leaving in its first batch: the signed epoch and the keys. */
-function epochOf(suite: CipherSuite, n: number, departed: readonly number[]) {
-  const tree = LeafKeyTree.create(
-    {
-      suite,
-      keySource: derivedKeySource(suite, new Uint8Array(32).fill(3)),
-      group: new TextEncoder().encode('g'),
-      arity: 4,
-    },
-    n,
-  );
-  const groupKey0 = tree.groupKey()!.slice();
-  const res = tree.applyBatch(departed.map((slot) => ({ kind: 'leave' as const, slot })));
-  const signerSeed = new Uint8Array(32).fill(4);
-  const signed: SignedEpochParts = {
-    epoch: res.epoch,
-    header: encodeHeader(res.message.header),
-    signer: suite.ed25519PublicKey(signerSeed),
-    signature: suite.ed25519Sign(signerSeed, signedBytes(res.message.header)),
-    split: res.split,
-  };
-  return { signed, groupKey0 };
-}
-
 test('an epoch: every datagram is a relay push MAC’d under E − 1 to a target inside its parts’ scope', async (t) => {
   const suite = await loadSuite();
   const n = 64;
   const departed = [3, 40];
-  const { signed, groupKey0 } = epochOf(suite, n, departed);
+  const { signed, groupKey0 } = signedEpoch(suite, n, departed);
   const targets = Array.from({ length: n }, (_, i) => i)
     .filter((i) => !departed.includes(i))
     .map(target);
@@ -117,7 +92,7 @@ test('an epoch: every datagram is a relay push MAC’d under E − 1 to a target
 
 test('an epoch whose previous key the relay lacks goes to TLS, nothing is sent', async (t) => {
   const suite = await loadSuite();
-  const { signed } = epochOf(suite, 16, [1]);
+  const { signed } = signedEpoch(suite, 16, [1]);
   const { relay, sent } = relayWith(suite);
   relay.installKey(5, suite.randomBytes(32)); // a key, but not one within MAC_LOOKBACK of E − 1
   const fallback = relay.routeEpoch(signed, [target(0), target(2)]);

@@ -12,9 +12,8 @@ import {
   routeEpochParts,
   itemBytes,
   pushFits,
-  type SignedEpochParts,
 } from '../../gossip-edge/index.js';
-import { LeafKeyTree, derivedKeySource, encodeHeader, signedBytes } from '../../keytree/index.js';
+import { signedEpoch } from '../gossip-edge/signed-epoch-kit.js';
 import { Rng } from '../../net/sim/index.js';
 import { DEFAULT_RELAY_FANOUT, EdgeRelay, type GossipTarget } from '../../server/index.js';
 import { GossipWorld } from '../../sim/gossip/world.js';
@@ -32,18 +31,7 @@ function sorted(r: Map<number, number[]>): Routing {
 test('the simulation and EdgeRelay route an epoch identically for the same rng seed (one routing function)', async (t) => {
   const suite = await loadSuite();
   const n = 256;
-  const tree = LeafKeyTree.create(
-    {
-      suite,
-      keySource: derivedKeySource(suite, new Uint8Array(32).fill(3)),
-      group: new TextEncoder().encode('g'),
-      arity: 4,
-    },
-    n,
-  );
-  const groupKey0 = tree.groupKey()!.slice();
   const departed = [5, 17, 30, 31, 42, 200];
-  const res = tree.applyBatch(departed.map((slot) => ({ kind: 'leave' as const, slot })));
   const live = Array.from({ length: n }, (_, i) => i).filter((i) => !departed.includes(i));
   const SEED = 99;
 
@@ -61,13 +49,7 @@ test('the simulation and EdgeRelay route an epoch identically for the same rng s
       simPushes.set(leaf, [...(simPushes.get(leaf) ?? []), ...items.map((i) => i.id)]);
     },
   });
-  const signed: SignedEpochParts = {
-    epoch: res.epoch,
-    header: encodeHeader(res.message.header),
-    signer: w.signer.publicKey,
-    signature: suite.ed25519Sign(w.signer.seed, signedBytes(res.message.header)),
-    split: res.split,
-  };
+  const { signed, groupKey0 } = signedEpoch(suite, n, departed, w.signer.seed);
   w.rekeyWith(signed, departed);
 
   // The server's relay routes it, over UDP to one socket per live leaf.
@@ -94,7 +76,7 @@ test('the simulation and EdgeRelay route an epoch identically for the same rng s
       sock.on('message', (frame) => {
         received++;
         const env = decodeEnvelope(new Uint8Array(frame));
-        t.is(env.epoch, res.epoch - 1, 'MAC’d under the epoch the receivers are in');
+        t.is(env.epoch, signed.epoch - 1, 'MAC’d under the epoch the receivers are in');
         if (env.body.kind !== 'push') return t.fail('not a push');
         relayPushes.set(slot, [...(relayPushes.get(slot) ?? []), ...env.body.items.map((i) => i.id)]);
       });
