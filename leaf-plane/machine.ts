@@ -375,16 +375,20 @@ export class LeafStateMachine {
     const e = name === undefined ? undefined : this.s.entries.get(name);
     const serial = target.kind === 'serial' ? target.value : e?.serial;
     if (serial !== undefined) this.addRevoked(serial);
-    if (e === undefined) {
-      if (target.kind === 'name') return { refused: { name: target.value, reason: 'unknown' } };
-      // Already leaving at the next cut (its lease lapsed, it left): the revocation still takes
-      // its key at once, and the batch says why it went.
-      const i = this.s.pendingDepartures.findIndex((d) => d.serial === serial);
-      if (i < 0) return {};
-      this.s.pendingDepartures[i] = { ...this.s.pendingDepartures[i]!, reason: 'revoked' };
-      return immediate ? this.cut() : {};
-    }
-    this.drop(e, 'revoked');
+    if (e === undefined && target.kind === 'name')
+      return { refused: { name: target.value, reason: 'unknown' } };
+    // The certificate may already be leaving at the next cut under an earlier admission (its
+    // lease lapsed, a new session replaced it): the revocation still takes that key at once, and
+    // the batch says why it went.
+    let leaving = false;
+    if (serial !== undefined && serial !== '')
+      this.s.pendingDepartures = this.s.pendingDepartures.map((d) => {
+        if (d.serial !== serial) return d;
+        leaving = true;
+        return { ...d, reason: 'revoked' };
+      });
+    if (e !== undefined) this.drop(e, 'revoked');
+    else if (!leaving) return {};
     return immediate ? this.cut() : {};
   }
 

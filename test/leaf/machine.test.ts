@@ -232,6 +232,16 @@ test('an immediate revoke of a leaf already leaving in this batch (its lease lap
     [['a', 'revoked']],
   );
   t.true(m.isRevoked('aa'));
+
+  // A new session under the same certificate replaced b's admission earlier in the commit.
+  m.apply(admit('b', 1600, 'bb'));
+  const rb = m.apply({ kind: 'revoke', value: { target: { kind: 'serial', value: 'bb' }, immediate: true } });
+  t.deepEqual(
+    rb.batch!.evicted.map((d) => [d.name, d.reason]),
+    [['b', 'revoked']],
+  );
+  t.deepEqual(rb.batch!.admitted, [], 'the replacing admission is revoked too');
+  t.is(m.entry('b'), undefined);
 });
 
 test('batches name the certificate serial of every admission and departure, also across a restore', async (t) => {

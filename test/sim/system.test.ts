@@ -129,6 +129,15 @@ for (const seed of [145, 329, 462, 597])
     t.deepEqual(r.violations, []);
   });
 
+// Regression seed: a leaf re-linked (a new admission under the same certificate replaced the old
+// one in the same commit) and its certificate was revoked at once: the batch removed the old
+// admission as 'replaced', not as the revocation, and a revoke of a leaf whose lease lapsed earlier
+// in the commit cut nothing at all. Both now cut at once as 'revoked' (LeafStateMachine.revoke).
+test('system simulation: seed 5062, a revocation of a leaf whose old admission is already leaving', (t) => {
+  const r = runSystem({ seed: 5062, suite });
+  t.deepEqual(r.violations, []);
+});
+
 test('system checkers: two keys for one epoch (a fork) and a key before admission (secrecy) are violations', (t) => {
   const ledger = new SystemLedger(suite);
   ledger.welcomed('a', 3);
