@@ -134,6 +134,8 @@ export class LeafSession {
   private leaseSeq = 0;
   private lastAckAt = 0;
   private catchUpPending = false;
+  /** A re-join on the live link awaits its welcome, the welcome timer running (see `sendJoin`). */
+  private rejoinPending = false;
   /** Newest epoch a verified push announced: catch up until we hold it. */
   private newestSeen = 0;
   /** Rekey headers already verified (the parts of one epoch share one signature). */
@@ -341,6 +343,15 @@ export class LeafSession {
         if (event.timer === 'welcome') {
           if (this.phase === 'joining')
             this.failJoin(new Error(`no welcome within ${this.opts.welcomeTimeoutMs} ms`));
+          else if (this.phase === 'up' && this.rejoinPending) {
+            this.rejoinPending = false;
+            this.dropLink(
+              new LeafProtocolError(
+                'unexpected',
+                `no welcome within ${this.opts.welcomeTimeoutMs} ms of a re-join`,
+              ),
+            );
+          }
           return;
         }
         if (event.timer === 'lease') return this.onLeaseTimer();
@@ -409,6 +420,7 @@ export class LeafSession {
   }
 
   private stopLinkTimers(): void {
+    this.rejoinPending = false;
     this.out.push({ type: 'cancelTimer', timer: 'welcome' });
     this.out.push({ type: 'cancelTimer', timer: 'lease' });
     this.out.push({ type: 'cancelTimer', timer: 'catchUpRetry' });
@@ -466,6 +478,15 @@ export class LeafSession {
         ? { admittedEpoch: this.admittedEpoch, epoch: this.keys.epoch }
         : undefined;
     this.send('join', { resume, crlNumber: this.heldCrlNumber() });
+    // A re-join on a live link (our path is lost): the server holds the link for the welcome (no
+    // pushes meanwhile) but goes on acking renewals, and the admit it orders may be lost in the
+    // core (an ordered message its failed sequencer left unordered is dropped). Without the
+    // deadline a joining link has, we would wait on stale keys for ever (system simulation, seed
+    // 6019): no welcome in time ends the link and the host fails over. The first deadline holds.
+    if (this.phase === 'up' && this.link !== undefined && !this.rejoinPending) {
+      this.rejoinPending = true;
+      this.out.push({ type: 'setTimer', timer: 'welcome', afterMs: this.opts.welcomeTimeoutMs });
+    }
   }
 
   private gossip(command: GossipCommand): void {
@@ -593,6 +614,10 @@ export class LeafSession {
       // Announce our UDP endpoint to this server (each server keeps its own leaves' addresses).
       this.seeded = false;
       this.send('gossipHello', { host: endpoint.host, port: endpoint.port });
+    }
+    if (this.rejoinPending) {
+      this.rejoinPending = false;
+      this.out.push({ type: 'cancelTimer', timer: 'welcome' });
     }
     if (this.phase === 'joining') {
       this.phase = 'up';

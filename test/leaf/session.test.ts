@@ -218,6 +218,65 @@ test('eviction while joining fails the join with the reason', (t) => {
   t.is(of(effects, 'evicted').length, 1);
 });
 
+/**
+ * A welcomed session whose admission another join of its certificate replaced: the next push
+ * has no part it can use, so it re-joins on the live link (seed 6019 of the system simulation).
+ */
+function rejoined(welcomeTimeoutMs: number) {
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0, { welcomeTimeoutMs });
+  const slot = core.slotOf('l1');
+  core.admit('l1', 10);
+  const push = core.cut(10, slot)!;
+  const effects = session.handle({ type: 'frame', frame: wire('rekeyPush', push) }, 10);
+  return { core, session, effects };
+}
+
+test('a re-join on a live link that no welcome answers (its admit lost in the core) ends the link after the welcome timeout', (t) => {
+  const { session, effects } = rejoined(500);
+  t.deepEqual(sent(effects), ['join']);
+  t.is(session.stats.rejoins, 1);
+  t.deepEqual(of(effects, 'setTimer'), [{ type: 'setTimer', timer: 'welcome', afterMs: 500 }]);
+  // The server holds the session for the welcome (no pushes) but still acks renewals: the lease
+  // check alone never ends such a link.
+  const renew = session.handle({ type: 'timer', timer: 'lease' }, LEASE_MS / 3);
+  t.deepEqual(sent(renew), ['leaseRenew']);
+  session.handle(
+    { type: 'frame', frame: wire('leaseAck', { seq: 0, leaseMs: LEASE_MS, stream: undefined }) },
+    LEASE_MS / 3,
+  );
+  // A second path loss meanwhile re-joins again but keeps the first deadline.
+  const again = session.handle(
+    { type: 'frame', frame: wire('catchUpReply', { pushes: [], rejoin: true }) },
+    400,
+  );
+  t.deepEqual(sent(again), ['join']);
+  t.deepEqual(of(again, 'setTimer'), []);
+  const late = session.handle({ type: 'timer', timer: 'welcome' }, 510);
+  t.is(of(late, 'dropLink').length, 1);
+  t.regex(of(late, 'dropLink')[0]!.reason.message, /no welcome within 500 ms of a re-join/);
+  // The host fails over; the next link joins with what we hold (a resume the server may refuse).
+  session.handle({ type: 'linkDown', error: new Error('dropped') }, 510);
+  const up = session.handle(
+    { type: 'linkUp', link: { server: SERVER, exportKeyingMaterial: () => undefined } },
+    600,
+  );
+  t.deepEqual(sent(up), ['join']);
+  t.deepEqual(of(up, 'setTimer'), [{ type: 'setTimer', timer: 'welcome', afterMs: 500 }]);
+});
+
+test('a re-join answered by a welcome in time: the new admission’s keys, the welcome timeout cancelled', (t) => {
+  const { core, session } = rejoined(500);
+  const fx = session.handle({ type: 'frame', frame: core.welcome('l1') }, 100);
+  t.deepEqual(of(fx, 'key'), [{ type: 'key', epoch: core.machine.epoch, keyId: core.keyId() }]);
+  t.true(of(fx, 'cancelTimer').some((e) => e.timer === 'welcome'));
+  t.is(session.admissionEpoch, core.machine.entry('l1')!.admittedEpoch);
+  // A timer that fired before its cancel reached the host changes nothing.
+  const stale = session.handle({ type: 'timer', timer: 'welcome' }, 510);
+  t.deepEqual(of(stale, 'dropLink'), []);
+  t.true(session.welcomed);
+});
+
 test('garbage bytes from the server: bad-frame, link dropped, no throw', (t) => {
   const core = new Core(suite, 0);
   const { session } = welcomed(suite, core, 'l1', 0);

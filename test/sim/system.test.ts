@@ -138,6 +138,17 @@ test('system simulation: seed 5062, a revocation of a leaf whose old admission i
   t.deepEqual(r.violations, []);
 });
 
+// Regression seed: a leaf welcomed under an admission its own later join replaced lost its path
+// and re-joined on the live link; the admit that re-join ordered was dropped by the core (its
+// sequencer crashed, the message unordered), and the server, holding the link for a welcome, sent
+// no pushes but acked every renewal: the leaf waited on epoch 4 for ever. A re-join now has the
+// welcome deadline a joining link has (LeafSession): the link ends, the leaf fails over.
+test('system simulation: seed 6019, a re-join on a live link whose admit the core lost', (t) => {
+  const r = runSystem({ seed: 6019, suite });
+  t.deepEqual(r.violations, []);
+  t.true(r.convergeMs >= 0, 'converged');
+});
+
 test('system checkers: two keys for one epoch (a fork) and a key before admission (secrecy) are violations', (t) => {
   const ledger = new SystemLedger(suite);
   ledger.welcomed('a', 3);
