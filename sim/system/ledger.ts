@@ -32,6 +32,13 @@ export function groupKeyId(suite: CipherSuite, groupKey: Uint8Array): string {
   return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** A replica's leaf state as the ledger names it (SystemLedger.stateOf). */
+export interface LedgerState {
+  readonly epoch: number;
+  /** The id of its group key (groupKeyId), '?' when it holds none. */
+  readonly keyId: string;
+}
+
 interface LeafRecord {
   /** Admissions the leaf was welcomed to (their epochs), in order. */
   readonly admissions: number[];
@@ -50,12 +57,21 @@ export class SystemLedger {
    * batch too and the key is not known), with its evictions. A replica may apply a batch that
    * never reaches a majority (it crashed before the others delivered the cut) and later adopt
    * another replica's state: that branch was never released to a leaf, so it is no fork; the
-   * lineage is what the leaves were given (and where no leaf got an epoch, what most replicas applied).
+   * lineage is what the leaves were given, and where no leaf got an epoch, the batch the next epoch
+   * leaves got descends from (see `parents`); failing that, what most replicas applied.
    */
   private readonly applied = new Map<
     number,
     Map<string, { servers: Set<string>; evicted: Set<string>; revoked: Set<string> }>
   >();
+  /**
+   * Each applied batch (`epoch:keyId`) → the states replicas applied it on (the replica's state
+   * before the commit, or the batch the same commit cut before it). A state adopted by state
+   * transfer or loaded at a restart is what the next batch is applied on, so the links follow the
+   * lineage across them. Seed 1463: a discarded branch's epoch 11 (two replicas, applied first)
+   * tied the lineage's (two replicas, one leaving leaf evicted) and won; no leaf got either.
+   */
+  private readonly parents = new Map<string, Set<string>>();
   /** The group key id of every epoch a leaf reported (fork check among what was released). */
   private readonly leafKeyAt = new Map<number, { keyId: string; who: string }>();
   /** Epochs of every batch any replica applied that evicted a leaf, by leaf name (candidates for evictedIn). */
@@ -76,15 +92,46 @@ export class SystemLedger {
     if (n <= MAX_PER_PROPERTY) this.violations.push({ property, detail });
   }
 
-  /** The key id of `epoch` in the lineage: the one leaves got, else the one most replicas applied. */
+  /** A replica's state as the ledger names it: its epoch and the id of its group key ('?': none). */
+  stateOf(machine: LeafStateMachine): LedgerState {
+    const groupKey = machine.groupKey();
+    return { epoch: machine.epoch, keyId: groupKey === undefined ? '?' : groupKeyId(this.suite, groupKey) };
+  }
+
+  /**
+   * The key id of `epoch` in the lineage: the one leaves got; else the one the next epoch leaves
+   * got descends from (when the parent links name exactly one); else the one most replicas applied.
+   */
   private lineageKeyOf(epoch: number): string | undefined {
     const leaf = this.leafKeyAt.get(epoch)?.keyId;
     if (leaf !== undefined) return leaf;
+    const traced = this.tracedKeyOf(epoch);
+    if (traced !== undefined) return traced;
     let best: string | undefined;
     let most = 0;
     for (const [keyId, a] of this.applied.get(epoch) ?? [])
       if (keyId !== '?' && a.servers.size > most) [best, most] = [keyId, a.servers.size];
     return best;
+  }
+
+  /** The key id of `epoch` on the parent links back from the first later epoch a leaf got, if only one. */
+  private tracedKeyOf(epoch: number): string | undefined {
+    let next: number | undefined;
+    for (const e of this.leafKeyAt.keys()) if (e > epoch && (next === undefined || e < next)) next = e;
+    if (next === undefined) return undefined;
+    const anchor = `${next}:${this.leafKeyAt.get(next)!.keyId}`;
+    const found = new Set<string>();
+    const seen = new Set<string>([anchor]);
+    const queue = [anchor];
+    while (queue.length > 0)
+      for (const p of this.parents.get(queue.shift()!) ?? []) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        const [e, keyId] = p.split(':') as [string, string];
+        if (Number(e) === epoch) found.add(keyId);
+        else if (Number(e) > epoch) queue.push(p);
+      }
+    return found.size === 1 ? [...found][0] : undefined;
   }
 
   /** Whether the lineage's batch of `epoch` evicted `name`. */
@@ -101,7 +148,8 @@ export class SystemLedger {
   /**
    * Replica `server` made `commands` durable and applied them (PlaneStore.commit) with `results`;
    * `revoked[i]` names the leaf admitted (in the tree) under command i's revoked serial before the
-   * commit. An immediate revoke cuts a batch itself: the revocation rule is checked on the spot.
+   * commit, `before` the replica's state then (stateOf). An immediate revoke cuts a batch itself:
+   * the revocation rule is checked on the spot.
    */
   committed(
     server: string,
@@ -109,7 +157,9 @@ export class SystemLedger {
     commands: readonly LeafCommand[],
     results: readonly ApplyResult[],
     revoked: readonly (string | undefined)[],
+    before: LedgerState,
   ): void {
+    let parent = `${before.epoch}:${before.keyId}`;
     commands.forEach((cmd, i) => {
       const batch = results[i]?.batch;
       const target = revoked[i];
@@ -135,6 +185,11 @@ export class SystemLedger {
       if (a === undefined)
         byKey.set(keyId, (a = { servers: new Set(), evicted: new Set(), revoked: new Set() }));
       a.servers.add(server);
+      const applied = `${batch.epoch}:${keyId}`;
+      let from = this.parents.get(applied);
+      if (from === undefined) this.parents.set(applied, (from = new Set()));
+      from.add(parent);
+      parent = applied;
       for (const d of batch.evicted) {
         a.evicted.add(d.name);
         if (d.reason === 'revoked' && d.serial !== '') a.revoked.add(d.serial);

@@ -146,8 +146,9 @@ export function serverNode(
     },
     commit: (commands) => {
       const revoked = SystemLedger.revokeTargets(machine, commands);
+      const before = w.ledger.stateOf(machine);
       const results = store.commit(commands);
-      w.ledger.committed(name, machine, commands, results, revoked);
+      w.ledger.committed(name, machine, commands, results, revoked, before);
       w.observer.committed?.(name, commands, results, machine, env.now());
       return results;
     },

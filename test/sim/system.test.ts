@@ -176,12 +176,76 @@ test('system checkers: a key of the epoch that evicted a leaf, and a welcomed ad
   ledger.welcomed('c', 3);
   const cut = { kind: 'cutBatch', value: { epoch: 5, now: 0 } } as const;
   const batch = { epoch: 5, evicted: [{ name: 'a', memberId: 1, slot: 0, reason: 'left', serial: 'AA' }] };
-  ledger.committed('s0', machine, [cut], [{ batch } as unknown as ApplyResult], [undefined]);
+  ledger.committed('s0', machine, [cut], [{ batch } as unknown as ApplyResult], [undefined], {
+    epoch: 4,
+    keyId: '?',
+  });
   t.deepEqual(ledger.violations, []);
   ledger.leafKey('a', 5, groupKeyId(suite, key5), 3); // the batch that evicted it
   ledger.checkEnd(machine);
   t.deepEqual(ledger.violations.map((v) => v.property).sort(), ['durability', 'secrecy']);
   t.regex(ledger.violations.find((v) => v.property === 'durability')!.detail, /^c was welcomed at 3/);
+});
+
+// Seed 1463: two replicas cut epochs 9–11 on a branch the core discarded (cut off, then
+// restarted), two others cut another epoch 11 that evicted a leaf that left; no leaf got either
+// epoch 11, so the ledger took the branch most replicas applied, and a 2–2 tie went to the
+// discarded branch (applied first): 'welcomed, never evicted, but the final registry holds
+// nothing'. The lineage is now the batch the next epoch leaves got descends from.
+test('system simulation: seed 1463, an epoch no leaf got, applied on a discarded branch too', (t) => {
+  const r = runSystem({ seed: 1463, suite });
+  t.deepEqual(r.violations, []);
+});
+
+test('system checkers: an epoch no leaf got is judged on the batch the next released epoch descends from', (t) => {
+  const key = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+  const id = (n: number): string => groupKeyId(suite, key(n));
+  // What the ledger reads of a replica after a commit, and of the final registry (holding nobody).
+  const replica = (epoch: number, k: number) =>
+    ({
+      epoch,
+      groupKey: () => key(k),
+      entry: () => undefined,
+      parts: () => ({ pendingDepartures: [], entries: new Map() }),
+      isRevoked: () => false,
+    }) as unknown as LeafStateMachine;
+  const cut = (epoch: number): LeafCommand => ({ kind: 'cutBatch', value: { epoch, now: 0 } });
+  const batch = (epoch: number, evicted: string[]): ApplyResult =>
+    ({
+      batch: {
+        epoch,
+        evicted: evicted.map((name) => ({ name, memberId: 1, slot: 0, reason: 'left', serial: 'AA' })),
+      },
+    }) as unknown as ApplyResult;
+  const DISCARDED = 1;
+  const LINEAGE = 2;
+  const NEXT = 3;
+  /** Two epochs 11 (s3 and s0 on a discarded branch first, then s4 and s2 evicting 'a'); 12 on `twelveOn`. */
+  const run = (twelveOn: number): SystemLedger => {
+    const ledger = new SystemLedger(suite);
+    ledger.welcomed('a', 10);
+    ledger.leafKey('a', 10, id(10), 10);
+    const at10 = { epoch: 10, keyId: id(10) };
+    for (const s of ['s3', 's0'])
+      ledger.committed(s, replica(11, DISCARDED), [cut(11)], [batch(11, [])], [undefined], at10);
+    for (const s of ['s4', 's2'])
+      ledger.committed(s, replica(11, LINEAGE), [cut(11)], [batch(11, ['a'])], [undefined], at10);
+    // s4 cuts 12 on its own state, s3 on the state it adopted (state transfer): both the same 11.
+    for (const s of ['s4', 's3'])
+      ledger.committed(s, replica(12, NEXT), [cut(12)], [batch(12, [])], [undefined], {
+        epoch: 11,
+        keyId: id(twelveOn),
+      });
+    ledger.leafKey('b', 12, id(NEXT), 12); // no leaf got 11; a leaf got 12
+    ledger.checkEnd(replica(12, NEXT));
+    return ledger;
+  };
+  t.deepEqual(run(LINEAGE).violations, [], "the released 12 descends from the 11 that evicted 'a'");
+  // The same replicas, but 12 descends from the branch that never evicted 'a': its admission is lost.
+  t.deepEqual(
+    run(DISCARDED).violations.map((v) => v.detail),
+    ['a was welcomed at 10, never evicted, but the final registry holds nothing'],
+  );
 });
 
 test('adversary checker: a rekey part off the adversary’s own path, and catch-up replies over its budget, are violations', (t) => {
