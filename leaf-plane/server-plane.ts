@@ -181,6 +181,13 @@ export class ServerPlane {
   /** The leaf epoch each member of the current view reported durable in it (`durable` messages). */
   private readonly durableAt = new Map<MemberKey, number>();
   /**
+   * The flush of the current view delivered this replica a command after a gap in the view's
+   * total order (Delivery.afterGap): what it applies from there is a branch, and the others'
+   * acks of an epoch number say nothing of it (they applied the skipped message; their batch of
+   * that epoch is another one). It neither acks nor releases until the next view installs a state.
+   */
+  private branched = false;
+  /**
    * The replica's state up to this epoch is not known committed: after a start from the store
    * (its last batches may never have reached a majority) and after a state transfer (the sender's
    * may not have). Undefined once a majority of a primary view held it.
@@ -299,6 +306,9 @@ export class ServerPlane {
     this.currentView = view;
     this.self = self;
     this.durableAt.clear(); // acks count in the view they were sent in
+    // The new view installs one state at every member (flush, state transfer): a branch either
+    // lost (setState replaced it) or is the state every member now holds.
+    this.branched = false;
     // Before any command of the view is applied (see PrimaryRecord).
     if (view.primary) {
       // The record names a store position: that position must be durable first, or a machine
@@ -341,7 +351,10 @@ export class ServerPlane {
       case 'commands':
         if (d.channel !== 'ordered' || !this.machine.isPrimary) return; // a non-primary component changes nothing
         // Durable before any command after the gap (PrimaryRecord: the version's prefix stops there).
-        if (d.afterGap === true) this.o.record.gap(this.o.store.index + this.delivered.length);
+        if (d.afterGap === true) {
+          this.o.record.gap(this.o.store.index + this.delivered.length);
+          this.branched = true;
+        }
         for (const bytes of msg.value.commands) {
           let cmd;
           try {
@@ -566,7 +579,7 @@ export class ServerPlane {
   /** Tells the view which leaf epoch this replica holds durably in it (the batches it applied are fsynced). */
   private ackDurable(): void {
     const v = this.currentView;
-    if (v === undefined || !v.primary) return;
+    if (v === undefined || !v.primary || this.branched) return;
     this.o.host.multicast(
       'fifo',
       encodeCoreMessage({ kind: 'durable', value: { view: viewText(v), epoch: this.machine.epoch } }),
@@ -587,7 +600,8 @@ export class ServerPlane {
    */
   private release(): void {
     const v = this.currentView;
-    if (v === undefined || !v.primary) return;
+    // After a gap, an ack of epoch n is of the others' batch n, not of this replica's (seed 8193).
+    if (v === undefined || !v.primary || this.branched) return;
     // The epoch a majority of the view holds: the majority-th highest ack, this replica included.
     const acks = v.members.map((m) => (m === this.self ? this.machine.epoch : (this.durableAt.get(m) ?? -1)));
     acks.sort((a, b) => b - a);

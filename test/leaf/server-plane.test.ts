@@ -126,10 +126,16 @@ async function harness() {
       }
     },
     /** The total order of a view whose every member is up: what this server multicast, delivered back to it. */
-    deliverOrdered(): void {
+    deliverOrdered(afterGap = false): void {
       h.runTimers(); // the outbox flushes once the event is done
       for (const payload of ordered.splice(0)) {
-        const d: Delivery = { sender: A, channel: 'ordered', seq: ++seq, payload };
+        const d: Delivery = {
+          sender: A,
+          channel: 'ordered',
+          seq: ++seq,
+          payload,
+          ...(afterGap ? { afterGap } : {}),
+        };
         plane.deliver(d, clock.now);
         h.runTimers(); // group commit at the end of the delivering event
       }
@@ -208,6 +214,34 @@ test('ordered commands → group commit → batch; released to leaves only once 
   h.ack(C, v1, h.machine.epoch);
   t.deepEqual(h.typesTo('g/leaf/x'), ['welcome', 'evicted']);
   t.deepEqual(h.disconnected, ['g/leaf/x']);
+});
+
+// System simulation seed 8193: a paused server's flush skipped an ordered admit (its payload never
+// reached it) and delivered the cut after it; its batch of that epoch lacked the admit — another
+// key — and the others' acks of that epoch number released it to a leaf: two keys for one epoch.
+test('after a gap in the total order the replica is a branch: no ack or release on the others’ acks of the same epoch', async (t) => {
+  const h = await harness();
+  const v1 = view(1, [A, B, C], true);
+  h.install(v1);
+  h.join('g/leaf/x', 'x');
+  h.clock.now += 100;
+  h.plane.batchTick(h.clock.now);
+  h.deliverOrdered(true); // the flush of v1 delivers the cut after a skipped message
+  const epoch = h.machine.epoch;
+  t.true(epoch >= 1, 'the branch applied the cut');
+  t.false(h.durableAcksSent().includes(epoch), 'no ack of a branch batch');
+  h.ack(B, v1, epoch);
+  h.ack(C, v1, epoch);
+  h.runTimers();
+  t.deepEqual(h.typesTo('g/leaf/x'), [], 'the others’ batch of this epoch is another one: nothing released');
+  t.is(h.plane.lastBatch, undefined);
+  // The next primary view installs this replica's state at every member (no transfer replaced it):
+  // their acks in that view are about this very state.
+  const v2 = view(2, [A, B, C], true);
+  h.install(v2);
+  t.true(h.durableAcksSent().includes(epoch), 'acked in the new view');
+  h.ack(B, v2, epoch);
+  t.deepEqual(h.typesTo('g/leaf/x'), ['welcome']);
 });
 
 test('a non-primary view acknowledges no lease renewal and orders no cut; a primary one does', async (t) => {

@@ -149,6 +149,15 @@ test('system simulation: seed 6019, a re-join on a live link whose admit the cor
   t.true(r.convergeMs >= 0, 'converged');
 });
 
+// Regression seed: a server paused in a primary view missed an ordered admit's payload; its flush
+// skipped the admit and delivered the cut after it (Delivery.afterGap), so its batch of epoch 5 had
+// another key; the others' acks of epoch 5 released it to a leaf: two keys for epoch 5. A replica
+// now neither acks nor releases after a gap until the next view installs one state (ServerPlane).
+test('system simulation: seed 8193, a batch applied after a gap in the total order is not released', (t) => {
+  const r = runSystem({ seed: 8193, suite });
+  t.deepEqual(r.violations, []);
+});
+
 test('system checkers: two keys for one epoch (a fork) and a key before admission (secrecy) are violations', (t) => {
   const ledger = new SystemLedger(suite);
   ledger.welcomed('a', 3);
