@@ -34,7 +34,7 @@ export { GossipCounters, DROP_REASONS, SEND_HISTOGRAM_MAX, type DropReason } fro
 export { GossipStore } from './store.js';
 export { PeerSampling, subtreeOf } from './peer-sampling.js';
 export { FifoDelivery } from './fifo.js';
-export { EarlyEnvelopes, EARLY_EPOCHS, MAX_EARLY } from './early.js';
+export { EarlyEnvelopes, EarlyHold, EARLY_EPOCHS, MAX_EARLY } from './early.js';
 export { GossipNode, type AdmitVerdict, type CorePull, type GossipHost } from './node.js';
 export type { RandomSource } from './random.js';
 export {

@@ -54,6 +54,11 @@ export interface LeafClientStats {
   decryptFailures: Record<DataErrorReason, number>;
   /** Envelopes sealed under an epoch before our admission: unreadable by design (backward secrecy). */
   dataBeforeAdmission: number;
+  /**
+   * Envelopes sealed under the epoch after ours, held until its key came (the publisher's push
+   * outran ours); each is counted again where it is delivered (`tlsData`, `gossipData`, …).
+   */
+  dataEarly: number;
   /** Rekeys applied / data messages delivered that arrived over gossip. */
   gossipRekeys: number;
   gossipData: number;
@@ -108,6 +113,7 @@ export function newLeafStats(): LeafClientStats {
       number
     >,
     dataBeforeAdmission: 0,
+    dataEarly: 0,
     gossipRekeys: 0,
     gossipData: 0,
     tlsRekeys: 0,

@@ -37,6 +37,7 @@ import {
   DataKeyring,
   DataOpener,
   DataSealer,
+  EarlyHold,
   DEFAULT_PREVIOUS_EPOCHS,
   DEFAULT_RETIRED_GRACE_MS,
   RetiredKeyError,
@@ -105,6 +106,9 @@ export interface LeafSessionOptions {
 /** down: no link · joining: a join awaits its welcome · up: welcomed on the link. */
 type Phase = 'down' | 'joining' | 'up' | 'evicted' | 'closed';
 
+/** How a data envelope reached us: from our server, from gossip, or pulled from our server's stream. */
+type DataPath = 'tls' | 'gossip' | 'pulled';
+
 export class LeafSession {
   readonly stats: LeafClientStats;
   /** The CRLs we hold (the host's TLS verifier reads them at every handshake). */
@@ -124,6 +128,15 @@ export class LeafSession {
   private keyring: DataKeyring | undefined;
   private sealer: DataSealer | undefined;
   private opener: DataOpener | undefined;
+  /**
+   * Envelopes sealed under the epoch after ours: the publisher got that epoch's push before we
+   * did (its server released the batch first, or our server relayed the publish ahead of the
+   * push). Opened when the key arrives; bounded, unauthenticated until then.
+   */
+  private readonly earlyData = new EarlyHold<
+    { readonly epoch: number; readonly envelope: Uint8Array },
+    DataPath
+  >();
   /** Signers the server listed, and those of them no CRL we hold revokes (the ones we accept). */
   private announcedSigners: readonly SignerKey[] = [];
   private signers: readonly SignerKey[] = [];
@@ -458,6 +471,7 @@ export class LeafSession {
     this.keys = undefined;
     this.sealer = undefined;
     this.opener = undefined;
+    this.earlyData.clear();
     this.seeded = false;
     this.gossipSelf = undefined; // the host's gossip link is closed with it
   }
@@ -520,7 +534,7 @@ export class LeafSession {
       case 'catchUpReply':
         return this.onCatchUp(frame.body);
       case 'dataDeliver':
-        if (this.onData(frame.body.envelope)) this.stats.tlsData++;
+        this.onData(frame.body.envelope, 'tls');
         return;
       case 'dataPullReply':
         return this.gossip({ op: 'dataPull', reply: frame.body });
@@ -679,6 +693,7 @@ export class LeafSession {
     groupKey.fill(0);
     if (changed) {
       this.out.push({ type: 'key', epoch: keys.epoch, keyId });
+      for (const x of this.earlyData.ready(keys.epoch)) this.onData(x.env.envelope, x.from);
       this.drainIfRoom(); // a publish refused under a retired key may go now
     }
   }
@@ -810,27 +825,33 @@ export class LeafSession {
     }
   }
 
-  /** For an envelope that decoded (its epoch was unknown): sealed before our admission? */
-  private sealedBeforeAdmission(envelope: Uint8Array): boolean {
-    return this.admittedEpoch !== undefined && decodeDataEnvelope(envelope).header.epoch < this.admittedEpoch;
-  }
-
-  /** Opens one envelope for the application; true if it was delivered. `copies`: may be a copy of one delivered. */
-  private onData(envelope: Uint8Array, copies = false): boolean {
-    if (this.opener === undefined) return false;
+  /** Opens one envelope for the application and counts it by `path`; holds it if its key is next. */
+  private onData(envelope: Uint8Array, path: DataPath): void {
+    if (this.opener === undefined) return;
     try {
       const m = this.opener.open(envelope);
       this.out.push({ type: 'message', sender: m.sender, seq: m.seq, epoch: m.epoch, data: m.data });
-      return true;
+      if (path === 'tls') this.stats.tlsData++;
+      else if (path === 'gossip') this.stats.gossipData++;
+      else this.stats.pulledData++;
     } catch (e) {
       if (!(e instanceof DataEnvelopeError)) throw e;
-      // Sealed under an epoch before our admission (a publisher not yet at our first epoch):
-      // unreadable by design (backward secrecy), not a failure.
-      if (e.reason === 'unknown-epoch' && this.sealedBeforeAdmission(envelope))
-        this.stats.dataBeforeAdmission++;
-      else if (e.reason === 'replay' && copies) this.stats.dataDuplicates++;
+      if (e.reason === 'unknown-epoch') {
+        const epoch = decodeDataEnvelope(envelope).header.epoch; // decoded: only its key was missing
+        // Sealed under an epoch before our admission (a publisher not yet at our first epoch):
+        // unreadable by design (backward secrecy), not a failure.
+        if (this.admittedEpoch !== undefined && epoch < this.admittedEpoch) {
+          this.stats.dataBeforeAdmission++;
+          return;
+        }
+        if (this.keys !== undefined && this.earlyData.hold({ epoch, envelope }, path, this.keys.epoch)) {
+          this.stats.dataEarly++;
+          return;
+        }
+      }
+      // A copy of one delivered (gossip brings the copies two servers injected): not a failure.
+      if (e.reason === 'replay' && path !== 'tls') this.stats.dataDuplicates++;
       else this.stats.decryptFailures[e.reason]++;
-      return false;
     }
   }
 
@@ -842,10 +863,7 @@ export class LeafSession {
       entry.envelopes.forEach((envelope, i) => {
         // Our own publications come back through the core relay: not news to us.
         if (entry.headers[i]!.sender === this.memberId) return;
-        if (this.onData(envelope, true)) {
-          if (pulled) this.stats.pulledData++;
-          else this.stats.gossipData++;
-        }
+        this.onData(envelope, pulled ? 'pulled' : 'gossip');
       });
       return;
     }

@@ -45,9 +45,9 @@ test('a publish sealed under a retired epoch is refused and reaches nobody', asy
       encodeLeafFrame('dataPublish', { envelope: sealer.seal(new TextEncoder().encode(text)) }),
     );
 
-  // The receiver's server may release the lagger's admission batch after the lagger's does: an
-  // envelope that reaches a leaf over TLS before its epoch's key is dropped ('unknown-epoch'; only
-  // the gossip path holds early envelopes), which is not what this test is about.
+  // The receiver's server may release the lagger's admission batch after the lagger's does; the
+  // receiver would hold the envelope until its key came (`dataEarly`), but this test is about
+  // what the servers relay, so it starts from a receiver on the lagger's epoch.
   await until(
     'the receiver holds the lagger’s epoch',
     () => receiver.keys.some((k) => k.epoch >= keys.epoch),

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { decodeHeader, decodePart } from '../../keytree/index.js';
-import { rekeyItem, type RekeyPush } from '../../gossip-edge/index.js';
+import { DataKeyring, DataSealer, MAX_EARLY, rekeyItem, type RekeyPush } from '../../gossip-edge/index.js';
 import { LeafSession } from '../../leaf-sdk/index.js';
 import { Core, LEASE_MS, SERVER, of, sent, welcomed, wire } from './session-kit.js';
 
@@ -46,6 +46,66 @@ test('welcome → key event (the core’s key), welcomed, lease armed; a push �
   const replay = session.handle({ type: 'frame', frame: wire('rekeyPush', push) }, 20);
   t.deepEqual(of(replay, 'key'), []);
   t.is(session.stats.rekeysIgnored, 1);
+});
+
+test('data sealed under the next epoch before its push: held, delivered when the push brings the key; bounded', (t) => {
+  const core = new Core(suite, 0);
+  const { session } = welcomed(suite, core, 'l1', 0);
+  const start = core.machine.epoch;
+  core.admit('l2', 10);
+  const push = core.cut(10, core.slotOf('l1'))!;
+  // A publisher already on the next epoch (its server released the batch before ours did).
+  const ring = new DataKeyring(suite, { now: () => 10 });
+  ring.install(core.machine.epoch, core.machine.groupKey()!);
+  const publisher = new DataSealer(suite, ring, { sender: 77 });
+  const early = publisher.seal(new TextEncoder().encode('ahead of my key'));
+  const ahead = session.handle({ type: 'frame', frame: wire('dataDeliver', { envelope: early }) }, 11);
+  t.deepEqual(of(ahead, 'message'), []);
+  t.is(session.stats.dataEarly, 1);
+  t.is(session.stats.decryptFailures['unknown-epoch'], 0);
+  // Its push arrives: the key, then the held message.
+  const keyed = session.handle({ type: 'frame', frame: wire('rekeyPush', push) }, 12);
+  t.is(session.epoch, start + 1);
+  t.deepEqual(
+    of(keyed, 'message').map((m) => new TextDecoder().decode(m.data)),
+    ['ahead of my key'],
+  );
+  t.is(session.stats.tlsData, 1);
+  // The same envelope again (from another path): a replay, not a second message.
+  session.handle({ type: 'frame', frame: wire('dataDeliver', { envelope: early }) }, 13);
+  t.is(session.stats.tlsData, 1);
+  t.is(session.stats.decryptFailures.replay, 1);
+
+  // Bounds: more than EARLY_EPOCHS ahead is not held; the hold keeps the newest MAX_EARLY.
+  const far = new DataKeyring(suite, { now: () => 20 });
+  far.install(session.epoch! + 3, new Uint8Array(32).fill(5));
+  session.handle(
+    {
+      type: 'frame',
+      frame: wire('dataDeliver', {
+        envelope: new DataSealer(suite, far, { sender: 78 }).seal(new Uint8Array(1)),
+      }),
+    },
+    20,
+  );
+  t.is(session.stats.dataEarly, 1);
+  t.is(session.stats.decryptFailures['unknown-epoch'], 1);
+  core.admit('l3', 30);
+  const push2 = core.cut(30, core.slotOf('l1'))!;
+  const ring2 = new DataKeyring(suite, { now: () => 30 });
+  ring2.install(core.machine.epoch, core.machine.groupKey()!);
+  const flood = new DataSealer(suite, ring2, { sender: 79 });
+  for (let i = 0; i < MAX_EARLY + 5; i++)
+    session.handle(
+      { type: 'frame', frame: wire('dataDeliver', { envelope: flood.seal(Uint8Array.of(i)) }) },
+      31,
+    );
+  t.is(session.stats.dataEarly, 1 + MAX_EARLY + 5);
+  const out = session.handle({ type: 'frame', frame: wire('rekeyPush', push2) }, 32);
+  t.deepEqual(
+    of(out, 'message').map((m) => m.data[0]),
+    Array.from({ length: MAX_EARLY }, (_, i) => i + 5),
+  );
 });
 
 test('a push signed by a key the welcome did not list: protocol error, link dropped', (t) => {
