@@ -204,8 +204,14 @@ export class LeafEdge {
   private readonly limiter: RequestLimiter;
   /** Catch-up reply bytes over all leaves: many leaves each within their budget still add up. */
   private readonly catchUpBudget: TokenBucket;
-  /** When this server applied the epoch after each of the last RETIRED_TRACKED epochs. */
+  /** When this server released the epoch after each of the last RETIRED_TRACKED epochs to its leaves. */
   private readonly retiredAt = new Map<number, number>();
+  /**
+   * The newest epoch our leaves were given: the last batch released here, or the replica's epoch
+   * when everything it holds is released (settled). Undefined after a state transfer until then.
+   * Not the replica's epoch: a batch applied here waits for a majority, its key unknown to leaves.
+   */
+  private leafEpoch: number | undefined;
   /**
    * Links closed for flooding, until their down: what they sent before the close still arrives
    * (thousands of frames may be in flight) and is dropped unread, not answered frame by frame.
@@ -387,8 +393,9 @@ export class LeafEdge {
   /**
    * Sealed under an epoch this server retired longer than RETIRED_PUBLISH_GRACE_MS ago (or one
    * older than it tracks)? A lagging or minority-side leaf must not reach the group under a key
-   * a member evicted since may hold. Newer epochs than ours pass (another server may have cut
-   * it first); an envelope that does not decode is relayed as before (receivers drop it).
+   * a member evicted since may hold. The epoch our leaves hold and newer ones pass (another
+   * server may have released it first); an envelope that does not decode is relayed as before
+   * (receivers drop it).
    */
   private retired(envelope: Uint8Array): boolean {
     let epoch: number;
@@ -398,7 +405,7 @@ export class LeafEdge {
       if (!(e instanceof DecodeError)) throw e;
       return false;
     }
-    if (epoch >= this.d.machine.epoch) return false;
+    if (epoch >= (this.leafEpoch ?? this.d.machine.epoch)) return false;
     const at = this.retiredAt.get(epoch);
     return at === undefined || this.now() - at > RETIRED_PUBLISH_GRACE_MS;
   }
@@ -607,6 +614,7 @@ export class LeafEdge {
 
   /** Everything the replica holds is committed: the relay takes the current key, waiting sessions are welcomed. */
   settle(): void {
+    this.leafEpoch = this.d.machine.epoch;
     if (this.settled) return;
     this.settled = true;
     this.installRelayKey();
@@ -696,6 +704,7 @@ export class LeafEdge {
 
   /** A batch was applied by the replicated machine: sign it, push it to our leaves, welcome, evict. */
   distribute(batch: BatchOutput): void {
+    this.leafEpoch = batch.epoch;
     this.retiredAt.set(batch.epoch - 1, this.now());
     this.retiredAt.delete(batch.epoch - 1 - RETIRED_TRACKED);
     const signature = signBatch(this.d.suite, this.d.signingSeed, batch);
@@ -781,6 +790,7 @@ export class LeafEdge {
   onStateReplaced(): void {
     this.history.clear();
     this.retiredAt.clear(); // epochs jumped: data under any epoch before the new one is refused
+    this.leafEpoch = undefined;
     this.targetCache = undefined;
     if (this.settled) this.installRelayKey();
     // Our welcomed leaves hold keys of the replaced state, and no push can bridge the gap (the

@@ -8,9 +8,16 @@
 import test from 'ava';
 import { loadSuite, type CipherSuite } from '../../crypto/index.js';
 import { memberKey, type Delivery, type MemberKey, type View } from '../../core-group/index.js';
-import { decodeLeafFrame, encodeLeafFrame, type LeafFrame } from '../../gossip-edge/index.js';
+import {
+  DataKeyring,
+  DataSealer,
+  decodeLeafFrame,
+  encodeLeafFrame,
+  type LeafFrame,
+} from '../../gossip-edge/index.js';
 import {
   LeafStateMachine,
+  RETIRED_PUBLISH_GRACE_MS,
   ServerPlane,
   decodeCoreMessage,
   encodeCoreMessage,
@@ -326,4 +333,44 @@ test('lease grace: a primary view that lost a member renews every lease for two 
   h.install(view(3, [A, B, C], true));
   h.deliverOrdered();
   t.is(h.machine.leaseUntil('x'), held);
+});
+
+// Cluster test (CI under load): a leaf's publish under the epoch its server had released was
+// refused as 'retired-epoch' because the server had already applied the next batch, which a
+// majority did not yet hold — the leaf could not have had that epoch's key.
+test('a publish under the epoch released to leaves is relayed while the next batch awaits its majority; retired only after the grace', async (t) => {
+  const h = await harness();
+  const v1 = view(1, [A, B, C], true);
+  h.install(v1);
+  h.join('g/leaf/x', 'x');
+  h.cut();
+  const released = h.machine.epoch;
+  h.ack(B, v1, released);
+  t.deepEqual(h.typesTo('g/leaf/x'), ['welcome']);
+  const keyring = new DataKeyring(h.suite, { now: () => h.clock.now });
+  keyring.install(released, new Uint8Array(32).fill(3));
+  const sealer = new DataSealer(h.suite, keyring, { sender: 1 });
+  const acks = (): string[] =>
+    (h.frames.get('g/leaf/x') ?? []).flatMap((f) => (f.type === 'publishAck' ? [f.body.result] : []));
+  const publish = (): void => {
+    h.plane.leafMessage(
+      'g/leaf/x',
+      encodeLeafFrame('dataPublish', { envelope: sealer.seal(Uint8Array.of(1)) }),
+      h.clock.now,
+    );
+    h.runTimers();
+  };
+
+  h.join('g/leaf/y', 'y');
+  h.cut();
+  t.is(h.machine.epoch, released + 1, 'the next batch is applied here');
+  t.deepEqual(h.plane.lastBatch?.epoch, released, '… and not released: x cannot hold its key');
+  publish();
+  t.deepEqual(acks(), ['accepted']);
+
+  h.ack(B, v1, released + 1); // released: x gets the push; late publishes under the old epoch pass for the grace
+  publish();
+  h.clock.now += RETIRED_PUBLISH_GRACE_MS + 1;
+  publish();
+  t.deepEqual(acks(), ['accepted', 'accepted', 'retired-epoch']);
 });
