@@ -22,7 +22,8 @@ it changes (checked every crlPollMs); an older CRL than the one held is ignored.
 bring newer CRLs in band. "requireFreshCrl": refuse servers while the CRL is past nextUpdate.
 
 Prints {"event":"key"|"message"|"evicted"|"connected"|"crl"|"error",...} lines; each stdin line
-is published (sealed under the current group key). End of input leaves the group and exits.`;
+is published (sealed under the current group key). End of input leaves the group, prints
+{"event":"closed","stats":{...}} (the client's counters) and exits.`;
 
 /** How often the `crl` file is checked for changes, by default and at most/least. */
 export const DEFAULT_CRL_POLL_MS = 1000;
@@ -191,6 +192,7 @@ export const leafCommand: Command = {
     }
     unwatch?.();
     await client.close();
+    out({ event: 'closed', stats: client.stats });
     return 0;
   },
 };

@@ -4,7 +4,7 @@
  * revocation by CRL reload, bad input on every port, SIGKILL of the coordinator (failover), and a
  * restart of every server from its data dir.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { randomBytes } from 'node:crypto';
@@ -44,11 +44,36 @@ async function sameKey(leaves: readonly Leaf[], timeoutMs = 8000): Promise<void>
   );
 }
 
-async function publishReaches(from: Leaf, to: readonly Leaf[], text: string): Promise<void> {
+/** What a leaf holds and counted, for the log of a failed wait. */
+function leafState(l: Leaf): string {
+  const s = l.client.stats;
+  return (
+    `${l.name}: epoch ${lastEpoch(l)} on ${l.client.server}, tlsData ${s.tlsData}, gossipData ` +
+    `${s.gossipData}, pulledData ${s.pulledData}, dataEarly ${s.dataEarly}, decryptFailures ` +
+    `${JSON.stringify(s.decryptFailures)}, publishes ${JSON.stringify(s.publishes)}, errors ` +
+    `${l.errors
+      .map((e) => e.message)
+      .slice(-3)
+      .join(' | ')}`
+  );
+}
+
+async function publishReaches(
+  from: Leaf,
+  to: readonly Leaf[],
+  text: string,
+  t: ExecutionContext,
+): Promise<void> {
   const want = enc.encode(text);
   const got = (l: Leaf): boolean => l.messages.some((m) => Buffer.from(m.data).equals(want));
   from.client.publish(want);
-  await until(`'${text}' delivered to ${to.map((l) => l.name).join(',')}`, () => to.every(got), 8000);
+  await until(`'${text}' delivered to ${to.map((l) => l.name).join(',')}`, () => to.every(got), 8000).catch(
+    (e: unknown) => {
+      t.log(`publisher ${leafState(from)}`);
+      for (const l of to) t.log(`${got(l) ? 'got' : 'MISSED'} ${leafState(l)}`);
+      throw e;
+    },
+  );
 }
 
 const leaves: Leaf[] = [];
@@ -77,8 +102,8 @@ test.serial('leaves on every server get the same key, data reaches all of them',
     st.map((s) => s.sessions),
     [2, 2, 2],
   );
-  await publishReaches(leaves[0]!, leaves.slice(1), 'hello from leaf-0');
-  await publishReaches(leaves[4]!, [...leaves.slice(0, 4), leaves[5]!], 'hello from leaf-4');
+  await publishReaches(leaves[0]!, leaves.slice(1), 'hello from leaf-0', t);
+  await publishReaches(leaves[4]!, [...leaves.slice(0, 4), leaves[5]!], 'hello from leaf-4', t);
   const metrics = await (await cluster.get(cluster.servers[0]!, '/metrics')).text();
   t.regex(metrics, /keyglass_leaf_members 6/);
   t.regex(metrics, /keyglass_view_size 3/);
@@ -132,7 +157,7 @@ test.serial(
     const st = await cluster.status(s);
     t.true(st.view.primary);
     t.is(st.view.members.length, 3);
-    await publishReaches(leaves[1]!, [leaves[2]!], 'still serving');
+    await publishReaches(leaves[1]!, [leaves[2]!], 'still serving', t);
   },
 );
 
@@ -223,8 +248,21 @@ test.serial('keyglass status and keyglass leaf (child processes) against the run
       t.log(`keyglass leaf said: ${lines.slice(-12).join(' | ')}`);
       throw e;
     });
-    await publishReaches(leaves[0]!, [], 'to the CLI leaf');
-    await until('CLI leaf printed the message', () => lines.some((l) => l.includes('to the CLI leaf')), 8000);
+    await publishReaches(leaves[0]!, [], 'to the CLI leaf', t);
+    await until(
+      'CLI leaf printed the message',
+      () => lines.some((l) => l.includes('to the CLI leaf')),
+      8000,
+    ).catch(async (e: unknown) => {
+      // Say what the CLI leaf held and counted (it prints its stats when its input ends).
+      t.log(`publisher ${leafState(leaves[0]!)}`);
+      child.stdin.end();
+      await until('the CLI leaf closed', () => lines.some((l) => l.includes('"event":"closed"')), 3000).catch(
+        () => {},
+      );
+      t.log(`keyglass leaf said: ${lines.slice(-8).join(' | ')}`);
+      throw e;
+    });
     child.stdin.end(); // end of input: leave and exit
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     t.is(code, 0);
@@ -319,7 +357,7 @@ test.serial(
       xs.map((x) => x.leaves),
       [6, 6],
     ); // no admitted leaf lost
-    await publishReaches(leaves[0]!, leaves.slice(1), 'after failover');
+    await publishReaches(leaves[0]!, leaves.slice(1), 'after failover', t);
     t.is(leaves.filter((l) => l.evicted.length > 0).length, 0);
   },
 );
@@ -354,7 +392,7 @@ test.serial('the killed server restarts, merges back and receives the registry',
   const fresh = await cluster.leaf('leaf-after-restart', cluster.servers.indexOf(dead));
   leaves.push(fresh);
   await sameKey(leaves);
-  await publishReaches(fresh, leaves.slice(0, -1), 'from the restarted server');
+  await publishReaches(fresh, leaves.slice(0, -1), 'from the restarted server', t);
 });
 
 test.serial(
@@ -414,6 +452,6 @@ test.serial(
       throw e;
     }
     t.is(leaves.filter((l) => l.evicted.length > 0).length, 0);
-    await publishReaches(newcomer, leaves.slice(0, -1), 'after a full restart');
+    await publishReaches(newcomer, leaves.slice(0, -1), 'after a full restart', t);
   },
 );
