@@ -10,6 +10,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { CrlError, readCrlFile, type CertInfo, type RevocationRegistry } from '../auth/index.js';
 import type { ServerPlane } from '../leaf-plane/index.js';
 import type { CoreMesh } from './core-mesh.js';
+import type { GuardedEvents } from './guarded-events.js';
 import type { LeafPort } from './leaf-port.js';
 import type { Logger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
@@ -26,6 +27,8 @@ export interface CrlWatchOptions {
   readonly plane: Pick<ServerPlane, 'crlInstalled' | 'pushCrl' | 'revoked'>;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
+  /** Runs the reloads the file watch starts: an unexpected failure is logged, not left unhandled. */
+  readonly events: Pick<GuardedEvents, 'settle'>;
 }
 
 export class CrlWatch {
@@ -37,7 +40,9 @@ export class CrlWatch {
   start(): void {
     if (this.watching) return;
     this.watching = true;
-    watchFile(this.opts.path, { interval: this.opts.pollMs, persistent: false }, () => void this.reload());
+    watchFile(this.opts.path, { interval: this.opts.pollMs, persistent: false }, () =>
+      this.opts.events.settle('CRL reload', this.reload()),
+    );
   }
 
   stop(): void {

@@ -49,6 +49,14 @@ export class GuardedEvents {
     }
   }
 
+  /** An asynchronous event (a file reloaded): its rejection falls under the same rule. */
+  settle(what: string, work: Promise<unknown>): void {
+    work.catch((e: unknown) => {
+      if (isStoreFailure(e)) return this.onStoreFailure(e);
+      this.log.error(`${what} failed`, { error: e instanceof Error ? e.message : String(e) });
+    });
+  }
+
   /** A stack upcall: a store failure stops the server too, and is rethrown to the stack. */
   upcall<T>(fn: () => T): T {
     try {

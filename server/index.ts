@@ -81,3 +81,5 @@ export {
   type ReadinessReport,
 } from './readiness.js';
 export { packageVersion } from './version.js';
+export { GuardedEvents } from './guarded-events.js';
+export { CrlWatch, type CrlWatchOptions } from './crl-watch.js';

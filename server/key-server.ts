@@ -194,6 +194,7 @@ export class KeyServer implements GroupApp {
             plane: this.plane,
             metrics: this.metrics,
             log,
+            events: this.events,
           });
     this.admin = new AdminServer(
       this.metrics.registry,
