@@ -1,7 +1,7 @@
 /**
  * What the key server's ports refuse (server/refusals.ts): each refusal counted once under its
- * reason, duplicate-identity error lines at most once per peer per 10 s, and the peers remembered
- * for that bounded (a refused inbound duplicate is known by its address, port included).
+ * reason, duplicate-identity error lines at most once per identity per 10 s (a refused inbound
+ * duplicate dials from a new port each time), and the identities remembered for that bounded.
  */
 import test from 'ava';
 import { DUPLICATE_IDENTITY } from '../../net/index.js';
@@ -40,23 +40,28 @@ test('each refusal is counted once, under the reason that says why', async (t) =
   );
 });
 
-test('duplicate identity: every refusal counted, one error line per peer per 10 s', async (t) => {
+test('duplicate identity: every refusal counted, one error line per identity per 10 s', async (t) => {
   const { refusals, metrics, lines } = harness();
-  const detail = `${DUPLICATE_IDENTITY}: g/core/core-1 is already linked to another live process`;
-  refusals.duplicateIdentity('g/core/core-1', detail);
-  refusals.handshakeFailed('core', 'g/core/core-1', 'auth', detail);
-  refusals.duplicateIdentity('g/core/core-2', detail);
-  t.deepEqual(await counted(metrics), { 'core/duplicate-identity': 3 });
-  t.is(lines.filter((l) => l.level === 'error').length, 2, 'core-1 once, core-2 once');
+  const detail = (name: string): string =>
+    `${DUPLICATE_IDENTITY}: ${name} is already linked to another live process`;
+  refusals.duplicateIdentity('g/core/core-1', detail('g/core/core-1'));
+  refusals.handshakeFailed('core', 'g/core/core-1', 'auth', detail('g/core/core-1'));
+  refusals.duplicateIdentity('g/core/core-2', detail('g/core/core-2'));
+  // The same duplicate dialing in again and again: a new source port each time, one line.
+  for (let port = 40_000; port < 40_100; port++)
+    refusals.handshakeFailed('core', `10.0.0.9:${port}`, 'auth', detail('g/core/core-3'));
+  t.deepEqual(await counted(metrics), { 'core/duplicate-identity': 103 });
+  t.is(lines.filter((l) => l.level === 'error').length, 3, 'core-1, core-2 and core-3 once each');
 });
 
-test('the peers remembered for the duplicate-identity log are bounded', (t) => {
-  const { refusals } = harness();
+test('the identities remembered for the duplicate-identity log are bounded', (t) => {
+  const { refusals, lines } = harness();
   const bound = 4 * MAX_CORE_SERVERS;
-  // A duplicate that keeps dialing: each attempt comes from a new source port.
+  // Refusals that name no identity are known by their remote address: a new one per attempt.
   for (let port = 0; port < 3 * bound; port++)
-    refusals.handshakeFailed('core', `10.0.0.9:${port}`, 'auth', `${DUPLICATE_IDENTITY}: g/core/core-1`);
+    refusals.handshakeFailed('core', `10.0.0.9:${port}`, 'auth', DUPLICATE_IDENTITY);
   const remembered = (refusals as unknown as { duplicateLogged: Map<string, number> }).duplicateLogged;
   t.is(remembered.size, bound);
   t.true(remembered.has(`10.0.0.9:${3 * bound - 1}`), 'the newest stay');
+  t.is(lines.length, 3 * bound);
 });
